@@ -1,0 +1,5 @@
+"""``python -m monitors`` entry point."""
+
+from monitors.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""monitors.alerts package."""

@@ -1,0 +1,1 @@
+"""One CLI command per module; each defines ``register(subparsers)``."""

@@ -1,0 +1,73 @@
+"""Options and helpers shared by commands: ``--config``, ``--db``, output formats."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from monitors.config import Config, load_config
+from storage import Store
+
+
+def add_config_args(parser: argparse.ArgumentParser, *, db: bool = True) -> None:
+    """Add ``--config`` and (optionally) ``--db``."""
+    parser.add_argument("--config", metavar="FILE", help="config file (default: $EHM_CONFIG or ./ehm.yaml)")
+    if db:
+        parser.add_argument(
+            "--db", metavar="URL", help="database URL (default: config, $EHM_DATABASE_URL, sqlite:///data/ehm.sqlite)"
+        )
+
+
+def add_format_arg(parser: argparse.ArgumentParser, default: str = "json", choices: tuple[str, ...] = ("json", "csv")) -> None:
+    """Add ``--format``."""
+    parser.add_argument("--format", choices=choices, default=default, help=f"output format (default: {default})")
+
+
+def config_of(args: argparse.Namespace) -> Config:
+    """The config named by ``--config``."""
+    return load_config(getattr(args, "config", None))
+
+
+def db_url(args: argparse.Namespace, config: Config) -> str:
+    """``--db`` wins over the config."""
+    return getattr(args, "db", None) or config.database.resolve()
+
+
+def open_store(args: argparse.Namespace, config: Config, *, migrate: bool = False) -> Store:
+    """Open the store; migrate it (main commands) or check that it is current (readers)."""
+    store = Store.from_url(db_url(args, config))
+    if migrate:
+        store.migrate()
+    else:
+        store.ensure_current()
+    return store
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return "" if value is None else value
+
+
+def write_records(records: Iterable[Mapping[str, Any]], fmt: str, out: Any = None) -> None:
+    """Print records as a JSON array or as CSV (nested values JSON-encoded in their cell)."""
+    out = out or sys.stdout
+    rows = list(records)
+    if fmt == "json":
+        json.dump(rows, out, indent=2, default=str)
+        out.write("\n")
+        return
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(row.get(k)) for k in columns})
+    out.write(buf.getvalue())

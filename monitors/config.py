@@ -1,0 +1,126 @@
+"""The config file (YAML): each component owns its section; unknown keys are errors.
+
+Secrets never live here: the file names the environment variables that hold them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+
+from monitors.alerts.config import AlertsConfig
+from monitors.configbase import StrictModel
+from monitors.customerio.config import CustomerIOConfig
+from monitors.detectors.config import DetectorsConfig
+from monitors.errors import ConfigError
+from monitors.timeutil import parse_duration
+
+CONFIG_ENV = "EHM_CONFIG"
+DATABASE_ENV = "EHM_DATABASE_URL"
+DEFAULT_DB = "sqlite:///data/ehm.sqlite"
+
+
+class DatabaseConfig(StrictModel):
+    """Where the metric store lives. ``url`` may be given directly or through ``url_env``."""
+
+    url: str | None = None
+    url_env: str = DATABASE_ENV
+
+    def resolve(self) -> str:
+        """The URL to use: the env var named by ``url_env`` wins, then ``url``, then the SQLite default."""
+        return os.environ.get(self.url_env) or self.url or DEFAULT_DB
+
+
+class SourceConfig(StrictModel):
+    """One outgoing event log: files, globs or directories of JSON lines (plain or gzip)."""
+
+    name: str = Field(min_length=1, max_length=128)
+    environment: str = Field(default="production", min_length=1, max_length=64)
+    paths: list[str] = Field(min_length=1)
+    conformance_sample_rate: float = Field(default=1.0, gt=0.0, le=1.0)
+    final_line_grace: str = "5m"
+
+    @field_validator("final_line_grace")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class JourneyConfig(StrictModel):
+    """A Customer.io journey and the events it depends on, by role (trigger, exit, filter)."""
+
+    name: str
+    trigger: list[str] = Field(default_factory=list)
+    exit: list[str] = Field(default_factory=list)
+    filter: list[str] = Field(default_factory=list)
+    properties: list[str] = Field(default_factory=list)
+
+
+class Config(StrictModel):
+    """The whole config file."""
+
+    database: DatabaseConfig = DatabaseConfig()
+    data_dir: str = "data"
+    bucket: str = "5m"
+    plan: str | None = None
+    sources: list[SourceConfig] = Field(default_factory=list)
+    journeys: list[JourneyConfig] = Field(default_factory=list)
+    detectors: DetectorsConfig = DetectorsConfig()
+    customerio: CustomerIOConfig | None = None
+    alerts: AlertsConfig = AlertsConfig()
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        seconds = parse_duration(value)
+        if seconds < 60 or 86400 % seconds:
+            raise ValueError("bucket must divide a day and be at least 1m (e.g. 1m, 5m, 15m, 1h)")
+        return value
+
+    @property
+    def bucket_seconds(self) -> int:
+        """Bucket width in seconds."""
+        return parse_duration(self.bucket)
+
+    def source(self, name: str) -> SourceConfig | None:
+        """The source named ``name``, if configured."""
+        return next((s for s in self.sources if s.name == name), None)
+
+
+def _format_errors(path: str, exc: ValidationError) -> str:
+    lines = [f"invalid config {path}:"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"  {where}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any] | None, origin: str = "<config>") -> Config:
+    """Validate a config mapping; raises :class:`ConfigError` listing every problem."""
+    try:
+        return Config.model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(origin, exc)) from exc
+
+
+def load_config(path: str | None = None) -> Config:
+    """Load the config from ``path``, ``$EHM_CONFIG`` or ``./ehm.yaml``; defaults when none exists."""
+    explicit = path or os.environ.get(CONFIG_ENV)
+    candidate = Path(explicit) if explicit else Path("ehm.yaml")
+    if not candidate.exists():
+        if explicit:
+            raise ConfigError(f"config file not found: {candidate} — pass --config PATH or unset {CONFIG_ENV}")
+        return Config()
+    try:
+        data = yaml.safe_load(candidate.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read config {candidate}: {exc}") from exc
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"config {candidate} must be a mapping at the top level")
+    return parse_config(data, str(candidate))

@@ -1,0 +1,1 @@
+"""monitors.customerio package."""

@@ -1,0 +1,1 @@
+"""Readers of outgoing event logs: discovery, checkpoints, the columnar parse and aggregate."""

@@ -1,0 +1,1 @@
+"""Streamlit pages, cached loaders and pure chart builders."""

@@ -1,0 +1,3 @@
+"""Imports every module that defines tables, so the shared metadata is complete."""
+
+from storage import tables, tables_alerts, tables_customerio, tables_findings  # noqa: F401
