@@ -1,0 +1,56 @@
+"""Redaction of payload samples shown to people: emails and phone numbers masked, secrets
+dropped, long values cut. Email domains are kept (they are evidence of test data)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
+PHONE = re.compile(r"(?<![\w.])\+?\d(?:[\s\-().]*\d){6,14}(?![\w.])")
+SECRET_KEYS = re.compile(r"pass(word)?|secret|token|api[_-]?key|authori[sz]ation|credit|card_?number|cvv|ssn", re.I)
+MAX_VALUE = 200
+MAX_SAMPLE = 2000
+
+
+def _mask_phone(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", match.group(0))
+    if len(digits) < 7:
+        return match.group(0)
+    return "<phone:…" + digits[-2:] + ">"
+
+
+def redact_text(text: str, limit: int = MAX_VALUE) -> str:
+    """Mask emails (``j***@domain``) and phone numbers, then cut to ``limit`` characters."""
+    text = EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    text = PHONE.sub(_mask_phone, text)
+    if len(text) > limit:
+        text = text[:limit] + f"…(+{len(text) - limit} chars)"
+    return text
+
+
+def redact_value(value: Any, key: str = "") -> Any:
+    """Redact a decoded JSON value recursively; values under secret-looking keys are dropped."""
+    if key and SECRET_KEYS.search(key):
+        return "<redacted>"
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {str(k): redact_value(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_value(v) for v in value[:20]] + ([f"…(+{len(value) - 20} items)"] if len(value) > 20 else [])
+    return value
+
+
+def redact_line(line: str | bytes, limit: int = MAX_SAMPLE) -> str:
+    """Redact one raw input line: structurally when it is JSON, textually otherwise."""
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", errors="replace")
+    line = line.strip()
+    try:
+        decoded = json.loads(line)
+    except (ValueError, RecursionError):
+        return redact_text(line, limit)
+    out = json.dumps(redact_value(decoded), ensure_ascii=False, separators=(",", ":"))
+    return out if len(out) <= limit else out[:limit] + f"…(+{len(out) - limit} chars)"
