@@ -1,0 +1,200 @@
+"""Mergeable sketches stored per bucket.
+
+* :class:`LatencySketch` — DDSketch-style logarithmic bins with 1 % relative accuracy: a value ``x``
+  falls in bin ``ceil(log_gamma(x))`` with ``gamma = (1 + a) / (1 - a)``; any set of buckets merges by
+  adding bin counts, so p50/p95/p99 over any window are exact to 1 %. Values under 1 ms share a
+  zero bin. Bin indices are computed where the data is (DuckDB, warehouses) with the same formula.
+* :class:`HLL` — HyperLogLog with 2^12 registers (≈1.6 % standard error) over the first 64 bits of
+  the MD5 of the user key (hex digits 1–3 pick the register, 4–16 give the rank), so registers
+  computed in any SQL engine with ``md5`` merge with ours. Stored sparsely.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+RELATIVE_ACCURACY = 0.01
+GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
+LN_GAMMA = math.log(GAMMA)
+MIN_VALUE = 0.001
+ZERO_BIN = -32768
+HLL_P = 12
+HLL_M = 1 << HLL_P
+_MAGIC_LAT = b"L1"
+_MAGIC_HLL = b"H1"
+_MAGIC_HLL_DENSE = b"H2"
+
+
+def bin_index(seconds: float) -> int:
+    """The bin of a latency (seconds); under 1 ms (and negative) → the zero bin."""
+    if seconds < MIN_VALUE:
+        return ZERO_BIN
+    return math.ceil(math.log(seconds) / LN_GAMMA)
+
+
+def bin_value(index: int) -> float:
+    """The representative value of a bin (relative error ≤ 1 % for every value in it)."""
+    if index == ZERO_BIN:
+        return 0.0
+    return 2.0 * GAMMA**index / (GAMMA + 1.0)
+
+
+@dataclass
+class LatencySketch:
+    """Bin index → count. Merge by adding; quantiles by walking the cumulative counts."""
+
+    bins: dict[int, int]
+
+    @classmethod
+    def empty(cls) -> LatencySketch:
+        """A sketch with no values."""
+        return cls({})
+
+    @classmethod
+    def from_values(cls, values: Iterable[float]) -> LatencySketch:
+        """Sketch raw latencies (used by tests and small inputs)."""
+        sk = cls.empty()
+        for v in values:
+            i = bin_index(v)
+            sk.bins[i] = sk.bins.get(i, 0) + 1
+        return sk
+
+    @property
+    def count(self) -> int:
+        """Number of values sketched."""
+        return sum(self.bins.values())
+
+    def merge(self, other: LatencySketch) -> LatencySketch:
+        """Add ``other`` into this sketch (in place) and return it."""
+        for i, c in other.bins.items():
+            self.bins[i] = self.bins.get(i, 0) + c
+        return self
+
+    def quantiles(self, qs: Iterable[float]) -> list[float | None]:
+        """Quantiles (lower nearest-rank on the sorted values), ``None`` when empty."""
+        qs = list(qs)
+        total = self.count
+        if total == 0:
+            return [None for _ in qs]
+        keys = sorted(self.bins)
+        cum = np.cumsum([self.bins[k] for k in keys])
+        out: list[float | None] = []
+        for q in qs:
+            rank = min(total - 1, max(0, math.floor(q * (total - 1))))
+            pos = int(np.searchsorted(cum, rank + 1))
+            out.append(bin_value(keys[pos]))
+        return out
+
+    def share_above(self, seconds: float) -> float:
+        """Fraction of values above ``seconds`` (to the sketch's accuracy)."""
+        total = self.count
+        if not total:
+            return 0.0
+        edge = bin_index(seconds)
+        return sum(c for i, c in self.bins.items() if i > edge) / total
+
+    def encode(self) -> bytes:
+        """Compact bytes: magic, then int16 indices and uint32 counts (int64 if needed)."""
+        keys = np.array(sorted(self.bins), dtype=np.int16)
+        counts = np.array([self.bins[int(k)] for k in keys], dtype=np.int64)
+        wide = bool(counts.size and counts.max() > np.iinfo(np.uint32).max)
+        flag = b"W" if wide else b"N"
+        body = counts.astype(np.int64 if wide else np.uint32).tobytes()
+        return _MAGIC_LAT + flag + len(keys).to_bytes(4, "little") + keys.tobytes() + body
+
+    @classmethod
+    def decode(cls, data: bytes | None) -> LatencySketch:
+        """Inverse of :meth:`encode`."""
+        if not data:
+            return cls.empty()
+        if data[:2] != _MAGIC_LAT:
+            raise ValueError("not a latency sketch")
+        wide = data[2:3] == b"W"
+        n = int.from_bytes(data[3:7], "little")
+        keys = np.frombuffer(data, dtype=np.int16, count=n, offset=7)
+        counts = np.frombuffer(data, dtype=np.int64 if wide else np.uint32, count=n, offset=7 + 2 * n)
+        return cls({int(k): int(c) for k, c in zip(keys, counts, strict=True)})
+
+
+@dataclass
+class HLL:
+    """Sparse HyperLogLog registers (index → rank). Merge by taking the maximum."""
+
+    registers: dict[int, int]
+
+    @classmethod
+    def empty(cls) -> HLL:
+        """No users."""
+        return cls({})
+
+    @classmethod
+    def from_keys(cls, keys: Iterable[str]) -> HLL:
+        """Sketch user keys in Python (tests, small inputs); same hashing as the SQL engines."""
+        import hashlib
+
+        h = cls.empty()
+        for key in keys:
+            hexd = hashlib.md5(key.encode("utf-8")).hexdigest()
+            idx, w = int(hexd[:3], 16), int(hexd[3:16], 16)
+            h.add(idx, rank(w))
+        return h
+
+    def add(self, idx: int, rho: int) -> None:
+        """Record rank ``rho`` for register ``idx``."""
+        if rho > self.registers.get(idx, 0):
+            self.registers[idx] = rho
+
+    def merge(self, other: HLL) -> HLL:
+        """Union (in place) and return self."""
+        for i, r in other.registers.items():
+            self.add(i, r)
+        return self
+
+    def estimate(self) -> float:
+        """Estimated number of distinct keys (with the small-range correction)."""
+        m = HLL_M
+        zeros = m - len(self.registers)
+        if zeros == m:
+            return 0.0
+        z = zeros + sum(2.0 ** -r for r in self.registers.values())
+        alpha = 0.7213 / (1 + 1.079 / m)
+        raw = alpha * m * m / z
+        if raw <= 2.5 * m and zeros:
+            return m * math.log(m / zeros)
+        return raw
+
+    def encode(self) -> bytes:
+        """Sparse (magic, uint16 indices, uint8 ranks) or, when smaller, dense (magic, 4096 ranks)."""
+        if 3 * len(self.registers) > HLL_M:
+            dense = np.zeros(HLL_M, dtype=np.uint8)
+            for i, r in self.registers.items():
+                dense[i] = r
+            return _MAGIC_HLL_DENSE + dense.tobytes()
+        keys = np.array(sorted(self.registers), dtype=np.uint16)
+        ranks = np.array([self.registers[int(k)] for k in keys], dtype=np.uint8)
+        return _MAGIC_HLL + len(keys).to_bytes(4, "little") + keys.tobytes() + ranks.tobytes()
+
+    @classmethod
+    def decode(cls, data: bytes | None) -> HLL:
+        """Inverse of :meth:`encode`."""
+        if not data:
+            return cls.empty()
+        if data[:2] == _MAGIC_HLL_DENSE:
+            dense = np.frombuffer(data, dtype=np.uint8, offset=2)
+            nz = np.flatnonzero(dense)
+            return cls({int(i): int(dense[i]) for i in nz})
+        if data[:2] != _MAGIC_HLL:
+            raise ValueError("not an HLL sketch")
+        n = int.from_bytes(data[2:6], "little")
+        keys = np.frombuffer(data, dtype=np.uint16, count=n, offset=6)
+        ranks = np.frombuffer(data, dtype=np.uint8, count=n, offset=6 + 2 * n)
+        return cls({int(k): int(r) for k, r in zip(keys, ranks, strict=True)})
+
+
+def rank(w: int, bits: int = 64 - HLL_P) -> int:
+    """Position of the leftmost 1-bit of the ``bits``-bit word ``w`` (``bits + 1`` when zero)."""
+    return bits - w.bit_length() + 1
