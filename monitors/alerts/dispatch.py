@@ -1,0 +1,265 @@
+"""The alerting pipeline, one call per tick: :func:`dispatch` (the worker and ``alerts dispatch``).
+
+    findings table ──► journeys (raise severity, name journeys at risk)
+                   ──► mute: inhibition, silences, snoozes
+                   ──► routing tree ──► groups ──► planner (vs the notification log)
+                   ──► outbox + log rows (one transaction) ──► delivery (retry, record)
+
+State changes are found by comparing the findings table with the notification log, so the
+findings store needs no hooks. :func:`send_report` sends a prepared report through a route
+(the weekly latency review; email by default); :func:`send_test` sends a marked test alert.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from monitors.alerts.compose import alert_message, make_test_message, report_message
+from monitors.alerts.config import AlertsConfig, EmailReceiver
+from monitors.alerts.delivery import DeliveryReport, deliver
+from monitors.alerts.finding import AlertFinding
+from monitors.alerts.inhibition import inhibited
+from monitors.alerts.journeys import annotate_all
+from monitors.alerts.message import Link, Message
+from monitors.alerts.planner import Change, GroupPlan, LogEntry, plan_group
+from monitors.alerts.routing import Route, build_tree, find_route, group_hash, routes_for
+from monitors.alerts.silences import Silence, silenced
+from monitors.alerts.sinks import Delivery, Receipt, Sink, build_sink
+from monitors.alerts.sinks.base import make_client
+from monitors.config import Config
+from monitors.errors import ConfigError
+from monitors.timeutil import iso, utcnow
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+Members = list[tuple[AlertFinding, bool]]
+
+
+@dataclass
+class DispatchReport:
+    """What one tick did."""
+
+    findings: int = 0
+    muted: dict[str, str] = field(default_factory=dict)
+    enqueued: int = 0
+    suppressed: int = 0
+    conflicts: int = 0
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+
+    def summary(self) -> str:
+        """One line for logs and the CLI."""
+        d = self.delivery
+        return (
+            f"{self.findings} findings considered, {len(self.muted)} muted, {self.enqueued} messages queued; "
+            f"delivered {d.sent}, retrying {d.retrying}, failed {d.failed}, waiting {d.waiting}"
+        )
+
+
+@contextmanager
+def open_sinks(
+    config: AlertsConfig, *, client: httpx.Client | None = None, env: Mapping[str, str] | None = None
+) -> Iterator[dict[str, Sink]]:
+    """A sink per receiver sharing one HTTP client (closed afterwards unless injected)."""
+    own = client is None
+    http = client or make_client()
+    try:
+        yield {r.name: build_sink(r, client=http, env=env) for r in config.receivers}
+    finally:
+        if own:
+            http.close()
+
+
+def _mutes(findings: Sequence[AlertFinding], config: AlertsConfig, silences: Sequence[Silence], now: datetime) -> dict[str, str]:
+    muted = {f.fingerprint: f"snoozed until {iso(f.snoozed_until)}" for f in findings if f.snoozed(now) and f.snoozed_until}
+    muted.update(silenced(findings, silences, now))
+    muted.update(inhibited(findings, config.inhibit_rules, renames=config.rename_inhibits))
+    return muted
+
+
+def _groups(tree: Route, findings: Sequence[AlertFinding], muted: Mapping[str, str]) -> dict[tuple[str, str], tuple[Route, dict[str, str], Members]]:
+    groups: dict[tuple[str, str], tuple[Route, dict[str, str], Members]] = {}
+    for finding in findings:
+        for route in routes_for(tree, finding):
+            labels = route.group_labels(finding)
+            key = (route.name, group_hash(route.name, labels))
+            groups.setdefault(key, (route, labels, []))[2].append((finding, finding.fingerprint in muted))
+    return groups
+
+
+def _log_entries(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list[LogEntry]]:
+    out: dict[tuple[str, str], list[LogEntry]] = defaultdict(list)
+    for r in rows:
+        entry = LogEntry(r["transition"], r["at"], r["group_hash"], r["thread_id"], r["outbox_id"])
+        out[(r["route"], r["fingerprint"])].append(entry)
+    return out
+
+
+def _enqueue(store: Store, plan: GroupPlan, config: AlertsConfig, now: datetime) -> tuple[int, int, int]:
+    """Write one plan: (messages queued, transitions suppressed, conflicts)."""
+    queued = suppressed = conflicts = 0
+
+    def rows(changes: Sequence[Change]) -> list[dict[str, object]]:
+        return [
+            {
+                "route": plan.route.name,
+                "fingerprint": c.finding.fingerprint,
+                "transition": c.transition,
+                "group_hash": plan.group_hash,
+                "at": now,
+            }
+            for c in changes
+        ]
+
+    if plan.suppressed:
+        silent = [{**r, "thread_id": plan.thread_id} for r in rows(plan.suppressed)]
+        ok = store.enqueue_notification(None, silent) is not None
+        suppressed, conflicts = (len(silent), 0) if ok else (0, 1)
+    if plan.changes:
+        message = alert_message(plan, config.dashboard_url, now)
+        outbox = {
+            "route": plan.route.name,
+            "receiver": plan.route.receiver,
+            "kind": message.kind.value,
+            "state": message.state.value,
+            "group_hash": plan.group_hash,
+            "thread_id": plan.thread_id,
+            "closes_thread": plan.closes_thread,
+            "message": json.dumps(message.to_dict(), ensure_ascii=False, sort_keys=True),
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+        if store.enqueue_notification(outbox, rows(plan.changes)) is None:
+            conflicts += 1
+        else:
+            queued = 1
+    return queued, suppressed, conflicts
+
+
+def plan_and_enqueue(store: Store, config: Config, now: datetime) -> DispatchReport:
+    """Compare findings with the notification log and queue what is due at ``now``."""
+    report = DispatchReport()
+    tree = build_tree(config.alerts)
+    if tree is None:
+        return report
+    findings = annotate_all((AlertFinding.from_row(r) for r in store.alert_candidates()), config.journeys)
+    silences = [Silence.from_row(r) for r in store.list_silences(now)]
+    report.findings = len(findings)
+    report.muted = _mutes(findings, config.alerts, silences, now)
+    groups = _groups(tree, findings, report.muted)
+    logs = _log_entries(store.alert_log_for([f.fingerprint for f in findings]))
+    last_sent = store.group_last_sent([gh for _route, gh in groups])
+    for (route_name, ghash), (route, labels, members) in sorted(groups.items()):
+        group_log = {f.fingerprint: logs.get((route_name, f.fingerprint), []) for f, _m in members}
+        plan = plan_group(route, labels, ghash, members, group_log, last_sent.get((route_name, ghash)), now)
+        if plan is None:
+            continue
+        queued, suppressed, conflicts = _enqueue(store, plan, config.alerts, now)
+        report.enqueued += queued
+        report.suppressed += suppressed
+        report.conflicts += conflicts
+    return report
+
+
+def dispatch(
+    store: Store,
+    config: Config,
+    now: datetime | None = None,
+    *,
+    sinks: Mapping[str, Sink] | None = None,
+    client: httpx.Client | None = None,
+    env: Mapping[str, str] | None = None,
+) -> DispatchReport:
+    """One tick: queue what is due, then deliver the outbox. ``now`` defaults to the clock."""
+    now = now or utcnow()
+    report = plan_and_enqueue(store, config, now)
+    if sinks is not None:
+        report.delivery = deliver(store, sinks, config.alerts.delivery, now)
+    else:
+        with open_sinks(config.alerts, client=client, env=env) as built:
+            report.delivery = deliver(store, built, config.alerts.delivery, now)
+    log.info("alerts dispatch: %s", report.summary())
+    return report
+
+
+def report_route(config: AlertsConfig, name: str | None = None) -> Route:
+    """The route reports go through: ``name``, else ``alerts.report_route``, else the first email route."""
+    tree = build_tree(config)
+    wanted = name or config.report_route
+    if wanted:
+        return find_route(tree, wanted)
+    for route in tree.walk() if tree else []:
+        if isinstance(config.receiver(route.receiver), EmailReceiver):
+            return route
+    raise ConfigError("no route for reports: set alerts.report_route or add a route with an email receiver")
+
+
+def send_report(
+    store: Store,
+    config: Config,
+    title: str,
+    text: str,
+    *,
+    html: str | None = None,
+    route: str | None = None,
+    links: Sequence[Link] = (),
+    now: datetime | None = None,
+    sinks: Mapping[str, Sink] | None = None,
+) -> int:
+    """Queue a report (title + text/HTML body) for a route and try to deliver it now; returns the outbox id.
+
+    Reports go through the outbox like alerts, so a receiver outage delays them, never drops them.
+    """
+    now = now or utcnow()
+    target = report_route(config.alerts, route)
+    message = report_message(title, text, now, html=html, route=target.name, dashboard_url=config.alerts.dashboard_url, links=links)
+    outbox = {
+        "route": target.name,
+        "receiver": target.receiver,
+        "kind": message.kind.value,
+        "state": message.state.value,
+        "group_hash": "report",
+        "thread_id": None,
+        "closes_thread": False,
+        "message": json.dumps(message.to_dict(), ensure_ascii=False, sort_keys=True),
+        "created_at": now,
+        "next_attempt_at": now,
+    }
+    outbox_id = store.enqueue_notification(outbox, [])
+    if outbox_id is None:  # pragma: no cover - no log rows, so no conflict is possible
+        raise RuntimeError("could not queue the report")
+    if sinks is not None:
+        deliver(store, sinks, config.alerts.delivery, now)
+    else:
+        with open_sinks(config.alerts) as built:
+            deliver(store, built, config.alerts.delivery, now)
+    return outbox_id
+
+
+def send_test(
+    config: Config,
+    route: str,
+    *,
+    now: datetime | None = None,
+    sinks: Mapping[str, Sink] | None = None,
+    client: httpx.Client | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[Message, Receipt]:
+    """Send a clearly marked test alert straight through ``route``'s receiver (no outbox)."""
+    now = now or utcnow()
+    target = find_route(build_tree(config.alerts), route)
+    message = make_test_message(target.name, target.receiver, config.alerts.dashboard_url, now)
+    delivery = Delivery(id=f"test-{int(now.timestamp())}")
+    if sinks is not None:
+        return message, sinks[target.receiver].send(message, delivery)
+    with open_sinks(config.alerts, client=client, env=env) as built:
+        return message, built[target.receiver].send(message, delivery)
