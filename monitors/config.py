@@ -52,13 +52,27 @@ class SourceConfig(StrictModel):
 
 
 class JourneyConfig(StrictModel):
-    """A Customer.io journey and the events it depends on, by role (trigger, exit, filter)."""
+    """A Customer.io journey and what it depends on, by role.
 
-    name: str
+    ``trigger`` and ``exit`` name events; ``filter`` names the properties its filters read and
+    ``properties`` those its messages use (on the trigger and exit events). A finding on any of
+    them puts the journey at risk: every alert names it, and (``raise_severity``) its severity
+    goes up one level. Only findings in ``environments`` (and ``sources``, when given) count.
+    """
+
+    name: str = Field(min_length=1, max_length=128)
     trigger: list[str] = Field(default_factory=list)
     exit: list[str] = Field(default_factory=list)
     filter: list[str] = Field(default_factory=list)
     properties: list[str] = Field(default_factory=list)
+    environments: list[str] = Field(default_factory=lambda: ["production"], min_length=1)
+    sources: list[str] = Field(default_factory=list)
+    raise_severity: bool = True
+
+    @property
+    def events(self) -> list[str]:
+        """The trigger and exit events."""
+        return [*self.trigger, *(e for e in self.exit if e not in self.trigger)]
 
 
 class Config(StrictModel):
