@@ -62,7 +62,10 @@ def _body(message: Message) -> str:
             for f in message.facts
         )
         parts.append(f"<table>{rows}</table>")
-    if message.items:
+    if len(message.items) == 1 and evidence_lines(message.items[0]):
+        lis = "".join(f"<li><code>{escape(line)}</code></li>" for line in evidence_lines(message.items[0]))
+        parts.append(f"<p><strong>Evidence</strong></p><ul>{lis}</ul>")
+    if len(message.items) > 1:
         lis = "".join(_item(i) for i in message.items[:MAX_ITEMS])
         more = len(message.items) - MAX_ITEMS
         lis += f"<li>… and {more} more in the dashboard</li>" if more > 0 else ""

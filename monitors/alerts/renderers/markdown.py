@@ -39,7 +39,9 @@ def render(message: Message) -> str:
         lines += ["", "**Journeys at risk**", "", *(f"- {escape(j)}" for j in journey_lines(message))]
     if message.facts:
         lines += ["", "| | |", "|---|---|", *(f"| {escape(f.label)} | {escape(f.value)} |" for f in message.facts)]
-    if message.items:
+    if len(message.items) == 1 and evidence_lines(message.items[0]):
+        lines += ["", "**Evidence**", "", *(f"- `{line}`" for line in evidence_lines(message.items[0]))]
+    if len(message.items) > 1:
         lines += ["", "**Findings**", ""]
         for item in message.items[:MAX_ITEMS]:
             lines += _item(item)

@@ -75,11 +75,11 @@ def render(message: Message) -> dict[str, Any]:
         {"type": "header", "text": {"type": "plain_text", "text": truncate(f"{emoji(message)} {headline(message)}", 150), "emoji": True}}
     ]
     blocks += _body(message)
-    if message.items:
+    if len(message.items) == 1:
+        blocks += _evidence(message.items[0])
+    if len(message.items) > 1:
         blocks.append({"type": "divider"})
-        for item in message.items[:MAX_ITEMS]:
-            blocks.append(_item_block(item))
-            blocks += _evidence(item) if len(message.items) == 1 else []
+        blocks += [_item_block(item) for item in message.items[:MAX_ITEMS]]
         if len(message.items) > MAX_ITEMS:
             blocks.append(_section(f"… and {len(message.items) - MAX_ITEMS} more in the dashboard"))
     if message.links:

@@ -53,7 +53,10 @@ def card(message: Message) -> dict[str, Any]:
         body += [_text(f"- {j}", spacing="None") for j in journey_lines(message)]
     if message.facts:
         body.append({"type": "FactSet", "facts": [{"title": f.label, "value": f.value} for f in message.facts]})
-    body += [_item(i) for i in message.items[:MAX_ITEMS]]
+    if len(message.items) == 1:
+        body += [_text(line, fontType="Monospace", size="Small", spacing="None") for line in evidence_lines(message.items[0])]
+    else:
+        body += [_item(i) for i in message.items[:MAX_ITEMS]]
     if len(message.items) > MAX_ITEMS:
         body.append(_text(f"… and {len(message.items) - MAX_ITEMS} more in the dashboard"))
     body.append(_text(footer(message), isSubtle=True, size="Small"))

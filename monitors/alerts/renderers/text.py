@@ -29,7 +29,9 @@ def render(message: Message) -> str:
         lines += ["", "Journeys at risk:", *(f"- {j}" for j in journey_lines(message))]
     if message.facts:
         lines += ["", *(f"{f.label}: {f.value}" for f in message.facts)]
-    if message.items:
+    if len(message.items) == 1 and evidence_lines(message.items[0]):
+        lines += ["", "Evidence:", *(f"  {line}" for line in evidence_lines(message.items[0]))]
+    if len(message.items) > 1:
         lines.append("")
         lines.append("Findings:")
         for item in message.items[:MAX_ITEMS]:
