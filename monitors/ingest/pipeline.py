@@ -1,0 +1,222 @@
+"""Ingest one source: find its files, read only what is new, commit metrics with the resume point.
+
+Every file is read as a unit: the hot path aggregates its new bytes, then the deltas and the new
+resume point are committed in one transaction. A crash before the commit leaves nothing; a rerun
+reads the same bytes again; so every run, rerun or restart yields the metrics of one clean run.
+A file that cannot be read is reported and skipped; it never stops the other files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+
+from monitors.errors import ConfigError
+from monitors.ingest import columnar, files, merge
+from monitors.plan import Plan
+from monitors.timeutil import utcnow
+from storage import Store
+from storage.batch import Checkpoint
+from storage.metrics_store import ConcurrentIngestError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How to ingest one source."""
+
+    source: str
+    environment: str
+    plan: Plan
+    bucket_seconds: int = 300
+    sample_rate: float = 1.0
+    final_line_grace: float = 300.0
+    tmp_dir: str | None = None
+    progress: bool = False
+    clock: Callable[[], datetime] = utcnow
+
+
+@dataclass
+class FileResult:
+    """What happened to one file."""
+
+    path: str
+    status: str  # read | unchanged | error
+    bytes: int = 0
+    events: int = 0
+    rejected: int = 0
+    reader: str = ""
+    error: str = ""
+
+
+@dataclass
+class IngestReport:
+    """The outcome of one ingest run of one source."""
+
+    source: str
+    files: list[FileResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def events(self) -> int:
+        """Accepted messages."""
+        return sum(f.events for f in self.files)
+
+    @property
+    def rejected(self) -> int:
+        """Rejected messages."""
+        return sum(f.rejected for f in self.files)
+
+    @property
+    def bytes(self) -> int:
+        """Bytes read."""
+        return sum(f.bytes for f in self.files)
+
+    @property
+    def errors(self) -> list[FileResult]:
+        """Files that could not be read."""
+        return [f for f in self.files if f.status == "error"]
+
+
+@dataclass(frozen=True)
+class _Region:
+    start: int
+    end: int | None  # None: to EOF (gzip)
+    direct: bool
+
+
+def _region(info: files.FileInfo, cp: Checkpoint | None, now: float, grace: float) -> _Region | None:
+    start = cp.offset if cp else 0
+    if info.compressed:
+        if cp and (cp.complete or cp.offset < 0):
+            return None
+        return _Region(start, None, start == 0)
+    if start > info.size:  # same head but shorter: rewritten in place; read it again from the start
+        start = 0
+    end = info.size if now - info.mtime >= grace else files.last_newline_end(info.path, start, info.size)
+    if end <= start:
+        return None
+    return _Region(start, end, start == 0 and end == info.size)
+
+
+class SourceIngester:
+    """Reads the files of one source into the store."""
+
+    def __init__(self, store: Store, opts: IngestOptions) -> None:
+        self.store = store
+        self.opts = opts
+        stored = store.bucket_seconds()
+        if stored is None:
+            store.set_bucket_seconds(opts.bucket_seconds)
+        elif stored != opts.bucket_seconds:
+            raise ConfigError(
+                f"this database uses {stored}s buckets but the config asks for {opts.bucket_seconds}s — "
+                "keep the bucket setting or use a new database"
+            )
+        self.tmp = opts.tmp_dir or tempfile.mkdtemp(prefix="ehm-ingest-")
+        files.clear_dir(self.tmp)
+        self.con = columnar.connect(temp_dir=os.path.join(self.tmp, "duckdb"))
+
+    def close(self) -> None:
+        """Release the DuckDB connection and temporary files."""
+        self.con.close()
+        files.clear_dir(self.tmp)
+
+    def run(self, paths: Iterable[str], *, strict: bool) -> IngestReport:
+        """Ingest every file matched by ``paths``; never raises for a bad file."""
+        started = time.monotonic()
+        report = IngestReport(self.opts.source)
+        found = files.discover(paths, strict=strict)
+        run_id = self.store.start_run(self.opts.source, self.opts.clock())
+        status, error = "ok", None
+        bar = self._bar(found)
+        try:
+            for path in found:
+                result = self._one(path)
+                report.files.append(result)
+                if bar is not None:
+                    bar.update(result.bytes)
+                    bar.set_postfix(events=report.events, rejected=report.rejected)
+            if report.errors:
+                status, error = "partial", "; ".join(f"{f.path}: {f.error}" for f in report.errors)[:2000]
+        except BaseException as exc:
+            status, error = "error", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+            report.seconds = time.monotonic() - started
+            self.store.finish_run(run_id, self.opts.clock(), status=status, files=len(report.files),
+                                  nbytes=report.bytes, events=report.events, rejected=report.rejected, error=error)  # fmt: skip
+        return report
+
+    def _bar(self, found: list[str]) -> object | None:
+        if not (self.opts.progress and sys.stderr.isatty()):
+            return None
+        from tqdm import tqdm
+
+        total = sum(os.path.getsize(p) for p in found)
+        return tqdm(total=total, unit="B", unit_scale=True, desc=f"ingest {self.opts.source}", file=sys.stderr)
+
+    def _one(self, path: str) -> FileResult:
+        try:
+            return self._read(path)
+        except ConcurrentIngestError as exc:
+            return FileResult(path, "unchanged", error=str(exc))
+        except (OSError, duckdb.Error, ValueError, EOFError) as exc:
+            log.warning("cannot read %s: %s", path, exc)
+            return FileResult(path, "error", error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+
+    def _read(self, path: str) -> FileResult:
+        info = files.FileInfo.of(path)
+        if info.size == 0 or not info.head:
+            return FileResult(path, "unchanged")
+        known = sorted(self.store.checkpoints_of(self.opts.source), key=lambda c: -c.fp_len)
+        cp = files.match_checkpoint(info, known)
+        now = self.opts.clock()
+        region = _region(info, cp, now.timestamp(), self.opts.final_line_grace)
+        if region is None:
+            if cp is not None and len(info.head) > cp.fp_len:  # upgrade the identity as the file grows
+                self.store.save_checkpoint(self.opts.source, self._cp(info, cp.offset, cp.complete), now, replaces=cp.file_key)
+            return FileResult(path, "unchanged")
+        target, nbytes = self._materialise(info, region)
+        opts = columnar.FactOptions(self.opts.bucket_seconds, now.timestamp(), self.opts.sample_rate)
+        facts = columnar.run_facts(self.con, self.opts.plan, target, info.compressed and region.direct, opts)
+        batch = merge.to_batch(facts, source=self.opts.source, environment=self.opts.environment,
+                               sample_rate=self.opts.sample_rate, file=path)  # fmt: skip
+        end = region.end if region.end is not None else -1
+        batch.checkpoint = self._cp(info, end, info.compressed)
+        batch.expected_offset = cp.offset if cp else 0
+        batch.expected_key = cp.file_key if cp else None
+        self.store.apply_ingest(batch, now)
+        if target != path:
+            os.unlink(target)
+        return FileResult(path, "read", nbytes, batch.events, batch.rejected, facts.reader)
+
+    def _cp(self, info: files.FileInfo, offset: int, complete: bool) -> Checkpoint:
+        return Checkpoint(info.key, len(info.head), info.path, offset, info.size, info.mtime, info.compressed, complete)
+
+    def _materialise(self, info: files.FileInfo, region: _Region) -> tuple[str, int]:
+        if region.direct:
+            return info.path, (region.end if region.end is not None else info.size)
+        dest = os.path.join(self.tmp, f"slice-{os.getpid()}-{time.monotonic_ns()}.jsonl")
+        copied = files.copy_slice(info, region.start, region.end, dest)
+        return dest, copied
+
+
+def ingest(store: Store, paths: Iterable[str], opts: IngestOptions, *, strict: bool = True) -> IngestReport:
+    """One-shot ingest of ``paths`` for one source."""
+    ingester = SourceIngester(store, opts)
+    try:
+        return ingester.run(paths, strict=strict)
+    finally:
+        ingester.close()
