@@ -103,7 +103,8 @@ def gap_estimate(read: StreamRead, bucket: int) -> tuple[list[MetricRow], float]
         return [], 1.0
     times = [activity_ts(a) for a in read.activities]
     oldest, newest = min(times), max(times)
-    gap_start, span = read.previous.newest_ts, newest - oldest + 1
+    # the resume second itself was read by the previous run
+    gap_start, span = read.previous.newest_ts + 1, newest - oldest + 1
     gap = oldest - gap_start
     if gap <= 0:
         return [], 1.0

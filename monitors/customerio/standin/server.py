@@ -33,7 +33,7 @@ from monitors.customerio.standin.handler import Handler, QuietServer, make_handl
 from monitors.customerio.standin.http import BadRequest, Request, Response, Router
 from monitors.customerio.standin.pipelines import PipelinesAPI
 from monitors.customerio.standin.track import TrackAPI
-from monitors.customerio.standin.workspace import Workspace
+from monitors.customerio.standin.workspace import Person, Workspace
 
 PIPELINES_PATHS = {f"/v1/{k}" for k in ("batch", *PipelinesAPI.TYPES)}
 
@@ -134,7 +134,7 @@ class StandIn:
             tls_port = secure.server_address[1]
         for server in self._servers:
             server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         self.info = StandInInfo(self.host, plain.server_address[1], tls_port, ca_path, self.credentials)
         return self.info
 
@@ -234,8 +234,13 @@ class StandIn:
 
     def inject(self, atype: str, *, name: str | None = None, customer_id: str | None = None,
                timestamp: int | None = None, data: Any = None, **extra: Any) -> dict[str, Any]:
-        """Add one activity directly (e.g. ``failed_event``, ``bounced_email``) and return it."""
-        person = self.workspace.person("id", customer_id) if customer_id else None
+        """Add one activity directly (e.g. ``failed_event``, ``bounced_email``) and return it.
+
+        Unlike API traffic this creates no profile: an unknown ``customer_id`` is only named.
+        """
+        person = None
+        if customer_id:
+            person = self.workspace.find("id", customer_id) or Person(customer_id, None, f"inj-{customer_id}")
         return self.workspace.record(atype, person, name=name, data=data, timestamp=timestamp, **extra)
 
 
