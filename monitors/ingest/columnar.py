@@ -125,7 +125,7 @@ def _fast_m(path: str, compressed: bool) -> str:
 
 def _batch_m(path: str, compressed: bool, rejects: str) -> str:
     return f"""m2 AS (
-      SELECT el AS raw, strlen(el) AS len, top_sent, top_ctx,
+      SELECT CAST(el AS VARCHAR) AS raw, strlen(CAST(el AS VARCHAR)) AS len, top_sent, top_ctx,
         CASE WHEN starts_with(el, '{{') THEN from_json(el, {_spec_literal()}) END AS j,
         CASE WHEN NOT starts_with(el, '{{') THEN 'not_an_object' END AS pre_reason
       FROM (

@@ -1,0 +1,49 @@
+"""``metrics``: bucket metrics as JSON or CSV, one record per (source, environment, event, bucket)."""
+
+from __future__ import annotations
+
+import argparse
+
+from monitors.commands._common import add_config_args, add_format_arg, config_of, open_store, write_records
+from monitors.errors import ConfigError
+from monitors.report import metric_records
+from monitors.timeutil import parse_duration, parse_iso, to_epoch
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the command."""
+    p = sub.add_parser("metrics", help="print volume, latency and conformance per event and bucket")
+    add_config_args(p)
+    p.add_argument("--event")
+    p.add_argument("--source")
+    p.add_argument("--environment")
+    p.add_argument("--since", metavar="ISO", help="first bucket (inclusive), ISO 8601")
+    p.add_argument("--until", metavar="ISO", help="end (exclusive), ISO 8601")
+    p.add_argument("--bucket", default=None, help="5m, 1h or 1d (any multiple of the stored width)")
+    add_format_arg(p)
+    p.set_defaults(func=run)
+
+
+def _epoch(text: str | None, flag: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        return to_epoch(parse_iso(text))
+    except ValueError as exc:
+        raise ConfigError(f"{flag}: not an ISO 8601 time: {text!r}") from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the records."""
+    config = config_of(args)
+    store = open_store(args, config)
+    try:
+        width = parse_duration(args.bucket) if args.bucket else None
+        records = metric_records(
+            store, since=_epoch(args.since, "--since"), until=_epoch(args.until, "--until"), width=width,
+            source=args.source, environment=args.environment, event=args.event,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(f"--bucket: {exc}") from exc
+    write_records(records, args.format)
+    return 0

@@ -1,0 +1,65 @@
+"""``status``: sources, last ingest, resume points, totals (and other components' health)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from monitors.commands._common import add_config_args, config_of, open_store
+from monitors.timeutil import iso
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the command."""
+    p = sub.add_parser("status", help="sources, last ingest, resume points, totals")
+    add_config_args(p)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=run)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def collect(store: Any) -> dict[str, Any]:
+    """Everything ``status`` shows, as plain data."""
+    status: dict[str, Any] = {"database": store.url, "bucket_seconds": store.bucket_seconds(), "sources": store.source_status()}
+    health = getattr(store, "customerio_health", None)
+    if callable(health):
+        status["customerio"] = health()
+    return _plain(status)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the status."""
+    status = collect(open_store(args, config_of(args)))
+    if args.format == "json":
+        json.dump(status, sys.stdout, indent=2, default=str)
+        print()
+        return 0
+    print(f"database: {status['database']} (buckets of {status['bucket_seconds'] or '-'}s)")
+    if not status["sources"]:
+        print("no sources ingested yet — run `python -m monitors ingest PATH --source NAME`")
+    for s in status["sources"]:
+        last = s["last_run"] or {}
+        latest = iso(s["latest_bucket"]) if s["latest_bucket"] is not None else "-"
+        print(f"source {s['source']} [{', '.join(s['environments']) or '-'}]: {s['events']:,} events in "
+              f"{s['event_names']} event names, {s['rejected']:,} rejected, latest bucket {latest}")  # fmt: skip
+        print(f"  last ingest: {last.get('status', '-')} at {last.get('finished_at') or last.get('started_at') or '-'}"
+              f" ({last.get('files', 0)} files, {last.get('events', 0):,} events)"
+              + (f" error: {last['error']}" if last.get("error") else ""))  # fmt: skip
+        for rp in s["resume_points"]:
+            state = "complete" if rp["complete"] else f"{rp['offset']:,}/{rp['size']:,} bytes"
+            print(f"  resume point {rp['path']}: {state}")
+    for cio in status.get("customerio", []) or []:
+        print(f"customer.io {cio.get('workspace')}: {cio.get('status')} {cio.get('message') or ''}".rstrip())
+    return 0

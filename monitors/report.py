@@ -1,0 +1,99 @@
+"""Bucket metrics as records for people and scripts (``metrics`` command, dashboard, API).
+
+Reads raw bucket rows from the store and rolls them up to the requested width: counts add,
+latency sketches and user sketches merge, so percentiles over any window stay within the sketch's
+1 % error (per-bucket percentiles are never averaged).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import pandas as pd
+
+from monitors.sketch import HLL, LatencySketch
+from monitors.timeutil import iso
+from storage import Store
+
+HOPS = ("send", "deliver", "e2e")
+QUANTILES = (0.5, 0.95, 0.99)
+
+
+def _rollup(frame: pd.DataFrame, width: int) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    return frame.assign(bucket_start=frame["bucket_start"] - frame["bucket_start"] % width)
+
+
+def metric_records(
+    store: Store,
+    *,
+    since: int | None = None,
+    until: int | None = None,
+    width: int | None = None,
+    source: str | None = None,
+    environment: str | None = None,
+    event: str | None = None,
+) -> list[dict[str, Any]]:
+    """One record per (source, environment, event, bucket) at ``width`` seconds (default: stored width)."""
+    stored = store.bucket_seconds() or 300
+    width = width or stored
+    if width % stored:
+        raise ValueError(f"bucket {width}s is not a multiple of the stored {stored}s buckets")
+    lo = None if since is None else since - since % width
+    metrics, latency, viols = store.read_metric_rows(lo, until, source=source, environment=environment, event=event)
+    metrics, latency, viols = (_rollup(f, width) for f in (metrics, latency, viols))
+    key_cols = ["source", "environment", "event", "msg_type", "bucket_start"]
+    records: dict[tuple[Any, ...], dict[str, Any]] = {}
+    users: dict[tuple[Any, ...], HLL] = defaultdict(HLL.empty)
+    for row in metrics.itertuples(index=False):
+        key = tuple(getattr(row, c) for c in key_cols)
+        rec = records.setdefault(key, {"count": 0, "checked": 0, "conforming": 0, "identified": 0, "sample_rate": row.sample_rate})
+        rec["count"] += int(row.count)
+        rec["checked"] += int(row.checked)
+        rec["conforming"] += int(row.conforming)
+        rec["identified"] += int(row.identified)
+        users[key].merge(HLL.decode(row.users_hll))
+    sketches: dict[tuple[Any, ...], dict[str, LatencySketch]] = defaultdict(dict)
+    for row in latency.itertuples(index=False):
+        key = tuple(getattr(row, c) for c in key_cols)
+        hops = sketches[key]
+        sk = LatencySketch.decode(row.bins)
+        hops[row.hop] = sk if row.hop not in hops else hops[row.hop].merge(sk)
+    vsum: dict[tuple[Any, ...], dict[str, int]] = defaultdict(dict)
+    vdetail: dict[tuple[Any, ...], dict[str, int]] = defaultdict(dict)
+    for row in viols.itertuples(index=False):
+        key = tuple(getattr(row, c) for c in key_cols)
+        vsum[key][row.vtype] = vsum[key].get(row.vtype, 0) + int(row.count)
+        label = f"{row.vtype}:{row.property}" if row.property else row.vtype
+        vdetail[key][label] = vdetail[key].get(label, 0) + int(row.count)
+    out = []
+    for key in sorted(records, key=lambda k: (k[0], k[1], k[2], k[4])):
+        rec = records[key]
+        hops = sketches.get(key, {})
+        main = hops.get("e2e") or hops.get("send")
+        q = main.quantiles(QUANTILES) if main else [None, None, None]
+        item: dict[str, Any] = {
+            "source": key[0], "environment": key[1], "event": key[2], "type": key[3],
+            "bucket_start": iso(int(key[4])), "bucket_seconds": width, "count": rec["count"],
+            "latency_p50_s": _r(q[0]), "latency_p95_s": _r(q[1]), "latency_p99_s": _r(q[2]),
+            "latency_hop": "e2e" if hops.get("e2e") else "send" if hops.get("send") else None,
+        }  # fmt: skip
+        for hop in HOPS:
+            hq = hops[hop].quantiles(QUANTILES) if hop in hops else [None, None, None]
+            for name, value in zip(("p50", "p95", "p99"), hq, strict=True):
+                item[f"{hop}_{name}_s"] = _r(value)
+        item.update({
+            "conforming": rec["conforming"], "checked": rec["checked"], "sample_rate": rec["sample_rate"],
+            "conformance_rate": round(rec["conforming"] / rec["checked"], 6) if rec["checked"] else None,
+            "violations": dict(sorted(vsum.get(key, {}).items())),
+            "violation_details": dict(sorted(vdetail.get(key, {}).items())),
+            "identified": rec["identified"], "users_estimate": round(users[key].estimate()),
+        })  # fmt: skip
+        out.append(item)
+    return out
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)

@@ -1,0 +1,117 @@
+"""Reruns, growing files, rotation and crashes never double count or lose data."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitors.demo.generate import Generator, write_jsonl
+from storage import Store
+from tests.monitors.ingest.helpers import counts_by_event, run_ingest, snapshot, track, write_lines
+
+
+def _demo_file(path: Path, hours: int, seed: int) -> Path:
+    start = datetime(2026, 11, 2, tzinfo=UTC)
+    write_jsonl(str(path), Generator(start, start + timedelta(hours=hours), sessions_per_hour=900, seed=seed).messages())
+    return path
+
+
+def test_ingesting_the_same_files_twice_changes_nothing(store: Store, tmp_path: Path) -> None:
+    path = _demo_file(tmp_path / "a.jsonl", 6, 1)
+    first = run_ingest(store, path)
+    before = snapshot(store)
+    again = run_ingest(store, path)
+    assert first.events > 4000
+    assert (again.events, again.rejected) == (0, 0)
+    assert snapshot(store) == before
+
+
+def test_appended_lines_are_read_once_and_partial_line_waits(store: Store, tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "live.jsonl", [track(user="a"), track(user="b")])
+    assert run_ingest(store, path).events == 2
+    with open(path, "ab") as fh:  # a writer mid-line: the tail has no newline yet
+        fh.write(b'{"type": "track", "event": "Added to Cart", "userId": "c", ')
+    assert run_ingest(store, path, grace=3600).events == 0
+    with open(path, "ab") as fh:
+        fh.write(b'"timestamp": "2026-11-02T10:00:00Z", "properties": {"cart_id": "c9"}}\n')
+    write_lines(path, [track(user="d")], mode="a")
+    assert run_ingest(store, path, grace=3600).events == 2
+    assert counts_by_event(store) == {"Added to Cart": 4}
+    assert store.read_rejects() == []
+
+
+def test_unterminated_last_line_is_read_after_the_grace(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "done.jsonl"
+    path.write_bytes(b'{"type":"track","event":"Added to Cart","userId":"u","timestamp":"2026-11-02T10:00:00Z"}')
+    old = time.time() - 7200
+    os.utime(path, (old, old))
+    assert run_ingest(store, path, grace=3600).events == 1
+
+
+def test_rotation_by_rename_and_gzip_keeps_the_resume_point(store: Store, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    active = write_lines(logs / "app.log", [track(user=f"u{i}") for i in range(5)])
+    assert run_ingest(store, logs).events == 5
+    write_lines(active, [track(user=f"v{i}") for i in range(3)], mode="a")
+    active.rename(logs / "app.log.1")  # rotated: the 3 new lines were never read
+    write_lines(logs / "app.log", [track(user=f"w{i}") for i in range(4)])
+    assert run_ingest(store, logs).events == 7
+    with open(logs / "app.log.1", "rb") as src, gzip.open(logs / "app.log.1.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    (logs / "app.log.1").unlink()
+    assert run_ingest(store, logs).events == 0  # the gzip holds content already read
+    write_lines(logs / "app.log", [track(user="x")], mode="a")
+    assert run_ingest(store, logs).events == 1
+    assert counts_by_event(store) == {"Added to Cart": 13}
+
+
+def test_copytruncate_rotation_reads_the_new_content(store: Store, tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "app.log", [track(user=f"u{i}") for i in range(4)])
+    run_ingest(store, path)
+    write_lines(path, [track(user=f"n{i}", ts="2026-11-02T11:00:00.000+00:00") for i in range(2)])  # truncated + rewritten
+    assert run_ingest(store, path).events == 2
+
+
+def _ingest_cmd(db: str, files: list[Path]) -> list[str]:
+    return [sys.executable, "-m", "monitors", "ingest", *map(str, files), "--db", db, "--source", "web",
+            "--final-line-grace", "0s", "--no-progress"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_then_rerun_gives_the_clean_metrics(db_url: str, tmp_path: Path) -> None:
+    files = [_demo_file(tmp_path / f"d{i}.jsonl", 10, seed=i) for i in range(3)]
+    with open(files[2], "rb") as src, gzip.open(tmp_path / "d2.jsonl.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    files[2].unlink()
+    files[2] = tmp_path / "d2.jsonl.gz"
+    clean_url = f"sqlite:///{tmp_path / 'clean.sqlite'}"
+    subprocess.run(_ingest_cmd(clean_url, files), check=True, capture_output=True)
+    rnd = random.Random(42)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    killed = 0
+    for _ in range(5):
+        proc = subprocess.Popen(_ingest_cmd(db_url, files), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        time.sleep(rnd.uniform(0.3, 3.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.wait()
+    subprocess.run(_ingest_cmd(db_url, files), check=True, capture_output=True, env=env)
+    assert killed >= 2, "the runs finished before they could be killed; make the input larger"
+    clean, crashed = Store.from_url(clean_url), Store.from_url(db_url)
+    try:
+        assert snapshot(crashed) == snapshot(clean)
+    finally:
+        clean.dispose()
+        crashed.dispose()

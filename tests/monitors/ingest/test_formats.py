@@ -1,0 +1,93 @@
+"""Every input format is accepted wherever it appears; everything else is rejected with a reason."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+from monitors.report import metric_records
+from storage import Store
+from tests.monitors.ingest.helpers import T0, counts_by_event, run_ingest, track, write_lines
+
+
+def test_segment_pipelines_batch_and_track_v2_batch_in_one_file(store: Store, tmp_path: Path) -> None:
+    pipelines = {
+        "batch": [
+            {**track("Product Viewed", product_id="p1", variant_id="v1", category="skin", price=12.5), "sentAt": None},
+            {"type": "identify", "userId": "u2", "traits": {"email": "a@b.co"}, "timestamp": T0, "messageId": "i1"},
+        ],
+        "sentAt": "2026-11-02T10:00:02.000+00:00",
+        "context": {"library": {"name": "analytics-python", "version": "1.1.0"}},
+    }
+    track_v2 = {
+        "batch": [
+            {"type": "person", "identifiers": {"id": "u3"}, "action": "event", "name": "Order Completed",
+             "timestamp": 1793613600, "attributes": {"order_id": "o1", "items": [{"product_id": "p1", "quantity": 1, "price": 3}],
+                                                     "revenue": 3}},
+            {"type": "person", "identifiers": {"id": "u3"}, "action": "identify", "timestamp": 1793613600,
+             "attributes": {"first_name": "Ana"}},
+        ]
+    }  # fmt: skip
+    path = write_lines(tmp_path / "mixed.jsonl", [track(), pipelines, "", track_v2, "   "])
+    report = run_ingest(store, path)
+    assert (report.events, report.rejected) == (5, 0)
+    assert counts_by_event(store) == {"$identify": 2, "Added to Cart": 1, "Order Completed": 1, "Product Viewed": 1}
+    pv = [r for r in metric_records(store) if r["event"] == "Product Viewed"][0]
+    # the batch's top-level sentAt applies to its messages: 2 s from event time to send
+    assert pv["send_p50_s"] is not None and abs(pv["send_p50_s"] - 2.0) <= 0.02
+
+
+def test_gzip_files_are_read(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl.gz"
+    with gzip.open(path, "wt") as fh:
+        for i in range(7):
+            fh.write(json.dumps(track(user=f"u{i}")) + "\n")
+    assert run_ingest(store, path).events == 7
+    assert counts_by_event(store) == {"Added to Cart": 7}
+
+
+def test_every_rejection_reason_is_counted_exactly(store: Store, tmp_path: Path) -> None:
+    lines: list[object] = [
+        "not json at all",                                   # invalid_json
+        '{"type": "track", "event": "x"',                    # invalid_json (truncated)
+        b'{"type": "track", "event": "\xff\xfe"}',           # not_utf8
+        "[1, 2, 3]",                                         # not_an_object
+        '"a string"',                                        # not_an_object
+        {"hello": "world"},                                  # unknown_type
+        {"type": "purchase", "event": "x", "timestamp": T0},  # unknown_type
+        {"type": "track", "timestamp": T0, "userId": "u"},   # missing_event_name
+        {"type": "track", "event": "  ", "timestamp": T0},   # missing_event_name
+        {"type": "track", "event": "x", "timestamp": "yesterday"},  # bad_timestamp
+        {"type": "track", "event": "x", "timestamp": T0, "sentAt": "soon"},  # bad_timestamp
+        {"type": "track", "event": "x"},                     # missing_timestamp
+        {"batch": "not-a-list"},                             # bad_batch
+        {"batch": [track(), 42]},                            # 1 good + not_an_object
+        track(), track(user="u2"),
+    ]  # fmt: skip
+    report = run_ingest(store, write_lines(tmp_path / "bad.jsonl", lines))
+    assert report.events == 3
+    got = {r["reason"]: r["count"] for r in store.read_rejects()}
+    assert got == {
+        "invalid_json": 2, "not_utf8": 1, "not_an_object": 3, "unknown_type": 2, "missing_event_name": 2,
+        "bad_timestamp": 2, "missing_timestamp": 1, "bad_batch": 1,
+    }  # fmt: skip
+
+
+def test_reject_samples_are_redacted_and_limited_to_three(store: Store, tmp_path: Path) -> None:
+    lines = [f"garbage from jane.doe{i}@example.com call +1 415 555 01{i:02d}" for i in range(10)]
+    run_ingest(store, write_lines(tmp_path / "g.jsonl", lines))
+    (row,) = store.read_rejects()
+    assert row["count"] == 10 and len(row["samples"]) == 3
+    for s in row["samples"]:
+        assert "jane.doe" not in s["sample"] and "555" not in s["sample"]
+        assert "j***@example.com" in s["sample"]
+    assert len(store.quarantined("web")) == 10
+
+
+def test_oversized_message_is_counted_and_flagged(store: Store, tmp_path: Path) -> None:
+    big = track(cart_id="c1", items=[{"product_id": "p", "quantity": 1, "price": 1}], cart_value=1, note="x" * 40000)
+    run_ingest(store, write_lines(tmp_path / "big.jsonl", [big, track()]))
+    (rec,) = metric_records(store)
+    assert rec["count"] == 2
+    assert rec["violations"]["payload_too_large"] == 1
