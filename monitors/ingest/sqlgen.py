@@ -45,9 +45,9 @@ CREATE OR REPLACE TEMP MACRO ehm_ts(s) AS coalesce(
     CASE WHEN try_cast(s AS DOUBLE) > 1e11 THEN try_cast(s AS DOUBLE) / 1000.0 ELSE try_cast(s AS DOUBLE) END);
 CREATE OR REPLACE TEMP MACRO ehm_bad_ts(s) AS s IS NOT NULL AND ehm_ts(s) IS NULL;
 CREATE OR REPLACE TEMP MACRO ehm_blank(s) AS s IS NULL OR trim(s) = '';
-CREATE OR REPLACE TEMP MACRO ehm_is_num(v) AS try_cast(v AS DOUBLE) IS NOT NULL;
-CREATE OR REPLACE TEMP MACRO ehm_is_int(v) AS try_cast(v AS DOUBLE) IS NOT NULL
-    AND try_cast(v AS DOUBLE) = round(try_cast(v AS DOUBLE));
+CREATE OR REPLACE TEMP MACRO ehm_is_num(v) AS try_cast(CAST(v AS VARCHAR) AS DOUBLE) IS NOT NULL;
+CREATE OR REPLACE TEMP MACRO ehm_is_int(v) AS try_cast(CAST(v AS VARCHAR) AS DOUBLE) IS NOT NULL
+    AND try_cast(CAST(v AS VARCHAR) AS DOUBLE) = round(try_cast(CAST(v AS VARCHAR) AS DOUBLE));
 CREATE OR REPLACE TEMP MACRO ehm_bin(x) AS CASE
     WHEN x IS NULL THEN NULL
     WHEN x < 0 THEN {NEGATIVE_BIN}
@@ -70,7 +70,7 @@ def _type_ok(v: str, types: frozenset[str]) -> str:
         "string": f"starts_with({v}, '\"')",
         "number": f"ehm_is_num({v})",
         "integer": f"ehm_is_int({v})",
-        "boolean": f"{v} IN ('true', 'false')",
+        "boolean": f"CAST({v} AS VARCHAR) IN ('true', 'false')",
         "array": f"starts_with({v}, '[')",
         "object": f"starts_with({v}, '{{')",
     }

@@ -1,0 +1,107 @@
+"""The tracking plan is checked on every event; each violation type is counted exactly."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitors.plan import parse_plan
+from monitors.report import metric_records
+from storage import Store
+from tests.monitors.ingest.helpers import T0, run_ingest, track, write_lines
+
+ITEMS = [{"product_id": "p1", "quantity": 1, "price": 9.5}]
+
+
+def _viols(store: Store, event: str) -> dict[str, int]:
+    (rec,) = [r for r in metric_records(store, width=86400) if r["event"] == event]
+    return dict(rec["violation_details"])
+
+
+def test_each_violation_type_is_counted(store: Store, tmp_path: Path) -> None:
+    lines = [
+        track(cart_id="c1", items=ITEMS, cart_value=9.5),                     # conforming
+        track(items=ITEMS, cart_value=9.5),                                    # missing cart_id (required + entity)
+        track(cart_id="c1", items=ITEMS, cart_value="9.50"),                   # wrong_type cart_value
+        track(cart_id="c1", items=[{"quantity": 1, "price": 1}], cart_value=1),  # items[].product_id missing
+        track(cart_id="c1", items=[{"product_id": "p", "quantity": 1.5, "price": 1}], cart_value=1),  # quantity not integer
+        track(cart_id="c1", items=ITEMS, cart_value=9.5, cartValue=9.5),       # unplanned_property
+        track(user="jane@example.com", cart_id="c1", items=ITEMS, cart_value=9.5),  # email_as_user_id
+        track(user=None, cart_id="c1", items=ITEMS, cart_value=9.5),            # missing_identity
+        track(ts="1970-01-01T00:00:05Z", sent="2026-11-02T10:00:00Z", cart_id="c1", items=ITEMS, cart_value=9.5),
+        track("Coupon Applied", code="X"),                                      # unplanned_event
+    ]  # fmt: skip
+    run_ingest(store, write_lines(tmp_path / "c.jsonl", lines))
+    assert _viols(store, "Added to Cart") == {
+        "missing_required_property:cart_id": 1,
+        "missing_entity_id:cart_id": 1,
+        "wrong_type:cart_value": 1,
+        "missing_required_property:items[].product_id": 1,
+        "wrong_type:items[].quantity": 1,
+        "unplanned_property": 1,
+        "email_as_user_id": 1,
+        "missing_identity": 1,
+        "impossible_timestamp": 1,
+    }
+    recs = {r["event"]: r for r in metric_records(store, width=86400)}
+    assert recs["Added to Cart"]["count"] == 9
+    assert recs["Added to Cart"]["conforming"] == 1
+    assert recs["Coupon Applied"]["violations"] == {"unplanned_event": 1}
+
+
+def test_identify_traits_are_checked(store: Store, tmp_path: Path) -> None:
+    lines = [
+        {"type": "identify", "userId": "u1", "timestamp": T0, "traits": {"email": "a@b.co", "accepts_sms": True}},
+        {"type": "identify", "userId": "u2", "timestamp": T0, "traits": {"accepts_sms": "yes", "First_name": "A"}},
+    ]
+    run_ingest(store, write_lines(tmp_path / "i.jsonl", lines))
+    assert _viols(store, "$identify") == {"wrong_type:accepts_sms": 1, "unplanned_property": 1}
+
+
+def test_json_schema_per_event_is_accepted(store: Store, tmp_path: Path) -> None:
+    plan = parse_plan({"events": {"Signed Up": {"json_schema": {
+        "type": "object",
+        "properties": {"properties": {"type": "object", "required": ["plan"],
+                                      "properties": {"plan": {"type": "string"}, "seats": {"type": ["integer", "null"]}}}},
+    }}}})  # fmt: skip
+    lines = [
+        track("Signed Up", plan="pro", seats=3),
+        track("Signed Up", seats="3"),
+    ]
+    run_ingest(store, write_lines(tmp_path / "s.jsonl", lines), plan=plan)
+    assert _viols(store, "Signed Up") == {"missing_required_property:plan": 1, "wrong_type:seats": 1}
+
+
+def test_latency_percentiles_match_exact_percentiles_within_one_percent(store: Store, tmp_path: Path) -> None:
+    rnd = random.Random(3)
+    base = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+    delays = sorted(rnd.lognormvariate(0.5, 1.2) for _ in range(3000))
+    rnd.shuffle(delays)
+    lines = []
+    for i, d in enumerate(delays):
+        ts = base + timedelta(seconds=i % 240)
+        lines.append(track(user=f"u{i}", ts=ts.isoformat(timespec="milliseconds"),
+                           received=(ts + timedelta(seconds=d)).isoformat(timespec="milliseconds"),
+                           cart_id="c", items=ITEMS, cart_value=1))  # fmt: skip
+    run_ingest(store, write_lines(tmp_path / "lat.jsonl", lines))
+    (rec,) = metric_records(store, width=3600)
+    exact = sorted(round(d, 3) for d in delays)
+    for q, field in ((0.5, "latency_p50_s"), (0.95, "latency_p95_s"), (0.99, "latency_p99_s")):
+        truth = exact[int(q * (len(exact) - 1))]
+        assert rec[field] == pytest.approx(truth, rel=0.0101), field
+    assert rec["latency_hop"] == "e2e"
+    assert rec["users_estimate"] == pytest.approx(3000, rel=0.05)
+
+
+def test_percentiles_over_many_buckets_merge_sketches_not_averages(store: Store, tmp_path: Path) -> None:
+    # bucket 1: 99 fast events; bucket 2: 1 slow event. Averaging per-bucket p99 would say ~50 s.
+    lines = [track(user=f"u{i}", ts=T0, received="2026-11-02T10:00:01.000+00:00") for i in range(99)]
+    lines.append(track(user="slow", ts="2026-11-02T10:05:00.000+00:00", received="2026-11-02T10:06:40.000+00:00"))
+    run_ingest(store, write_lines(tmp_path / "m.jsonl", lines))
+    (rec,) = metric_records(store, width=3600)
+    assert rec["latency_p50_s"] == pytest.approx(1.0, rel=0.0101)
+    assert rec["latency_p99_s"] == pytest.approx(1.0, rel=0.0101)
+    assert rec["count"] == 100
