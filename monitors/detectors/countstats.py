@@ -1,0 +1,73 @@
+"""Count-aware scores: Poisson tail probabilities expressed as z-scores, vectorised.
+
+Counts are not Gaussian: 3 events where 0.5 are expected is far less surprising than a Gaussian
+z of 3.5 suggests. We score a window's observed total ``x`` against its expected total ``m`` with
+the Wilson–Hilferty approximation of the Poisson tail (through the Poisson–Gamma identity
+``P(X >= x) = P(Gamma(x) <= m)``), accurate to a few hundredths of a z unit from tiny to huge
+counts. Over-dispersion is handled by the quasi-Poisson trick: divide both totals by the
+dispersion ``v`` (variance / mean) before scoring.
+
+Nothing here needs SciPy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.float64]
+_TINY = 1e-9
+
+
+def z_spike(x: Array, m: Array) -> Array:
+    """z of ``P(X >= x)`` for ``X ~ Poisson(m)`` (large = surprisingly many); <= 0 when x <= m."""
+    xs = np.maximum(x, _TINY)
+    return 3.0 * np.sqrt(xs) * (1.0 - 1.0 / (9.0 * xs) - np.cbrt(m / xs))
+
+
+def z_drop(x: Array, m: Array) -> Array:
+    """z of ``P(X <= x)`` for ``X ~ Poisson(m)`` (large = surprisingly few); <= 0 when x >= m."""
+    x1 = x + 1.0
+    return 3.0 * np.sqrt(x1) * (np.cbrt(m / x1) - 1.0 + 1.0 / (9.0 * x1))
+
+
+def z_signed(x: Array, m: Array, v: Array) -> Array:
+    """Signed quasi-Poisson z of totals ``x`` against ``m`` with dispersion ``v``: + spike, − drop.
+
+    Both tails share one expression: :func:`z_spike` at ``x`` when ``x > m``, and minus
+    :func:`z_drop`, which is the same formula at ``x + 1``, otherwise.
+    """
+    high = x > m
+    y = np.maximum((x + np.where(high, 0.0, v)) / v, _TINY)
+    ms = m / v
+    z = np.cbrt(ms / y)
+    z += 1.0 / (9.0 * y)
+    np.subtract(1.0, z, out=z)
+    z *= 3.0 * np.sqrt(y)
+    return np.where(high, np.maximum(z, 0.0), np.minimum(z, 0.0))
+
+
+def z_from_neglog(y: Array) -> Array:
+    """Upper-tail z of a probability given as ``y = -ln(p)`` (0 when p >= 0.5).
+
+    Abramowitz & Stegun 26.2.23, error below 5e-4.
+    """
+    t = np.sqrt(2.0 * np.maximum(y, np.log(2.0)))
+    num = 2.515517 + t * (0.802853 + t * 0.010328)
+    den = 1.0 + t * (1.432788 + t * (0.189269 + t * 0.001308))
+    return np.maximum(t - num / den, 0.0)
+
+
+def band(mu: Array, v: Array, threshold: Array, min_abs: Array, min_rel: Array) -> tuple[Array, Array]:
+    """Lower and upper bound of counts one bucket may take without being flagged on its own.
+
+    On the variance-stabilised scale ``2·sqrt(x / v)`` a (quasi-)Poisson count has unit variance,
+    so ``±threshold`` there gives an asymmetric, non-negative band; the change floors widen it.
+    """
+    root = np.sqrt(mu / v)
+    half = threshold / 2.0
+    lower = v * np.maximum(root - half, 0.0) ** 2
+    upper = v * (root + half) ** 2
+    lower = np.maximum(np.minimum(lower, np.minimum(mu - min_abs, mu * (1.0 - min_rel))), 0.0)
+    upper = np.maximum(upper, np.maximum(mu + min_abs, mu * (1.0 + min_rel)))
+    return lower, upper

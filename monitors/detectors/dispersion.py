@@ -1,0 +1,78 @@
+"""How much window totals of a series normally vary, per window length, learned online.
+
+For a window of ``L`` buckets with expected total ``M`` the variance of the observed total is
+modelled as ``V · M`` with ``V = a + b · M``: ``a`` is the Poisson-relative over-dispersion
+(bursty users, retries) and ``b · M`` the part that grows with volume (model error, day-to-day
+level changes, correlated over the window). ``a`` is never below the Poisson floor (1 for counts),
+so a quiet series is judged at least as leniently as Poisson noise allows.
+
+``a`` and ``b`` are fitted by exponentially weighted least squares of the squared Pearson
+residual ``(X − M)² / M`` on ``M`` (weights ``1 / V²``), with residuals winsorised at 4 σ so a few
+heavy-tailed buckets cannot blow the band up, and only on windows free of anomalies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+F64 = NDArray[np.float64]
+_HALF_LIFE_S = 7 * 86400.0
+_MIN_HALF_LIFE_BUCKETS = 30.0
+_PRIOR_WEIGHT = 2.0
+_PRIOR_A = 2.0
+_CLIP = 16.0
+
+
+class Dispersion:
+    """Dispersion state of ``n`` series × ``W`` windows; every array is ``(W, n)``."""
+
+    WIDTHS = {name: 1 for name in ("s00", "s01", "s11", "t0", "t1", "a", "b")}
+
+    def __init__(self, arrays: dict[str, F64], width: int, floor: F64) -> None:
+        self.s00, self.s01, self.s11 = arrays["s00"], arrays["s01"], arrays["s11"]
+        self.t0, self.t1 = arrays["t0"], arrays["t1"]
+        self.a, self.b = arrays["a"], arrays["b"]
+        self.floor = floor
+        half_life = max(_HALF_LIFE_S / width, _MIN_HALF_LIFE_BUCKETS)
+        self._rate = 1.0 - 0.5 ** (1.0 / half_life)
+
+    @staticmethod
+    def fresh(n: int, windows: int) -> dict[str, F64]:
+        """A weak prior: over-dispersion 2, no volume-proportional term."""
+        arrays = {name: np.zeros((windows, n)) for name in ("s00", "s01", "s11", "t0", "t1", "a", "b")}
+        arrays["s00"][:] = _PRIOR_WEIGHT
+        arrays["t0"][:] = _PRIOR_WEIGHT * _PRIOR_A
+        arrays["a"][:] = _PRIOR_A
+        return arrays
+
+    def variance_factor(self, m: F64) -> F64:
+        """``V`` for expected totals ``m`` (W, n): variance of the total = V · m."""
+        v = self.b * m
+        v += self.a
+        return np.maximum(v, self.floor, out=v)
+
+    def learn(self, dev: F64, m: F64, v: F64, upd: F64) -> None:
+        """Learn from window deviations ``dev = X − M`` where ``upd`` (W, n) is 1."""
+        r = np.minimum(dev * dev / m, _CLIP * v)
+        w = upd / (v * v)
+        keep = 1.0 - upd * self._rate
+        wm = w * m
+        for acc, add in (
+            (self.s00, w),
+            (self.s01, wm),
+            (self.s11, wm * m),
+            (self.t0, w * r),
+            (self.t1, wm * r),
+        ):
+            acc *= keep
+            acc += add
+
+    def solve(self) -> None:
+        """Refit ``a`` and ``b`` from the sums (cheap; called once an hour)."""
+        det = self.s00 * self.s11 - self.s01 * self.s01
+        ok = det > 1e-9 * self.s00 * self.s11
+        b = np.where(ok, (self.s00 * self.t1 - self.s01 * self.t0) / np.where(ok, det, 1.0), 0.0)
+        b = np.maximum(b, 0.0)
+        self.b[:] = b
+        self.a[:] = np.maximum((self.t0 - b * self.s01) / self.s00, self.floor)

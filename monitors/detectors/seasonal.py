@@ -1,0 +1,194 @@
+"""Seasonal baseline of bucket counts, learned online for many series at once.
+
+Three candidate models predict the next bucket; each series uses the one that has predicted its
+own recent history best (``choice``), re-chosen once an hour:
+
+* ``hour_of_day``   — level × a daily profile;
+* ``hour_of_week``  — level × a weekly profile (eligible after 15 days of history);
+* ``day_and_hour``  — level × a daily profile × a day-of-week factor (eligible after 8 days).
+
+Profiles are kept per hour and linearly interpolated between hour centres, so a 5-minute series
+gets a smooth curve from 12 observations per slot and day. Every estimate is a ratio of
+exponentially decayed sums (observed / expected), which weights busy hours more than quiet ones
+and needs no special case for zeros. Level half-lives are in time (trend and day-to-day level),
+profile half-lives in occurrences of the slot. Buckets the caller marks as anomalous are not
+learned at all (``learn`` with ``u = 0``), so an incident neither drifts the level nor echoes
+one week later through the weekly profile.
+
+All series advance in lock-step: one call per bucket updates every series with a handful of
+numpy operations, and a series' numbers never depend on the others in the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+CANDIDATES = ("hour_of_day", "hour_of_week", "day_and_hour")
+N_PROFILE = 24 + 168 + 24 + 7
+_WEEK_OFFSET = 3 * 86400  # the epoch began on a Thursday; weeks here start on Monday 00:00 UTC
+_EPS = 1e-9
+_ELIGIBLE_DAYS = np.array([0.0, 15.0, 8.0])
+_LEVEL_HALF_LIFE_S = np.array([6 * 3600.0, 12 * 3600.0, 12 * 3600.0])
+_MIN_LEVEL_HALF_LIFE_BUCKETS = 4.0
+_PROFILE_HALF_LIFE_OCC = np.array([7.0, 7.0, 4.0, 4.0, 7.0, 7.0, 4.0])
+_LOSS_HALF_LIFE_S = 3 * 86400.0
+_SWITCH_MARGIN = 0.97
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Per-bucket slot indices and weights, shared by every series (computed once per run)."""
+
+    idx: I64
+    """(T, 7) profile columns touched by each bucket."""
+    frac: F64
+    """(T,) position between the two neighbouring hour centres."""
+    weight: F64
+    """(T, 7) interpolation weight of each touched column."""
+    decay: F64
+    """(T, 7) decay applied to a touched column when the bucket is learned."""
+    choose: NDArray[np.bool_]
+    """(T,) whether models are re-chosen after this bucket (once an hour)."""
+
+
+def timing(times: I64, width: int) -> Timing:
+    """Slot indices, weights and decays for buckets starting at ``times`` (epoch seconds)."""
+    mid = times.astype(np.float64) + width / 2.0
+    hours = (mid % 86400.0) / 3600.0 - 0.5
+    base = np.floor(hours)
+    frac = hours - base
+    h0 = base.astype(np.int64) % 24
+    h1 = (h0 + 1) % 24
+    week_pos = (mid + _WEEK_OFFSET) % 604800.0
+    w0 = (np.floor(week_pos / 3600.0 - 0.5).astype(np.int64)) % 168
+    w1 = (w0 + 1) % 168
+    dow = (week_pos // 86400.0).astype(np.int64)
+    idx = np.stack([h0, h1, 24 + w0, 24 + w1, 192 + h0, 192 + h1, 216 + dow], axis=1)
+    weight = np.stack([1 - frac, frac, 1 - frac, frac, 1 - frac, frac, np.ones_like(frac)], axis=1)
+    idx = np.ascontiguousarray(idx)
+    per_occurrence = np.array([max(3600.0 / width, 0.5)] * 6 + [max(86400.0 / width, 1.0)])
+    per_unit = 0.5 ** (1.0 / (_PROFILE_HALF_LIFE_OCC * per_occurrence))
+    decay = per_unit[None, :] ** weight
+    choose = (times % 3600 == 0) | (width >= 3600)
+    return Timing(idx=idx, frac=frac, weight=weight, decay=decay, choose=choose)
+
+
+def level_decay(width: int) -> F64:
+    """Per-bucket decay of each candidate's level sums."""
+    half_life = np.maximum(_LEVEL_HALF_LIFE_S / width, _MIN_LEVEL_HALF_LIFE_BUCKETS)
+    return np.asarray(0.5 ** (1.0 / half_life), dtype=np.float64)
+
+
+class Seasonal:
+    """The baseline state of ``n`` series and its two operations, :meth:`predict` and :meth:`learn`.
+
+    Arrays are feature-major, ``(k, n)``: one contiguous row per quantity, one column per series.
+    """
+
+    WIDTHS = {"level_x": 3, "level_p": 3, "prof_n": N_PROFILE, "prof_d": N_PROFILE, "loss": 3, "choice": 1}
+
+    def __init__(self, arrays: dict[str, F64], width: int) -> None:
+        self.level_x = arrays["level_x"]
+        self.level_p = arrays["level_p"]
+        self.prof_n = arrays["prof_n"]
+        self.prof_d = arrays["prof_d"]
+        self.loss = arrays["loss"]
+        self.choice = arrays["choice"]
+        n = self.level_x.shape[1]
+        self._cols = np.zeros(7, dtype=np.int64)
+        self._level_decay = level_decay(width)[:, None]
+        self._loss_rate = 1.0 - 0.5 ** (width / _LOSS_HALF_LIFE_S)
+        self._eligible = (_ELIGIBLE_DAYS * 86400.0 / width)[:, None]
+        self._target = np.empty((7, n))
+        self._set_masks()
+
+    @staticmethod
+    def fresh(n: int) -> dict[str, F64]:
+        """Arrays for ``n`` series that have seen nothing yet (profiles start flat)."""
+        return {
+            "level_x": np.zeros((3, n)),
+            "level_p": np.full((3, n), _EPS),
+            "prof_n": np.full((N_PROFILE, n), _EPS),
+            "prof_d": np.full((N_PROFILE, n), _EPS),
+            "loss": np.zeros((3, n)),
+            "choice": np.zeros((1, n)),
+        }
+
+    def _set_masks(self) -> None:
+        self._is0 = self.choice[0] == 0
+        self._is1 = self.choice[0] == 1
+
+    def predict(self, tm: Timing, k: int) -> tuple[F64, F64]:
+        """Expected count of bucket ``k`` for every series, and each candidate's prediction (3, n)."""
+        cols = tm.idx[k]
+        self._cols = cols
+        self._gn = self.prof_n[cols]
+        self._gd = self.prof_d[cols]
+        ratio = self._gn / self._gd
+        f = tm.frac[k]
+        lo = ratio[0:6:2]
+        shape = lo + f * (ratio[1:6:2] - lo)
+        self._hour_c = shape[2].copy()
+        self._dow_c = ratio[6]
+        shape[2] *= self._dow_c
+        self._shape = shape
+        cand = self.level_x / self.level_p
+        cand *= shape
+        mu = np.where(self._is0, cand[0], np.where(self._is1, cand[1], cand[2]))
+        return mu, cand
+
+    def learn(self, tm: Timing, k: int, u: F64, x: F64, cand: F64, n_obs: F64) -> None:
+        """Learn bucket ``k`` (after :meth:`predict`) where ``u`` is 1; leave the rest untouched."""
+        skip = np.flatnonzero(u == 0.0)
+        keep = (self.level_x[:, skip], self.level_p[:, skip], self.loss[:, skip]) if skip.size else None
+        dec = self._level_decay
+        self.level_x *= dec
+        self.level_x += x
+        self.level_p *= dec
+        self.level_p += self._shape
+        level = self.level_x / self.level_p
+        target = self._target
+        target[0] = target[1] = level[0]
+        target[2] = target[3] = level[1]
+        np.multiply(level[2], self._dow_c, out=target[4])
+        target[5] = target[4]
+        np.multiply(level[2], self._hour_c, out=target[6])
+        pdec = tm.decay[k][:, None]
+        wx = np.multiply.outer(tm.weight[k], x)
+        new_n = self._gn * pdec
+        new_n += wx
+        target *= tm.weight[k][:, None]
+        new_d = self._gd * pdec
+        new_d += target
+        err = np.sqrt(x) - np.sqrt(cand)
+        err *= err
+        err -= self.loss
+        err *= self._loss_rate
+        self.loss += err
+        if keep is not None:
+            self.level_x[:, skip], self.level_p[:, skip], self.loss[:, skip] = keep
+            new_n[:, skip] = self._gn[:, skip]
+            new_d[:, skip] = self._gd[:, skip]
+        self.prof_n[self._cols] = new_n
+        self.prof_d[self._cols] = new_d
+        if tm.choose[k]:
+            self._rechoose(n_obs)
+
+    def _rechoose(self, n_obs: F64) -> None:
+        loss = np.where(n_obs[None, :] < self._eligible, np.inf, self.loss)
+        best = loss.argmin(axis=0)
+        cols = np.arange(loss.shape[1])
+        current = self.choice[0].astype(np.int64)
+        better = loss[best, cols] < _SWITCH_MARGIN * loss[current, cols]
+        self.choice[0] = np.where(better, best, current)
+        self._set_masks()
+
+    def adapt(self, rows: I64, ratio: F64) -> None:
+        """Accept a new level for series ``rows``: scale every candidate's level by ``ratio``."""
+        self.level_x[:, rows] *= ratio[None, :]
