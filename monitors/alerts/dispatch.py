@@ -30,7 +30,7 @@ from monitors.alerts.finding import AlertFinding
 from monitors.alerts.inhibition import inhibited
 from monitors.alerts.journeys import annotate_all
 from monitors.alerts.message import Link, Message
-from monitors.alerts.planner import Change, GroupPlan, LogEntry, plan_group
+from monitors.alerts.planner import Change, GroupPlan, LogEntry, notified_open, plan_group
 from monitors.alerts.routing import Route, build_tree, find_route, group_hash, routes_for
 from monitors.alerts.silences import Silence, silenced
 from monitors.alerts.sinks import Delivery, Receipt, Sink, build_sink
@@ -86,21 +86,36 @@ def _mutes(findings: Sequence[AlertFinding], config: AlertsConfig, silences: Seq
     return muted
 
 
-def _groups(tree: Route, findings: Sequence[AlertFinding], muted: Mapping[str, str]) -> dict[tuple[str, str], tuple[Route, dict[str, str], Members]]:
+def _groups(
+    tree: Route,
+    findings: Sequence[AlertFinding],
+    muted: Mapping[str, str],
+    logs: Mapping[str, Mapping[str, Sequence[LogEntry]]],
+) -> dict[tuple[str, str], tuple[Route, dict[str, str], Members]]:
+    """Group findings per route. A route that notified a finding keeps getting its later
+    transitions even when the finding no longer matches it (e.g. after an escalation)."""
+    routes = {r.name: r for r in tree.walk()}
     groups: dict[tuple[str, str], tuple[Route, dict[str, str], Members]] = {}
     for finding in findings:
-        for route in routes_for(tree, finding):
-            labels = route.group_labels(finding)
-            key = (route.name, group_hash(route.name, labels))
-            groups.setdefault(key, (route, labels, []))[2].append((finding, finding.fingerprint in muted))
+        member = (finding, finding.fingerprint in muted)
+        matched = {r.name: group_hash(r.name, r.group_labels(finding)) for r in routes_for(tree, finding)}
+        for route_name, entries in logs.get(finding.fingerprint, {}).items():
+            if route_name in routes and route_name not in matched:
+                sticky = notified_open(finding, entries)
+                if sticky is not None:
+                    matched[route_name] = sticky
+        for route_name, ghash in matched.items():
+            route = routes[route_name]
+            groups.setdefault((route_name, ghash), (route, route.group_labels(finding), []))[2].append(member)
     return groups
 
 
-def _log_entries(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list[LogEntry]]:
-    out: dict[tuple[str, str], list[LogEntry]] = defaultdict(list)
+def _log_entries(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, list[LogEntry]]]:
+    """fingerprint → route → log entries."""
+    out: dict[str, dict[str, list[LogEntry]]] = defaultdict(dict)
     for r in rows:
         entry = LogEntry(r["transition"], r["at"], r["group_hash"], r["thread_id"], r["outbox_id"])
-        out[(r["route"], r["fingerprint"])].append(entry)
+        out[r["fingerprint"]].setdefault(r["route"], []).append(entry)
     return out
 
 
@@ -155,11 +170,11 @@ def plan_and_enqueue(store: Store, config: Config, now: datetime) -> DispatchRep
     silences = [Silence.from_row(r) for r in store.list_silences(now)]
     report.findings = len(findings)
     report.muted = _mutes(findings, config.alerts, silences, now)
-    groups = _groups(tree, findings, report.muted)
     logs = _log_entries(store.alert_log_for([f.fingerprint for f in findings]))
+    groups = _groups(tree, findings, report.muted, logs)
     last_sent = store.group_last_sent([gh for _route, gh in groups])
     for (route_name, ghash), (route, labels, members) in sorted(groups.items()):
-        group_log = {f.fingerprint: logs.get((route_name, f.fingerprint), []) for f, _m in members}
+        group_log = {f.fingerprint: logs.get(f.fingerprint, {}).get(route_name, []) for f, _m in members}
         plan = plan_group(route, labels, ghash, members, group_log, last_sent.get((route_name, ghash)), now)
         if plan is None:
             continue

@@ -108,6 +108,15 @@ def _history(finding: AlertFinding, entries: Sequence[LogEntry]) -> _History:
     )
 
 
+def notified_open(finding: AlertFinding, entries: Sequence[LogEntry]) -> str | None:
+    """The group hash under which a route notified ``finding`` as firing and not yet as
+    resolved (so its later transitions still reach that route), or None."""
+    hist = _history(finding, entries)
+    if not hist.open:
+        return None
+    return max(entries, key=lambda e: e.at).group_hash
+
+
 def _rank(transition: str) -> int:
     return ["info", "warning", "critical"].index(transition.split(":", 1)[1])
 
