@@ -1,0 +1,140 @@
+"""Ingest speed and memory, side by side with a bare DuckDB scan of the same file.
+
+    .venv/bin/python bench/ingest_speed.py            # 1,000,000 events (~600 MB)
+    .venv/bin/python bench/ingest_speed.py --quick    # 100,000 events
+    .venv/bin/python bench/ingest_speed.py --memory   # also: peak RSS ingesting a ~5 GB input
+
+Baseline: ``read_ndjson`` (schema auto-detected) → count per event name and e2e latency
+quantiles — what a hand-written DuckDB query over the file would do. Ours: the full ingest
+(all three formats recognised, rejects, full conformance checks, three latency sketches per
+bucket, user sketches, property stats) committed to a fresh SQLite store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import duckdb  # noqa: E402
+
+from monitors.demo.generate import Generator  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+
+
+def make_file(n: int) -> Path:
+    """A JSON-lines file of ``n`` Segment track/identify messages (cached)."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"events-{n}.jsonl"
+    if path.exists():
+        return path
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    gen = Generator(start, start + timedelta(days=30), sessions_per_hour=20000, seed=5)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for i, msg in enumerate(gen.messages()):
+            if i >= n:
+                break
+            fh.write(json.dumps(msg, separators=(",", ":")) + "\n")
+    tmp.rename(path)
+    return path
+
+
+def bare_scan(path: Path) -> float:
+    """The baseline: DuckDB alone, auto-detected schema, counts and latency quantiles per event."""
+    con = duckdb.connect()
+    t = time.perf_counter()
+    con.execute(
+        f"""SELECT event, count(*), quantile_cont(epoch(receivedAt::TIMESTAMPTZ) - epoch("timestamp"::TIMESTAMPTZ),
+            [0.5, 0.95, 0.99]) FROM read_ndjson('{path}') GROUP BY 1"""
+    ).fetchall()
+    return time.perf_counter() - t
+
+
+def our_ingest(path: Path) -> tuple[float, dict[str, object]]:
+    """Full ingest into a fresh SQLite store, in a child process; returns (seconds, its JSON report).
+
+    The time is the ingest's own (file discovery to last commit), without interpreter start-up."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = f"sqlite:///{tmp}/bench.sqlite"
+        subprocess.run([sys.executable, "-m", "monitors", "migrate", "--db", db], check=True, capture_output=True, cwd=ROOT)
+        out = subprocess.run(
+            [sys.executable, "-m", "monitors", "ingest", str(path), "--db", db, "--source", "bench", "--format", "json",
+             "--final-line-grace", "0s", "--no-progress"],
+            check=True, capture_output=True, cwd=ROOT, text=True,
+        )  # fmt: skip
+        report = json.loads(out.stdout)
+        return float(report["seconds"]), report
+
+
+def peak_rss_of_ingest(path: Path) -> tuple[float, float]:
+    """(peak RSS in MB, seconds) of a child process ingesting ``path``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = f"sqlite:///{tmp}/mem.sqlite"
+        code = (
+            "import resource, sys, runpy; sys.argv = ['monitors', 'ingest', %r, '--db', %r, '--source', 'mem', "
+            "'--final-line-grace', '0s', '--no-progress'];\n"
+            "try:\n runpy.run_module('monitors', run_name='__main__')\nexcept SystemExit: pass\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        ) % (str(path), db)
+        t = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=ROOT, text=True)
+        return int(out.stdout.strip().splitlines()[-1]) / 1024, time.perf_counter() - t
+
+
+def big_file(source: Path, target_bytes: int) -> Path:
+    """Repeat ``source`` (shifting timestamps by a day per copy) to about ``target_bytes``."""
+    path = OUT / f"big-{target_bytes // 10**9}GB.jsonl"
+    if path.exists() and path.stat().st_size >= target_bytes:
+        return path
+    copies = max(1, target_bytes // source.stat().st_size + 1)
+    with open(path, "wb") as out:
+        for _ in range(copies):
+            with open(source, "rb") as src:
+                while block := src.read(1 << 24):
+                    out.write(block)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--memory", action="store_true", help="also measure peak RSS on a ~5 GB input")
+    parser.add_argument("--events", type=int, default=None)
+    args = parser.parse_args()
+    n = args.events or (100_000 if args.quick else 1_000_000)
+    path = make_file(n)
+    size_mb = path.stat().st_size / 1e6
+    bare_scan(path)  # warm the page cache for both
+    bare = min(bare_scan(path) for _ in range(3))
+    runs = [our_ingest(path) for _ in range(3)]
+    ours, report = min(runs, key=lambda r: r[0])
+    events = int(report["events"])  # type: ignore[call-overload]
+    print(f"input: {n:,} events, {size_mb:,.0f} MB ({size_mb * 1e6 / n:.0f} bytes/event), {os.cpu_count()} cores")
+    print()
+    print(f"| {'run':<44} | {'seconds':>8} | {'events/s':>12} | {'MB/s':>7} |")
+    print(f"|{'-' * 46}|{'-' * 10}|{'-' * 14}|{'-' * 9}|")
+    print(f"| {'bare DuckDB read_ndjson (counts + quantiles)':<44} | {bare:>8.2f} | {n / bare:>12,.0f} | {size_mb / bare:>7.0f} |")
+    print(f"| {'ehm ingest (full checks, sketches, SQLite)':<44} | {ours:>8.2f} | {events / ours:>12,.0f} | {size_mb / ours:>7.0f} |")
+    print()
+    print(f"ratio ours / bare: {ours / bare:.2f}x   (reader used: {[f['reader'] for f in report['files']]})")  # type: ignore[index, union-attr]
+    if args.memory:
+        big = big_file(path, 5 * 10**9)
+        rss, secs = peak_rss_of_ingest(big)
+        print(f"peak RSS ingesting {big.stat().st_size / 1e9:.1f} GB: {rss:,.0f} MB in {secs:.0f}s "
+              f"(self max RSS of this bench process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
