@@ -82,12 +82,12 @@ def peak_rss_of_ingest(path: Path) -> tuple[float, float]:
     """(peak RSS in MB, seconds) of a child process ingesting ``path``."""
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{tmp}/mem.sqlite"
+        argv = ["monitors", "ingest", str(path), "--db", db, "--source", "mem", "--final-line-grace", "0s", "--no-progress"]
         code = (
-            "import resource, sys, runpy; sys.argv = ['monitors', 'ingest', %r, '--db', %r, '--source', 'mem', "
-            "'--final-line-grace', '0s', '--no-progress'];\n"
+            f"import resource, sys, runpy; sys.argv = {argv!r}\n"
             "try:\n runpy.run_module('monitors', run_name='__main__')\nexcept SystemExit: pass\n"
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-        ) % (str(path), db)
+        )
         t = time.perf_counter()
         out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=ROOT, text=True)
         return int(out.stdout.strip().splitlines()[-1]) / 1024, time.perf_counter() - t

@@ -75,13 +75,13 @@ class MetricsStore:
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "ehm-ingest:" + source})
 
     def _series_ids(self, conn: Connection, batch: IngestBatch, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
-        def load() -> dict[tuple[str, str], int]:
+        def load() -> dict[str, int]:
             rows = conn.execute(
                 select(series.c.id, series.c.event).where(
                     series.c.source == batch.source, series.c.environment == batch.environment
                 )
             ).all()
-            return {r.event: r.id for r in rows}  # type: ignore[misc]
+            return {str(r.event): int(r.id) for r in rows}
 
         by_event: dict[str, int] = load()
         spans: dict[str, tuple[int, int]] = {}
@@ -323,7 +323,7 @@ class MetricsStore:
         for s in samples:
             by_key.setdefault((s.source, s.reason), []).append({"file": s.file, "sample": s.sample})
         return [
-            {"source": r.source, "reason": r.reason, "count": int(r.count), "last_seen_at": r.last_seen_at,
+            {"source": r.source, "reason": r.reason, "count": int(r._mapping["count"]), "last_seen_at": r.last_seen_at,
              "samples": by_key.get((r.source, r.reason), [])}
             for r in counts
         ]  # fmt: skip
@@ -357,10 +357,10 @@ class MetricsStore:
             out.append({
                 "source": name,
                 "environments": sorted({t[1] for t in totals if t[0] == name}),
-                "events": int(sum(t[3] or 0 for t in totals if t[0] == name)),
-                "event_names": int(sum(t[2] or 0 for t in totals if t[0] == name)),
+                "events": sum(int(t[3] or 0) for t in totals if t[0] == name),
+                "event_names": sum(int(t[2] or 0) for t in totals if t[0] == name),
                 "latest_bucket": max((t[4] for t in totals if t[0] == name and t[4] is not None), default=None),
-                "rejected": int(sum(r[1] or 0 for r in rej if r[0] == name)),
+                "rejected": sum(int(r[1] or 0) for r in rej if r[0] == name),
                 "last_run": None if last is None else {
                     "started_at": last.started_at, "finished_at": last.finished_at, "status": last.status,
                     "files": last.files, "bytes": last.bytes, "events": last.events, "rejected": last.rejected,

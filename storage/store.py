@@ -11,9 +11,9 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from monitors.errors import DatabaseError
 from storage import migrate
-from storage.engine import make_engine, redact_url
 from storage.alerts_store import AlertsStore
 from storage.customerio_store import CustomerIOStore
+from storage.engine import make_engine, redact_url
 from storage.findings_store import FindingsStore
 from storage.metrics_store import MetricsStore
 from storage.tables import meta

@@ -36,7 +36,8 @@ def collect(store: Any) -> dict[str, Any]:
     health = getattr(store, "customerio_health", None)
     if callable(health):
         status["customerio"] = health()
-    return _plain(status)
+    plain: dict[str, Any] = _plain(status)
+    return plain
 
 
 def run(args: argparse.Namespace) -> int:

@@ -87,8 +87,9 @@ class Generator:
         cart_id = f"cart_{rnd.getrandbits(40):010x}"
         product = f"sku_{rnd.randrange(800):04d}"
         price = round(rnd.uniform(8, 95), 2)
-        items = [{"product_id": product, "quantity": rnd.randint(1, 3), "price": price}]
-        cart_value = round(sum(i["price"] * i["quantity"] for i in items), 2)
+        quantity = rnd.randint(1, 3)
+        items: list[dict[str, Any]] = [{"product_id": product, "quantity": quantity, "price": price}]
+        cart_value = round(price * quantity, 2)
         if rnd.random() < 0.3:
             yield t, self._msg(rnd, t, "identify", uid, anon, host, traits={
                 "email": email, "first_name": rnd.choice(("Ana", "Ben", "Chloé", "Dev", "Emi")),

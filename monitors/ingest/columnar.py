@@ -61,7 +61,7 @@ class Facts:
 
 def connect(memory_limit: str = "768MB", threads: int | None = None, temp_dir: str | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection for streaming aggregation in UTC with bounded memory (spills to disk)."""
-    config: dict[str, str | int] = {"memory_limit": memory_limit, "threads": threads or (os.cpu_count() or 2)}
+    config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit, "threads": threads or (os.cpu_count() or 2)}
     if temp_dir:
         config["temp_directory"] = temp_dir
     con = duckdb.connect(config=config)

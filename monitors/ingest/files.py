@@ -17,7 +17,6 @@ import shutil
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from monitors.errors import InputError
 from storage.batch import Checkpoint

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import duckdb
 
@@ -159,7 +160,7 @@ class SourceIngester:
                                   nbytes=report.bytes, events=report.events, rejected=report.rejected, error=error)  # fmt: skip
         return report
 
-    def _bar(self, found: list[str]) -> object | None:
+    def _bar(self, found: list[str]) -> Any:
         if not (self.opts.progress and sys.stderr.isatty()):
             return None
         from tqdm import tqdm

@@ -1,7 +1,7 @@
 """foundation tables
 
 Revision ID: 0001_foundation
-Revises: 
+Revises:
 Create Date: 2026-11-28 18:11:15.467873
 """
 
@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import storage.types
-
 
 revision = '0001_foundation'
 down_revision = None

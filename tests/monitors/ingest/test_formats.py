@@ -33,7 +33,7 @@ def test_segment_pipelines_batch_and_track_v2_batch_in_one_file(store: Store, tm
     report = run_ingest(store, path)
     assert (report.events, report.rejected) == (5, 0)
     assert counts_by_event(store) == {"$identify": 2, "Added to Cart": 1, "Order Completed": 1, "Product Viewed": 1}
-    pv = [r for r in metric_records(store) if r["event"] == "Product Viewed"][0]
+    pv = next(r for r in metric_records(store) if r["event"] == "Product Viewed")
     # the batch's top-level sentAt applies to its messages: 2 s from event time to send
     assert pv["send_p50_s"] is not None and abs(pv["send_p50_s"] - 2.0) <= 0.02
 
