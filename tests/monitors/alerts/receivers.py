@@ -98,6 +98,11 @@ class HttpReceiver:
         with self._lock:
             self._queues.setdefault(path, []).extend(replies)
 
+    def clear_script(self) -> None:
+        """Drop every queued answer (defaults answer again)."""
+        with self._lock:
+            self._queues.clear()
+
     def at(self, path: str) -> list[Request]:
         """Requests received on ``path`` (answered or not)."""
         return [r for r in self.requests if r.path == path]
