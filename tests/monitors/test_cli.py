@@ -1,0 +1,84 @@
+"""The CLI: commands as written in the README, errors that say what to do, no tracebacks."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from monitors.cli import main
+from tests.monitors.ingest.helpers import track, write_lines
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_ingest_then_metrics_json_and_csv(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
+    path = write_lines(tmp_path / "e.jsonl", [track(user=f"u{i}", received="2026-11-02T10:00:02.000+00:00") for i in range(4)])
+    code, out, _ = _run(capsys, "ingest", str(path), "--db", sqlite_url, "--source", "web", "--environment", "staging",
+                        "--final-line-grace", "0s")  # fmt: skip
+    assert code == 0 and "4 events" in out
+    code, out, _ = _run(capsys, "metrics", "--db", sqlite_url, "--event", "Added to Cart", "--format", "json")
+    (rec,) = json.loads(out)
+    assert {k: rec[k] for k in ("source", "environment", "event", "bucket_start", "count", "conforming")} == {
+        "source": "web", "environment": "staging", "event": "Added to Cart", "bucket_start": "2026-11-02T10:00:00Z",
+        "count": 4, "conforming": 4,
+    }  # fmt: skip
+    assert rec["latency_p50_s"] == pytest.approx(2.0, rel=0.0101)
+    for key in ("latency_p95_s", "latency_p99_s", "send_p50_s", "deliver_p95_s", "e2e_p99_s", "violations"):
+        assert key in rec
+    code, out, _ = _run(capsys, "metrics", "--db", sqlite_url, "--format", "csv", "--bucket", "1h")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["bucket_start"] for r in rows] == ["2026-11-02T10:00:00Z"] and rows[0]["violations"] == "{}"
+    code, out, _ = _run(capsys, "metrics", "--db", sqlite_url, "--since", "2026-11-02T11:00:00Z", "--format", "json")
+    assert json.loads(out) == []
+    code, out, _ = _run(capsys, "status", "--db", sqlite_url, "--format", "json")
+    status = json.loads(out)
+    assert status["sources"][0]["events"] == 4 and status["sources"][0]["resume_points"][0]["offset"] > 0
+
+
+def test_missing_input_path_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
+    code, _, err = _run(capsys, "ingest", str(tmp_path / "nope.jsonl"), "--db", sqlite_url)
+    assert code == 3 and "no such file or directory" in err and "Traceback" not in err
+
+
+def test_unreachable_database_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "e.jsonl", [track()])
+    code, _, err = _run(capsys, "ingest", str(path), "--db", "postgresql://u:hunter2@127.0.0.1:1/x")
+    assert code == 4 and "cannot reach the database" in err and "hunter2" not in err
+
+
+def test_unreadable_plan_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
+    path = write_lines(tmp_path / "e.jsonl", [track()])
+    bad = tmp_path / "plan.yaml"
+    bad.write_text("events:\n  X:\n    required: {a: strng}\n")
+    code, _, err = _run(capsys, "ingest", str(path), "--db", sqlite_url, "--plan", str(bad))
+    assert code == 5 and "unknown type 'strng'" in err
+    code, _, err = _run(capsys, "ingest", str(path), "--db", sqlite_url, "--plan", str(tmp_path / "missing.yaml"))
+    assert code == 5 and "cannot read tracking plan" in err
+
+
+def test_unknown_config_keys_are_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cfg = tmp_path / "ehm.yaml"
+    cfg.write_text("bucket: 5m\nsources:\n  - name: web\n    paths: [x]\n    enviroment: prod\n")
+    code, _, err = _run(capsys, "status", "--config", str(cfg))
+    assert code == 2 and "sources.0.enviroment: unknown key" in err
+
+
+def test_readers_refuse_an_unmigrated_database(capsys: pytest.CaptureFixture[str], sqlite_url: str) -> None:
+    code, _, err = _run(capsys, "metrics", "--db", sqlite_url)
+    assert code == 4 and "not migrated" in err
+
+
+def test_rejects_command_lists_reasons(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
+    path = write_lines(tmp_path / "e.jsonl", ["oops", track()])
+    _run(capsys, "ingest", str(path), "--db", sqlite_url, "--final-line-grace", "0s")
+    code, out, _ = _run(capsys, "rejects", "--db", sqlite_url, "--format", "json")
+    (row,) = json.loads(out)
+    assert (row["source"], row["reason"], row["count"], row["samples"][0]["sample"]) == ("default", "invalid_json", 1, "oops")
