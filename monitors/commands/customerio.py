@@ -1,13 +1,15 @@
 """``customerio``: read Customer.io activity (``collect``), show collector health (``status``),
-and compare sent with received (``reconcile``)."""
+compare sent with received (``reconcile``), validate the section (``check-config``)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from monitors.commands._common import add_config_args, add_format_arg, config_of, open_store, write_records
 from monitors.config import Config
+from monitors.customerio.checks import config_problems
 from monitors.customerio.client import AppAPIClient
 from monitors.customerio.config import CustomerIOConfig
 from monitors.customerio.job import collect_once, reconcile_once
@@ -33,6 +35,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_config_args(rec)
     add_format_arg(rec)
     rec.set_defaults(func=run_reconcile)
+    check = actions.add_parser("check-config", help="validate the customerio section and its key variable")
+    add_config_args(check, db=False)
+    check.add_argument("--no-env", action="store_true", help="do not require the App API key variable")
+    check.set_defaults(func=run_check)
 
 
 def section(config: Config) -> CustomerIOConfig:
@@ -41,6 +47,19 @@ def section(config: Config) -> CustomerIOConfig:
         raise ConfigError("no `customerio:` section in the config — add at least `workspace:` and `region:` "
                           "(see docs/customerio.md)")
     return config.customerio
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Validate without side effects; problems end with a ConfigError listing them."""
+    config = config_of(args)
+    cio = section(config)
+    problems = config_problems(config, os.environ, check_env=not args.no_env)
+    if problems:
+        raise ConfigError("customerio config problems:\n  " + "\n  ".join(problems))
+    types = ", ".join(cio.activity_types) or "all types in one stream"
+    print(f"customerio config OK: workspace {cio.workspace} at {cio.api_url}, key from {cio.app_api_key_env}, "
+          f"reading {types}, budget {cio.budget} pages per run")
+    return 0
 
 
 def run_collect(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from monitors import __version__
 from monitors.customerio.config import CustomerIOConfig
 from monitors.customerio.ratelimit import SlidingWindow
 from monitors.errors import AuthError, CustomerIOError
+from monitors.redact import redact_text
 
 ACTIVITIES_PATH = "/v1/activities"
 
@@ -59,16 +60,21 @@ def _retry_after(value: str | None) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        pass
+    try:  # an HTTP date
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
 
 
 def _error_detail(response: httpx.Response) -> str:
+    """The App API error details, redacted (they may quote identifiers such as emails)."""
     try:
         errors = response.json().get("errors") or []
-        return "; ".join(str(e.get("detail", "")) for e in errors if isinstance(e, dict))[:300]
+        detail = "; ".join(str(e.get("detail", "")) for e in errors if isinstance(e, dict))
     except (ValueError, AttributeError):
-        return response.text[:200]
+        detail = response.text
+    return redact_text(detail, 300)
 
 
 class AppAPIClient:

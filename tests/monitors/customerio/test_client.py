@@ -130,6 +130,30 @@ def test_other_4xx_fail_at_once_with_the_detail() -> None:
         client.list_activities()
 
 
+def test_error_details_are_redacted() -> None:
+    body = {"errors": [{"detail": "no person ann.lee@example.com", "status": "404"}]}
+    client = make(scripted(httpx.Response(404, json=body)), FakeTime())
+    with pytest.raises(CustomerIOError) as info:
+        client.list_activities()
+    assert str(info.value) == "customerio: HTTP 404 from /v1/activities: no person a***@example.com"
+
+
+@pytest.mark.parametrize(("header", "wait"), [("3", 3.0), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.001)],
+                         ids=["seconds", "past-http-date"])
+def test_retry_after_accepts_seconds_and_http_dates(header: str, wait: float) -> None:
+    fake = FakeTime()
+    client = make(scripted(httpx.Response(429, headers={"Retry-After": header}), httpx.Response(200, json=PAGE)),
+                  fake)
+    client.list_activities()
+    assert fake.sleeps == [wait]
+
+
+def test_unparseable_retry_after_is_treated_as_missing() -> None:
+    client = make(scripted(httpx.Response(429, headers={"Retry-After": "soon"})), FakeTime())
+    with pytest.raises(CustomerIOError, match="without Retry-After"):
+        client.list_activities()
+
+
 def test_pacing_keeps_ten_requests_per_second() -> None:
     fake = FakeTime()
     client = make(lambda r: httpx.Response(200, json=PAGE), fake)

@@ -92,3 +92,33 @@ def test_stand_in_command_serves_until_terminated(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert "stand-in stopped" in err
+
+
+def test_check_config_reports_every_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("CIO_KEY", raising=False)
+    config = tmp_path / "ehm.yaml"
+    config.write_text(yaml.safe_dump({
+        "bucket": "15m",
+        "sources": [{"name": "backend", "paths": ["logs/*.jsonl"]}],
+        "customerio": {"workspace": "shop", "app_api_key_env": "CIO_KEY", "activity_types": ["failed_event"],
+                       "reconcile": {"sources": ["backend", "web"], "settle": "5m"}},
+    }))
+    assert main(["customerio", "check-config", "--config", str(config)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: customerio config problems:",
+        "  customerio: the App API key variable CIO_KEY is not set — export it",
+        "  customerio.reconcile.sources: ['web'] are not configured sources (['backend'])",
+        "  customerio.activity_types does not read `event`: reconciliation will judge nothing",
+        "  customerio.reconcile.settle is under half a bucket: late activities may look like losses",
+    ]
+
+
+def test_check_config_ok(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CUSTOMERIO_APP_API_KEY", "k")
+    config = tmp_path / "ehm.yaml"
+    config.write_text(yaml.safe_dump({"customerio": {"workspace": "shop", "region": "eu"}}))
+    assert main(["customerio", "check-config", "--config", str(config)]) == 0
+    assert capsys.readouterr().out == (
+        "customerio config OK: workspace shop at https://api-eu.customer.io, key from CUSTOMERIO_APP_API_KEY, "
+        "reading all types in one stream, budget 600 pages per run\n")
