@@ -7,6 +7,7 @@ Errors use the Segment shape the SDK decodes: ``{"code": ..., "message": ...}``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -78,7 +79,7 @@ class PipelinesAPI:
         return OK
 
     def _message(self, message: dict[str, Any], kind: str) -> None:
-        if len(str(message).encode()) > MAX_MESSAGE:
+        if len(json.dumps(message, default=str).encode()) > MAX_MESSAGE:
             self.ws.stats["pipelines_message_oversize"] += 1
             return
         self._handle(message, kind)

@@ -214,8 +214,8 @@ class StandIn:
     def _admin(self, req: Request) -> Response:
         if req.method == "GET" and req.path == "/_standin/stats":
             return Response.of_json(200, self.stats())
-        body = req.json()
         try:
+            body = req.json()
             if req.method == "POST" and req.path == "/_standin/faults":
                 for spec in body.get("faults", []):
                     self.faults.apply(str(spec))
@@ -223,7 +223,7 @@ class StandIn:
             if req.method == "POST" and req.path == "/_standin/activities":
                 added = [self.workspace.record(**_activity_args(a)) for a in body.get("activities", [])]
                 return Response.of_json(200, {"added": len(added)})
-        except (FaultSpecError, TypeError, KeyError, AttributeError) as exc:
+        except (BadRequest, FaultSpecError, TypeError, KeyError, AttributeError) as exc:
             return app_error(400, str(exc))
         return app_error(404, "unknown admin endpoint")
 

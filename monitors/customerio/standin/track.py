@@ -7,6 +7,7 @@ Answers follow the vendor spec: ``200 {}``; a v1 event without a name is
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from monitors.customerio.standin.http import BadRequest, Request, Response, Router
@@ -159,7 +160,7 @@ class TrackAPI:
     def _sized_operation(self, op: Any) -> dict[str, str] | None:
         if not isinstance(op, dict):
             return {"reason": "invalid", "field": "", "message": "operation must be an object"}
-        if len(str(op).encode()) > MAX_V2_OP:
+        if len(json.dumps(op, default=str).encode()) > MAX_V2_OP:
             return {"reason": "too_large", "field": "", "message": "operation larger than 32 KB"}
         return self._operation(op)
 

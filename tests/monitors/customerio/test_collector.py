@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections import Counter
 from pathlib import Path
@@ -146,3 +147,16 @@ def test_listed_types_are_separate_streams_sharing_the_budget(standin: StandIn, 
     assert (run.activities, run.pages) == (37, 3)
     assert sum(counts(sqlite_store, "failed_event").values()) == 7
     assert set(sqlite_store.customerio_resume_points("shop")) == {"event", "failed_event"}
+
+
+def test_collector_reads_over_https_with_a_custom_ca(standin: StandIn, info: StandInInfo,
+                                                    sqlite_store: Store) -> None:
+    expected = seed(standin, 15, base_time())
+    assert info.tls_url and info.ca_path
+    config = make_config(info, base_url=info.tls_url)
+    client = make_client(config, info, verify=ssl.create_default_context(cafile=info.ca_path))
+    try:
+        run = collect_once(config, sqlite_store, client, bucket=BUCKET)
+    finally:
+        client.close()
+    assert (run.activities, counts(sqlite_store)) == (15, expected)

@@ -168,3 +168,15 @@ def test_transactional_send_answers_json_like_the_sdk_expects(standin: StandIn, 
                                              "identifiers": {"email": "a@example.com"}}).json()
     assert set(body) == {"delivery_id", "queued_at"}
     assert [a["type"] for a in standin.workspace.log.all()] == ["profile_create", "sent_email"]
+
+
+def test_chunked_bodies_and_bad_admin_json(standin: StandIn, info: StandInInfo) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"batch": [{"type": "track", "userId": "1", '
+        yield b'"event": "chunky"}]}'
+
+    response = httpx.post(f"{info.base_url}/v1/batch", content=chunks(), auth=(info.credentials.write_key, ""),
+                          headers={"Content-Type": "application/json"})
+    assert response.status_code == 200
+    assert [a.get("name") for a in standin.workspace.log.all() if a["type"] == "event"] == ["chunky"]
+    assert httpx.post(f"{info.base_url}/_standin/faults", content=b"{nope").status_code == 400
