@@ -1,3 +1,4 @@
 """Imports every module that defines tables, so the shared metadata is complete."""
 
 from storage import tables, tables_alerts, tables_customerio, tables_findings  # noqa: F401
+from storage import tables_detectors  # noqa: F401,E402
