@@ -102,7 +102,9 @@ class AlertsStore:
                     out[(route, group)] = at
         return out
 
-    def enqueue_notification(self, outbox: Mapping[str, Any] | None, log_rows: Sequence[Mapping[str, Any]]) -> int | None:
+    def enqueue_notification(
+        self, outbox: Mapping[str, Any] | None, log_rows: Sequence[Mapping[str, Any]]
+    ) -> int | None:
         """In one transaction: add the outbox row (if any) and the log rows pointing at it.
 
         A row without ``thread_id`` starts a thread: its own id. Returns the outbox id (0 when
@@ -118,9 +120,16 @@ class AlertsStore:
                     outbox_id = _new_id(conn.execute(insert(alert_outbox).values(**values)))
                     if thread_id is None:
                         thread_id = outbox_id
-                        conn.execute(update(alert_outbox).where(alert_outbox.c.id == outbox_id).values(thread_id=outbox_id))
+                        conn.execute(
+                            update(alert_outbox)
+                            .where(alert_outbox.c.id == outbox_id)
+                            .values(thread_id=outbox_id)
+                        )
                 if log_rows:
-                    rows = [{**r, "outbox_id": outbox_id or None, "thread_id": r.get("thread_id", thread_id)} for r in log_rows]
+                    rows = [
+                        {**r, "outbox_id": outbox_id or None, "thread_id": r.get("thread_id", thread_id)}
+                        for r in log_rows
+                    ]
                     conn.execute(insert(alert_log), rows)
                 return outbox_id
         except IntegrityError:
@@ -130,7 +139,12 @@ class AlertsStore:
 
     def unsent_outbox(self, limit: int = 500) -> list[dict[str, Any]]:
         """Pending or in-flight rows, oldest first."""
-        query = select(alert_outbox).where(alert_outbox.c.status.in_(UNSENT)).order_by(alert_outbox.c.id).limit(limit)
+        query = (
+            select(alert_outbox)
+            .where(alert_outbox.c.status.in_(UNSENT))
+            .order_by(alert_outbox.c.id)
+            .limit(limit)
+        )
         with self.engine.connect() as conn:
             return [_outbox_dict(r) for r in conn.execute(query)]
 
@@ -190,7 +204,13 @@ class AlertsStore:
     # -- silences ------------------------------------------------------------------------------
 
     def add_silence(
-        self, matchers: Mapping[str, Any], starts_at: datetime, ends_at: datetime, created_by: str, comment: str, now: datetime
+        self,
+        matchers: Mapping[str, Any],
+        starts_at: datetime,
+        ends_at: datetime,
+        created_by: str,
+        comment: str,
+        now: datetime,
     ) -> int:
         """Store a silence; returns its id."""
         values = {
@@ -204,7 +224,9 @@ class AlertsStore:
         with self.engine.begin() as conn:
             return _new_id(conn.execute(insert(alert_silences).values(**values)))
 
-    def list_silences(self, now: datetime | None = None, *, include_expired: bool = False) -> list[dict[str, Any]]:
+    def list_silences(
+        self, now: datetime | None = None, *, include_expired: bool = False
+    ) -> list[dict[str, Any]]:
         """Silences (``matchers`` decoded); without ``include_expired`` only those not yet ended at ``now``."""
         query = select(alert_silences).order_by(alert_silences.c.id)
         if not include_expired and now is not None:

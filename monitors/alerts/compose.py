@@ -39,7 +39,9 @@ def _state_of(change: Change) -> State:
     return State.FIRING
 
 
-def make_item(finding: AlertFinding, change: Change | None, dashboard_url: str, *, repeat: bool, now: datetime) -> Item:
+def make_item(
+    finding: AlertFinding, change: Change | None, dashboard_url: str, *, repeat: bool, now: datetime
+) -> Item:
     """One finding as a message item (evidence redacted)."""
     evidence = redact_value(finding.evidence)
     item = Item(
@@ -132,9 +134,11 @@ def alert_message(plan: GroupPlan, dashboard_url: str, now: datetime) -> Message
     links.append(Link("Dashboard", dashboard_url))
     summary = items[0].detail
     if len(items) > 1:
-        summary = f"{len(items)} findings{' still firing' if plan.repeat else ''}: " + "; ".join(
-            f"{i.title} ({i.state.value})" for i in items[:5]
-        ) + ("; …" if len(items) > 5 else "")
+        summary = (
+            f"{len(items)} findings{' still firing' if plan.repeat else ''}: "
+            + "; ".join(f"{i.title} ({i.state.value})" for i in items[:5])
+            + ("; …" if len(items) > 5 else "")
+        )
     return Message(
         kind=MessageKind.ALERT,
         title=_group_title(items, plan.group),

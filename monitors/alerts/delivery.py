@@ -62,7 +62,9 @@ def _delivery(store: Store, row: Mapping[str, Any]) -> Delivery:
     return Delivery(str(row["id"]), receipt, root_message, bool(row.get("closes_thread")))
 
 
-def _send(store: Store, sink: Sink, row: Mapping[str, Any], now: datetime, config: DeliveryConfig) -> tuple[str, str]:
+def _send(
+    store: Store, sink: Sink, row: Mapping[str, Any], now: datetime, config: DeliveryConfig
+) -> tuple[str, str]:
     """Send one claimed row; returns ``sent``, ``pending`` (retry later) or ``failed``, and the error."""
     attempts = int(row["attempts"]) + 1
     try:
@@ -72,7 +74,9 @@ def _send(store: Store, sink: Sink, row: Mapping[str, Any], now: datetime, confi
         return _failure(store, row, now, config, attempts, str(exc), exc.retryable, exc.retry_after)
     except Exception as exc:  # a bug must not lose the alert: keep retrying until give-up
         log.exception("alert delivery #%s crashed", row["id"])
-        return _failure(store, row, now, config, attempts, f"internal error: {type(exc).__name__}", True, None)
+        return _failure(
+            store, row, now, config, attempts, f"internal error: {type(exc).__name__}", True, None
+        )
     store.finish_outbox(int(row["id"]), "sent", now, receipt=receipt)
     log.info("alert #%s sent to %s", row["id"], row["receiver"])
     return "sent", ""
@@ -91,8 +95,17 @@ def _failure(
     give_up = row["created_at"] + timedelta(seconds=parse_duration(config.give_up_after))
     if retryable and now < give_up:
         wait = retry_after if retry_after is not None else backoff(attempts, config)
-        store.finish_outbox(int(row["id"]), "pending", now, error=error, next_attempt_at=now + timedelta(seconds=wait))
-        log.warning("alert #%s to %s failed (attempt %d), retrying in %.0fs: %s", row["id"], row["receiver"], attempts, wait, error)
+        store.finish_outbox(
+            int(row["id"]), "pending", now, error=error, next_attempt_at=now + timedelta(seconds=wait)
+        )
+        log.warning(
+            "alert #%s to %s failed (attempt %d), retrying in %.0fs: %s",
+            row["id"],
+            row["receiver"],
+            attempts,
+            wait,
+            error,
+        )
         return "pending", error
     reason = error if not retryable else f"gave up after {attempts} attempts: {error}"
     store.finish_outbox(int(row["id"]), "failed", now, error=reason)
@@ -113,7 +126,9 @@ def deliver(store: Store, sinks: Mapping[str, Sink], config: DeliveryConfig, now
             continue
         sink = sinks.get(receiver)
         if sink is None:
-            store.finish_outbox(int(row["id"]), "failed", now, error=f"receiver {receiver} is no longer configured")
+            store.finish_outbox(
+                int(row["id"]), "failed", now, error=f"receiver {receiver} is no longer configured"
+            )
             report.failed += 1
             continue
         if not store.claim_outbox(int(row["id"]), now, now + lease):

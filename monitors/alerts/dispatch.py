@@ -79,8 +79,14 @@ def open_sinks(
             http.close()
 
 
-def _mutes(findings: Sequence[AlertFinding], config: AlertsConfig, silences: Sequence[Silence], now: datetime) -> dict[str, str]:
-    muted = {f.fingerprint: f"snoozed until {iso(f.snoozed_until)}" for f in findings if f.snoozed(now) and f.snoozed_until}
+def _mutes(
+    findings: Sequence[AlertFinding], config: AlertsConfig, silences: Sequence[Silence], now: datetime
+) -> dict[str, str]:
+    muted = {
+        f.fingerprint: f"snoozed until {iso(f.snoozed_until)}"
+        for f in findings
+        if f.snoozed(now) and f.snoozed_until
+    }
     muted.update(silenced(findings, silences, now))
     muted.update(inhibited(findings, config.inhibit_rules, renames=config.rename_inhibits))
     return muted
@@ -236,7 +242,9 @@ def send_report(
     """
     now = now or utcnow()
     target = report_route(config.alerts, route)
-    message = report_message(title, text, now, html=html, route=target.name, dashboard_url=config.alerts.dashboard_url, links=links)
+    message = report_message(
+        title, text, now, html=html, route=target.name, dashboard_url=config.alerts.dashboard_url, links=links
+    )
     outbox = {
         "route": target.name,
         "receiver": target.receiver,

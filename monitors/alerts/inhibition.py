@@ -18,7 +18,9 @@ from monitors.alerts.matchers import matches
 DROP_KINDS = frozenset({"volume_drop", "silence"})
 
 
-def _rule_reason(rule: InhibitRuleConfig, target: AlertFinding, sources: Sequence[AlertFinding]) -> str | None:
+def _rule_reason(
+    rule: InhibitRuleConfig, target: AlertFinding, sources: Sequence[AlertFinding]
+) -> str | None:
     labels = target.labels()
     if not sources or not matches(rule.target_match, labels):
         return None

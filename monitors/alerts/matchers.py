@@ -38,4 +38,6 @@ def parse_matcher(text: str) -> tuple[str, str]:
 
 def describe(matchers: Mapping[str, Patterns]) -> str:
     """``kind=volume_drop, event=Order *`` for people."""
-    return ", ".join(f"{k}={'|'.join(alternatives(v))}" for k, v in sorted(matchers.items())) or "(everything)"
+    return (
+        ", ".join(f"{k}={'|'.join(alternatives(v))}" for k, v in sorted(matchers.items())) or "(everything)"
+    )

@@ -82,11 +82,15 @@ def _build(node: RouteConfig, names: dict[int, str], parent: Route | None) -> Ro
         match=dict(node.match),
         min_severity=Severity(node.min_severity) if node.min_severity else None,
         continue_=node.continue_,
-        group_by=tuple(node.group_by) if node.group_by is not None else (parent.group_by if parent else DEFAULT_GROUP_BY),
+        group_by=tuple(node.group_by)
+        if node.group_by is not None
+        else (parent.group_by if parent else DEFAULT_GROUP_BY),
         group_wait=pick(node.group_wait, parent.group_wait if parent else None, "30s"),
         group_interval=pick(node.group_interval, parent.group_interval if parent else None, "5m"),
         repeat_interval=pick(node.repeat_interval, parent.repeat_interval if parent else None, "4h"),
-        send_resolved=node.send_resolved if node.send_resolved is not None else (parent.send_resolved if parent else True),
+        send_resolved=node.send_resolved
+        if node.send_resolved is not None
+        else (parent.send_resolved if parent else True),
     )
     children = tuple(_build(child, names, route) for child in node.routes)
     return replace(route, children=children)

@@ -26,9 +26,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmds = parser.add_subparsers(dest="alerts_command", metavar="SUBCOMMAND")
     cmds.required = True
 
-    check = cmds.add_parser("check-config", help="validate alerts config and secrets without sending anything")
+    check = cmds.add_parser(
+        "check-config", help="validate alerts config and secrets without sending anything"
+    )
     add_config_args(check, db=False)
-    check.add_argument("--no-env", action="store_true", help="do not require the secret environment variables")
+    check.add_argument(
+        "--no-env", action="store_true", help="do not require the secret environment variables"
+    )
     check.set_defaults(func=run, handler=_check_config)
 
     test = cmds.add_parser("test", help="send a clearly marked test alert through one route")
@@ -58,7 +62,13 @@ def _register_silence(cmds: argparse._SubParsersAction[argparse.ArgumentParser])
 
     add = ops.add_parser("add", help="add a silence")
     add_config_args(add)
-    add.add_argument("--match", action="append", required=True, metavar="LABEL=PATTERN", help="repeatable, e.g. event='Order *'")
+    add.add_argument(
+        "--match",
+        action="append",
+        required=True,
+        metavar="LABEL=PATTERN",
+        help="repeatable, e.g. event='Order *'",
+    )
     span = add.add_mutually_exclusive_group(required=True)
     span.add_argument("--for", dest="duration", metavar="DURATION", help="e.g. 2h, 30m, 1d")
     span.add_argument("--until", metavar="ISO", help="end time (UTC)")
@@ -89,8 +99,14 @@ def missing_env(alerts: AlertsConfig, env: dict[str, str] | None = None) -> list
     values = os.environ if env is None else env
     missing = []
     for receiver in alerts.receivers:
-        missing += [f"{name} (receiver {receiver.name})" for name in receiver.secret_envs() if not values.get(name)]
+        missing += [
+            f"{name} (receiver {receiver.name})" for name in receiver.secret_envs() if not values.get(name)
+        ]
     return missing
+
+
+def _dur(seconds: int) -> str:
+    return format_duration(seconds) if seconds else "0s"
 
 
 def _route_line(row: dict[str, Any]) -> str:
@@ -99,8 +115,8 @@ def _route_line(row: dict[str, Any]) -> str:
         match += f", severity ≥ {row['min_severity']}"
     return (
         f"route {row['route']} → receiver {row['receiver']}: matches {match}; group by {','.join(row['group_by'])}; "
-        f"wait {format_duration(int(row['group_wait']))}, interval {format_duration(int(row['group_interval']))}, "
-        f"repeat {format_duration(int(row['repeat_interval']))}; resolved {'on' if row['send_resolved'] else 'off'}"
+        f"wait {_dur(int(row['group_wait']))}, interval {_dur(int(row['group_interval']))}, "
+        f"repeat {_dur(int(row['repeat_interval']))}; resolved {'on' if row['send_resolved'] else 'off'}"
         + ("; continue" if row["continue"] else "")
     )
 
@@ -108,20 +124,25 @@ def _route_line(row: dict[str, Any]) -> str:
 def _check_config(args: argparse.Namespace, config: Config) -> int:
     alerts = config.alerts
     rows = route_table(build_tree(alerts))
-    print(f"alerts config OK: {len(alerts.receivers)} receivers, {len(rows)} routes, {len(config.journeys)} journeys")
+    print(
+        f"alerts config OK: {len(alerts.receivers)} receivers, {len(rows)} routes, {len(config.journeys)} journeys"
+    )
     if not rows:
         print("no alerts.route configured: findings are not notified")
     for row in rows:
         print(_route_line(row))
     missing = [] if args.no_env else missing_env(alerts)
     if missing:
-        raise ConfigError("environment variables not set: " + ", ".join(missing) + " — export them (or pass --no-env)")
+        raise ConfigError(
+            "environment variables not set: " + ", ".join(missing) + " — export them (or pass --no-env)"
+        )
     return 0
 
 
 def _test(args: argparse.Namespace, config: Config) -> int:
     message, receipt = send_test(config, args.route)
-    extra = f" ({', '.join(f'{k}={v}' for k, v in sorted(receipt.items()))})" if receipt else ""
+    shown = {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in sorted(receipt.items())}
+    extra = f" ({', '.join(f'{k}={v}' for k, v in shown.items())})" if receipt else ""
     print(f"sent test alert through route {message.route}{extra}")
     return 0
 
@@ -144,7 +165,18 @@ def _outbox(args: argparse.Namespace, config: Config) -> int:
         rows = store.list_outbox(args.status, args.limit)
     finally:
         store.dispose()
-    keys = ("id", "route", "receiver", "kind", "state", "status", "attempts", "created_at", "sent_at", "last_error")
+    keys = (
+        "id",
+        "route",
+        "receiver",
+        "kind",
+        "state",
+        "status",
+        "attempts",
+        "created_at",
+        "sent_at",
+        "last_error",
+    )
     write_records(({k: r[k] for k in keys} for r in rows), args.format)
     return 0
 
@@ -155,7 +187,9 @@ def _silence_add(args: argparse.Namespace, config: Config) -> int:
         pairs = [parse_matcher(m) for m in args.match]
         matchers = validate_matchers(dict(pairs))
         starts = parse_iso(args.starts) if args.starts else now
-        ends = parse_iso(args.until) if args.until else starts + timedelta(seconds=parse_duration(args.duration))
+        ends = (
+            parse_iso(args.until) if args.until else starts + timedelta(seconds=parse_duration(args.duration))
+        )
     except ValueError as exc:
         raise ConfigError(f"alerts silence add: {exc}") from exc
     if ends <= starts:
@@ -188,7 +222,9 @@ def _silence_list(args: argparse.Namespace, config: Config) -> int:
     if not rows:
         print("no silences")
     for r in rows:
-        print(f"#{r['id']} {describe(r['matchers'])}  {iso(r['starts_at'])} → {iso(r['ends_at'])}  by {r['created_by']}: {r['comment']}")
+        print(
+            f"#{r['id']} {describe(r['matchers'])}  {iso(r['starts_at'])} → {iso(r['ends_at'])}  by {r['created_by']}: {r['comment']}"
+        )
     return 0
 
 

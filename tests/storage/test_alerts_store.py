@@ -38,7 +38,9 @@ def test_migration_creates_the_alert_tables(store: Store) -> None:
 
 def test_a_new_thread_points_at_its_own_message_and_follow_ups_at_the_first(store: Store) -> None:
     first = store.enqueue_notification(outbox(), [log("a", "firing:warning")])
-    follow = store.enqueue_notification(outbox(thread_id=first, state="resolved", closes_thread=True), [log("a", "resolved")])
+    follow = store.enqueue_notification(
+        outbox(thread_id=first, state="resolved", closes_thread=True), [log("a", "resolved")]
+    )
     assert (first, follow) == (1, 2)
     rows = {r["id"]: r for r in store.list_outbox()}
     assert (rows[1]["thread_id"], rows[2]["thread_id"], rows[2]["closes_thread"]) == (1, 1, True)
@@ -50,10 +52,14 @@ def test_a_new_thread_points_at_its_own_message_and_follow_ups_at_the_first(stor
 
 def test_a_transition_already_logged_for_a_route_is_refused_atomically(store: Store) -> None:
     assert store.enqueue_notification(outbox(), [log("a", "firing:warning")]) == 1
-    assert store.enqueue_notification(outbox(), [log("b", "firing:warning"), log("a", "firing:warning")]) is None
+    assert (
+        store.enqueue_notification(outbox(), [log("b", "firing:warning"), log("a", "firing:warning")]) is None
+    )
     assert store.outbox_counts() == {"pending": 1}
     assert store.alert_log_for(["b"]) == []
-    assert (store.enqueue_notification(outbox(route="other"), [log("a", "firing:warning", route="other")]) or 0) > 1
+    assert (
+        store.enqueue_notification(outbox(route="other"), [log("a", "firing:warning", route="other")]) or 0
+    ) > 1
 
 
 def test_silent_log_rows_need_no_message(store: Store) -> None:
@@ -87,7 +93,12 @@ def test_claims_are_leases_and_outcomes_are_recorded(store: Store) -> None:
     store.finish_outbox(1, "sent", now + timedelta(minutes=2), receipt={"ts": "1.2"})
     row = store.outbox_row(1)
     assert row is not None
-    assert (row["status"], row["attempts"], row["receipt"], row["claimed_until"]) == ("sent", 2, {"ts": "1.2"}, None)
+    assert (row["status"], row["attempts"], row["receipt"], row["claimed_until"]) == (
+        "sent",
+        2,
+        {"ts": "1.2"},
+        None,
+    )
     assert store.unsent_outbox() == []
 
 
@@ -112,7 +123,12 @@ def test_group_last_sent_ignores_silent_rows(store: Store) -> None:
 def test_silences_are_listed_until_they_end_and_can_be_expired(store: Store) -> None:
     sid = store.add_silence({"event": "Order *"}, T0, T0 + timedelta(hours=2), "ana", "deploy", T0)
     [row] = store.list_silences(T0 + timedelta(hours=1))
-    assert (row["id"], row["matchers"], row["created_by"], row["comment"]) == (sid, {"event": "Order *"}, "ana", "deploy")
+    assert (row["id"], row["matchers"], row["created_by"], row["comment"]) == (
+        sid,
+        {"event": "Order *"},
+        "ana",
+        "deploy",
+    )
     assert store.expire_silence(sid, T0 + timedelta(hours=1))
     assert not store.expire_silence(sid, T0 + timedelta(hours=1, minutes=1))
     assert store.list_silences(T0 + timedelta(hours=1, minutes=1)) == []

@@ -21,7 +21,11 @@ def _json(message: Message) -> str:
     return json.dumps(webhook.render(message), indent=2, ensure_ascii=False) + "\n"
 
 
-RENDERERS: dict[str, Callable[[Message], str]] = {"text": text.render, "markdown": markdown.render, "json": _json}
+RENDERERS: dict[str, Callable[[Message], str]] = {
+    "text": text.render,
+    "markdown": markdown.render,
+    "json": _json,
+}
 """Text formats for file sinks."""
 
 CHANNELS: dict[str, Callable[[Message], Any]] = {

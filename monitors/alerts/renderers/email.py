@@ -77,7 +77,7 @@ def html(message: Message) -> str:
     """The HTML part."""
     links = " · ".join(f'<a href="{escape(link.url)}">{escape(link.text)}</a>' for link in message.links)
     return (
-        "<!DOCTYPE html>\n<html><body style=\"font-family:Arial,Helvetica,sans-serif;color:#101828\">\n"
+        '<!DOCTYPE html>\n<html><body style="font-family:Arial,Helvetica,sans-serif;color:#101828">\n'
         f'<h2 style="color:{_color(message)}">{escape(headline(message))}</h2>\n'
         f"{_body(message)}\n"
         + (f"<p>{links}</p>\n" if links else "")

@@ -38,7 +38,12 @@ def render(message: Message) -> str:
     if message.journeys:
         lines += ["", "**Journeys at risk**", "", *(f"- {escape(j)}" for j in journey_lines(message))]
     if message.facts:
-        lines += ["", "| | |", "|---|---|", *(f"| {escape(f.label)} | {escape(f.value)} |" for f in message.facts)]
+        lines += [
+            "",
+            "| | |",
+            "|---|---|",
+            *(f"| {escape(f.label)} | {escape(f.value)} |" for f in message.facts),
+        ]
     if len(message.items) == 1 and evidence_lines(message.items[0]):
         lines += ["", "**Evidence**", "", *(f"- `{line}`" for line in evidence_lines(message.items[0]))]
     if len(message.items) > 1:

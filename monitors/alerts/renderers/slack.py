@@ -36,7 +36,9 @@ def emoji(message: Message) -> str:
         return ":white_check_mark:"
     if message.state is State.ACKNOWLEDGED:
         return ":eyes:"
-    return {"critical": ":rotating_light:", "warning": ":warning:"}.get(message.severity.value, ":information_source:")
+    return {"critical": ":rotating_light:", "warning": ":warning:"}.get(
+        message.severity.value, ":information_source:"
+    )
 
 
 def _section(text: str) -> Block:
@@ -53,7 +55,9 @@ def _evidence(item: Item) -> list[Block]:
     lines = evidence_lines(item)
     if not lines:
         return []
-    return [{"type": "context", "elements": [{"type": "mrkdwn", "text": escape(line)} for line in lines[:10]]}]
+    return [
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(line)} for line in lines[:10]]}
+    ]
 
 
 def _body(message: Message) -> list[Block]:
@@ -64,7 +68,9 @@ def _body(message: Message) -> list[Block]:
         lines = "\n".join(f"• {escape(j)}" for j in journey_lines(message))
         blocks.append(_section(f":dart: *Journeys at risk*\n{lines}"))
     if message.facts:
-        fields = [{"type": "mrkdwn", "text": f"*{escape(f.label)}*\n{escape(f.value)}"} for f in message.facts[:10]]
+        fields = [
+            {"type": "mrkdwn", "text": f"*{escape(f.label)}*\n{escape(f.value)}"} for f in message.facts[:10]
+        ]
         blocks.append({"type": "section", "fields": fields})
     return blocks
 
@@ -72,7 +78,14 @@ def _body(message: Message) -> list[Block]:
 def render(message: Message) -> dict[str, Any]:
     """The Slack payload (without ``channel``; the bot sink adds it)."""
     blocks: list[Block] = [
-        {"type": "header", "text": {"type": "plain_text", "text": truncate(f"{emoji(message)} {headline(message)}", 150), "emoji": True}}
+        {
+            "type": "header",
+            "text": {
+                "type": "plain_text",
+                "text": truncate(f"{emoji(message)} {headline(message)}", 150),
+                "emoji": True,
+            },
+        }
     ]
     blocks += _body(message)
     if len(message.items) == 1:
@@ -84,7 +97,11 @@ def render(message: Message) -> dict[str, Any]:
             blocks.append(_section(f"… and {len(message.items) - MAX_ITEMS} more in the dashboard"))
     if message.links:
         buttons = [
-            {"type": "button", "text": {"type": "plain_text", "text": truncate(link.text, 75)}, "url": link.url}
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": truncate(link.text, 75)},
+                "url": link.url,
+            }
             for link in message.links[:5]
         ]
         blocks.append({"type": "actions", "elements": buttons})

@@ -37,7 +37,9 @@ def _item(item: Item) -> Element:
         _text(f"[{item_label(item)}] [{item.title}]({item.url})", weight="Bolder"),
         _text(f"{where(item)} — {item.detail}", isSubtle=True, spacing="None"),
     ]
-    items += [_text(line, fontType="Monospace", size="Small", spacing="None") for line in evidence_lines(item)]
+    items += [
+        _text(line, fontType="Monospace", size="Small", spacing="None") for line in evidence_lines(item)
+    ]
     return {"type": "Container", "separator": True, "items": items}
 
 
@@ -52,9 +54,14 @@ def card(message: Message) -> dict[str, Any]:
         body.append(_text("Journeys at risk", weight="Bolder"))
         body += [_text(f"- {j}", spacing="None") for j in journey_lines(message)]
     if message.facts:
-        body.append({"type": "FactSet", "facts": [{"title": f.label, "value": f.value} for f in message.facts]})
+        body.append(
+            {"type": "FactSet", "facts": [{"title": f.label, "value": f.value} for f in message.facts]}
+        )
     if len(message.items) == 1:
-        body += [_text(line, fontType="Monospace", size="Small", spacing="None") for line in evidence_lines(message.items[0])]
+        body += [
+            _text(line, fontType="Monospace", size="Small", spacing="None")
+            for line in evidence_lines(message.items[0])
+        ]
     else:
         body += [_item(i) for i in message.items[:MAX_ITEMS]]
     if len(message.items) > MAX_ITEMS:
@@ -66,7 +73,9 @@ def card(message: Message) -> dict[str, Any]:
         "version": "1.4",
         "msteams": {"width": "Full"},
         "body": body,
-        "actions": [{"type": "Action.OpenUrl", "title": link.text, "url": link.url} for link in message.links],
+        "actions": [
+            {"type": "Action.OpenUrl", "title": link.text, "url": link.url} for link in message.links
+        ],
     }
 
 
@@ -75,6 +84,10 @@ def render(message: Message) -> dict[str, Any]:
     return {
         "type": "message",
         "attachments": [
-            {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card(message)}
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": card(message),
+            }
         ],
     }

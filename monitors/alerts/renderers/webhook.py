@@ -55,5 +55,7 @@ def render(message: Message) -> dict[str, Any]:
         "facts": [{"label": f.label, "value": f.value} for f in message.facts],
         "links": [{"text": link.text, "url": link.url} for link in message.links],
         "findings": [_item(i) for i in message.items],
-        "body": {"text": message.body_text, "html": message.body_html} if message.body_text or message.body_html else None,
+        "body": {"text": message.body_text, "html": message.body_html}
+        if message.body_text or message.body_html
+        else None,
     }

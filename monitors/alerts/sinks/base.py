@@ -94,9 +94,13 @@ def check_status(response: httpx.Response, what: str, secrets: Sequence[str], hi
     body = scrub(response.text[:300].strip(), secrets)
     detail = f"{what}: HTTP {code}" + (f" {body}" if body else "")
     if code == 429:
-        raise DeliveryError(detail, retryable=True, retry_after=retry_after(response.headers.get("Retry-After")))
+        raise DeliveryError(
+            detail, retryable=True, retry_after=retry_after(response.headers.get("Retry-After"))
+        )
     if code >= 500 or code == 408:
-        raise DeliveryError(detail, retryable=True, retry_after=retry_after(response.headers.get("Retry-After")))
+        raise DeliveryError(
+            detail, retryable=True, retry_after=retry_after(response.headers.get("Retry-After"))
+        )
     raise DeliveryError(detail + (f" — {hint}" if hint else ""), retryable=False)
 
 
@@ -120,7 +124,9 @@ def post(
         else:
             response = client.post(url, json=json_body, headers=all_headers, timeout=timeout)
     except httpx.UnsupportedProtocol:
-        raise DeliveryError(f"{what}: the configured URL must start with http:// or https://", retryable=False) from None
+        raise DeliveryError(
+            f"{what}: the configured URL must start with http:// or https://", retryable=False
+        ) from None
     except httpx.TimeoutException as exc:
         raise DeliveryError(f"{what}: timed out ({type(exc).__name__})", retryable=True) from None
     except httpx.TransportError as exc:

@@ -84,23 +84,38 @@ class EmailSink:
                 smtp.send_message(mail)
         except Exception as exc:
             error = _classify(exc, self.name, self.config.password_env)
-            raise DeliveryError(scrub(str(error), [credentials[1]] if credentials else []), retryable=error.retryable) from None
+            raise DeliveryError(
+                scrub(str(error), [credentials[1]] if credentials else []), retryable=error.retryable
+            ) from None
         return {"message_id": str(mail["Message-ID"])}
 
 
 def _classify(exc: Exception, name: str, password_env: str | None) -> DeliveryError:
     what = f"email {name}"
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return DeliveryError(f"{what}: login refused ({exc.smtp_code}) — check the username and {password_env}", retryable=False)
+        return DeliveryError(
+            f"{what}: login refused ({exc.smtp_code}) — check the username and {password_env}",
+            retryable=False,
+        )
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return DeliveryError(f"{what}: recipients refused: {', '.join(sorted(exc.recipients))}", retryable=False)
+        return DeliveryError(
+            f"{what}: recipients refused: {', '.join(sorted(exc.recipients))}", retryable=False
+        )
     if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return DeliveryError(f"{what}: the server does not support this ({exc}) — check `security`", retryable=False)
+        return DeliveryError(
+            f"{what}: the server does not support this ({exc}) — check `security`", retryable=False
+        )
     if isinstance(exc, smtplib.SMTPResponseException):
-        text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        text = (
+            exc.smtp_error.decode("utf-8", "replace")
+            if isinstance(exc.smtp_error, bytes)
+            else str(exc.smtp_error)
+        )
         return DeliveryError(f"{what}: SMTP {exc.smtp_code} {text}", retryable=400 <= exc.smtp_code < 500)
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return DeliveryError(f"{what}: TLS certificate not trusted ({exc.verify_message}) — set ca_file", retryable=False)
+        return DeliveryError(
+            f"{what}: TLS certificate not trusted ({exc.verify_message}) — set ca_file", retryable=False
+        )
     if isinstance(exc, smtplib.SMTPException | OSError):
         return DeliveryError(f"{what}: {type(exc).__name__}: {exc}", retryable=True)
     return DeliveryError(f"{what}: {type(exc).__name__}", retryable=True)

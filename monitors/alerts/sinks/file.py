@@ -34,5 +34,7 @@ class FileSink:
             with path.open("a", encoding="utf-8") as out:
                 out.write(chunk)
         except OSError as exc:
-            raise DeliveryError(f"file sink {self.name}: cannot write {path}: {exc.strerror}", retryable=True) from exc
+            raise DeliveryError(
+                f"file sink {self.name}: cannot write {path}: {exc.strerror}", retryable=True
+            ) from exc
         return {"path": str(path)}

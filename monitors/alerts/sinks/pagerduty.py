@@ -17,7 +17,9 @@ from monitors.errors import DeliveryError
 class PagerDutySink:
     """Sends trigger / acknowledge / resolve events with the routing key from ``routing_key_env``."""
 
-    def __init__(self, config: PagerDutyReceiver, client: httpx.Client, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, config: PagerDutyReceiver, client: httpx.Client, env: Mapping[str, str] | None = None
+    ) -> None:
         self.name = config.name
         self.config = config
         self.client = client
@@ -43,11 +45,11 @@ class PagerDutySink:
                 self.client,
                 self.config.url,
                 timeout=self.config.timeout_seconds,
-            what=f"pagerduty {self.name} ({event['event_action']})",
+                what=f"pagerduty {self.name} ({event['event_action']})",
                 secrets=[key],
                 json_body={"routing_key": key, **event},
                 hint=f"check the integration key in {self.config.routing_key_env} (Events API v2)",
             )
-            keys.append(str(event["dedup_key"]))
+            if event["dedup_key"] not in keys:
+                keys.append(str(event["dedup_key"]))
         return {"dedup_keys": keys}
-

@@ -19,13 +19,17 @@ from monitors.alerts.renderers import slack
 from monitors.alerts.sinks.base import Delivery, Receipt, post, secret
 from monitors.errors import DeliveryError
 
-RETRYABLE = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+RETRYABLE = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
 
 
 class SlackBotSink:
     """Posts to ``channel`` with the token from ``token_env``; ``api_url`` is overridable."""
 
-    def __init__(self, config: SlackBotReceiver, client: httpx.Client, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, config: SlackBotReceiver, client: httpx.Client, env: Mapping[str, str] | None = None
+    ) -> None:
         self.name = config.name
         self.config = config
         self.client = client
@@ -50,7 +54,11 @@ class SlackBotSink:
             error = str(data.get("error", "unknown_error"))
             raise DeliveryError(
                 f"slack {self.name} {method}: {error}"
-                + ("" if error in RETRYABLE else f" — check {self.config.token_env} and that the bot is in {self.config.channel}"),
+                + (
+                    ""
+                    if error in RETRYABLE
+                    else f" — check {self.config.token_env} and that the bot is in {self.config.channel}"
+                ),
                 retryable=error in RETRYABLE,
             )
         return data
@@ -58,7 +66,10 @@ class SlackBotSink:
     def send(self, message: Message, delivery: Delivery) -> Receipt:
         """Post (or reply in the thread); flip the thread's first message when it all resolved."""
         root = delivery.thread_receipt or {}
-        payload: dict[str, Any] = {"channel": root.get("channel", self.config.channel), **slack.render(message)}
+        payload: dict[str, Any] = {
+            "channel": root.get("channel", self.config.channel),
+            **slack.render(message),
+        }
         payload["unfurl_links"] = False
         if root.get("ts") and delivery.closes_thread and delivery.root_message is not None:
             # chat.update first: it is idempotent, so a retry after a failed reply repeats no message

@@ -15,7 +15,9 @@ from monitors.alerts.sinks.base import Delivery, Receipt, post, secret
 class TeamsSink:
     """POSTs an Adaptive Card message to the workflow URL read from ``url_env``."""
 
-    def __init__(self, config: TeamsReceiver, client: httpx.Client, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, config: TeamsReceiver, client: httpx.Client, env: Mapping[str, str] | None = None
+    ) -> None:
         self.name = config.name
         self.config = config
         self.client = client

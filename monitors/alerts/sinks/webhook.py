@@ -27,7 +27,9 @@ def sign(key: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def verify(key: str, timestamp: str, signature: str, body: bytes, *, tolerance: int = 300, now: float | None = None) -> bool:
+def verify(
+    key: str, timestamp: str, signature: str, body: bytes, *, tolerance: int = 300, now: float | None = None
+) -> bool:
     """What a receiver does: recompute, compare in constant time, reject stale timestamps."""
     try:
         age = abs((time.time() if now is None else now) - int(timestamp))
@@ -39,7 +41,9 @@ def verify(key: str, timestamp: str, signature: str, body: bytes, *, tolerance: 
 class WebhookSink:
     """POSTs the documented JSON body to the URL in ``url_env``, signed with ``secret_env``."""
 
-    def __init__(self, config: WebhookReceiver, client: httpx.Client, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, config: WebhookReceiver, client: httpx.Client, env: Mapping[str, str] | None = None
+    ) -> None:
         self.name = config.name
         self.config = config
         self.client = client
@@ -62,5 +66,13 @@ class WebhookSink:
             key = secret(self.env, self.config.secret_env, self.name)
             headers["X-EHM-Signature"] = sign(key, timestamp, body)
             secrets.append(key)
-        post(self.client, url, timeout=self.config.timeout_seconds, what=f"webhook {self.name}", secrets=secrets, content=body, headers=headers)
+        post(
+            self.client,
+            url,
+            timeout=self.config.timeout_seconds,
+            what=f"webhook {self.name}",
+            secrets=secrets,
+            content=body,
+            headers=headers,
+        )
         return {}

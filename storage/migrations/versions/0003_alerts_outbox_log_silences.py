@@ -54,7 +54,10 @@ def upgrade() -> None:
         sa.Column("thread_id", sa.Integer(), nullable=True),
         sa.Column("at", storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["outbox_id"], ["alert_outbox.id"], name=op.f("fk_alert_log_outbox_id_alert_outbox"), ondelete="SET NULL"
+            ["outbox_id"],
+            ["alert_outbox.id"],
+            name=op.f("fk_alert_log_outbox_id_alert_outbox"),
+            ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_log")),
         sa.UniqueConstraint("route", "fingerprint", "transition", name="uq_alert_log_transition"),

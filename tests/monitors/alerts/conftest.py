@@ -22,7 +22,12 @@ from tests.monitors.alerts.receivers import HttpReceiver, SmtpReceiver, start_sm
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 
 JOURNEYS: list[dict[str, Any]] = [
-    {"name": "Cart recovery", "trigger": ["Added to Cart"], "exit": ["Order Completed"], "filter": ["cart_value"]},
+    {
+        "name": "Cart recovery",
+        "trigger": ["Added to Cart"],
+        "exit": ["Order Completed"],
+        "filter": ["cart_value"],
+    },
     {"name": "Post-purchase", "trigger": ["Order Completed"], "properties": ["order_id"]},
 ]
 
@@ -91,13 +96,22 @@ def resolve(store: Store, fp: str, ended: datetime) -> None:
 
 
 def make_config(
-    receivers: list[dict[str, Any]], route: dict[str, Any], *, journeys: list[dict[str, Any]] | None = None, **alerts: Any
+    receivers: list[dict[str, Any]],
+    route: dict[str, Any],
+    *,
+    journeys: list[dict[str, Any]] | None = None,
+    **alerts: Any,
 ) -> Config:
     """A config with these receivers, this routing tree and the standard journeys."""
     return parse_config(
         {
             "journeys": JOURNEYS if journeys is None else journeys,
-            "alerts": {"dashboard_url": "http://dash.test:8501", "receivers": receivers, "route": route, **alerts},
+            "alerts": {
+                "dashboard_url": "http://dash.test:8501",
+                "receivers": receivers,
+                "route": route,
+                **alerts,
+            },
         }
     )
 

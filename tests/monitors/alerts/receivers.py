@@ -59,7 +59,12 @@ class HttpReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                req = Request("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
+                req = Request(
+                    "POST",
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length),
+                )
                 with receiver._lock:
                     receiver.requests.append(req)
                 reply = receiver._next(req)
@@ -82,7 +87,9 @@ class HttpReceiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def base(self) -> str:
@@ -127,7 +134,10 @@ class HttpReceiver:
             data = req.json()
             return Reply(200, {"ok": True, "channel": data["channel"], "ts": data["ts"]})
         if req.path.endswith("/v2/enqueue"):
-            return Reply(202, {"status": "success", "message": "Event processed", "dedup_key": req.json().get("dedup_key")})
+            return Reply(
+                202,
+                {"status": "success", "message": "Event processed", "dedup_key": req.json().get("dedup_key")},
+            )
         if req.path.startswith("/teams"):
             return Reply(202, "")
         return Reply(200, "ok")
@@ -182,13 +192,19 @@ class SmtpReceiver:
 
 def _authenticator(user: str, password: str) -> Callable[..., AuthResult]:
     def check(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and data.login == user.encode() and data.password == password.encode()
+        ok = (
+            isinstance(data, LoginPassword)
+            and data.login == user.encode()
+            and data.password == password.encode()
+        )
         return AuthResult(success=ok, handled=False)
 
     return check
 
 
-def start_smtp(tmp: Path, *, implicit_tls: bool = False, user: str = "alerts", password: str = "smtp-s3cret") -> SmtpReceiver:
+def start_smtp(
+    tmp: Path, *, implicit_tls: bool = False, user: str = "alerts", password: str = "smtp-s3cret"
+) -> SmtpReceiver:
     """Start an SMTP server: STARTTLS required before AUTH, or implicit TLS (``implicit_tls``)."""
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
@@ -204,7 +220,12 @@ def start_smtp(tmp: Path, *, implicit_tls: bool = False, user: str = "alerts", p
         else {"tls_context": server_ctx, "require_starttls": True}
     )
     controller = Controller(
-        inbox, hostname="127.0.0.1", port=port, authenticator=_authenticator(user, password), auth_required=True, **tls
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=_authenticator(user, password),
+        auth_required=True,
+        **tls,
     )
     controller.start()
     return SmtpReceiver(controller, inbox, port, str(ca_file), user, password)

@@ -35,13 +35,27 @@ def test_defaults_have_no_route_and_the_source_down_inhibit_rule() -> None:
         ({"route": {"receiver": "out", "group_by": ["team"]}}, "unknown label(s) ['team']"),
         ({"route": {}}, "the top-level route needs a receiver"),
         ({"receivers": [FILE, FILE]}, "receiver names must be unique"),
-        ({"route": {"receiver": "out", "routes": [{"receiver": "out"}, {"receiver": "out"}]}}, "route names must be unique"),
+        (
+            {"route": {"receiver": "out", "routes": [{"receiver": "out"}, {"receiver": "out"}]}},
+            "route names must be unique",
+        ),
         ({"report_route": "weekly"}, "no route named 'weekly'"),
         ({"dashboard_url": "localhost:8501"}, "dashboard_url must start with http"),
         ({"receivers": [{"name": "x", "type": "carrier_pigeon"}]}, "does not match any of the expected tags"),
     ],
-    ids=["unknown-key", "unknown-receiver", "bad-duration", "bad-match-label", "bad-group-label", "root-without-receiver",
-         "duplicate-receiver", "duplicate-route", "unknown-report-route", "bad-dashboard-url", "unknown-type"],
+    ids=[
+        "unknown-key",
+        "unknown-receiver",
+        "bad-duration",
+        "bad-match-label",
+        "bad-group-label",
+        "root-without-receiver",
+        "duplicate-receiver",
+        "duplicate-route",
+        "unknown-report-route",
+        "bad-dashboard-url",
+        "unknown-type",
+    ],
 )
 def test_invalid_alerts_config_is_rejected_with_the_reason(section: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -56,13 +70,22 @@ def test_routes_are_named_explicitly_after_their_receiver_or_by_position() -> No
                 "receivers": [FILE, {"name": "pd", "type": "pagerduty"}],
                 "route": {
                     "receiver": "out",
-                    "routes": [{"receiver": "pd"}, {"name": "retention", "match": {"journey": "*"}}, {"match": {"kind": "x"}}],
+                    "routes": [
+                        {"receiver": "pd"},
+                        {"name": "retention", "match": {"journey": "*"}},
+                        {"match": {"kind": "x"}},
+                    ],
                 },
             }
         }
     )
     assert config.alerts.route is not None
-    assert [name for name, _node in named_routes(config.alerts.route)] == ["default", "pd", "retention", "default.2"]
+    assert [name for name, _node in named_routes(config.alerts.route)] == [
+        "default",
+        "pd",
+        "retention",
+        "default.2",
+    ]
 
 
 def test_receivers_list_the_environment_variables_holding_their_secrets() -> None:
@@ -70,8 +93,15 @@ def test_receivers_list_the_environment_variables_holding_their_secrets() -> Non
         {
             "alerts": {
                 "receivers": [
-                    {"name": "mail", "type": "email", "host": "smtp.test", "sender": "ehm@shop.test", "to": ["oncall@shop.test"],
-                     "username": "ehm", "password_env": "SMTP_PASSWORD"},
+                    {
+                        "name": "mail",
+                        "type": "email",
+                        "host": "smtp.test",
+                        "sender": "ehm@shop.test",
+                        "to": ["oncall@shop.test"],
+                        "username": "ehm",
+                        "password_env": "SMTP_PASSWORD",
+                    },
                     {"name": "hook", "type": "webhook"},
                     {"name": "bot", "type": "slack_bot", "channel": "C1", "token_env": "BOT"},
                 ]
@@ -88,13 +118,36 @@ def test_receivers_list_the_environment_variables_holding_their_secrets() -> Non
 @pytest.mark.parametrize(("security", "port"), [("starttls", 587), ("ssl", 465), ("none", 25)])
 def test_email_port_defaults_follow_security(security: str, port: int) -> None:
     config = parse_config(
-        {"alerts": {"receivers": [{"name": "m", "type": "email", "host": "h", "sender": "a@b.c", "to": ["x@y.z"], "security": security}]}}
+        {
+            "alerts": {
+                "receivers": [
+                    {
+                        "name": "m",
+                        "type": "email",
+                        "host": "h",
+                        "sender": "a@b.c",
+                        "to": ["x@y.z"],
+                        "security": security,
+                    }
+                ]
+            }
+        }
     )
     assert config.alerts.receivers[0].effective_port == port  # type: ignore[union-attr]
 
 
 def test_journey_config_defaults_to_production_and_raising_severity() -> None:
-    config = parse_config({"journeys": [{"name": "Cart recovery", "trigger": ["Added to Cart"], "exit": ["Order Completed", "Added to Cart"]}]})
+    config = parse_config(
+        {
+            "journeys": [
+                {
+                    "name": "Cart recovery",
+                    "trigger": ["Added to Cart"],
+                    "exit": ["Order Completed", "Added to Cart"],
+                }
+            ]
+        }
+    )
     [journey] = config.journeys
     assert journey.environments == ["production"]
     assert journey.raise_severity is True

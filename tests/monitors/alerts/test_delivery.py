@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 
 from monitors.alerts.delivery import backoff
@@ -28,15 +27,28 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def hook_config(**route: Any) -> Config:
-    base = {"receiver": "hook", "group_wait": "0s", "group_interval": "1m", "repeat_interval": "1d", "group_by": ["..."], **route}
-    return make_config([{"name": "hook", "type": "webhook"}], base, delivery={"backoff": "30s", "max_backoff": "10m", "give_up_after": "24h"})
+    base = {
+        "receiver": "hook",
+        "group_wait": "0s",
+        "group_interval": "1m",
+        "repeat_interval": "1d",
+        "group_by": ["..."],
+        **route,
+    }
+    return make_config(
+        [{"name": "hook", "type": "webhook"}],
+        base,
+        delivery={"backoff": "30s", "max_backoff": "10m", "give_up_after": "24h"},
+    )
 
 
 def env(http: HttpReceiver) -> dict[str, str]:
     return {"EHM_WEBHOOK_URL": http.url(HOOK), "EHM_WEBHOOK_SECRET": "s"}
 
 
-def tick(store: Store, config: Config, http: HttpReceiver, client: httpx.Client, when: datetime) -> DispatchReport:
+def tick(
+    store: Store, config: Config, http: HttpReceiver, client: httpx.Client, when: datetime
+) -> DispatchReport:
     return dispatch(store, config, when, client=client, env=env(http))
 
 
@@ -65,7 +77,12 @@ def test_a_receiver_failing_with_500_is_retried_with_backoff_and_delivered_exact
     assert [r.status for r in http_receiver.at(HOOK)] == [500, 502, 503, 200]
     assert delivered_ids(http_receiver) == ["1"]
     [row] = store.list_outbox()
-    assert (row["status"], row["attempts"], row["last_error"], row["sent_at"]) == ("sent", 4, None, at(seconds=211))
+    assert (row["status"], row["attempts"], row["last_error"], row["sent_at"]) == (
+        "sent",
+        4,
+        None,
+        at(seconds=211),
+    )
 
 
 def test_nothing_is_lost_or_reordered_when_a_receiver_is_down_for_an_hour(
@@ -105,7 +122,9 @@ def test_a_400_is_recorded_with_its_reason_not_retried_and_does_not_block_later_
     [failed] = store.list_outbox(status="failed")
     assert failed["attempts"] == 1
     assert failed["last_error"] == 'webhook hook: HTTP 400 {"error": "unknown field"}'
-    assert report.delivery.errors == [f'#{failed["id"]} hook: webhook hook: HTTP 400 {{"error": "unknown field"}}']
+    assert report.delivery.errors == [
+        f'#{failed["id"]} hook: webhook hook: HTTP 400 {{"error": "unknown field"}}'
+    ]
 
 
 def test_429_waits_exactly_the_retry_after_seconds(
@@ -127,7 +146,9 @@ def test_retries_give_up_after_give_up_after_and_say_so(
 ) -> None:
     http_receiver.script(HOOK, *[Reply(500, "boom")] * 100)
     config = make_config(
-        [{"name": "hook", "type": "webhook"}], {"receiver": "hook", "group_wait": "0s"}, delivery={"give_up_after": "1h", "backoff": "10m"}
+        [{"name": "hook", "type": "webhook"}],
+        {"receiver": "hook", "group_wait": "0s"},
+        delivery={"give_up_after": "1h", "backoff": "10m"},
     )
     add_finding(sqlite_store, event="Search")
     for minute in range(0, 80, 5):
@@ -143,7 +164,9 @@ def test_a_claimed_message_is_not_sent_again_until_its_lease_ends(
     config = hook_config()
     add_finding(sqlite_store, event="Search")
     plan_and_enqueue(sqlite_store, config, at(seconds=1))
-    assert sqlite_store.claim_outbox(1, at(seconds=1), at(minutes=2, seconds=1))  # a dispatcher that then died
+    assert sqlite_store.claim_outbox(
+        1, at(seconds=1), at(minutes=2, seconds=1)
+    )  # a dispatcher that then died
     tick(sqlite_store, config, http_receiver, http_client, at(minutes=2))
     assert http_receiver.requests == []
     tick(sqlite_store, config, http_receiver, http_client, at(minutes=2, seconds=1))
@@ -152,17 +175,45 @@ def test_a_claimed_message_is_not_sent_again_until_its_lease_ends(
 
 
 def test_enqueueing_the_same_transition_twice_writes_nothing_the_second_time(sqlite_store: Store) -> None:
-    outbox = {"route": "r", "receiver": "hook", "kind": "alert", "state": "firing", "group_hash": "g", "thread_id": None,
-              "closes_thread": False, "message": "{}", "created_at": at(), "next_attempt_at": at()}
-    log = [{"route": "r", "fingerprint": "fp1", "transition": "firing:warning", "group_hash": "g", "at": at()}]
+    outbox = {
+        "route": "r",
+        "receiver": "hook",
+        "kind": "alert",
+        "state": "firing",
+        "group_hash": "g",
+        "thread_id": None,
+        "closes_thread": False,
+        "message": "{}",
+        "created_at": at(),
+        "next_attempt_at": at(),
+    }
+    log = [
+        {"route": "r", "fingerprint": "fp1", "transition": "firing:warning", "group_hash": "g", "at": at()}
+    ]
     assert sqlite_store.enqueue_notification(outbox, log) == 1
     assert sqlite_store.enqueue_notification(outbox, log) is None
     assert sqlite_store.outbox_counts() == {"pending": 1}
 
 
-def _run_dispatch(config_path: Path, db_url: str, now: datetime, env: dict[str, str]) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "monitors", "alerts", "dispatch", "--config", str(config_path), "--db", db_url, "--now", iso(now)]
-    return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _run_dispatch(
+    config_path: Path, db_url: str, now: datetime, env: dict[str, str]
+) -> subprocess.Popen[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "monitors",
+        "alerts",
+        "dispatch",
+        "--config",
+        str(config_path),
+        "--db",
+        db_url,
+        "--now",
+        iso(now),
+    ]
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def test_a_dispatcher_killed_mid_send_is_restarted_without_losing_or_duplicating(
@@ -170,7 +221,9 @@ def test_a_dispatcher_killed_mid_send_is_restarted_without_losing_or_duplicating
 ) -> None:
     config_path = tmp_path / "ehm.yaml"
     route = {"receiver": "hook", "group_wait": "0s", "group_by": ["..."]}
-    config_path.write_text(yaml.safe_dump({"alerts": {"receivers": [{"name": "hook", "type": "webhook"}], "route": route}}))
+    config_path.write_text(
+        yaml.safe_dump({"alerts": {"receivers": [{"name": "hook", "type": "webhook"}], "route": route}})
+    )
     parse_config(yaml.safe_load(config_path.read_text()))
     fps = [add_finding(sqlite_store, event=e) for e in ("Search", "Product Viewed", "Order Completed")]
     release = threading.Event()
@@ -183,7 +236,11 @@ def test_a_dispatcher_killed_mid_send_is_restarted_without_losing_or_duplicating
     first.communicate(timeout=10)
     release.set()
     assert [r.status for r in http_receiver.at(HOOK)] == [200, None]
-    assert [r["status"] for r in sorted(sqlite_store.list_outbox(), key=lambda r: r["id"])] == ["sent", "sending", "pending"]
+    assert [r["status"] for r in sorted(sqlite_store.list_outbox(), key=lambda r: r["id"])] == [
+        "sent",
+        "sending",
+        "pending",
+    ]
 
     early = _run_dispatch(config_path, sqlite_url, at(minutes=1), env(http_receiver))  # lease still running
     _out, err = early.communicate(timeout=60)
@@ -194,6 +251,8 @@ def test_a_dispatcher_killed_mid_send_is_restarted_without_losing_or_duplicating
     assert later.returncode == 0, err
     assert "3 findings considered, 0 muted, 0 messages queued; delivered 2" in out
     assert sorted(delivered_ids(http_receiver)) == ["1", "2", "3"]
-    assert sorted(f for r in http_receiver.delivered(HOOK) for f in (x["fingerprint"] for x in r.json()["findings"])) == sorted(fps)
+    assert sorted(
+        f for r in http_receiver.delivered(HOOK) for f in (x["fingerprint"] for x in r.json()["findings"])
+    ) == sorted(fps)
     assert sqlite_store.outbox_counts() == {"sent": 3}
     assert len(sqlite_store.alert_log_for(fps)) == 3

@@ -32,7 +32,13 @@ def stack(http: HttpReceiver, **root: Any) -> Config:
         "group_interval": "5m",
         "repeat_interval": "4h",
         "routes": [
-            {"name": "oncall", "receiver": "pager", "min_severity": "critical", "continue": True, "group_by": ["..."]},
+            {
+                "name": "oncall",
+                "receiver": "pager",
+                "min_severity": "critical",
+                "continue": True,
+                "group_by": ["..."],
+            },
             {"name": "retention", "receiver": "retention", "match": {"journey": "*"}},
         ],
         **root,
@@ -137,7 +143,9 @@ def test_a_source_that_is_down_inhibits_its_per_event_drops(
     sqlite_store: Store, http_receiver: HttpReceiver, http_client: httpx.Client
 ) -> None:
     tick = Ticker(sqlite_store, stack(http_receiver), http_receiver, http_client)
-    down = add_finding(sqlite_store, kind="source_down", event="", severity="warning", title="web stopped sending events")
+    down = add_finding(
+        sqlite_store, kind="source_down", event="", severity="warning", title="web stopped sending events"
+    )
     drop = add_finding(sqlite_store, kind="volume_drop", event="Product Viewed")
     silent = add_finding(sqlite_store, kind="silence", event="Search")
     report = tick(at(minutes=1))
@@ -148,14 +156,21 @@ def test_a_source_that_is_down_inhibits_its_per_event_drops(
     resolve(sqlite_store, down, at(minutes=20))
     tick(at(minutes=21))
     assert pd_events(http_receiver) == [("trigger", down), ("resolve", down)]
-    assert sorted(f["fingerprint"] for b in hook_bodies(http_receiver) for f in b["findings"]) == sorted([drop, silent])
+    assert sorted(f["fingerprint"] for b in hook_bodies(http_receiver) for f in b["findings"]) == sorted(
+        [drop, silent]
+    )
 
 
 def test_a_rename_inhibits_the_drop_and_the_new_event_it_explains(
     sqlite_store: Store, http_receiver: HttpReceiver, http_client: httpx.Client
 ) -> None:
     tick = Ticker(sqlite_store, stack(http_receiver), http_receiver, http_client)
-    add_finding(sqlite_store, kind="event_rename", event="order_completed", evidence={"from": "Order Completed", "to": "order_completed"})
+    add_finding(
+        sqlite_store,
+        kind="event_rename",
+        event="order_completed",
+        evidence={"from": "Order Completed", "to": "order_completed"},
+    )
     old = add_finding(sqlite_store, kind="volume_drop", event="Order Completed")
     new = add_finding(sqlite_store, kind="new_event", event="order_completed")
     report = tick(at(minutes=1))
@@ -176,8 +191,14 @@ def test_acknowledgement_and_escalation_are_each_notified_once(
     set_finding(sqlite_store, fp, status="acknowledged", status_by="ana")
     for minute in (13, 19, 300):
         tick(at(minutes=minute))
-    transitions = [(f["transition"], f["previous"]) for b in hook_bodies(http_receiver) for f in b["findings"]]
-    assert transitions == [("firing:warning", None), ("firing:critical", "firing:warning"), ("acknowledged", "firing:critical")]
+    transitions = [
+        (f["transition"], f["previous"]) for b in hook_bodies(http_receiver) for f in b["findings"]
+    ]
+    assert transitions == [
+        ("firing:warning", None),
+        ("firing:critical", "firing:warning"),
+        ("acknowledged", "firing:critical"),
+    ]
     assert pd_events(http_receiver) == [("trigger", fp), ("acknowledge", fp)]
 
 
@@ -212,11 +233,25 @@ def test_reports_go_through_the_email_route_by_default(
     sqlite_store: Store, smtp: SmtpReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SMTP_PASSWORD", smtp.password)
-    mail = {"name": "mail", "type": "email", "host": "127.0.0.1", "port": smtp.port, "username": smtp.user,
-            "password_env": "SMTP_PASSWORD", "sender": "ehm@shop.test", "to": ["retention@shop.test"], "ca_file": smtp.ca_file}
-    config = make_config([{"name": "hook", "type": "webhook"}, mail], {"receiver": "hook", "routes": [{"name": "weekly", "receiver": "mail", "match": {"kind": "none"}}]})
+    mail = {
+        "name": "mail",
+        "type": "email",
+        "host": "127.0.0.1",
+        "port": smtp.port,
+        "username": smtp.user,
+        "password_env": "SMTP_PASSWORD",
+        "sender": "ehm@shop.test",
+        "to": ["retention@shop.test"],
+        "ca_file": smtp.ca_file,
+    }
+    config = make_config(
+        [{"name": "hook", "type": "webhook"}, mail],
+        {"receiver": "hook", "routes": [{"name": "weekly", "receiver": "mail", "match": {"kind": "none"}}]},
+    )
     assert report_route(config.alerts).name == "weekly"
-    outbox_id = send_report(sqlite_store, config, "Weekly latency review", "p95 42s", html="<b>p95 42s</b>", now=at(hours=24))
+    outbox_id = send_report(
+        sqlite_store, config, "Weekly latency review", "p95 42s", html="<b>p95 42s</b>", now=at(hours=24)
+    )
     assert sqlite_store.outbox_row(outbox_id)["status"] == "sent"  # type: ignore[index]
     [envelope] = smtp.messages
     assert b"Subject: [REPORT] Weekly latency review" in (envelope.original_content or b"")
@@ -225,8 +260,12 @@ def test_reports_go_through_the_email_route_by_default(
         report_route(no_email.alerts)
 
 
-def test_a_test_alert_is_marked_and_sent_straight_through_the_route(http_receiver: HttpReceiver, http_client: httpx.Client) -> None:
-    message, receipt = send_test(stack(http_receiver), "default", now=at(), client=http_client, env=env(http_receiver))
+def test_a_test_alert_is_marked_and_sent_straight_through_the_route(
+    http_receiver: HttpReceiver, http_client: httpx.Client
+) -> None:
+    message, receipt = send_test(
+        stack(http_receiver), "default", now=at(), client=http_client, env=env(http_receiver)
+    )
     [body] = hook_bodies(http_receiver)
     assert body["type"] == "test" and body["title"] == "TEST alert from Event Health Monitor (route default)"
     assert receipt == {} and message.is_test

@@ -28,7 +28,9 @@ def test_a_resolved_or_subject_scoped_source_finding_inhibits_nothing() -> None:
 
 
 def test_a_rename_mutes_the_drop_of_the_old_name_and_the_new_event_of_the_new_name() -> None:
-    rename = make_finding("event_rename", event="order_completed", evidence={"from": "Order Completed", "to": "order_completed"})
+    rename = make_finding(
+        "event_rename", event="order_completed", evidence={"from": "Order Completed", "to": "order_completed"}
+    )
     old_drop = make_finding("silence", event="Order Completed")
     new_event = make_finding("new_event", event="order_completed")
     unrelated = make_finding("volume_drop", event="Added to Cart")
@@ -40,7 +42,9 @@ def test_a_rename_mutes_the_drop_of_the_old_name_and_the_new_event_of_the_new_na
 
 
 def test_custom_rules_compare_the_equal_labels() -> None:
-    rule = InhibitRuleConfig(source_match={"severity": "critical"}, target_match={"severity": "info"}, equal=["event"])
+    rule = InhibitRuleConfig(
+        source_match={"severity": "critical"}, target_match={"severity": "info"}, equal=["event"]
+    )
     loud = make_finding("volume_drop", severity="critical", event="A")
     quiet_same = make_finding("latency", severity="info", event="A")
     quiet_other = make_finding("latency", severity="info", event="B")

@@ -57,7 +57,9 @@ def test_pagerduty_events_use_the_fingerprint_as_dedup_key_and_map_states(sample
     events = CHANNELS["pagerduty"](message)
     if message.is_test:
         assert [e["event_action"] for e in events] == ["trigger"]
-        assert events[0]["payload"]["severity"] == "info" and events[0]["payload"]["summary"].startswith("[TEST]")
+        assert events[0]["payload"]["severity"] == "info" and events[0]["payload"]["summary"].startswith(
+            "[TEST]"
+        )
         return
     assert [e["dedup_key"] for e in events] == [i.fingerprint for i in message.items]
     actions = {"firing": "trigger", "acknowledged": "acknowledge", "resolved": "resolve"}
@@ -94,7 +96,9 @@ def test_messages_round_trip_through_json(sample: str) -> None:
 def test_file_formats_are_the_text_renderers() -> None:
     assert sorted(RENDERERS) == ["json", "markdown", "text"]
     message = SAMPLES["firing_single"]()
-    assert json.loads(RENDERERS["json"](message))["findings"][0]["fingerprint"] == message.items[0].fingerprint
+    assert (
+        json.loads(RENDERERS["json"](message))["findings"][0]["fingerprint"] == message.items[0].fingerprint
+    )
 
 
 def test_many_findings_are_cut_to_ten_with_a_pointer_to_the_dashboard() -> None:

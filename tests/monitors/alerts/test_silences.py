@@ -11,14 +11,24 @@ from tests.monitors.alerts.factories import make_finding
 
 
 def silence(**matchers: str | list[str]) -> Silence:
-    return Silence(1, dict(matchers), starts_at=at(minutes=10), ends_at=at(hours=2), created_by="ana", comment="deploy", created_at=T0)
+    return Silence(
+        1,
+        dict(matchers),
+        starts_at=at(minutes=10),
+        ends_at=at(hours=2),
+        created_by="ana",
+        comment="deploy",
+        created_at=T0,
+    )
 
 
 def test_a_silence_mutes_matching_findings_only_inside_its_window() -> None:
     s = silence(event="Order *", kind=["silence", "volume_drop"])
     hit, miss = make_finding("volume_drop"), make_finding("latency")
     assert silenced([hit, miss], [s], at(minutes=9)) == {}
-    assert silenced([hit, miss], [s], at(minutes=10)) == {hit.fingerprint: "silenced by #1 event=Order *, kind=silence|volume_drop"}
+    assert silenced([hit, miss], [s], at(minutes=10)) == {
+        hit.fingerprint: "silenced by #1 event=Order *, kind=silence|volume_drop"
+    }
     assert silenced([hit, miss], [s], at(hours=2)) == {}
 
 

@@ -51,7 +51,9 @@ def parts(mail: EmailMessage) -> dict[str, str]:
     return {p.get_content_type(): str(p.get_content()) for p in mail.iter_parts()}  # type: ignore[attr-defined]
 
 
-def test_starttls_with_auth_delivers_html_and_text_parts_with_headers(smtp: SmtpReceiver, http_client: Any) -> None:
+def test_starttls_with_auth_delivers_html_and_text_parts_with_headers(
+    smtp: SmtpReceiver, http_client: Any
+) -> None:
     sink = build_sink(receiver(smtp), client=http_client, env={"SMTP_PASSWORD": smtp.password})
     message = SAMPLES["firing_single"]()
     receipt = sink.send(message, Delivery("17"))
@@ -64,7 +66,11 @@ def test_starttls_with_auth_delivers_html_and_text_parts_with_headers(smtp: Smtp
     assert mail["From"] == "Event Health Monitor <ehm@shop.test>"
     assert mail["To"] == "oncall@shop.test, retention@shop.test"
     assert mail["Date"] == "Mon, 02 Nov 2026 10:01:00 +0000"
-    assert (mail["X-EHM-Type"], mail["X-EHM-State"], mail["X-EHM-Severity"]) == ("alert", "firing", "critical")
+    assert (mail["X-EHM-Type"], mail["X-EHM-State"], mail["X-EHM-Severity"]) == (
+        "alert",
+        "firing",
+        "critical",
+    )
     assert mail["X-EHM-Fingerprints"] == message.items[0].fingerprint
     assert mail["Message-ID"] == receipt["message_id"] and ".ehm.17@shop.test>" in receipt["message_id"]
     assert mail.get_content_type() == "multipart/alternative"
@@ -83,7 +89,9 @@ def test_follow_ups_reply_to_the_first_email_of_the_thread(smtp: SmtpReceiver, h
 
 
 def test_implicit_tls_delivers_a_report_with_its_html_body(smtp_ssl: SmtpReceiver, http_client: Any) -> None:
-    sink = build_sink(receiver(smtp_ssl, security="ssl"), client=http_client, env={"SMTP_PASSWORD": smtp_ssl.password})
+    sink = build_sink(
+        receiver(smtp_ssl, security="ssl"), client=http_client, env={"SMTP_PASSWORD": smtp_ssl.password}
+    )
     sink.send(SAMPLES["report"](), Delivery("9"))
     mail = received(smtp_ssl)
     assert mail["Subject"] == "[REPORT] Weekly latency review"
@@ -108,7 +116,15 @@ def test_an_untrusted_certificate_is_permanent(smtp: SmtpReceiver, http_client: 
 
 
 def test_a_server_that_is_down_is_retryable(http_client: Any) -> None:
-    cfg = EmailReceiver(name="mail", type="email", host="127.0.0.1", port=free_port(), security="none", sender="a@shop.test", to=["b@shop.test"])
+    cfg = EmailReceiver(
+        name="mail",
+        type="email",
+        host="127.0.0.1",
+        port=free_port(),
+        security="none",
+        sender="a@shop.test",
+        to=["b@shop.test"],
+    )
     with pytest.raises(DeliveryError, match="email mail: ConnectionRefusedError") as info:
         build_sink(cfg, client=http_client).send(SAMPLES["firing_single"](), Delivery("1"))
     assert info.value.retryable

@@ -40,8 +40,12 @@ def env_for(receiver: HttpReceiver) -> dict[str, str]:
     }
 
 
-def test_slack_webhook_posts_the_block_kit_payload(http_receiver: HttpReceiver, http_client: httpx.Client) -> None:
-    sink = build_sink(SlackWebhookReceiver(name="ops", type="slack_webhook"), client=http_client, env=env_for(http_receiver))
+def test_slack_webhook_posts_the_block_kit_payload(
+    http_receiver: HttpReceiver, http_client: httpx.Client
+) -> None:
+    sink = build_sink(
+        SlackWebhookReceiver(name="ops", type="slack_webhook"), client=http_client, env=env_for(http_receiver)
+    )
     message = SAMPLES["firing_single"]()
     assert sink.send(message, Delivery("1")) == {}
     [req] = http_receiver.at("/slack/hook")
@@ -51,7 +55,9 @@ def test_slack_webhook_posts_the_block_kit_payload(http_receiver: HttpReceiver, 
 
 
 def test_teams_posts_an_adaptive_card_message(http_receiver: HttpReceiver, http_client: httpx.Client) -> None:
-    sink = build_sink(TeamsReceiver(name="teams", type="teams"), client=http_client, env=env_for(http_receiver))
+    sink = build_sink(
+        TeamsReceiver(name="teams", type="teams"), client=http_client, env=env_for(http_receiver)
+    )
     message = SAMPLES["group_mixed"]()
     sink.send(message, Delivery("1"))
     [req] = http_receiver.delivered("/teams/flow")
@@ -63,8 +69,12 @@ def test_teams_posts_an_adaptive_card_message(http_receiver: HttpReceiver, http_
     assert attachment["content"]["type"] == "AdaptiveCard" and attachment["content"]["version"] == "1.4"
 
 
-def test_webhook_body_is_documented_json_signed_over_timestamp_and_body(http_receiver: HttpReceiver, http_client: httpx.Client) -> None:
-    sink = build_sink(WebhookReceiver(name="hook", type="webhook"), client=http_client, env=env_for(http_receiver))
+def test_webhook_body_is_documented_json_signed_over_timestamp_and_body(
+    http_receiver: HttpReceiver, http_client: httpx.Client
+) -> None:
+    sink = build_sink(
+        WebhookReceiver(name="hook", type="webhook"), client=http_client, env=env_for(http_receiver)
+    )
     message = SAMPLES["resolved_single"]()
     sink.send(message, Delivery("42"))
     [req] = http_receiver.at("/hook")
@@ -73,19 +83,27 @@ def test_webhook_body_is_documented_json_signed_over_timestamp_and_body(http_rec
     assert verify(SECRET, stamp, signature, req.body)
     assert not verify("wrong-secret", stamp, signature, req.body)
     assert not verify(SECRET, stamp, signature, req.body + b" ")
-    assert not verify(SECRET, str(int(stamp) - 3600), sign(SECRET, str(int(stamp) - 3600), req.body), req.body)
+    assert not verify(
+        SECRET, str(int(stamp) - 3600), sign(SECRET, str(int(stamp) - 3600), req.body), req.body
+    )
     assert req.headers["x-ehm-delivery"] == "42" and req.headers["x-ehm-type"] == "alert"
     body = req.json()
     assert body == {**webhook.render(message), "delivery_id": "42"}
     [finding] = body["findings"]
-    assert (finding["state"], finding["transition"], finding["previous"]) == ("resolved", "resolved", "firing:critical")
+    assert (finding["state"], finding["transition"], finding["previous"]) == (
+        "resolved",
+        "resolved",
+        "firing:critical",
+    )
     assert SECRET not in req.body.decode()
 
 
 def test_slack_bot_posts_then_replies_in_the_thread_and_flips_the_first_message(
     http_receiver: HttpReceiver, http_client: httpx.Client
 ) -> None:
-    cfg = SlackBotReceiver(name="bot", type="slack_bot", channel="C0ALERTS", api_url=http_receiver.url("/api"))
+    cfg = SlackBotReceiver(
+        name="bot", type="slack_bot", channel="C0ALERTS", api_url=http_receiver.url("/api")
+    )
     sink = build_sink(cfg, client=http_client, env=env_for(http_receiver))
     firing, resolved = SAMPLES["firing_single"](), SAMPLES["resolved_single"]()
     root = sink.send(firing, Delivery("1"))
@@ -95,9 +113,18 @@ def test_slack_bot_posts_then_replies_in_the_thread_and_flips_the_first_message(
     posts, updates = http_receiver.at("/api/chat.postMessage"), http_receiver.at("/api/chat.update")
     assert [p.headers["authorization"] for p in posts] == [f"Bearer {TOKEN}"] * 2
     assert posts[0].json() == {"channel": "C0ALERTS", **slack.render(firing), "unfurl_links": False}
-    assert posts[1].json() == {"channel": "C0ALERTS", **slack.render(resolved), "unfurl_links": False, "thread_ts": root["ts"]}
+    assert posts[1].json() == {
+        "channel": "C0ALERTS",
+        **slack.render(resolved),
+        "unfurl_links": False,
+        "thread_ts": root["ts"],
+    }
     [update] = updates
-    assert update.json() == {"channel": "C0ALERTS", "ts": root["ts"], **slack.render(firing.with_state(State.RESOLVED))}
+    assert update.json() == {
+        "channel": "C0ALERTS",
+        "ts": root["ts"],
+        **slack.render(firing.with_state(State.RESOLVED)),
+    }
     assert update.json()["blocks"][0]["text"]["text"].startswith(":white_check_mark: [RESOLVED]")
     assert http_receiver.requests.index(update) < http_receiver.requests.index(posts[1])
 
@@ -110,9 +137,13 @@ def test_slack_bot_errors_in_ok_false_bodies_are_classified(
     http_receiver: HttpReceiver, http_client: httpx.Client, error: str, retryable: bool
 ) -> None:
     http_receiver.script("/api/chat.postMessage", Reply(200, {"ok": False, "error": error}))
-    cfg = SlackBotReceiver(name="bot", type="slack_bot", channel="C0ALERTS", api_url=http_receiver.url("/api"))
+    cfg = SlackBotReceiver(
+        name="bot", type="slack_bot", channel="C0ALERTS", api_url=http_receiver.url("/api")
+    )
     with pytest.raises(DeliveryError) as info:
-        build_sink(cfg, client=http_client, env=env_for(http_receiver)).send(SAMPLES["firing_single"](), Delivery("1"))
+        build_sink(cfg, client=http_client, env=env_for(http_receiver)).send(
+            SAMPLES["firing_single"](), Delivery("1")
+        )
     assert info.value.retryable is retryable
     assert error in str(info.value) and TOKEN not in str(info.value)
 
@@ -122,7 +153,11 @@ def test_pagerduty_sends_events_with_the_routing_key_and_a_stable_dedup_key(
 ) -> None:
     cfg = PagerDutyReceiver(name="pd", type="pagerduty", url=http_receiver.url("/v2/enqueue"))
     sink = build_sink(cfg, client=http_client, env=env_for(http_receiver))
-    firing, ack, resolved = SAMPLES["firing_single"](), SAMPLES["acknowledged"](), SAMPLES["resolved_single"]()
+    firing, ack, resolved = (
+        SAMPLES["firing_single"](),
+        SAMPLES["acknowledged"](),
+        SAMPLES["resolved_single"](),
+    )
     fp = firing.items[0].fingerprint
     for message in (firing, ack, resolved):
         assert sink.send(message, Delivery("1")) == {"dedup_keys": [fp]}
@@ -134,13 +169,25 @@ def test_pagerduty_sends_events_with_the_routing_key_and_a_stable_dedup_key(
     ]
     payload = bodies[0]["payload"]
     assert payload["summary"] == "[CRITICAL] Order Completed stopped arriving"
-    assert (payload["severity"], payload["source"], payload["class"], payload["component"]) == ("critical", "web/production", "silence", "Order Completed")
-    assert payload["custom_details"]["journeys_at_risk"] == ["Cart recovery (exit: Order Completed)", "Post-purchase (trigger: Order Completed)"]
-    assert bodies[0]["links"] == [{"href": firing.items[0].url, "text": "Open finding in Event Health Monitor"}]
+    assert (payload["severity"], payload["source"], payload["class"], payload["component"]) == (
+        "critical",
+        "web/production",
+        "silence",
+        "Order Completed",
+    )
+    assert payload["custom_details"]["journeys_at_risk"] == [
+        "Cart recovery (exit: Order Completed)",
+        "Post-purchase (trigger: Order Completed)",
+    ]
+    assert bodies[0]["links"] == [
+        {"href": firing.items[0].url, "text": "Open finding in Event Health Monitor"}
+    ]
     assert set(bodies[2]) == {"routing_key", "dedup_key", "event_action"}
 
 
-def test_pagerduty_test_alert_resolves_itself_and_reports_are_refused(http_receiver: HttpReceiver, http_client: httpx.Client) -> None:
+def test_pagerduty_test_alert_resolves_itself_and_reports_are_refused(
+    http_receiver: HttpReceiver, http_client: httpx.Client
+) -> None:
     cfg = PagerDutyReceiver(name="pd", type="pagerduty", url=http_receiver.url("/v2/enqueue"))
     sink = build_sink(cfg, client=http_client, env=env_for(http_receiver))
     sink.send(SAMPLES["test"](), Delivery("t"))
@@ -163,10 +210,17 @@ def test_pagerduty_test_alert_resolves_itself_and_reports_are_refused(http_recei
     ids=["400", "404", "429-retry-after", "500", "503-http-date"],
 )
 def test_http_failures_are_retryable_or_permanent_and_never_show_the_url(
-    http_receiver: HttpReceiver, http_client: httpx.Client, reply: Reply, retryable: bool, retry_after: float | None, text: str
+    http_receiver: HttpReceiver,
+    http_client: httpx.Client,
+    reply: Reply,
+    retryable: bool,
+    retry_after: float | None,
+    text: str,
 ) -> None:
     http_receiver.script("/slack/hook", reply)
-    sink = build_sink(SlackWebhookReceiver(name="ops", type="slack_webhook"), client=http_client, env=env_for(http_receiver))
+    sink = build_sink(
+        SlackWebhookReceiver(name="ops", type="slack_webhook"), client=http_client, env=env_for(http_receiver)
+    )
     with pytest.raises(DeliveryError) as info:
         sink.send(SAMPLES["firing_single"](), Delivery("1"))
     assert (info.value.retryable, info.value.retry_after) == (retryable, retry_after)
@@ -193,15 +247,23 @@ def test_unreachable_receivers_are_retryable_network_errors(http_client: httpx.C
     ],
     ids=["slack-webhook", "webhook", "pagerduty", "teams", "slack-bot"],
 )
-def test_a_missing_secret_is_a_retryable_error_naming_the_variable(receiver: Any, variable: str, http_client: httpx.Client) -> None:
+def test_a_missing_secret_is_a_retryable_error_naming_the_variable(
+    receiver: Any, variable: str, http_client: httpx.Client
+) -> None:
     with pytest.raises(DeliveryError) as info:
         build_sink(receiver, client=http_client, env={}).send(SAMPLES["firing_single"](), Delivery("1"))
     assert info.value.retryable
     assert f"environment variable {variable} is not set" in str(info.value)
 
 
-def test_webhook_without_a_secret_sends_unsigned(http_receiver: HttpReceiver, http_client: httpx.Client) -> None:
-    sink = build_sink(WebhookReceiver(name="hook", type="webhook", secret_env=None), client=http_client, env=env_for(http_receiver))
+def test_webhook_without_a_secret_sends_unsigned(
+    http_receiver: HttpReceiver, http_client: httpx.Client
+) -> None:
+    sink = build_sink(
+        WebhookReceiver(name="hook", type="webhook", secret_env=None),
+        client=http_client,
+        env=env_for(http_receiver),
+    )
     sink.send(SAMPLES["test"](), Delivery("t-1"))
     [req] = http_receiver.at("/hook")
     assert "x-ehm-signature" not in req.headers
