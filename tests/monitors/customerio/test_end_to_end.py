@@ -98,3 +98,12 @@ def test_reconciliation_finds_injected_losses(standin: StandIn, info: StandInInf
     assert {(r.event, r.bucket_start): (r.sent, r.received, r.latency_n) for r in stored.itertuples()} == {
         ("checkout_completed", base): (40, 16, 16), ("checkout_completed", base + BUCKET): (40, 16, 16),
         ("signup", base): (30, 30, 30)}
+
+
+def test_without_a_collection_nothing_is_judged(info: StandInInfo, sqlite_store: Store) -> None:
+    base = bucket_ago(2)
+    write_sent(sqlite_store, "shop-backend", "checkout_completed", {base: 40})
+    result = reconcile_once(make_config(info), sqlite_store, bucket=BUCKET)
+    assert result.findings == []
+    stored = sqlite_store.read_delivery_metrics(workspace="shop")
+    assert stored[["event", "sent", "received"]].values.tolist() == [["checkout_completed", 40, 0]]

@@ -101,3 +101,8 @@ def test_latency_columns_pass_through() -> None:
     result = reconcile(sent_frame([("be", "buy", 0, 40)]), received_frame([("event", "buy", 0, 40)]), ctx())
     row = result.metrics.iloc[0]
     assert (row["latency_n"], row["latency_sum"], row["latency_max"]) == (40, 80.0, 3.0)
+
+
+def test_nothing_sent_gives_empty_results() -> None:
+    result = reconcile(sent_frame([]), received_frame([("event", "buy", 0, 5)]), ctx())
+    assert result.metrics.empty and result.findings == []
