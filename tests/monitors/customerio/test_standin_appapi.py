@@ -180,3 +180,11 @@ def test_chunked_bodies_and_bad_admin_json(standin: StandIn, info: StandInInfo) 
     assert response.status_code == 200
     assert [a.get("name") for a in standin.workspace.log.all() if a["type"] == "event"] == ["chunky"]
     assert httpx.post(f"{info.base_url}/_standin/faults", content=b"{nope").status_code == 400
+
+
+def test_latency_fault_delays_every_api(standin: StandIn, info: StandInInfo, http: httpx.Client) -> None:
+    standin.faults.apply("latency=0.2")
+    began = time.perf_counter()
+    http.get("/v1/activities")
+    httpx.post(f"{info.base_url}/v1/batch", json={"batch": []}, auth=(info.credentials.write_key, ""))
+    assert time.perf_counter() - began >= 0.4
