@@ -1,7 +1,526 @@
-"""Findings part of the Store (filled in by the volume-detection issue)."""
+"""Findings part of the Store: findings and their lifecycle, the actions people take, expected
+bands for charts, and the detectors' saved state.
+
+Lifecycle of a finding (``status``)::
+
+    open ──acknowledge──▶ acknowledged ──resolve──▶ resolved
+      │ ╲                      │                      ▲
+      │  ╲──mark_expected──▶ expected ◀───────────────┤ (any active finding)
+      └──── detector ends the episode ────────────────┘ (auto-resolve, actor "detector")
+
+``reopen`` brings a resolved or expected finding back to open. ``snooze(until)`` keeps the
+status and sets ``snoozed_until`` (alerting stays quiet until then). Every action is recorded in
+``finding_actions`` with who and when. Findings are keyed by their stable ``fingerprint``:
+:meth:`FindingsStore.upsert_findings` is idempotent for the same drafts and ``now``.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Select, and_, delete, insert, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from monitors.errors import InputError
+from monitors.models import FindingDraft, Status
+from monitors.timeutil import iso, utcnow
+from storage.tables import series
+from storage.tables_detectors import detector_state, expected_bands
+from storage.tables_findings import finding_actions, findings
+
+ACTIVE = (Status.OPEN.value, Status.ACKNOWLEDGED.value)
+DETECTOR = "detector"
+_CHUNK = 500
+_COMPARED = ("title", "severity", "score", "observed", "expected", "ended_at", "last_seen_at", "evidence")
+SeriesTuple = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class StoredFinding:
+    """A row of ``findings`` with its evidence decoded."""
+
+    id: int
+    fingerprint: str
+    kind: str
+    source: str
+    environment: str
+    event: str
+    subject: str
+    title: str
+    severity: str
+    score: float
+    observed: float | None
+    expected: float | None
+    started_at: datetime
+    ended_at: datetime | None
+    last_seen_at: datetime | None
+    status: str
+    status_by: str | None
+    status_at: datetime | None
+    snoozed_until: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> StoredFinding:
+        """Build from a ``findings`` row."""
+        data = dict(row)
+        data["evidence"] = json.loads(data.get("evidence") or "{}")
+        return cls(**data)
+
+    def as_record(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (times in ISO 8601 UTC)."""
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, datetime):
+                out[key] = iso(value)
+        return out
+
+
+@dataclass(frozen=True)
+class FindingAction:
+    """Something a person (or the detector) did to a finding."""
+
+    id: int
+    finding_id: int
+    action: str
+    actor: str
+    at: datetime
+    note: str | None
+
+
+@dataclass
+class UpsertReport:
+    """Fingerprints opened, updated and resolved by an upsert."""
+
+    opened: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+
+
+def _values(draft: FindingDraft) -> dict[str, Any]:
+    return {
+        "title": draft.title,
+        "severity": draft.severity.value,
+        "score": float(draft.score),
+        "observed": draft.observed,
+        "expected": draft.expected,
+        "ended_at": draft.ended_at,
+        "last_seen_at": draft.last_seen_at,
+        "evidence": json.dumps(draft.evidence, sort_keys=True, default=str),
+    }
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
 
 class FindingsStore:
-    """Records findings from detectors, their lifecycle and the actions people take."""
+    """Findings, actions, expected bands and detector state."""
+
+    engine: Engine
+
+    # -- findings written by detectors -----------------------------------------------------------
+
+    def upsert_findings(self, drafts: Sequence[FindingDraft], *, now: datetime) -> UpsertReport:
+        """Insert new findings (open, or resolved if already over), update changed ones, and
+        auto-resolve active ones whose episode ended. Idempotent for the same drafts and ``now``."""
+        report = UpsertReport()
+        by_fp = {d.fingerprint: d for d in drafts}
+        with self.engine.begin() as conn:
+            existing = self._by_fingerprint(conn, list(by_fp))
+            new_rows = []
+            for fp, draft in by_fp.items():
+                row = existing.get(fp)
+                if row is None:
+                    new_rows.append(self._new_row(draft, now))
+                    (report.resolved if draft.ended_at else report.opened).append(fp)
+                else:
+                    self._update(conn, row, draft, now, report)
+            if new_rows:
+                conn.execute(insert(findings), new_rows)
+        return report
+
+    @staticmethod
+    def _by_fingerprint(conn: Connection, fps: list[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(fps):
+            for row in conn.execute(select(findings).where(findings.c.fingerprint.in_(chunk))):
+                out[row.fingerprint] = dict(row._mapping)
+        return out
+
+    @staticmethod
+    def _new_row(draft: FindingDraft, now: datetime) -> dict[str, Any]:
+        done = draft.ended_at is not None
+        return {
+            "fingerprint": draft.fingerprint,
+            "kind": draft.kind,
+            "source": draft.source,
+            "environment": draft.environment,
+            "event": draft.event,
+            "subject": draft.subject,
+            "started_at": draft.started_at,
+            "status": Status.RESOLVED.value if done else Status.OPEN.value,
+            "status_by": DETECTOR if done else None,
+            "status_at": now if done else None,
+            "snoozed_until": None,
+            "created_at": now,
+            "updated_at": now,
+            **_values(draft),
+        }
+
+    def _update(
+        self, conn: Connection, row: dict[str, Any], draft: FindingDraft, now: datetime, report: UpsertReport
+    ) -> None:
+        values = _values(draft)
+        changes = {k: v for k, v in values.items() if row[k] != v}
+        if draft.ended_at is not None and row["status"] in ACTIVE:
+            changes.update(status=Status.RESOLVED.value, status_by=DETECTOR, status_at=now)
+            self._action(conn, row["id"], "auto_resolve", DETECTOR, now, "the episode ended")
+            report.resolved.append(row["fingerprint"])
+        elif (
+            draft.ended_at is None and row["status"] == Status.RESOLVED.value and row["status_by"] == DETECTOR
+        ):
+            changes.update(status=Status.OPEN.value, status_by=DETECTOR, status_at=now)
+            self._action(conn, row["id"], "auto_reopen", DETECTOR, now, "the detector reports it again")
+            report.opened.append(row["fingerprint"])
+        elif changes:
+            report.updated.append(row["fingerprint"])
+        if changes:
+            conn.execute(update(findings).where(findings.c.id == row["id"]).values(**changes, updated_at=now))
+
+    def resolve_missing(
+        self, kinds: Sequence[str], keep: set[str], scope: set[SeriesTuple], *, now: datetime, note: str
+    ) -> list[str]:
+        """Auto-resolve active findings of ``kinds`` on the series in ``scope`` whose fingerprint
+        is not in ``keep`` (the detector no longer reports them)."""
+        query = select(
+            findings.c.fingerprint, findings.c.source, findings.c.environment, findings.c.event
+        ).where(findings.c.status.in_(ACTIVE), findings.c.kind.in_(list(kinds)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        stale = [
+            r.fingerprint
+            for r in rows
+            if r.fingerprint not in keep and (r.source, r.environment, r.event) in scope
+        ]
+        return self.auto_resolve(stale, now=now, note=note)
+
+    def auto_resolve(self, fingerprints: Sequence[str], *, now: datetime, note: str) -> list[str]:
+        """Resolve the active findings among ``fingerprints`` on the detector's behalf."""
+        done: list[str] = []
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(fingerprints)):
+                rows = conn.execute(
+                    select(findings.c.id, findings.c.fingerprint, findings.c.ended_at).where(
+                        findings.c.fingerprint.in_(chunk), findings.c.status.in_(ACTIVE)
+                    )
+                ).all()
+                for row in rows:
+                    conn.execute(
+                        update(findings)
+                        .where(findings.c.id == row.id)
+                        .values(
+                            status=Status.RESOLVED.value,
+                            status_by=DETECTOR,
+                            status_at=now,
+                            ended_at=row.ended_at or now,
+                            updated_at=now,
+                        )  # fmt: skip
+                    )
+                    self._action(conn, row.id, "auto_resolve", DETECTOR, now, note)
+                    done.append(row.fingerprint)
+        return done
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def list_findings(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        kind: str | Sequence[str] | None = None,
+        source: str | None = None,
+        environment: str | None = None,
+        event: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        not_snoozed_at: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[StoredFinding]:
+        """Findings matching every given filter, newest first.
+
+        ``since``/``until`` keep findings whose episode overlaps ``[since, until)``;
+        ``not_snoozed_at`` drops findings snoozed past that time.
+        """
+        query: Select[Any] = select(findings)
+        for col, value in (("status", status), ("kind", kind)):
+            if value is not None:
+                query = query.where(findings.c[col].in_([value] if isinstance(value, str) else list(value)))
+        for col, text in (("source", source), ("environment", environment), ("event", event)):
+            if text is not None:
+                query = query.where(findings.c[col] == text)
+        if since is not None:
+            query = query.where(or_(findings.c.ended_at.is_(None), findings.c.ended_at >= since))
+        if until is not None:
+            query = query.where(findings.c.started_at < until)
+        if not_snoozed_at is not None:
+            query = query.where(
+                or_(findings.c.snoozed_until.is_(None), findings.c.snoozed_until <= not_snoozed_at)
+            )
+        query = query.order_by(findings.c.started_at.desc(), findings.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [StoredFinding.from_row(r._mapping) for r in conn.execute(query)]
+
+    def get_finding(self, ref: int | str) -> StoredFinding | None:
+        """A finding by id or fingerprint."""
+        cond = findings.c.id == ref if isinstance(ref, int) else findings.c.fingerprint == ref
+        with self.engine.connect() as conn:
+            row = conn.execute(select(findings).where(cond)).first()
+        return StoredFinding.from_row(row._mapping) if row else None
+
+    def finding_actions(self, ref: int | str) -> list[FindingAction]:
+        """Every action taken on a finding, oldest first."""
+        found = self._require(ref)
+        query = (
+            select(finding_actions)
+            .where(finding_actions.c.finding_id == found.id)
+            .order_by(finding_actions.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [FindingAction(**r._mapping) for r in conn.execute(query)]
+
+    # -- actions people take ---------------------------------------------------------------------
+
+    def acknowledge(
+        self, ref: int | str, *, actor: str, note: str | None = None, at: datetime | None = None
+    ) -> StoredFinding:
+        """Someone is on it: open → acknowledged."""
+        return self._transition(ref, "acknowledge", Status.ACKNOWLEDGED, (Status.OPEN,), actor, note, at)
+
+    def resolve(
+        self, ref: int | str, *, actor: str, note: str | None = None, at: datetime | None = None
+    ) -> StoredFinding:
+        """Fixed or not worth action: open or acknowledged → resolved."""
+        return self._transition(
+            ref, "resolve", Status.RESOLVED, (Status.OPEN, Status.ACKNOWLEDGED), actor, note, at
+        )
+
+    def mark_expected(
+        self, ref: int | str, *, actor: str, note: str | None = None, at: datetime | None = None
+    ) -> StoredFinding:
+        """Intended change (a campaign, a planned migration): any status → expected."""
+        every = (Status.OPEN, Status.ACKNOWLEDGED, Status.RESOLVED)
+        return self._transition(ref, "mark_expected", Status.EXPECTED, every, actor, note, at)
+
+    def reopen(
+        self, ref: int | str, *, actor: str, note: str | None = None, at: datetime | None = None
+    ) -> StoredFinding:
+        """Not fixed after all: resolved or expected → open (clears any snooze)."""
+        return self._transition(
+            ref, "reopen", Status.OPEN, (Status.RESOLVED, Status.EXPECTED), actor, note, at
+        )
+
+    def snooze(
+        self,
+        ref: int | str,
+        until: datetime,
+        *,
+        actor: str,
+        note: str | None = None,
+        at: datetime | None = None,
+    ) -> StoredFinding:
+        """Keep quiet about an active finding until ``until`` (status unchanged)."""
+        at = at or utcnow()
+        found = self._require(ref)
+        if until <= at:
+            raise InputError(f"snooze until {iso(until)} is not in the future")
+        if found.status not in ACTIVE:
+            raise InputError(
+                f"finding {found.id} is {found.status}; only open or acknowledged findings can be snoozed"
+            )
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(findings).where(findings.c.id == found.id).values(snoozed_until=until, updated_at=at)
+            )
+            self._action(conn, found.id, "snooze", actor, at, note or f"until {iso(until)}")
+        return self._require(found.id)
+
+    def _transition(
+        self, ref: int | str, action: str, to: Status, allowed: tuple[Status, ...], actor: str, note: str | None,
+        at: datetime | None,
+    ) -> StoredFinding:  # fmt: skip
+        at = at or utcnow()
+        found = self._require(ref)
+        if found.status not in {s.value for s in allowed}:
+            raise InputError(f"finding {found.id} is {found.status}; cannot {action.replace('_', ' ')} it")
+        values: dict[str, Any] = {"status": to.value, "status_by": actor, "status_at": at, "updated_at": at}
+        if to is Status.OPEN:
+            values["snoozed_until"] = None
+        with self.engine.begin() as conn:
+            conn.execute(update(findings).where(findings.c.id == found.id).values(**values))
+            self._action(conn, found.id, action, actor, at, note)
+        return self._require(found.id)
+
+    def _require(self, ref: int | str) -> StoredFinding:
+        found = self.get_finding(ref)
+        if found is None:
+            raise InputError(f"no finding {ref!r} — list them with `python -m monitors findings`")
+        return found
+
+    @staticmethod
+    def _action(
+        conn: Connection, finding_id: int, action: str, actor: str, at: datetime, note: str | None
+    ) -> None:
+        conn.execute(
+            insert(finding_actions).values(
+                finding_id=finding_id, action=action, actor=actor, at=at, note=note
+            )
+        )
+
+    # -- expected bands --------------------------------------------------------------------------
+
+    def series_ids(self) -> dict[SeriesTuple, int]:
+        """Id of every known series by (source, environment, event)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(series.c.id, series.c.source, series.c.environment, series.c.event)
+            ).all()
+        return {(r.source, r.environment, r.event): int(r.id) for r in rows}
+
+    def _upsert(self, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(table)
+        others = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_=others)
+        with self.engine.begin() as conn:
+            for chunk in _chunks(rows):
+                conn.execute(stmt, list(chunk))
+
+    def write_bands(self, frame: pd.DataFrame, *, metric: str = "count") -> int:
+        """Store expected bands (columns: source, environment, event, bucket_start, observed,
+        expected, lower, upper, score, anomalous); rows of unknown series are skipped."""
+        if frame.empty:
+            return 0
+        ids = self.series_ids()
+        keys = list(zip(frame["source"], frame["environment"], frame["event"], strict=True))
+        sid = pd.Series([ids.get(k) for k in keys], index=frame.index)
+        data = frame.assign(series_id=sid, metric=metric)[sid.notna()]
+        data = data.astype({"series_id": "int64", "bucket_start": "int64", "anomalous": "bool"})
+        cols = [
+            "series_id",
+            "metric",
+            "bucket_start",
+            "observed",
+            "expected",
+            "lower",
+            "upper",
+            "score",
+            "anomalous",
+        ]
+        records = data[cols].astype(object).where(data[cols].notna(), None).to_dict("records")
+        self._upsert(expected_bands, records, ["series_id", "metric", "bucket_start"])
+        return len(records)
+
+    def read_bands(
+        self,
+        since: int | None = None,
+        until: int | None = None,
+        *,
+        source: str | None = None,
+        environment: str | None = None,
+        event: str | None = None,
+        metric: str = "count",
+    ) -> pd.DataFrame:
+        """Expected bands for buckets in ``[since, until)``: source, environment, event, bucket_start
+        (epoch s), observed, expected, lower, upper, score, anomalous — for charts."""
+        conds: list[Any] = [expected_bands.c.metric == metric]
+        if since is not None:
+            conds.append(expected_bands.c.bucket_start >= since)
+        if until is not None:
+            conds.append(expected_bands.c.bucket_start < until)
+        for col, val in (("source", source), ("environment", environment), ("event", event)):
+            if val is not None:
+                conds.append(series.c[col] == val)
+        cols = ["observed", "expected", "lower", "upper", "score", "anomalous"]
+        query = (
+            select(
+                series.c.source,
+                series.c.environment,
+                series.c.event,
+                expected_bands.c.bucket_start,
+                *[expected_bands.c[c] for c in cols],
+            )  # fmt: skip
+            .select_from(expected_bands.join(series, series.c.id == expected_bands.c.series_id))
+            .where(and_(*conds))
+            .order_by(series.c.source, series.c.environment, series.c.event, expected_bands.c.bucket_start)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        names = ["source", "environment", "event", "bucket_start", *cols]
+        frame = pd.DataFrame([tuple(r) for r in rows], columns=names)
+        return frame.astype({"bucket_start": "int64", "anomalous": "bool"})
+
+    def prune_bands(self, before: int) -> int:
+        """Delete bands of buckets before ``before`` (epoch s); returns how many."""
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(delete(expected_bands).where(expected_bands.c.bucket_start < before)).rowcount
+            )
+
+    # -- detector state --------------------------------------------------------------------------
+
+    def load_detector_state(self, detector: str) -> dict[SeriesTuple, tuple[int, str, bytes]]:
+        """Saved state of ``detector`` per series: (through, version, state bytes)."""
+        query = (
+            select(
+                series.c.source,
+                series.c.environment,
+                series.c.event,
+                detector_state.c.through,
+                detector_state.c.version,
+                detector_state.c.state,
+            )  # fmt: skip
+            .select_from(detector_state.join(series, series.c.id == detector_state.c.series_id))
+            .where(detector_state.c.detector == detector)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {(r.source, r.environment, r.event): (int(r.through), r.version, bytes(r.state)) for r in rows}
+
+    def save_detector_state(
+        self, detector: str, states: Mapping[SeriesTuple, tuple[int, str, bytes]], *, now: datetime
+    ) -> int:
+        """Replace the saved state of ``detector`` for the given series."""
+        ids = self.series_ids()
+        rows = [
+            {
+                "detector": detector,
+                "series_id": ids[key],
+                "through": through,
+                "version": version,
+                "state": blob,
+                "updated_at": now,
+            }  # fmt: skip
+            for key, (through, version, blob) in states.items()
+            if key in ids
+        ]
+        if rows:
+            self._upsert(detector_state, rows, ["detector", "series_id"])
+        return len(rows)
+
+    def clear_detector_state(self, detector: str, keys: Sequence[SeriesTuple] | None = None) -> int:
+        """Forget saved state (of some series, or all): the next run rebuilds it from history."""
+        query = delete(detector_state).where(detector_state.c.detector == detector)
+        if keys is not None:
+            ids = self.series_ids()
+            query = query.where(tuple_(detector_state.c.series_id).in_([(ids[k],) for k in keys if k in ids]))
+        with self.engine.begin() as conn:
+            return int(conn.execute(query).rowcount)

@@ -149,7 +149,9 @@ class Book:
         opposite = in_ep & ~cont & (alarm_dir != 0) & (np.sign(alarm_dir) != np.sign(direction))
         normal = np.where(cont | hold, 0.0, st[NORMAL] + (in_ep & v.judged))
         resolve = in_ep & ((normal >= self.resolve_after[rows]) | opposite)
-        adapt = in_ep & ~resolve & (direction != SILENCE) & (t - st[START] >= self.adapt_after[rows])
+        adapt = (
+            in_ep & v.judged & ~resolve & (direction != SILENCE) & (t - st[START] >= self.adapt_after[rows])
+        )
         score = np.where(direction > 0, v.up, v.down)
         xr, mr = x[rows], mu[rows]
         st[NORMAL] = normal

@@ -174,13 +174,13 @@ def run(
         mu, cand = sea.predict(tm, k)
         np.maximum(mu, MU_MIN, out=mu)
         x = np.where(obs, counts[k], mu)
-        xa, ma = np.where(act, x, 0.0), np.where(act, mu, 0.0)
         pos = (t // width) % lmax
         old = (pos - np.array(WINDOWS)) % lmax
-        win_x += xa - ring_x[old]
-        win_m += ma - ring_m[old]
-        ring_x[pos] = xa
-        ring_m[pos] = ma
+        # series not yet (or not now) active keep their windows untouched
+        win_x += np.where(act, x - ring_x[old], 0.0)
+        win_m += np.where(act, mu - ring_m[old], 0.0)
+        ring_x[pos] = np.where(act, x, ring_x[pos])
+        ring_m[pos] = np.where(act, mu, ring_m[pos])
         n_obs += act
         valid = (lengths <= n_obs) & (lengths <= (t - ep[LAST_END]) / width)
         m_tot = np.maximum(win_m, MU_MIN)
@@ -192,7 +192,7 @@ def run(
         judge = obs & (n_obs >= params.min_history)
         up, dn = ok & (z >= h), ok & (z <= -h)
         zero = obs & (x == 0)
-        e_since[:] = np.where(zero, e_since + mu, 0.0)
+        e_since[:] = np.where(zero, e_since + mu, np.where(obs, 0.0, e_since))
         zsil = _silence(e_since, disp.a[0])
         sil = (zsil >= h) & (e_since >= abs_)
         in_ep = ep[episodes.DIR] != 0
