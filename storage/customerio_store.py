@@ -37,7 +37,7 @@ class CustomerIOStore:
     engine: Engine
 
     # -- writes -------------------------------------------------------------------------------
-    def _upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str],
+    def _cio_upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str],
                 merge: Merge | None = None) -> None:
         """INSERT … ON CONFLICT DO UPDATE on SQLite and PostgreSQL; ``merge(table, excluded)`` gives
         column → expression; other columns take the new value."""
@@ -50,7 +50,7 @@ class CustomerIOStore:
         for chunk in range(0, len(rows), 500):
             conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=values), rows[chunk:chunk + 500])
 
-    def _metric_merge(self, conn: Connection) -> Merge:
+    def _cio_metric_merge(self, conn: Connection) -> Merge:
         least, greatest = (func.least, func.greatest) if conn.dialect.name == "postgresql" else (func.min, func.max)
 
         def merge(t: Table, e: Any) -> dict[str, Any]:
@@ -66,33 +66,33 @@ class CustomerIOStore:
         ws = result.workspace
         with self.engine.begin() as conn:
             rows = [{"workspace": ws, **_metric_dict(r)} for r in result.rows]
-            self._upsert(conn, cio_activity_metrics, rows, ["workspace", "atype", "name", "bucket_start"],
-                         self._metric_merge(conn))
+            self._cio_upsert(conn, cio_activity_metrics, rows, ["workspace", "atype", "name", "bucket_start"],
+                         self._cio_metric_merge(conn))
             resume = [{"workspace": ws, "stream": p.stream, "newest_ts": p.newest_ts,
                        "boundary_ids": json.dumps(list(p.boundary_ids)), "covered_from": p.covered_from,
                        "covered_until": p.covered_until, "updated_at": at} for p in result.resume]
-            self._upsert(conn, cio_resume, resume, ["workspace", "stream"])
-            self._save_flaps(conn, ws, result.flap_states, at)
+            self._cio_upsert(conn, cio_resume, resume, ["workspace", "stream"])
+            self._cio_save_flaps(conn, ws, result.flap_states, at)
             if result.run is not None:
-                self._record_run(conn, ws, result.run)
-                self._set_health(conn, ws, "ok", result.run.message or "collecting", at, result.run, success=True)
+                self._cio_record_run(conn, ws, result.run)
+                self._cio_set_health(conn, ws, "ok", result.run.message or "collecting", at, result.run, success=True)
 
-    def _save_flaps(self, conn: Connection, ws: str, states: dict[FlapKey, FlapState], at: datetime) -> None:
+    def _cio_save_flaps(self, conn: Connection, ws: str, states: dict[FlapKey, FlapState], at: datetime) -> None:
         rows = [{"workspace": ws, "attribute": k[0], "person": k[1], "day_start": k[2], "changes": s.changes,
                  "reversals": s.reversals, "last_from": s.last_from, "last_to": s.last_to, "flagged": s.flagged}
                 for k, s in states.items()]
-        self._upsert(conn, cio_flap_state, rows, ["workspace", "attribute", "person", "day_start"])
+        self._cio_upsert(conn, cio_flap_state, rows, ["workspace", "attribute", "person", "day_start"])
         horizon = int(at.timestamp()) - FLAP_KEEP_SECONDS
         conn.execute(delete(cio_flap_state).where(and_(cio_flap_state.c.workspace == ws,
                                                        cio_flap_state.c.day_start < horizon)))
 
-    def _record_run(self, conn: Connection, ws: str, run: RunStats) -> None:
+    def _cio_record_run(self, conn: Connection, ws: str, run: RunStats) -> None:
         conn.execute(insert(cio_runs).values(
             workspace=ws, started_at=run.started_at, finished_at=run.finished_at, status=run.status,
             message=run.message, requests=run.requests, rate_limited=run.rate_limited, retries=run.retries,
             pages=run.pages, activities=run.activities, complete=run.complete, sample_rate=run.sample_rate))
 
-    def _set_health(self, conn: Connection, ws: str, status: str, message: str, at: datetime, run: RunStats,
+    def _cio_set_health(self, conn: Connection, ws: str, status: str, message: str, at: datetime, run: RunStats,
                     *, success: bool) -> None:
         old = conn.execute(select(cio_health).where(cio_health.c.workspace == ws)).mappings().first()
         row = {"workspace": ws, "status": status, "message": message, "updated_at": at,
@@ -108,15 +108,15 @@ class CustomerIOStore:
     def record_customerio_failure(self, workspace: str, status: str, run: RunStats, at: datetime) -> None:
         """Record a failed run and show ``run.message`` as the workspace's health (e.g. key rejected)."""
         with self.engine.begin() as conn:
-            self._record_run(conn, workspace, run)
-            self._set_health(conn, workspace, status, run.message, at, run, success=False)
+            self._cio_record_run(conn, workspace, run)
+            self._cio_set_health(conn, workspace, status, run.message, at, run, success=False)
 
     def write_delivery_metrics(self, frame: pd.DataFrame, at: datetime) -> int:
         """Replace reconciliation rows (columns :data:`DELIVERY_COLUMNS`); returns the row count."""
         rows = [{**{c: _plain(r[c]) for c in DELIVERY_COLUMNS}, "updated_at": at}
                 for r in frame.to_dict("records")]
         with self.engine.begin() as conn:
-            self._upsert(conn, cio_delivery, rows, ["workspace", "event", "bucket_start"])
+            self._cio_upsert(conn, cio_delivery, rows, ["workspace", "event", "bucket_start"])
         return len(rows)
 
     # -- reads --------------------------------------------------------------------------------

@@ -98,3 +98,10 @@ def test_delivery_metrics_are_replaced_on_rewrite(store: Store) -> None:
     store.write_delivery_metrics(frame(9), AT)
     stored = store.read_delivery_metrics(workspace="shop")
     assert stored[["event", "bucket_start", "sent", "received", "failed"]].values.tolist() == [["buy", 300, 10, 9, 1]]
+
+
+def test_no_other_mixin_shadows_a_customerio_method() -> None:
+    from storage.customerio_store import CustomerIOStore
+
+    own = [name for name, value in vars(CustomerIOStore).items() if callable(value)]
+    assert own and [n for n in own if getattr(Store, n) is not vars(CustomerIOStore)[n]] == []

@@ -52,7 +52,7 @@ class PipelinesAPI:
         """``POST /v1/batch``."""
         raw = req.raw_body()
         if len(raw) > MAX_BATCH:
-            self.ws.stats["pipelines_batch_oversize"] += 1
+            self.ws.count("pipelines_batch_oversize")
             return OK
         body = req.json()
         messages = body.get("batch") if isinstance(body, dict) else None
@@ -70,7 +70,7 @@ class PipelinesAPI:
     def single(self, req: Request, kind: str) -> Response:
         """``POST /v1/<type>``: one message."""
         if len(req.raw_body()) > MAX_MESSAGE:
-            self.ws.stats["pipelines_message_oversize"] += 1
+            self.ws.count("pipelines_message_oversize")
             return OK
         body = req.json()
         if not isinstance(body, dict):
@@ -80,12 +80,12 @@ class PipelinesAPI:
 
     def _message(self, message: dict[str, Any], kind: str) -> None:
         if len(json.dumps(message, default=str).encode()) > MAX_MESSAGE:
-            self.ws.stats["pipelines_message_oversize"] += 1
+            self.ws.count("pipelines_message_oversize")
             return
         self._handle(message, kind)
 
     def _handle(self, msg: dict[str, Any], kind: str) -> None:
-        self.ws.stats[f"pipelines_{kind or 'untyped'}"] += 1
+        self.ws.count(f"pipelines_{kind or 'untyped'}")
         user_id = str(msg["userId"]) if msg.get("userId") not in (None, "") else None
         anonymous_id = str(msg["anonymousId"]) if msg.get("anonymousId") not in (None, "") else None
         person = self.ws.person("id", user_id) if user_id and kind != "identify" else None
@@ -108,12 +108,12 @@ class PipelinesAPI:
         elif kind == "alias" and person is not None and msg.get("previousId"):
             self._alias(person, str(msg["previousId"]))
         else:
-            self.ws.stats["pipelines_ignored"] += 1
+            self.ws.count("pipelines_ignored")
 
     def _track(self, msg: dict[str, Any], person: Person | None, anonymous_id: str | None) -> None:
         event = msg.get("event")
         if not isinstance(event, str) or not event.strip():
-            self.ws.stats["pipelines_ignored"] += 1
+            self.ws.count("pipelines_ignored")
             return
         if event == "User Deleted" and person is not None:
             self.ws.delete(person)

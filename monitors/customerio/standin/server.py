@@ -165,7 +165,7 @@ class StandIn:
             if wait > 0:
                 refused = self._too_many(max(1, math.ceil(wait)))
         response = refused or self._route(req, api)
-        self.workspace.stats[f"http_{api}_{response.status}"] += 1
+        self.workspace.count(f"http_{api}_{response.status}")
         return response
 
     def _route(self, req: Request, api: str) -> Response:

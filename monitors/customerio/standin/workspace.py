@@ -193,7 +193,7 @@ class Workspace:
         return None
 
     def _count(self, outcome: str) -> str:
-        self.stats[f"events_{outcome}"] += 1
+        self.count(f"events_{outcome}")
         return outcome
 
     def _campaign_message(self, person: Person, channel: str) -> None:
@@ -211,6 +211,11 @@ class Workspace:
                            delivery_type=DELIVERY_TYPES.get(channel, channel), timestamp=timestamp)
 
     # -- recording ----------------------------------------------------------------------------
+    def count(self, key: str, n: int = 1) -> None:
+        """Add to a stats counter (thread-safe)."""
+        with self._lock:
+            self.stats[key] += n
+
     def record(self, atype: str, person: Person | None, *, name: str | None = None, data: Any = None,
                timestamp: int | None = None, **extra: Any) -> dict[str, Any]:
         """Append one activity to the log (receive time unless ``timestamp``)."""
@@ -225,8 +230,9 @@ class Workspace:
         if data is not None:
             activity["data"] = data
         activity.update({k: v for k, v in extra.items() if v is not None})
-        self.stats[f"activity_{atype}"] += 1
-        return self.log.add(activity)
+        with self._lock:
+            self.stats[f"activity_{atype}"] += 1
+            return self.log.add(activity)
 
     def is_deleted(self, customer_id: str | None) -> bool:
         """Whether the person with this id was deleted (their activities need ``deleted=true``)."""
