@@ -51,9 +51,10 @@ class AlertsStore:
 
     # -- findings, as alerting sees them -------------------------------------------------------
 
-    def alert_candidates(self) -> list[dict[str, Any]]:
-        """Findings that may need a notification: open or acknowledged ones, plus any finding a
-        route notified as firing without a later ``resolved`` (so its resolution is not missed)."""
+    def alert_candidates(self, resolved_since: datetime | None = None) -> list[dict[str, Any]]:
+        """Findings that may need a notification: open or acknowledged ones, any finding a route
+        notified as firing without a later ``resolved`` (so its resolution is not missed), and
+        those that ended at or after ``resolved_since`` (they may still inhibit others)."""
         later_resolved = alert_log.alias("r")
         open_notified = (
             select(alert_log.c.fingerprint)
@@ -69,11 +70,10 @@ class AlertsStore:
                 )
             )
         )
-        query = (
-            select(findings)
-            .where(or_(findings.c.status.in_(ACTIVE), findings.c.fingerprint.in_(open_notified)))
-            .order_by(findings.c.id)
-        )
+        wanted = [findings.c.status.in_(ACTIVE), findings.c.fingerprint.in_(open_notified)]
+        if resolved_since is not None:
+            wanted.append(findings.c.ended_at >= resolved_since)
+        query = select(findings).where(or_(*wanted)).order_by(findings.c.id)
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 

@@ -225,8 +225,15 @@ class AlertsConfig(StrictModel):
     route: RouteConfig | None = None
     inhibit_rules: list[InhibitRuleConfig] = Field(default_factory=_default_inhibit_rules)
     rename_inhibits: bool = True
+    inhibit_holdover: str = "10m"
     report_route: str | None = None
     delivery: DeliveryConfig = DeliveryConfig()
+
+    @field_validator("inhibit_holdover")
+    @classmethod
+    def _holdover(cls, value: str) -> str:
+        parse_duration(value)
+        return value
 
     @field_validator("dashboard_url")
     @classmethod

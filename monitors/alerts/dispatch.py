@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -37,7 +37,7 @@ from monitors.alerts.sinks import Delivery, Receipt, Sink, build_sink
 from monitors.alerts.sinks.base import make_client
 from monitors.config import Config
 from monitors.errors import ConfigError
-from monitors.timeutil import iso, utcnow
+from monitors.timeutil import iso, parse_duration, utcnow
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,10 @@ def _mutes(
         if f.snoozed(now) and f.snoozed_until
     }
     muted.update(silenced(findings, silences, now))
-    muted.update(inhibited(findings, config.inhibit_rules, renames=config.rename_inhibits))
+    holdover = timedelta(seconds=parse_duration(config.inhibit_holdover))
+    muted.update(
+        inhibited(findings, config.inhibit_rules, renames=config.rename_inhibits, now=now, holdover=holdover)
+    )
     return muted
 
 
@@ -172,7 +175,9 @@ def plan_and_enqueue(store: Store, config: Config, now: datetime) -> DispatchRep
     tree = build_tree(config.alerts)
     if tree is None:
         return report
-    findings = annotate_all((AlertFinding.from_row(r) for r in store.alert_candidates()), config.journeys)
+    holdover = timedelta(seconds=parse_duration(config.alerts.inhibit_holdover))
+    rows = store.alert_candidates(resolved_since=now - holdover)
+    findings = annotate_all((AlertFinding.from_row(r) for r in rows), config.journeys)
     silences = [Silence.from_row(r) for r in store.list_silences(now)]
     report.findings = len(findings)
     report.muted = _mutes(findings, config.alerts, silences, now)

@@ -139,7 +139,8 @@ class Message:
     def with_state(self, state: State) -> Message:
         """A copy where the message and every item have ``state`` (e.g. a Slack root flipped to resolved)."""
         items = tuple(replace(i, state=state) for i in self.items)
-        return replace(self, state=state, items=items)
+        summary = f"Now {state.value} (details in the thread). Was: {self.summary}"
+        return replace(self, state=state, items=items, summary=summary)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (datetimes as ISO 8601 UTC)."""

@@ -81,6 +81,11 @@ def test_candidates_are_active_findings_and_notified_ones_awaiting_their_resolut
     fps = [r["fingerprint"] for r in store.alert_candidates()]
     assert sorted(fps) == sorted([open_fp, acked, pending_resolution])
     assert quiet_resolved not in fps
+    resolve(store, quiet_resolved, T0 + timedelta(minutes=3))
+    recent = [r["fingerprint"] for r in store.alert_candidates(resolved_since=T0 + timedelta(minutes=3))]
+    assert sorted(recent) == sorted([open_fp, acked, quiet_resolved, pending_resolution])
+    later = [r["fingerprint"] for r in store.alert_candidates(resolved_since=T0 + timedelta(minutes=4))]
+    assert sorted(later) == sorted([open_fp, acked, pending_resolution])
 
 
 def test_claims_are_leases_and_outcomes_are_recorded(store: Store) -> None:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from monitors.alerts.config import InhibitRuleConfig
 from monitors.alerts.inhibition import inhibited
 from monitors.config import parse_config
+from tests.monitors.alerts.conftest import at
 from tests.monitors.alerts.factories import make_finding
 
 RULES = parse_config({}).alerts.inhibit_rules
@@ -49,3 +52,15 @@ def test_custom_rules_compare_the_equal_labels() -> None:
     quiet_same = make_finding("latency", severity="info", event="A")
     quiet_other = make_finding("latency", severity="info", event="B")
     assert set(inhibited([loud, quiet_same, quiet_other], [rule], renames=False)) == {quiet_same.fingerprint}
+
+
+def test_a_recovered_source_keeps_inhibiting_its_lagging_findings_for_the_holdover() -> None:
+    down = make_finding("source_down", event="", status="resolved", ended_at=at(minutes=20))
+    lagging = make_finding("silence", event="Search")
+    after = make_finding("volume_drop", event="Search", started_at=at(minutes=21))
+    hold = timedelta(minutes=10)
+    assert set(inhibited([down, lagging, after], RULES, now=at(minutes=25), holdover=hold)) == {
+        lagging.fingerprint
+    }
+    assert inhibited([down, lagging, after], RULES, now=at(minutes=30), holdover=hold) == {}
+    assert inhibited([down, lagging], RULES, now=at(minutes=25)) == {}
