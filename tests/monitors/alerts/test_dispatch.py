@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from monitors.alerts.dispatch import DispatchReport, dispatch, report_route, send_report, send_test
 from monitors.config import Config
 from monitors.errors import ConfigError
+from monitors.models import FindingDraft, Severity
 from storage import Store
 from tests.monitors.alerts.conftest import add_finding, at, make_config, resolve, set_finding
 from tests.monitors.alerts.receivers import HttpReceiver, SmtpReceiver
@@ -276,3 +278,31 @@ def test_a_test_alert_is_marked_and_sent_straight_through_the_route(
     assert receipt == {} and message.is_test
     with pytest.raises(ConfigError, match="no alert route named 'nope'"):
         send_test(stack(http_receiver), "nope", client=http_client, env=env(http_receiver))
+
+
+def test_the_findings_store_lifecycle_drives_notifications(
+    store: Store, http_receiver: HttpReceiver, http_client: httpx.Client
+) -> None:
+    """Detector drafts and people's actions through FindingsStore; alerting sees only the table."""
+    tick = Ticker(store, stack(http_receiver), http_receiver, http_client)
+    draft = FindingDraft(
+        kind="volume_drop", source="web", environment="production", event="Search", started_at=at(),
+        severity=Severity.WARNING, score=6.0, title="Search down 70%", observed=30.0, expected=100.0,
+    )  # fmt: skip
+    store.upsert_findings([draft], now=at())
+    tick(at(minutes=1))
+    store.acknowledge(draft.fingerprint, actor="ana", at=at(minutes=2))
+    tick(at(minutes=7))
+    store.upsert_findings([replace(draft, ended_at=at(minutes=20))], now=at(minutes=21))
+    tick(at(minutes=22))
+    store.reopen(draft.fingerprint, actor="ana", note="still low", at=at(minutes=30))
+    tick(at(minutes=31))
+    transitions = [
+        (f["transition"], f["status_by"]) for b in hook_bodies(http_receiver) for f in b["findings"]
+    ]
+    assert transitions == [
+        ("firing:warning", None),
+        ("acknowledged", "ana"),
+        ("resolved", "detector"),
+        ("firing:warning#2", "ana"),
+    ]
