@@ -128,41 +128,54 @@ def _log_entries(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, list[
     return out
 
 
+def _outbox_row(route: Route, message: Message, group: str, now: datetime, **thread: Any) -> dict[str, Any]:
+    """An outbox row for ``message`` (``thread_id`` / ``closes_thread`` as keywords)."""
+    return {
+        "route": route.name,
+        "receiver": route.receiver,
+        "kind": message.kind.value,
+        "state": message.state.value,
+        "group_hash": group,
+        "thread_id": thread.get("thread_id"),
+        "closes_thread": bool(thread.get("closes_thread")),
+        "message": json.dumps(message.to_dict(), ensure_ascii=False, sort_keys=True),
+        "created_at": now,
+        "next_attempt_at": now,
+    }
+
+
+def _log_rows(plan: GroupPlan, changes: Sequence[Change], now: datetime) -> list[dict[str, Any]]:
+    keys = ("route", "fingerprint", "transition", "group_hash", "at")
+    return [
+        dict(
+            zip(
+                keys,
+                (plan.route.name, c.finding.fingerprint, c.transition, plan.group_hash, now),
+                strict=True,
+            )
+        )
+        for c in changes
+    ]
+
+
 def _enqueue(store: Store, plan: GroupPlan, config: AlertsConfig, now: datetime) -> tuple[int, int, int]:
     """Write one plan: (messages queued, transitions suppressed, conflicts)."""
     queued = suppressed = conflicts = 0
-
-    def rows(changes: Sequence[Change]) -> list[dict[str, object]]:
-        return [
-            {
-                "route": plan.route.name,
-                "fingerprint": c.finding.fingerprint,
-                "transition": c.transition,
-                "group_hash": plan.group_hash,
-                "at": now,
-            }
-            for c in changes
-        ]
-
     if plan.suppressed:
-        silent = [{**r, "thread_id": plan.thread_id} for r in rows(plan.suppressed)]
+        silent = [{**r, "thread_id": plan.thread_id} for r in _log_rows(plan, plan.suppressed, now)]
         ok = store.enqueue_notification(None, silent) is not None
         suppressed, conflicts = (len(silent), 0) if ok else (0, 1)
     if plan.changes:
         message = alert_message(plan, config.dashboard_url, now)
-        outbox = {
-            "route": plan.route.name,
-            "receiver": plan.route.receiver,
-            "kind": message.kind.value,
-            "state": message.state.value,
-            "group_hash": plan.group_hash,
-            "thread_id": plan.thread_id,
-            "closes_thread": plan.closes_thread,
-            "message": json.dumps(message.to_dict(), ensure_ascii=False, sort_keys=True),
-            "created_at": now,
-            "next_attempt_at": now,
-        }
-        if store.enqueue_notification(outbox, rows(plan.changes)) is None:
+        outbox = _outbox_row(
+            plan.route,
+            message,
+            plan.group_hash,
+            now,
+            thread_id=plan.thread_id,
+            closes_thread=plan.closes_thread,
+        )
+        if store.enqueue_notification(outbox, _log_rows(plan, plan.changes, now)) is None:
             conflicts += 1
         else:
             queued = 1
@@ -250,18 +263,7 @@ def send_report(
     message = report_message(
         title, text, now, html=html, route=target.name, dashboard_url=config.alerts.dashboard_url, links=links
     )
-    outbox = {
-        "route": target.name,
-        "receiver": target.receiver,
-        "kind": message.kind.value,
-        "state": message.state.value,
-        "group_hash": "report",
-        "thread_id": None,
-        "closes_thread": False,
-        "message": json.dumps(message.to_dict(), ensure_ascii=False, sort_keys=True),
-        "created_at": now,
-        "next_attempt_at": now,
-    }
+    outbox = _outbox_row(target, message, "report", now)
     outbox_id = store.enqueue_notification(outbox, [])
     if outbox_id is None:  # pragma: no cover - no log rows, so no conflict is possible
         raise RuntimeError("could not queue the report")

@@ -81,10 +81,12 @@ class _History:
 
     @property
     def fired(self) -> bool:
+        """A firing transition was notified in this cycle."""
         return any(t.startswith("firing:") for t in self.done)
 
     @property
     def open(self) -> bool:
+        """Fired and not yet resolved in this cycle."""
         return self.fired and "resolved" not in self.done
 
 

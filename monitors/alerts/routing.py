@@ -72,6 +72,7 @@ def _build(node: RouteConfig, names: dict[int, str], parent: Route | None) -> Ro
         raise ConfigError("alerts.route: the top-level route needs a receiver")
 
     def pick(own: str | None, inherited: int | None, default: str) -> int:
+        """Own setting, else the parent's, else the default (seconds)."""
         if own is not None:
             return parse_duration(own)
         return inherited if inherited is not None else parse_duration(default)
