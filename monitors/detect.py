@@ -121,19 +121,13 @@ def _finish(
 ) -> None:
     if output.complete:
         keep = {d.fingerprint for d in output.drafts}
-        scope = {tuple(k) for k in output.covered}
-        report.resolved += store.resolve_missing(
-            detector.kinds,
-            keep,
-            scope,
-            now=now,
-            note=f"no longer reported by the {detector.name} detector",  # type: ignore[arg-type]
-        )
-    store.save_detector_state(
-        detector.name,
-        {tuple(k): (s.through, s.version, s.blob) for k, s in output.state.items()},
-        now=now,  # type: ignore[misc]
-    )
+        scope = {(k.source, k.environment, k.event) for k in output.covered}
+        note = f"no longer reported by the {detector.name} detector"
+        report.resolved += store.resolve_missing(detector.kinds, keep, scope, now=now, note=note)
+    states = {
+        (k.source, k.environment, k.event): (s.through, s.version, s.blob) for k, s in output.state.items()
+    }
+    store.save_detector_state(detector.name, states, now=now)
     if output.bands is not None and not output.bands.empty:
         report.bands_written += store.write_bands(output.bands)
     keep_for = parse_duration(config.detectors.volume.bands_keep)

@@ -234,7 +234,7 @@ class FindingsStore:
                             status_at=now,
                             ended_at=row.ended_at or now,
                             updated_at=now,
-                        )  # fmt: skip
+                        )
                     )
                     self._action(conn, row.id, "auto_resolve", DETECTOR, now, note)
                     done.append(row.fingerprint)
@@ -277,14 +277,14 @@ class FindingsStore:
             )
         query = query.order_by(findings.c.started_at.desc(), findings.c.id.desc()).limit(limit)
         with self.engine.connect() as conn:
-            return [StoredFinding.from_row(r._mapping) for r in conn.execute(query)]
+            return [StoredFinding.from_row(dict(r._mapping)) for r in conn.execute(query)]
 
     def get_finding(self, ref: int | str) -> StoredFinding | None:
         """A finding by id or fingerprint."""
         cond = findings.c.id == ref if isinstance(ref, int) else findings.c.fingerprint == ref
         with self.engine.connect() as conn:
             row = conn.execute(select(findings).where(cond)).first()
-        return StoredFinding.from_row(row._mapping) if row else None
+        return StoredFinding.from_row(dict(row._mapping)) if row else None
 
     def finding_actions(self, ref: int | str) -> list[FindingAction]:
         """Every action taken on a finding, oldest first."""
@@ -354,9 +354,15 @@ class FindingsStore:
         return self._require(found.id)
 
     def _transition(
-        self, ref: int | str, action: str, to: Status, allowed: tuple[Status, ...], actor: str, note: str | None,
+        self,
+        ref: int | str,
+        action: str,
+        to: Status,
+        allowed: tuple[Status, ...],
+        actor: str,
+        note: str | None,
         at: datetime | None,
-    ) -> StoredFinding:  # fmt: skip
+    ) -> StoredFinding:
         at = at or utcnow()
         found = self._require(ref)
         if found.status not in {s.value for s in allowed}:
@@ -457,7 +463,7 @@ class FindingsStore:
                 series.c.event,
                 expected_bands.c.bucket_start,
                 *[expected_bands.c[c] for c in cols],
-            )  # fmt: skip
+            )
             .select_from(expected_bands.join(series, series.c.id == expected_bands.c.series_id))
             .where(and_(*conds))
             .order_by(series.c.source, series.c.environment, series.c.event, expected_bands.c.bucket_start)
@@ -487,7 +493,7 @@ class FindingsStore:
                 detector_state.c.through,
                 detector_state.c.version,
                 detector_state.c.state,
-            )  # fmt: skip
+            )
             .select_from(detector_state.join(series, series.c.id == detector_state.c.series_id))
             .where(detector_state.c.detector == detector)
         )
@@ -508,7 +514,7 @@ class FindingsStore:
                 "version": version,
                 "state": blob,
                 "updated_at": now,
-            }  # fmt: skip
+            }
             for key, (through, version, blob) in states.items()
             if key in ids
         ]

@@ -23,9 +23,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--value-col", default="value", metavar="NAME", help="default: value")
     parser.add_argument("--sensitivity", choices=("low", "medium", "high"), help="default: medium")
     parser.add_argument(
-        "--values", choices=("auto", "counts", "rates"), default="auto",
+        "--values",
+        choices=("auto", "counts", "rates"),
+        default="auto",
         help="counts (missing buckets are 0) or rates (missing buckets are not judged); auto: integers are counts",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--duplicates",
         choices=("sum", "error"),

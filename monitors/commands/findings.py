@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 
 from monitors.commands._common import add_config_args, add_format_arg, config_of, open_store, write_records
 from monitors.errors import InputError
@@ -11,9 +12,24 @@ from monitors.timeutil import parse_iso
 
 ACTIONS = ("acknowledge", "snooze", "resolve", "expected", "reopen")
 COLUMNS = (
-    "id", "fingerprint", "kind", "status", "severity", "source", "environment", "event", "subject", "title",
-    "started_at", "ended_at", "score", "observed", "expected", "snoozed_until", "status_by",
-)  # fmt: skip
+    "id",
+    "fingerprint",
+    "kind",
+    "status",
+    "severity",
+    "source",
+    "environment",
+    "event",
+    "subject",
+    "title",
+    "started_at",
+    "ended_at",
+    "score",
+    "observed",
+    "expected",
+    "snoozed_until",
+    "status_by",
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,7 +55,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(func=run)
 
 
-def _time(text: str, option: str) -> object:
+def _time(text: str, option: str) -> datetime:
     try:
         return parse_iso(text)
     except ValueError as exc:
@@ -54,10 +70,14 @@ def _act(args: argparse.Namespace) -> int:
     if args.act == "snooze":
         if not args.until:
             raise InputError("--act snooze needs --until ISO")
-        found = store.snooze(ref, _time(args.until, "--until"), actor=args.by, note=args.note)  # type: ignore[arg-type]
+        found = store.snooze(ref, _time(args.until, "--until"), actor=args.by, note=args.note)
     else:
-        method = {"acknowledge": store.acknowledge, "resolve": store.resolve, "expected": store.mark_expected,
-                  "reopen": store.reopen}[args.act]  # fmt: skip
+        method = {
+            "acknowledge": store.acknowledge,
+            "resolve": store.resolve,
+            "expected": store.mark_expected,
+            "reopen": store.reopen,
+        }[args.act]
         found = method(ref, actor=args.by, note=args.note)
     write_records([{k: found.as_record()[k] for k in COLUMNS}], args.format)
     return 0
@@ -69,9 +89,14 @@ def run(args: argparse.Namespace) -> int:
         return _act(args)
     store = open_store(args, config_of(args))
     rows = store.list_findings(
-        status=args.status, kind=args.kind, source=args.source, environment=args.environment, event=args.event,
-        since=_time(args.since, "--since") if args.since else None, limit=args.limit,  # type: ignore[arg-type]
-    )  # fmt: skip
+        status=args.status,
+        kind=args.kind,
+        source=args.source,
+        environment=args.environment,
+        event=args.event,
+        since=_time(args.since, "--since") if args.since else None,
+        limit=args.limit,
+    )
     columns = (*COLUMNS, "evidence") if args.evidence else COLUMNS
     write_records(({k: f.as_record()[k] for k in columns} for f in rows), args.format)
     return 0

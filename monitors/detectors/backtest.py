@@ -44,7 +44,7 @@ def _epochs(column: pd.Series) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(column):
         values = column.to_numpy(np.float64)
         scale = 1000.0 if np.nanmedian(values) > 1e11 else 1.0
-        return np.asarray(np.floor(values / scale), dtype=np.int64)
+        return np.array(np.floor(values / scale), dtype=np.int64)
     text = column.astype(str).str.strip()
     try:
         parsed = pd.to_datetime(text, utc=True, format="ISO8601")
@@ -55,7 +55,7 @@ def _epochs(column: pd.Series) -> np.ndarray:
             raise InputError(
                 f"cannot read the timestamps: {exc} — use ISO 8601 (2024-05-01T13:00:00Z) or epoch seconds"
             ) from exc
-    return np.asarray((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta("1s"), dtype=np.int64)
+    return np.array((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta("1s"), dtype=np.int64)
 
 
 def _read(path: Path, time_col: str, value_col: str) -> pd.DataFrame:
@@ -79,7 +79,7 @@ def _read(path: Path, time_col: str, value_col: str) -> pd.DataFrame:
 
 def _values(frame: pd.DataFrame, value_col: str, path: Path) -> np.ndarray:
     raw = frame[value_col]
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(np.float64)
+    values: np.ndarray = np.array(pd.to_numeric(raw, errors="coerce"), dtype=np.float64)
     bad = np.flatnonzero(
         np.isnan(values) & raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
     )
@@ -173,14 +173,26 @@ def backtest(series: Series, sensitivity: str | None = None) -> list[FindingDraf
     values = series.values if series.kind == "rates" else np.nan_to_num(series.values)
     keep = ok if series.kind == "rates" else np.ones_like(ok)
     counts = pd.DataFrame(
-        {"source": KEY.source, "environment": KEY.environment, "event": KEY.event,
-         "bucket_start": series.times[keep], "count": values[keep]}
-    )  # fmt: skip
+        {
+            "source": KEY.source,
+            "environment": KEY.environment,
+            "event": KEY.event,
+            "bucket_start": series.times[keep],
+            "count": values[keep],
+        }
+    )
     last = int(series.times[-1]) + series.width
     frame = pd.DataFrame(
-        [{"source": KEY.source, "environment": KEY.environment, "event": KEY.event,
-          "first_seen": int(series.times[0]), "last_seen": last}]
-    )  # fmt: skip
+        [
+            {
+                "source": KEY.source,
+                "environment": KEY.environment,
+                "event": KEY.event,
+                "first_seen": int(series.times[0]),
+                "last_seen": last,
+            }
+        ]
+    )
     now = from_epoch(last) + timedelta(seconds=detector.lateness)
     output = detector.run(DetectorInputs(now=now, bucket_seconds=series.width, series=frame, counts=counts))
     drafts = [d for d in output.drafts if d.kind != "new_event"]

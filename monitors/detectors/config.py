@@ -5,7 +5,7 @@ Example::
     detectors:
       volume:
         sensitivity: medium        # low | medium | high
-        min_history: 7d            # no volume alert before a series has this much history
+        min_history: 14d           # no volume alert before a series has this much history
         resolve_after: 6           # buckets back to normal before an incident is resolved
         lateness: 10m              # a bucket is judged once it ended this long ago
         overrides:
@@ -102,7 +102,7 @@ class VolumeConfig(StrictModel):
     sensitivity: Sensitivity = "medium"
     min_abs_change: float | None = Field(default=None, ge=0)
     min_rel_change: float | None = Field(default=None, ge=0)
-    min_history: str = "7d"
+    min_history: str = "14d"
     min_history_buckets: int = Field(default=24, ge=1)
     resolve_after: int = Field(default=6, ge=1, le=1000)
     lateness: str = "10m"

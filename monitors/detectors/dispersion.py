@@ -13,6 +13,8 @@ heavy-tailed buckets cannot blow the band up, and only on windows free of anomal
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -27,7 +29,7 @@ _CLIP = 16.0
 class Dispersion:
     """Dispersion state of ``n`` series × ``W`` windows; every array is ``(W, n)``."""
 
-    WIDTHS = {name: 1 for name in ("s00", "s01", "s11", "t0", "t1", "a", "b")}
+    WIDTHS: ClassVar[dict[str, int]] = {name: 1 for name in ("s00", "s01", "s11", "t0", "t1", "a", "b")}
 
     def __init__(self, arrays: dict[str, F64], width: int, floor: F64) -> None:
         self.s00, self.s01, self.s11 = arrays["s00"], arrays["s01"], arrays["s11"]

@@ -120,6 +120,10 @@ class Verdicts:
     hold_down: NDArray[np.bool_]
     span: F64
     """buckets covered by the window that fired (for the onset estimate)"""
+    window_observed: F64
+    """observed total of that window"""
+    window_expected: F64
+    """expected total of that window"""
 
 
 class Book:
@@ -172,8 +176,16 @@ class Book:
         opened = (alarm_dir != 0) & (~in_ep | opposite)
         if opened.any():
             peak = np.maximum(v.up, v.down)
+            totals = (v.window_observed[opened], v.window_expected[opened])
             self._open(
-                rows[opened], t, alarm_dir[opened], peak[opened], v.span[opened], xr[opened], mr[opened], ring
+                rows[opened],
+                t,
+                alarm_dir[opened],
+                peak[opened],
+                v.span[opened],
+                (xr[opened], mr[opened]),
+                ring,
+                totals,
             )
         return rows[cont | hold | opened], rows[adapt], np.clip(ratio[adapt], 0.05, 20.0)
 
@@ -190,10 +202,12 @@ class Book:
         direction: F64,
         score: F64,
         span: F64,
-        x: F64,
-        mu: F64,
+        bucket: tuple[F64, F64],
         ring: tuple[F64, F64, int],
+        totals: tuple[F64, F64],
     ) -> None:
+        """Open episodes; their totals start with the whole window that fired (the onset)."""
+        x, mu = bucket
         ep, w = self.ep, self.width
         ep[DIR, idx] = direction
         ep[START, idx] = t
@@ -204,9 +218,9 @@ class Book:
         ep[PEAK_T, idx] = t
         ep[PEAK_X, idx] = x
         ep[PEAK_M, idx] = mu
-        ep[SUM_X, idx] = x
-        ep[SUM_M, idx] = mu
-        ep[COUNT, idx] = 1
+        ep[SUM_X, idx] = totals[0]
+        ep[SUM_M, idx] = totals[1]
+        ep[COUNT, idx] = span
         ep[ADAPTED, idx] = 0
         ep[SPAN, idx] = span
         ring_x, ring_m, pos = ring

@@ -4,8 +4,8 @@ Three candidate models predict the next bucket; each series uses the one that ha
 own recent history best (``choice``), re-chosen once an hour:
 
 * ``hour_of_day``   — level × a daily profile;
-* ``hour_of_week``  — level × a weekly profile (eligible after 15 days of history);
-* ``day_and_hour``  — level × a daily profile × a day-of-week factor (eligible after 8 days).
+* ``hour_of_week``  — level × a weekly profile (eligible after 7 days of history);
+* ``day_and_hour``  — level × a daily profile × a day-of-week factor (eligible after 7 days).
 
 Profiles are kept per hour and linearly interpolated between hour centres, so a 5-minute series
 gets a smooth curve from 12 observations per slot and day. Every estimate is a ratio of
@@ -22,6 +22,7 @@ numpy operations, and a series' numbers never depend on the others in the batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,7 +31,7 @@ CANDIDATES = ("hour_of_day", "hour_of_week", "day_and_hour")
 N_PROFILE = 24 + 168 + 24 + 7
 _WEEK_OFFSET = 3 * 86400  # the epoch began on a Thursday; weeks here start on Monday 00:00 UTC
 _EPS = 1e-9
-_ELIGIBLE_DAYS = np.array([0.0, 15.0, 8.0])
+_ELIGIBLE_DAYS = np.array([0.0, 7.0, 7.0])
 _LEVEL_HALF_LIFE_S = np.array([6 * 3600.0, 12 * 3600.0, 12 * 3600.0])
 _MIN_LEVEL_HALF_LIFE_BUCKETS = 4.0
 _PROFILE_HALF_LIFE_OCC = np.array([7.0, 7.0, 4.0, 4.0, 7.0, 7.0, 4.0])
@@ -91,7 +92,14 @@ class Seasonal:
     Arrays are feature-major, ``(k, n)``: one contiguous row per quantity, one column per series.
     """
 
-    WIDTHS = {"level_x": 3, "level_p": 3, "prof_n": N_PROFILE, "prof_d": N_PROFILE, "loss": 3, "choice": 1}
+    WIDTHS: ClassVar[dict[str, int]] = {
+        "level_x": 3,
+        "level_p": 3,
+        "prof_n": N_PROFILE,
+        "prof_d": N_PROFILE,
+        "loss": 3,
+        "choice": 1,
+    }
 
     def __init__(self, arrays: dict[str, F64], width: int) -> None:
         self.level_x = arrays["level_x"]

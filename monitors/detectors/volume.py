@@ -70,7 +70,7 @@ class VolumeDetector:
         self.config = config
         self.zero_fill = zero_fill
         self.lateness = parse_duration(config.lateness)
-        self.replay = parse_duration(config.replay) if replay == "config" else replay
+        self.replay: int | None = parse_duration(config.replay) if isinstance(replay, str) else replay
         self.floor = floor
 
     # -- planning ---------------------------------------------------------------------------
@@ -139,9 +139,14 @@ class VolumeDetector:
             observed = None if self.zero_fill else ~np.isnan(counts)
             first = np.minimum((starts - t0) // width, steps)
             result = engine.run(
-                state, self._params(items, width), times, np.nan_to_num(counts), first=first,
-                observed=observed, record_from=record_from,
-            )  # fmt: skip
+                state,
+                self._params(items, width),
+                times,
+                np.nan_to_num(counts),
+                first=first,
+                observed=observed,
+                record_from=record_from,
+            )
         out.drafts = self._drafts(items, state, result, width, end, t0)
         out.bands = self._bands(items, result)
         new_packed = engine.pack(state)
@@ -160,8 +165,8 @@ class VolumeDetector:
         if s.state is not None:
             row = np.frombuffer(s.state.blob, dtype=np.float64)
             if row.size == engine.STATE_SIZE:
-                return row.copy()
-        return engine.pack(engine.fresh(1))[0]
+                return np.array(row, dtype=np.float64)
+        return np.array(engine.pack(engine.fresh(1))[0], dtype=np.float64)
 
     @staticmethod
     def _matrix(

@@ -65,7 +65,7 @@ def _layout() -> dict[str, int]:
     layout = dict(Seasonal.WIDTHS)
     layout.update({name: w for name in Dispersion.WIDTHS})
     layout.update(
-        ring_x=lmax, ring_m=lmax, win_x=w, win_m=w, meta=3, ep=episodes.N_COLS, ctx=2 * episodes.CONTEXT
+        ring_x=lmax, ring_m=lmax, win_x=w, win_m=w, meta=4, ep=episodes.N_COLS, ctx=2 * episodes.CONTEXT
     )
     return layout
 
@@ -73,7 +73,7 @@ def _layout() -> dict[str, int]:
 LAYOUT = _layout()
 """Rows of each state array (every array is ``(rows, n)``: one column per series)."""
 STATE_SIZE = sum(LAYOUT.values())
-META_N_OBS, META_E_SINCE, META_NEXT = 0, 1, 2
+META_N_OBS, META_E_SINCE, META_NEXT, META_ZERO_RUN = 0, 1, 2, 3
 
 
 def fresh(n: int) -> dict[str, F64]:
@@ -163,7 +163,7 @@ def run(
     book = Book(state, width, params.resolve_after, params.adapt_after)
     ring_x, ring_m, win_x, win_m = state["ring_x"], state["ring_m"], state["win_x"], state["win_m"]
     meta, ep = state["meta"], state["ep"]
-    n_obs, e_since = meta[META_N_OBS], meta[META_E_SINCE]
+    n_obs, e_since, zero_run = meta[META_N_OBS], meta[META_E_SINCE], meta[META_ZERO_RUN]
     lengths = np.array(WINDOWS, dtype=np.float64)[:, None]
     lmax = max(WINDOWS)
     h, abs_, rel = params.threshold, params.min_abs, params.min_rel
@@ -193,6 +193,7 @@ def run(
         up, dn = ok & (z >= h), ok & (z <= -h)
         zero = obs & (x == 0)
         e_since[:] = np.where(zero, e_since + mu, np.where(obs, 0.0, e_since))
+        zero_run[:] = np.where(zero, zero_run + 1.0, np.where(obs, 0.0, zero_run))
         zsil = _silence(e_since, disp.a[0])
         sil = (zsil >= h) & (e_since >= abs_)
         in_ep = ep[episodes.DIR] != 0
@@ -200,7 +201,8 @@ def run(
         anomalous = rows[:0]
         if rows.size:
             span_ok = valid[:, rows] & (lengths <= np.maximum(ep[episodes.SPAN, rows], CONTINUE_SPAN))
-            verdicts = _verdicts(rows, judge, z, pearson, up, dn, sil, zsil, span_ok, adev, m_tot, params)
+            totals = (win_x, m_tot, e_since, zero_run)
+            verdicts = _verdicts(rows, judge, z, pearson, up, dn, sil, zsil, span_ok, adev, totals, params)
             anomalous, adapt_rows, ratios = book.step(t, verdicts, x, mu, (ring_x, ring_m, pos))
             if adapt_rows.size:
                 sea.adapt(adapt_rows, ratios)
@@ -254,7 +256,7 @@ def _verdicts(
     zsil: F64,
     span_ok: B,
     adev: F64,
-    m_tot: F64,
+    totals: tuple[F64, F64, F64, F64],
     params: Params,
 ) -> Verdicts:
     """Alarm scores of the rows of interest, and whether each row's episode is still going:
@@ -266,18 +268,22 @@ def _verdicts(
     silent = sil[rows]
     up_s = up_z.max(axis=0)
     dn_s = np.maximum(dn_z.max(axis=0), np.where(silent, zsil[rows], 0.0))
-    spans = np.array(WINDOWS, dtype=np.float64)
-    span = np.where(up_s >= dn_s, spans[up_z.argmax(axis=0)], spans[dn_z.argmax(axis=0)])
+    win_x, m_tot, e_since, zero_run = totals
+    which = np.where(up_s >= dn_s, up_z.argmax(axis=0), dn_z.argmax(axis=0))
+    quiet = silent & (dn_s > 0)
+    span = np.where(quiet, np.maximum(zero_run[rows], 1.0), np.array(WINDOWS, dtype=np.float64)[which])
+    seen = np.where(quiet, 0.0, win_x[which, rows])
+    expected = np.where(quiet, e_since[rows], m_tot[which, rows])
     ar = adev[:, rows]
     near = (ar >= 0.5 * params.min_abs[rows]) & (ar >= 0.5 * params.min_rel[rows] * m_tot[:, rows])
     near &= span_ok
-    cont_up = ((zr >= CONTINUE_Z) & near).any(axis=0)
+    cont_up: B = np.asarray(((zr >= CONTINUE_Z) & near).any(axis=0))
     cont_dn = ((zr <= -CONTINUE_Z) & near).any(axis=0) | (zsil[rows] >= CONTINUE_Z)
     pr = np.where(span_ok, pearson[:, rows], 0.0)
-    hold_up = (pr >= HOLD_Z).any(axis=0)
+    hold_up: B = np.asarray((pr >= HOLD_Z).any(axis=0))
     hold_dn = (pr <= -HOLD_Z).any(axis=0) | (zsil[rows] >= HOLD_Z)
     return Verdicts(
-        rows, judge[rows], up_s, dn_s, silent & (dn_s > 0), cont_up, cont_dn, hold_up, hold_dn, span
+        rows, judge[rows], up_s, dn_s, quiet, cont_up, cont_dn, hold_up, hold_dn, span, seen, expected
     )
 
 
