@@ -18,6 +18,7 @@ before state, so a crash in between only repeats work on the next run.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -85,12 +86,21 @@ def _inputs(
 
 
 def run_detection(
-    store: Store, config: Config, *, now: datetime, only: list[str] | None = None, rebuild: bool = False
+    store: Store,
+    config: Config,
+    *,
+    now: datetime,
+    only: list[str] | None = None,
+    rebuild: bool = False,
+    detectors: Sequence[Detector] | None = None,
 ) -> DetectReport:
-    """One detection pass at ``now`` (see the module docstring)."""
+    """One detection pass at ``now`` (see the module docstring). ``detectors`` replaces the
+    registry (tests, embedding)."""
     report = DetectReport(now=now)
     series = store.list_series()
-    detectors = registry(config.detectors, only)
+    detectors = (
+        registry(config.detectors, only) if detectors is None else sorted(detectors, key=lambda d: d.order)
+    )
     prior: list[FindingDraft] = []
     outputs: list[tuple[Detector, DetectorOutput]] = []
     for detector in detectors:

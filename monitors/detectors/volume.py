@@ -147,7 +147,8 @@ class VolumeDetector:
                 observed=observed,
                 record_from=record_from,
             )
-        out.drafts = self._drafts(items, state, result, width, end, t0)
+        last = np.where(starts < end, end - width, [s.state.through if s.state else 0 for s in items])
+        out.drafts = self._drafts(items, state, result, width, end, t0, last)
         out.bands = self._bands(items, result)
         new_packed = engine.pack(state)
         through = end - width
@@ -208,27 +209,23 @@ class VolumeDetector:
         width: int,
         end: int,
         t0: int,
+        last: np.ndarray,
     ) -> list[FindingDraft]:
         drafts = []
         choice = state["choice"][0].astype(int)
-        episodes: list[Episode] = list(result.closed) if result else []
-        episodes += [
+        closed: list[Episode] = list(result.closed) if result else []
+        still = [
             record(state["ep"], state["ctx"], int(i), None) for i in np.flatnonzero(state["ep"][DIR] != 0)
         ]
-        for ep in episodes:
+        for ep in closed + still:
             s = items[ep.series]
-            stop = end if ep.ended_at is None else ep.ended_at
-            tail = self._tail(result, ep, stop)
+            if ep.ended_at is None:
+                tail = self._ring_tail(state, ep, int(last[ep.series]), width)
+            else:
+                tail = self._tail(result, ep, ep.ended_at)
+            model = int(choice[ep.series])
             drafts.append(
-                report.draft(
-                    s.key,
-                    ep,
-                    width,
-                    int(choice[ep.series]),
-                    s.settings.sensitivity,
-                    s.settings.threshold,
-                    tail,
-                )
+                report.draft(s.key, ep, width, model, s.settings.sensitivity, s.settings.threshold, tail)
             )
         drafts += self._new_events(items, width, end, t0)
         return drafts
@@ -241,6 +238,19 @@ class VolumeDetector:
         return report.tail_rows(
             result.times, result.observed[:, i], result.expected[:, i], ep.started_at, stop
         )
+
+    @staticmethod
+    def _ring_tail(
+        state: dict[str, np.ndarray], ep: Episode, last: int, width: int
+    ) -> list[dict[str, object]]:
+        """The episode's most recent buckets from the saved ring (the same whether or not this
+        run judged new buckets, so re-running at the same ``now`` changes nothing)."""
+        size = state["ring_x"].shape[0]
+        first = max(ep.started_at, last - (size - 1) * width)
+        times = np.arange(first, last + 1, width, dtype=np.int64)
+        pos = (times // width) % size
+        i = ep.series
+        return report.tail_rows(times, state["ring_x"][pos, i], state["ring_m"][pos, i], first, last + 1)
 
     def _new_events(self, items: list[_Series], width: int, end: int, t0: int) -> list[FindingDraft]:
         if not items:

@@ -1,0 +1,187 @@
+"""The findings part of the Store on SQLite and PostgreSQL: upsert by fingerprint, lifecycle,
+actions with who and when, listing filters, expected bands and detector state."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from monitors.errors import InputError
+from monitors.models import FindingDraft, Severity
+from storage import Store
+from tests.monitors.detectors.fixtures import T0, WIDTH, store_counts
+
+NOW = datetime(2024, 1, 20, 12, 0, tzinfo=UTC)
+
+
+def _draft(event: str = "Checkout Started", kind: str = "volume_drop", **kw: object) -> FindingDraft:
+    base = FindingDraft(
+        kind=kind, source="web", environment="production", event=event,
+        started_at=datetime(2024, 1, 20, 10, 0, tzinfo=UTC), severity=Severity.WARNING, score=6.5,
+        title=f"{event} dropped 40%", observed=60.0, expected=100.0, evidence={"peak": {"score": 6.5}},
+    )  # fmt: skip
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def test_upsert_opens_then_is_idempotent_then_updates(store: Store) -> None:
+    draft = _draft()
+    first = store.upsert_findings([draft], now=NOW)
+    assert first.opened == [draft.fingerprint] and first.updated == [] and first.resolved == []
+    again = store.upsert_findings([draft], now=NOW)
+    assert (again.opened, again.updated, again.resolved) == ([], [], [])
+    worse = replace(draft, score=9.0, observed=40.0)
+    third = store.upsert_findings([worse], now=NOW + timedelta(minutes=5))
+    assert third.updated == [draft.fingerprint]
+    stored = store.get_finding(draft.fingerprint)
+    assert stored is not None
+    assert (stored.status, stored.score, stored.observed, stored.ended_at) == ("open", 9.0, 40.0, None)
+    assert stored.created_at == NOW and stored.updated_at == NOW + timedelta(minutes=5)
+    assert stored.evidence == {"peak": {"score": 6.5}}
+
+
+def test_ended_episode_auto_resolves_and_is_recorded(store: Store) -> None:
+    draft = _draft()
+    store.upsert_findings([draft], now=NOW)
+    ended = replace(draft, ended_at=datetime(2024, 1, 20, 11, 0, tzinfo=UTC))
+    report = store.upsert_findings([ended], now=NOW + timedelta(hours=1))
+    assert report.resolved == [draft.fingerprint]
+    stored = store.get_finding(draft.fingerprint)
+    assert stored is not None and stored.status == "resolved" and stored.status_by == "detector"
+    actions = store.finding_actions(stored.id)
+    assert [(a.action, a.actor) for a in actions] == [("auto_resolve", "detector")]
+
+
+def test_history_found_after_the_fact_is_stored_resolved(store: Store) -> None:
+    past = _draft(ended_at=datetime(2024, 1, 20, 11, 0, tzinfo=UTC))
+    report = store.upsert_findings([past], now=NOW)
+    assert report.resolved == [past.fingerprint] and report.opened == []
+    assert store.list_findings(status="open") == []
+
+
+def test_people_acknowledge_snooze_resolve_expect_and_reopen_with_who_and_when(store: Store) -> None:
+    draft = _draft()
+    store.upsert_findings([draft], now=NOW)
+    fid = store.list_findings()[0].id
+    at = NOW + timedelta(minutes=1)
+    assert store.acknowledge(fid, actor="ana", at=at).status == "acknowledged"
+    snoozed = store.snooze(draft.fingerprint, NOW + timedelta(hours=4), actor="ana", at=at)
+    assert snoozed.snoozed_until == NOW + timedelta(hours=4) and snoozed.status == "acknowledged"
+    assert store.resolve(fid, actor="bo", note="rolled back", at=at).status == "resolved"
+    assert store.mark_expected(fid, actor="bo", at=at).status == "expected"
+    reopened = store.reopen(fid, actor="cy", at=at)
+    assert reopened.status == "open" and reopened.snoozed_until is None and reopened.status_by == "cy"
+    actions = [(a.action, a.actor, a.note, a.at) for a in store.finding_actions(fid)]
+    assert actions == [
+        ("acknowledge", "ana", None, at),
+        ("snooze", "ana", "until 2024-01-20T16:00:00Z", at),
+        ("resolve", "bo", "rolled back", at),
+        ("mark_expected", "bo", None, at),
+        ("reopen", "cy", None, at),
+    ]
+
+
+def test_invalid_actions_say_why(store: Store) -> None:
+    store.upsert_findings([_draft()], now=NOW)
+    fid = store.list_findings()[0].id
+    with pytest.raises(InputError, match="no finding 999"):
+        store.acknowledge(999, actor="ana")
+    store.resolve(fid, actor="ana", at=NOW)
+    with pytest.raises(InputError, match="is resolved; cannot acknowledge"):
+        store.acknowledge(fid, actor="ana", at=NOW)
+    with pytest.raises(InputError, match="only open or acknowledged"):
+        store.snooze(fid, NOW + timedelta(hours=1), actor="ana", at=NOW)
+
+
+def test_a_human_resolution_is_not_undone_by_the_detector(store: Store) -> None:
+    draft = _draft()
+    store.upsert_findings([draft], now=NOW)
+    store.resolve(draft.fingerprint, actor="ana", at=NOW)
+    store.upsert_findings([replace(draft, score=8.0)], now=NOW + timedelta(minutes=5))
+    stored = store.get_finding(draft.fingerprint)
+    assert (
+        stored is not None
+        and stored.status == "resolved"
+        and stored.status_by == "ana"
+        and stored.score == 8.0
+    )
+
+
+def test_list_filters(store: Store) -> None:
+    a = _draft("A")
+    b = _draft(
+        "B",
+        kind="silence",
+        started_at=datetime(2024, 1, 19, tzinfo=UTC),
+        ended_at=datetime(2024, 1, 19, 1, tzinfo=UTC),
+    )
+    c = _draft("C", kind="new_event", severity=Severity.INFO)
+    store.upsert_findings([a, b, c], now=NOW)
+    assert [f.event for f in store.list_findings(status="open")] == ["C", "A"] or [
+        f.event for f in store.list_findings(status="open")
+    ] == ["A", "C"]
+    assert [f.event for f in store.list_findings(kind=["silence"])] == ["B"]
+    assert [f.event for f in store.list_findings(event="A")] == ["A"]
+    assert {f.event for f in store.list_findings(since=datetime(2024, 1, 20, tzinfo=UTC))} == {"A", "C"}
+    assert store.list_findings(until=datetime(2024, 1, 19, 12, tzinfo=UTC))[0].event == "B"
+    store.snooze(a.fingerprint, NOW + timedelta(hours=2), actor="ana", at=NOW)
+    assert {f.event for f in store.list_findings(status="open", not_snoozed_at=NOW)} == {"C"}
+    assert store.list_findings(limit=1)[0].started_at == datetime(2024, 1, 20, 10, tzinfo=UTC)
+
+
+def test_resolve_missing_only_touches_the_given_kinds_and_series(store: Store) -> None:
+    keep, gone, other_kind, other_series = (
+        _draft("A"),
+        _draft("B"),
+        _draft("B", kind="schema_drift"),
+        _draft("Z"),
+    )
+    store.upsert_findings([keep, gone, other_kind, other_series], now=NOW)
+    scope = {("web", "production", "A"), ("web", "production", "B")}
+    done = store.resolve_missing(["volume_drop"], {keep.fingerprint}, scope, now=NOW, note="gone")
+    assert done == [gone.fingerprint]
+    assert {f.event + ":" + f.kind for f in store.list_findings(status="open")} == {
+        "A:volume_drop", "B:schema_drift", "Z:volume_drop",
+    }  # fmt: skip
+
+
+def test_bands_round_trip_and_prune(store: Store) -> None:
+    frame = pd.DataFrame({"source": "web", "environment": "production", "event": "Checkout Started",
+                          "bucket_start": [T0, T0 + WIDTH], "count": [5, 7]})  # fmt: skip
+    store_counts(store, frame)
+    bands = pd.DataFrame(
+        {"source": ["web", "web", "web"], "environment": "production", "event": ["Checkout Started"] * 2 + ["Unknown"],
+         "bucket_start": [T0, T0 + WIDTH, T0], "observed": [5.0, None, 1.0], "expected": [6.0, 6.5, 1.0],
+         "lower": [1.0, 1.5, 0.0], "upper": [12.0, 13.0, 3.0], "score": [-0.4, None, 0.0],
+         "anomalous": [False, True, False]}
+    )  # fmt: skip
+    assert store.write_bands(bands) == 2
+    assert store.write_bands(bands.assign(expected=[6.1, 6.6, 1.0])) == 2  # upsert, not duplicate
+    read = store.read_bands(since=T0, event="Checkout Started")
+    assert read["bucket_start"].tolist() == [T0, T0 + WIDTH]
+    assert read["expected"].tolist() == [6.1, 6.6]
+    assert read["anomalous"].tolist() == [False, True]
+    assert pd.isna(read["observed"].iloc[1])
+    assert store.prune_bands(T0 + WIDTH) == 1
+    assert len(store.read_bands()) == 1
+
+
+def test_detector_state_round_trip(store: Store) -> None:
+    frame = pd.DataFrame({"source": "web", "environment": "production", "event": ["A", "B"],
+                          "bucket_start": [T0, T0], "count": [1, 2]})  # fmt: skip
+    store_counts(store, frame)
+    blob = bytes(range(256)) * 20
+    key = ("web", "production", "A")
+    assert (
+        store.save_detector_state(
+            "volume", {key: (T0, "v1", blob), ("x", "y", "z"): (T0, "v1", b"")}, now=NOW
+        )
+        == 1
+    )
+    assert store.load_detector_state("volume") == {key: (T0, "v1", blob)}
+    store.save_detector_state("volume", {key: (T0 + WIDTH, "v2", b"new")}, now=NOW)
+    assert store.load_detector_state("volume") == {key: (T0 + WIDTH, "v2", b"new")}
+    assert store.clear_detector_state("volume") == 1
+    assert store.load_detector_state("volume") == {}
