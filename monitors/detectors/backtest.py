@@ -41,8 +41,9 @@ class Series:
 
 
 def _epochs(column: pd.Series) -> np.ndarray:
-    if pd.api.types.is_numeric_dtype(column):
-        values = column.to_numpy(np.float64)
+    numeric = pd.to_numeric(column, errors="coerce")
+    if numeric.notna().all():
+        values = numeric.to_numpy(np.float64)
         scale = 1000.0 if np.nanmedian(values) > 1e11 else 1.0
         return np.array(np.floor(values / scale), dtype=np.int64)
     text = column.astype(str).str.strip()
