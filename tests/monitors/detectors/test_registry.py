@@ -17,9 +17,9 @@ def test_volume_is_registered_by_module_name() -> None:
 
 
 def test_unknown_keys_are_config_errors() -> None:
-    with pytest.raises(ConfigError, match="detectors.volume.sensitivty: unknown key"):
+    with pytest.raises(ConfigError, match=r"detectors\.volume\.sensitivty: unknown key"):
         parse_config({"detectors": {"volume": {"sensitivty": "high"}}})
-    with pytest.raises(ConfigError, match="detectors.volume.lateness"):
+    with pytest.raises(ConfigError, match=r"detectors\.volume\.lateness"):
         parse_config({"detectors": {"volume": {"lateness": "soon"}}})
 
 
