@@ -187,7 +187,7 @@ def make_test_message(route: str, receiver: str, dashboard_url: str, now: dateti
     """A clearly marked test alert for ``alerts test --route NAME``."""
     return Message(
         kind=MessageKind.TEST,
-        title=f"TEST alert from Event Health Monitor (route {route})",
+        title=f"Test alert from Event Health Monitor (route {route})",
         state=State.FIRING,
         severity=Severity.INFO,
         summary=(

@@ -274,7 +274,7 @@ def test_a_test_alert_is_marked_and_sent_straight_through_the_route(
         stack(http_receiver), "default", now=at(), client=http_client, env=env(http_receiver)
     )
     [body] = hook_bodies(http_receiver)
-    assert body["type"] == "test" and body["title"] == "TEST alert from Event Health Monitor (route default)"
+    assert body["type"] == "test" and body["title"] == "Test alert from Event Health Monitor (route default)"
     assert receipt == {} and message.is_test
     with pytest.raises(ConfigError, match="no alert route named 'nope'"):
         send_test(stack(http_receiver), "nope", client=http_client, env=env(http_receiver))
