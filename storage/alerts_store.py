@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from storage.tables_alerts import alert_log, alert_outbox, alert_silences
 from storage.tables_findings import findings
@@ -70,7 +71,10 @@ class AlertsStore:
                 )
             )
         )
-        wanted = [findings.c.status.in_(ACTIVE), findings.c.fingerprint.in_(open_notified)]
+        wanted: list[ColumnElement[bool]] = [
+            findings.c.status.in_(ACTIVE),
+            findings.c.fingerprint.in_(open_notified),
+        ]
         if resolved_since is not None:
             wanted.append(findings.c.ended_at >= resolved_since)
         query = select(findings).where(or_(*wanted)).order_by(findings.c.id)
