@@ -136,21 +136,21 @@ class FindingsStore:
         report = UpsertReport()
         by_fp = {d.fingerprint: d for d in drafts}
         with self.engine.begin() as conn:
-            existing = self._by_fingerprint(conn, list(by_fp))
+            existing = self._fs_by_fingerprint(conn, list(by_fp))
             new_rows = []
             for fp, draft in by_fp.items():
                 row = existing.get(fp)
                 if row is None:
-                    new_rows.append(self._new_row(draft, now))
+                    new_rows.append(self._fs_new_row(draft, now))
                     (report.resolved if draft.ended_at else report.opened).append(fp)
                 else:
-                    self._update(conn, row, draft, now, report)
+                    self._fs_update(conn, row, draft, now, report)
             if new_rows:
                 conn.execute(insert(findings), new_rows)
         return report
 
     @staticmethod
-    def _by_fingerprint(conn: Connection, fps: list[str]) -> dict[str, dict[str, Any]]:
+    def _fs_by_fingerprint(conn: Connection, fps: list[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(fps):
             for row in conn.execute(select(findings).where(findings.c.fingerprint.in_(chunk))):
@@ -158,7 +158,7 @@ class FindingsStore:
         return out
 
     @staticmethod
-    def _new_row(draft: FindingDraft, now: datetime) -> dict[str, Any]:
+    def _fs_new_row(draft: FindingDraft, now: datetime) -> dict[str, Any]:
         done = draft.ended_at is not None
         return {
             "fingerprint": draft.fingerprint,
@@ -177,20 +177,20 @@ class FindingsStore:
             **_values(draft),
         }
 
-    def _update(
+    def _fs_update(
         self, conn: Connection, row: dict[str, Any], draft: FindingDraft, now: datetime, report: UpsertReport
     ) -> None:
         values = _values(draft)
         changes = {k: v for k, v in values.items() if row[k] != v}
         if draft.ended_at is not None and row["status"] in ACTIVE:
             changes.update(status=Status.RESOLVED.value, status_by=DETECTOR, status_at=now)
-            self._action(conn, row["id"], "auto_resolve", DETECTOR, now, "the episode ended")
+            self._fs_action(conn, row["id"], "auto_resolve", DETECTOR, now, "the episode ended")
             report.resolved.append(row["fingerprint"])
         elif (
             draft.ended_at is None and row["status"] == Status.RESOLVED.value and row["status_by"] == DETECTOR
         ):
             changes.update(status=Status.OPEN.value, status_by=DETECTOR, status_at=now)
-            self._action(conn, row["id"], "auto_reopen", DETECTOR, now, "the detector reports it again")
+            self._fs_action(conn, row["id"], "auto_reopen", DETECTOR, now, "the detector reports it again")
             report.opened.append(row["fingerprint"])
         elif changes:
             report.updated.append(row["fingerprint"])
@@ -236,7 +236,7 @@ class FindingsStore:
                             updated_at=now,
                         )
                     )
-                    self._action(conn, row.id, "auto_resolve", DETECTOR, now, note)
+                    self._fs_action(conn, row.id, "auto_resolve", DETECTOR, now, note)
                     done.append(row.fingerprint)
         return done
 
@@ -288,7 +288,7 @@ class FindingsStore:
 
     def finding_actions(self, ref: int | str) -> list[FindingAction]:
         """Every action taken on a finding, oldest first."""
-        found = self._require(ref)
+        found = self._fs_require(ref)
         query = (
             select(finding_actions)
             .where(finding_actions.c.finding_id == found.id)
@@ -303,13 +303,13 @@ class FindingsStore:
         self, ref: int | str, *, actor: str, note: str | None = None, at: datetime | None = None
     ) -> StoredFinding:
         """Someone is on it: open → acknowledged."""
-        return self._transition(ref, "acknowledge", Status.ACKNOWLEDGED, (Status.OPEN,), actor, note, at)
+        return self._fs_transition(ref, "acknowledge", Status.ACKNOWLEDGED, (Status.OPEN,), actor, note, at)
 
     def resolve(
         self, ref: int | str, *, actor: str, note: str | None = None, at: datetime | None = None
     ) -> StoredFinding:
         """Fixed or not worth action: open or acknowledged → resolved."""
-        return self._transition(
+        return self._fs_transition(
             ref, "resolve", Status.RESOLVED, (Status.OPEN, Status.ACKNOWLEDGED), actor, note, at
         )
 
@@ -318,13 +318,13 @@ class FindingsStore:
     ) -> StoredFinding:
         """Intended change (a campaign, a planned migration): any status → expected."""
         every = (Status.OPEN, Status.ACKNOWLEDGED, Status.RESOLVED)
-        return self._transition(ref, "mark_expected", Status.EXPECTED, every, actor, note, at)
+        return self._fs_transition(ref, "mark_expected", Status.EXPECTED, every, actor, note, at)
 
     def reopen(
         self, ref: int | str, *, actor: str, note: str | None = None, at: datetime | None = None
     ) -> StoredFinding:
         """Not fixed after all: resolved or expected → open (clears any snooze)."""
-        return self._transition(
+        return self._fs_transition(
             ref, "reopen", Status.OPEN, (Status.RESOLVED, Status.EXPECTED), actor, note, at
         )
 
@@ -339,7 +339,7 @@ class FindingsStore:
     ) -> StoredFinding:
         """Keep quiet about an active finding until ``until`` (status unchanged)."""
         at = at or utcnow()
-        found = self._require(ref)
+        found = self._fs_require(ref)
         if until <= at:
             raise InputError(f"snooze until {iso(until)} is not in the future")
         if found.status not in ACTIVE:
@@ -350,10 +350,10 @@ class FindingsStore:
             conn.execute(
                 update(findings).where(findings.c.id == found.id).values(snoozed_until=until, updated_at=at)
             )
-            self._action(conn, found.id, "snooze", actor, at, note or f"until {iso(until)}")
-        return self._require(found.id)
+            self._fs_action(conn, found.id, "snooze", actor, at, note or f"until {iso(until)}")
+        return self._fs_require(found.id)
 
-    def _transition(
+    def _fs_transition(
         self,
         ref: int | str,
         action: str,
@@ -364,7 +364,7 @@ class FindingsStore:
         at: datetime | None,
     ) -> StoredFinding:
         at = at or utcnow()
-        found = self._require(ref)
+        found = self._fs_require(ref)
         if found.status not in {s.value for s in allowed}:
             raise InputError(f"finding {found.id} is {found.status}; cannot {action.replace('_', ' ')} it")
         values: dict[str, Any] = {"status": to.value, "status_by": actor, "status_at": at, "updated_at": at}
@@ -372,17 +372,17 @@ class FindingsStore:
             values["snoozed_until"] = None
         with self.engine.begin() as conn:
             conn.execute(update(findings).where(findings.c.id == found.id).values(**values))
-            self._action(conn, found.id, action, actor, at, note)
-        return self._require(found.id)
+            self._fs_action(conn, found.id, action, actor, at, note)
+        return self._fs_require(found.id)
 
-    def _require(self, ref: int | str) -> StoredFinding:
+    def _fs_require(self, ref: int | str) -> StoredFinding:
         found = self.get_finding(ref)
         if found is None:
             raise InputError(f"no finding {ref!r} — list them with `python -m monitors findings`")
         return found
 
     @staticmethod
-    def _action(
+    def _fs_action(
         conn: Connection, finding_id: int, action: str, actor: str, at: datetime, note: str | None
     ) -> None:
         conn.execute(
@@ -401,7 +401,7 @@ class FindingsStore:
             ).all()
         return {(r.source, r.environment, r.event): int(r.id) for r in rows}
 
-    def _upsert(self, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    def _fs_upsert(self, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         stmt = dialect.insert(table)
         others = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
@@ -432,7 +432,7 @@ class FindingsStore:
             "anomalous",
         ]
         records = data[cols].astype(object).where(data[cols].notna(), None).to_dict("records")
-        self._upsert(expected_bands, records, ["series_id", "metric", "bucket_start"])
+        self._fs_upsert(expected_bands, records, ["series_id", "metric", "bucket_start"])
         return len(records)
 
     def read_bands(
@@ -519,7 +519,7 @@ class FindingsStore:
             if key in ids
         ]
         if rows:
-            self._upsert(detector_state, rows, ["detector", "series_id"])
+            self._fs_upsert(detector_state, rows, ["detector", "series_id"])
         return len(rows)
 
     def clear_detector_state(self, detector: str, keys: Sequence[SeriesTuple] | None = None) -> int:

@@ -36,6 +36,10 @@ HOLD_Z = 1.5
 CONTINUE_SPAN = 3
 """Continuation looks at windows up to the one that opened the episode, and at least this long."""
 CONTINUE_Z = 2.5
+WINDOW_EXTRA = (1.5, 0.3, 0.0, 0.0)
+"""Added to the threshold per window: one bucket alone must be more surprising than a run of
+them, because heavy-tailed noise makes lone outliers far more common than Gaussian tails say."""
+CLIP_SD = 4.0
 SCREEN_Z = 2.0
 DISPERSION_EVERY = 3
 """Dispersion is learned from every third bucket (by absolute time): plenty, and a third of the cost."""
@@ -167,6 +171,7 @@ def run(
     lengths = np.array(WINDOWS, dtype=np.float64)[:, None]
     lmax = max(WINDOWS)
     h, abs_, rel = params.threshold, params.min_abs, params.min_rel
+    h_win = h + np.array(WINDOW_EXTRA)[:, None]
     for k in range(len(times)):
         t = int(times[k])
         act = k >= first
@@ -177,20 +182,26 @@ def run(
         pos = (t // width) % lmax
         old = (pos - np.array(WINDOWS)) % lmax
         # series not yet (or not now) active keep their windows untouched
-        win_x += np.where(act, x - ring_x[old], 0.0)
+        # windows add up buckets winsorised at ±CLIP_SD s.d., so one heavy-tailed outlier cannot
+        # make a run of normal buckets look anomalous; the one-bucket window sees the raw count
+        reach = CLIP_SD * np.sqrt(disp.a[0] * mu + disp.b[0] * mu * mu)
+        xc = np.clip(x, mu - reach, mu + reach)
+        win_x += np.where(act, xc - ring_x[old], 0.0)
         win_m += np.where(act, mu - ring_m[old], 0.0)
-        ring_x[pos] = np.where(act, x, ring_x[pos])
+        ring_x[pos] = np.where(act, xc, ring_x[pos])
         ring_m[pos] = np.where(act, mu, ring_m[pos])
         n_obs += act
         valid = (lengths <= n_obs) & (lengths <= (t - ep[LAST_END]) / width)
         m_tot = np.maximum(win_m, MU_MIN)
         v = disp.variance_factor(m_tot)
-        dev = win_x - m_tot
-        z, pearson = _scores(win_x, m_tot, v, dev)
+        totals = win_x.copy()
+        totals[0] = x
+        dev = totals - m_tot
+        z, pearson = _scores(totals, m_tot, v, dev)
         adev = np.abs(dev)
         ok = valid & (adev >= abs_) & (adev >= rel * m_tot)
         judge = obs & (n_obs >= params.min_history)
-        up, dn = ok & (z >= h), ok & (z <= -h)
+        up, dn = ok & (z >= h_win), ok & (z <= -h_win)
         zero = obs & (x == 0)
         e_since[:] = np.where(zero, e_since + mu, np.where(obs, 0.0, e_since))
         zero_run[:] = np.where(zero, zero_run + 1.0, np.where(obs, 0.0, zero_run))
@@ -201,8 +212,8 @@ def run(
         anomalous = rows[:0]
         if rows.size:
             span_ok = valid[:, rows] & (lengths <= np.maximum(ep[episodes.SPAN, rows], CONTINUE_SPAN))
-            totals = (win_x, m_tot, e_since, zero_run)
-            verdicts = _verdicts(rows, judge, z, pearson, up, dn, sil, zsil, span_ok, adev, totals, params)
+            sums = (totals, m_tot, e_since, zero_run)
+            verdicts = _verdicts(rows, judge, z, pearson, up, dn, sil, zsil, span_ok, adev, sums, params)
             anomalous, adapt_rows, ratios = book.step(t, verdicts, x, mu, (ring_x, ring_m, pos))
             if adapt_rows.size:
                 sea.adapt(adapt_rows, ratios)
@@ -218,7 +229,7 @@ def run(
         if tm.choose[k]:
             disp.solve()
         if k >= rec.start:
-            z1 = z_signed(win_x[0], m_tot[0], v[0])
+            z1 = z_signed(x, m_tot[0], v[0])
             _record(rec, k - rec.start, act, obs, counts[k], mu, v[0], z1, anomalous, params)
     return rec.result(book.closed)
 
