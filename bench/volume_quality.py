@@ -187,7 +187,7 @@ def elementary(
 ) -> list[tuple[int, int, int, str]]:
     """Elementary's volume_anomalies: z of each bucket against the trailing training window
     (the bucket itself excluded, their fix for elementary#1560), optionally partitioned by hour of day."""
-    steps, n = counts.shape
+    steps = counts.shape[0]
     z = np.zeros_like(counts)
     per_day = DAY // WIDTH
     if seasonal:
