@@ -1,0 +1,8 @@
+"""The worker's jobs, one module each; :mod:`monitors.worker` schedules them.
+
+* ``config``    — the ``worker:`` section (intervals, leader lease, retention, weekly report)
+* ``base``      — the job contract (a name, a trigger, ``run(ctx) -> JobResult``) and the run recorder
+* ``catalog``   — the jobs a config asks for: ingest per source, Customer.io, detect, alerts,
+                  maintenance (rollups and retention), the weekly latency report
+* ``leader``    — single leader: a PostgreSQL advisory lock or a lease row
+"""
