@@ -17,7 +17,9 @@ from monitors.configbase import StrictModel
 from monitors.customerio.config import CustomerIOConfig
 from monitors.detectors.config import DetectorsConfig
 from monitors.errors import ConfigError
+from monitors.jobs.config import WorkerConfig
 from monitors.timeutil import parse_duration
+from monitors.ui.config import DashboardConfig
 
 CONFIG_ENV = "EHM_CONFIG"
 DATABASE_ENV = "EHM_DATABASE_URL"
@@ -87,6 +89,8 @@ class Config(StrictModel):
     detectors: DetectorsConfig = DetectorsConfig()
     customerio: CustomerIOConfig | None = None
     alerts: AlertsConfig = AlertsConfig()
+    worker: WorkerConfig = WorkerConfig()
+    dashboard: DashboardConfig = DashboardConfig()
 
     @field_validator("bucket")
     @classmethod
