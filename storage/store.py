@@ -15,11 +15,12 @@ from storage.alerts_store import AlertsStore
 from storage.customerio_store import CustomerIOStore
 from storage.engine import make_engine, redact_url
 from storage.findings_store import FindingsStore
+from storage.leases_store import LeasesStore
 from storage.metrics_store import MetricsStore
 from storage.tables import meta
 
 
-class Store(MetricsStore, FindingsStore, CustomerIOStore, AlertsStore):
+class Store(MetricsStore, FindingsStore, CustomerIOStore, AlertsStore, LeasesStore):
     """Owns the engine and every query. Create with :meth:`from_url`; call :meth:`migrate` first."""
 
     def __init__(self, engine: Engine) -> None:
