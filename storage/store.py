@@ -15,12 +15,13 @@ from storage.alerts_store import AlertsStore
 from storage.customerio_store import CustomerIOStore
 from storage.engine import make_engine, redact_url
 from storage.findings_store import FindingsStore
+from storage.jobs_store import JobsStore
 from storage.leases_store import LeasesStore
 from storage.metrics_store import MetricsStore
 from storage.tables import meta
 
 
-class Store(MetricsStore, FindingsStore, CustomerIOStore, AlertsStore, LeasesStore):
+class Store(MetricsStore, FindingsStore, CustomerIOStore, AlertsStore, LeasesStore, JobsStore):
     """Owns the engine and every query. Create with :meth:`from_url`; call :meth:`migrate` first."""
 
     def __init__(self, engine: Engine) -> None:
