@@ -68,7 +68,12 @@ def our_ingest(path: Path) -> tuple[float, dict[str, object]]:
     The time is the ingest's own (file discovery to last commit), without interpreter start-up."""
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{tmp}/bench.sqlite"
-        subprocess.run([sys.executable, "-m", "monitors", "migrate", "--db", db], check=True, capture_output=True, cwd=ROOT)
+        subprocess.run(
+            [sys.executable, "-m", "monitors", "migrate", "--db", db],
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+        )
         out = subprocess.run(
             [sys.executable, "-m", "monitors", "ingest", str(path), "--db", db, "--source", "bench", "--format", "json",
              "--final-line-grace", "0s", "--no-progress"],
@@ -82,14 +87,27 @@ def peak_rss_of_ingest(path: Path) -> tuple[float, float]:
     """(peak RSS in MB, seconds) of a child process ingesting ``path``."""
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{tmp}/mem.sqlite"
-        argv = ["monitors", "ingest", str(path), "--db", db, "--source", "mem", "--final-line-grace", "0s", "--no-progress"]
+        argv = [
+            "monitors",
+            "ingest",
+            str(path),
+            "--db",
+            db,
+            "--source",
+            "mem",
+            "--final-line-grace",
+            "0s",
+            "--no-progress",
+        ]
         code = (
             f"import resource, sys, runpy; sys.argv = {argv!r}\n"
             "try:\n runpy.run_module('monitors', run_name='__main__')\nexcept SystemExit: pass\n"
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
         )
         t = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=ROOT, text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], check=True, capture_output=True, cwd=ROOT, text=True
+        )
         return int(out.stdout.strip().splitlines()[-1]) / 1024, time.perf_counter() - t
 
 
@@ -121,12 +139,18 @@ def main() -> None:
     runs = [our_ingest(path) for _ in range(3)]
     ours, report = min(runs, key=lambda r: r[0])
     events = int(report["events"])  # type: ignore[call-overload]
-    print(f"input: {n:,} events, {size_mb:,.0f} MB ({size_mb * 1e6 / n:.0f} bytes/event), {os.cpu_count()} cores")
+    print(
+        f"input: {n:,} events, {size_mb:,.0f} MB ({size_mb * 1e6 / n:.0f} bytes/event), {os.cpu_count()} cores"
+    )
     print()
     print(f"| {'run':<44} | {'seconds':>8} | {'events/s':>12} | {'MB/s':>7} |")
     print(f"|{'-' * 46}|{'-' * 10}|{'-' * 14}|{'-' * 9}|")
-    print(f"| {'bare DuckDB read_ndjson (counts + quantiles)':<44} | {bare:>8.2f} | {n / bare:>12,.0f} | {size_mb / bare:>7.0f} |")
-    print(f"| {'ehm ingest (full checks, sketches, SQLite)':<44} | {ours:>8.2f} | {events / ours:>12,.0f} | {size_mb / ours:>7.0f} |")
+    print(
+        f"| {'bare DuckDB read_ndjson (counts + quantiles)':<44} | {bare:>8.2f} | {n / bare:>12,.0f} | {size_mb / bare:>7.0f} |"
+    )
+    print(
+        f"| {'ehm ingest (full checks, sketches, SQLite)':<44} | {ours:>8.2f} | {events / ours:>12,.0f} | {size_mb / ours:>7.0f} |"
+    )
     print()
     print(f"ratio ours / bare: {ours / bare:.2f}x   (reader used: {[f['reader'] for f in report['files']]})")  # type: ignore[index, union-attr]
     if args.memory:

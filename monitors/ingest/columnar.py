@@ -1,15 +1,10 @@
 """Runs the DuckDB hot path over one input file and returns its aggregates.
 
-Two readers feed the same SQL (:mod:`monitors.ingest.sqlgen`):
-
-* **fast** — ``read_ndjson`` straight into typed columns. Used when the whole input is clean; any
-  malformed, non-object or suspicious line makes DuckDB raise or yields a ``suspect`` row, and the
-  input is read again by the exact reader (so results never depend on which reader ran).
-* **exact** — ``read_csv`` of raw lines (invalid UTF-8 captured in a rejects table), each line
-  parsed with ``try(from_json)``, so every bad line gets its reason code and a sample.
-
-Stage 1 writes one narrow row per message to a temp table; stage 2 runs small group-bys over it.
-Batch bodies are exploded by a second stage-1 pass over only the lines containing ``"batch"``.
+Stage 1 writes the narrow numeric row of every message (:func:`sqlgen.lean_sql`) to a temp table,
+read by the fast source when the input is clean and by the exact source otherwise (results never
+depend on which one ran). Stage 2 runs small group-bys over it. Two follow-ups run only when
+needed: samples of the messages that violate the plan, and the names and types of keys outside
+the plan.
 """
 
 from __future__ import annotations
@@ -23,11 +18,11 @@ import duckdb
 import pandas as pd
 
 from monitors.ingest import sqlgen
+from monitors.ingest.conformance import Evaluator
 from monitors.plan import Plan
 
 MAX_LINE = 16 * 1024 * 1024
 _counter = itertools.count()
-PARTS = ("main", "viols", "vsamples", "latency", "hll", "props", "rejects")
 
 
 @dataclass(frozen=True)
@@ -42,26 +37,24 @@ class FactOptions:
 
 @dataclass
 class Facts:
-    """Aggregates of one input, one DataFrame per part (see :func:`sqlgen.stage2_sql`)."""
+    """Aggregates of one input, one DataFrame per part."""
 
     parts: dict[str, pd.DataFrame] = field(default_factory=dict)
     reader: str = "fast"
 
     def extend(self, other: Facts) -> None:
-        """Append another input's parts (aggregation across inputs happens in the merge step)."""
+        """Append another input's parts (they are added up when merged into a batch)."""
         for name, frame in other.parts.items():
             mine = self.parts.get(name)
             self.parts[name] = frame if mine is None or mine.empty else pd.concat([mine, frame], ignore_index=True)
 
-    def rejected_count(self) -> int:
-        """Number of rejected messages."""
-        rej = self.parts.get("rejects")
-        return 0 if rej is None or rej.empty else int(rej["n"].sum())
 
-
-def connect(memory_limit: str = "768MB", threads: int | None = None, temp_dir: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect(memory_limit: str = "640MB", threads: int | None = None, temp_dir: str | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection for streaming aggregation in UTC with bounded memory (spills to disk)."""
-    config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit, "threads": threads or (os.cpu_count() or 2)}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": memory_limit,
+        "threads": threads or (os.cpu_count() or 2),
+    }
     if temp_dir:
         config["temp_directory"] = temp_dir
     con = duckdb.connect(config=config)
@@ -71,8 +64,8 @@ def connect(memory_limit: str = "768MB", threads: int | None = None, temp_dir: s
     return con
 
 
-def _spec_literal() -> str:
-    return sqlgen.sql_str(json.dumps(sqlgen.MESSAGE_SPEC))
+def _spec(spec: dict[str, str]) -> str:
+    return sqlgen.sql_str(json.dumps(spec))
 
 
 def _compression(compressed: bool) -> str:
@@ -89,7 +82,7 @@ def _csv_reader(path: str, compressed: bool, rejects: str) -> str:
 
 
 def _ndjson_reader(path: str, compressed: bool) -> str:
-    cols = ", ".join(f"{sqlgen.sql_str(k)}: {sqlgen.sql_str(v)}" for k, v in sqlgen.MESSAGE_SPEC.items())
+    cols = ", ".join(f"{sqlgen.sql_str(k)}: {sqlgen.sql_str(v)}" for k, v in sqlgen.FAST_SPEC.items())
     return (
         f"read_ndjson({sqlgen.sql_str(path)}, columns = {{{cols}}}, format = 'newline_delimited', "
         f"maximum_object_size = {MAX_LINE}, compression = {_compression(compressed)})"
@@ -98,62 +91,86 @@ def _ndjson_reader(path: str, compressed: bool) -> str:
 
 def _exact_m(path: str, compressed: bool, rejects: str) -> str:
     ws = "' ' || chr(9) || chr(13)"
-    return f"""m AS (
-      SELECT line AS raw, strlen(line) AS len, NULL::VARCHAR AS top_sent, NULL::JSON AS top_ctx, j,
-        CASE WHEN j IS NULL THEN CASE WHEN regexp_full_match(line, '\\s*') THEN 'blank' ELSE 'invalid_json' END
-             WHEN NOT starts_with(ltrim(line, {ws}), '{{') THEN 'not_an_object'
-             WHEN j.batch IS NOT NULL THEN CASE WHEN starts_with(j.batch, '[') THEN 'batch' ELSE 'bad_batch' END
-        END AS pre_reason
-      FROM (SELECT line, try(from_json(line, {_spec_literal()})) AS j FROM {_csv_reader(path, compressed, rejects)}
-            WHERE line IS NOT NULL)
-    ), m2 AS (SELECT * FROM m WHERE pre_reason IS DISTINCT FROM 'blank')"""
-
-
-def _fast_m(path: str, compressed: bool) -> str:
-    fields = ", ".join(f'{sqlgen.sql_str(k)}: "{k}"' for k in sqlgen.MESSAGE_SPEC)
-    est = " + ".join(f'coalesce(strlen("{k}"), 0)' for k in sqlgen.MESSAGE_SPEC) + f" + {20 * len(sqlgen.MESSAGE_SPEC)}"
-    return f"""m AS (
-      SELECT NULL::VARCHAR AS raw, {est} AS len, NULL::VARCHAR AS top_sent, NULL::JSON AS top_ctx,
-        {{{fields}}} AS j,
-        CASE WHEN batch IS NOT NULL THEN CASE WHEN starts_with(batch, '[') THEN 'batch' ELSE 'suspect' END
-             WHEN "type" IS NULL AND "action" IS NULL THEN 'suspect'
-             WHEN {est} > {sqlgen.MAX_PAYLOAD - 4096} THEN 'suspect'
-        END AS pre_reason
-      FROM {_ndjson_reader(path, compressed)}
-    ), m2 AS (SELECT * FROM m)"""
+    return f"""(
+      SELECT * FROM (
+        SELECT line AS raw, strlen(line) AS len, NULL::VARCHAR AS top_sent, j,
+          CASE WHEN j IS NULL THEN CASE WHEN regexp_full_match(line, '\\s*') THEN 'blank' ELSE 'invalid_json' END
+               WHEN NOT starts_with(ltrim(line, {ws}), '{{') THEN 'not_an_object'
+               WHEN j.batch IS NOT NULL THEN CASE WHEN starts_with(CAST(j.batch AS VARCHAR), '[') THEN 'batch' ELSE 'bad_batch' END
+          END AS pre_reason
+        FROM (SELECT line, try(from_json(line, {_spec(sqlgen.MESSAGE_SPEC)})) AS j
+              FROM {_csv_reader(path, compressed, rejects)} WHERE line IS NOT NULL)
+      ) WHERE pre_reason IS DISTINCT FROM 'blank')"""
 
 
 def _batch_m(path: str, compressed: bool, rejects: str) -> str:
-    return f"""m2 AS (
-      SELECT CAST(el AS VARCHAR) AS raw, strlen(CAST(el AS VARCHAR)) AS len, top_sent, top_ctx,
-        CASE WHEN starts_with(el, '{{') THEN from_json(el, {_spec_literal()}) END AS j,
-        CASE WHEN NOT starts_with(el, '{{') THEN 'not_an_object' END AS pre_reason
+    return f"""(
+      SELECT CAST(el AS VARCHAR) AS raw, strlen(CAST(el AS VARCHAR)) AS len, top_sent,
+        CASE WHEN starts_with(CAST(el AS VARCHAR), '{{') THEN from_json(el, {_spec(sqlgen.MESSAGE_SPEC)}) END AS j,
+        CASE WHEN NOT starts_with(CAST(el AS VARCHAR), '{{') THEN 'not_an_object' END AS pre_reason
       FROM (
-        SELECT unnest(from_json(j.batch, '["JSON"]')) AS el, j.sentAt AS top_sent, j.context AS top_ctx
-        FROM (SELECT try(from_json(line, {_spec_literal()})) AS j FROM {_csv_reader(path, compressed, rejects)}
+        SELECT unnest(from_json(j.batch, '["JSON"]')) AS el, j.sentAt AS top_sent
+        FROM (SELECT try(from_json(line, {_spec(sqlgen.MESSAGE_SPEC)})) AS j FROM {_csv_reader(path, compressed, rejects)}
               WHERE line IS NOT NULL AND contains(line, '"batch"'))
-        WHERE j.batch IS NOT NULL AND starts_with(j.batch, '[')
-      )
-    )"""
+        WHERE j.batch IS NOT NULL AND starts_with(CAST(j.batch AS VARCHAR), '[')
+      ))"""
 
 
-def _stage1(con: duckdb.DuckDBPyConnection, table: str, m_cte: str, plan: Plan, opts: FactOptions) -> None:
-    body = sqlgen.stage1_sql(
-        plan,
-        bucket_seconds=opts.bucket_seconds,
-        now_epoch=opts.now_epoch,
-        sample_rate=opts.sample_rate,
-        property_stats=opts.property_stats,
-        source="m2",
-    )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS WITH {m_cte},\n" + body.strip().removeprefix("WITH"))
+@dataclass
+class _Input:
+    path: str
+    compressed: bool
+    rejects: str
+
+    def rows(self, mode: str, *, keep_raw: bool = False) -> str:
+        if mode == "fast":
+            return sqlgen.fast_rows(_ndjson_reader(self.path, self.compressed), keep_raw=keep_raw)
+        m = _exact_m(self.path, self.compressed, self.rejects) if mode == "exact" else _batch_m(self.path, self.compressed, self.rejects)
+        return sqlgen.exact_rows(m, keep_raw=keep_raw)
 
 
-def _stage2(con: duckdb.DuckDBPyConnection, table: str) -> tuple[dict[str, pd.DataFrame], int]:
-    queries = sqlgen.stage2_sql(table)
-    parts = {name: con.execute(queries[name]).df() for name in PARTS}
-    batches = int(con.execute(queries["batches"]).fetchone()[0])  # type: ignore[index]
-    return parts, batches
+class _Run:
+    def __init__(self, con: duckdb.DuckDBPyConnection, plan: Plan, opts: FactOptions, evaluator: Evaluator) -> None:
+        self.con, self.plan, self.opts, self.ev = con, plan, opts, evaluator
+        self.n_codes = evaluator.layout.n_codes
+        self.tcs = [f"tc{c}" for c in range(self.n_codes)]
+
+    def lean(self, rows: str, *, with_props: bool = False) -> str:
+        return sqlgen.lean_sql(self.plan, bucket_seconds=self.opts.bucket_seconds, now_epoch=self.opts.now_epoch,
+                               sample_rate=self.opts.sample_rate, source=f"({rows})", with_props=with_props)  # fmt: skip
+
+    def stage(self, inp: _Input, mode: str, table: str) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {self.lean(inp.rows(mode))}")
+        queries = sqlgen.stage2_sql(table, self.n_codes)
+        parts = {name: self.con.execute(q).df() for name, q in queries.items() if name != "control"}
+        control = self.con.execute(queries["control"]).df().iloc[0].to_dict()
+        return parts, {k: int(v or 0) for k, v in control.items()}
+
+    def follow_ups(self, inp: _Input, mode: str, parts: dict[str, pd.DataFrame]) -> None:
+        main = parts["main"]
+        bad = []
+        extra = False
+        for row in main.itertuples(index=False):
+            codes = tuple(int(getattr(row, t)) for t in self.tcs)
+            verdict = self.ev.verdict(str(row.event), str(row.msg_type), int(row.flags), codes, int(row.nkeys))
+            if verdict.violations:
+                bad.append((str(row.event), str(row.msg_type), int(row.flags), *codes, int(row.nkeys)))
+            extra = extra or int(row.nkeys) > len(verdict.props)
+        if bad:
+            parts["samples"] = self._samples(inp, mode, sorted(set(bad)))
+        if self.opts.property_stats and extra:
+            lean = self.lean(inp.rows(mode), with_props=True)
+            parts["extra_keys"] = self.con.execute(sqlgen.extra_keys_sql(lean, self.ev.layout)).df()
+
+    def _samples(self, inp: _Input, mode: str, combos: list[tuple[object, ...]]) -> pd.DataFrame:
+        cols = ["event", "msg_type", "flags", *self.tcs, "nkeys"]
+        values = ", ".join("(" + ", ".join(sqlgen.sql_str(v) if isinstance(v, str) else str(v) for v in c) + ")" for c in combos[:500])
+        sql = (
+            f"SELECT {', '.join(cols)}, max(bucket) AS bucket, max_by(sample, hash(sample), 3) AS samples "
+            f"FROM ({self.lean(inp.rows(mode, keep_raw=True))}) WHERE reason IS NULL AND ({', '.join(cols)}) IN ({values}) "
+            f"GROUP BY ALL"
+        )
+        return self.con.execute(sql).df()
 
 
 def _encoding_rejects(con: duckdb.DuckDBPyConnection, rejects: str) -> pd.DataFrame:
@@ -172,33 +189,33 @@ def _encoding_rejects(con: duckdb.DuckDBPyConnection, rejects: str) -> pd.DataFr
     return pd.DataFrame(out, columns=["reason", "n", "rejected"])
 
 
-def _drop(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
-    for t in tables:
-        con.execute(f"DROP TABLE IF EXISTS {t}")
-
-
-def run_facts(con: duckdb.DuckDBPyConnection, plan: Plan, path: str, compressed: bool, opts: FactOptions) -> Facts:
+def run_facts(
+    con: duckdb.DuckDBPyConnection, plan: Plan, path: str, compressed: bool, opts: FactOptions, evaluator: Evaluator | None = None
+) -> Facts:
     """Aggregates of the whole file at ``path`` (plain or gzip)."""
-    table = f"ehm_msg_{next(_counter)}"
-    rejects = f"ehm_rejects_{next(_counter)}"
+    n = next(_counter)
+    inp = _Input(path, compressed, f"ehm_rejects_{n}")
+    table = f"ehm_msg_{n}"
+    run = _Run(con, plan, opts, evaluator or Evaluator(plan))
     try:
+        mode = "fast"
         try:
-            _stage1(con, table, _fast_m(path, compressed), plan, opts)
-            parts, batches = _stage2(con, table)
-            reader = "fast"
-            if not parts["rejects"].empty:
-                raise LookupError("suspect rows: read exactly")
+            parts, control = run.stage(inp, "fast", table)
+            if control["suspect"]:
+                raise LookupError("suspect rows")
         except (duckdb.Error, LookupError):
-            _stage1(con, table, _exact_m(path, compressed, rejects), plan, opts)
-            parts, batches = _stage2(con, table)
-            enc = _encoding_rejects(con, rejects)
+            mode = "exact"
+            parts, control = run.stage(inp, "exact", table)
+            enc = _encoding_rejects(con, inp.rejects)
             if not enc.empty:
                 parts["rejects"] = pd.concat([parts["rejects"], enc], ignore_index=True)
-            reader = "exact"
-        facts = Facts(parts, reader)
-        if batches:
-            _stage1(con, table, _batch_m(path, compressed, rejects), plan, opts)
-            facts.extend(Facts(_stage2(con, table)[0]))
+        run.follow_ups(inp, mode, parts)
+        facts = Facts(parts, mode)
+        if control["batches"]:
+            bparts, _ = run.stage(inp, "batch", table)
+            run.follow_ups(inp, "batch", bparts)
+            facts.extend(Facts(bparts))
         return facts
     finally:
-        _drop(con, table, rejects, f"{rejects}_scan")
+        for t in (table, inp.rejects, f"{inp.rejects}_scan"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")

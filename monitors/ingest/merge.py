@@ -1,61 +1,44 @@
 """Turns the hot path's aggregates (:class:`~monitors.ingest.columnar.Facts`) into an
-:class:`~storage.batch.IngestBatch`: sketches decoded from lists, JSON structures expanded into
-per-property type counts, samples redacted. Pure: no I/O."""
+:class:`~storage.batch.IngestBatch`: the plan's verdict per combination, sketches decoded from
+lists, samples redacted. Pure: no I/O."""
 
 from __future__ import annotations
-
-import json
-from typing import Any
 
 import pandas as pd
 
 from monitors.ingest.columnar import Facts
-from monitors.ingest.sqlgen import NEGATIVE_BIN, SEP
+from monitors.ingest.conformance import Evaluator
+from monitors.ingest.sqlgen import NEGATIVE_BIN
 from monitors.redact import redact_line
 from monitors.sketch import HLL, ZERO_BIN, LatencySketch
 from storage.batch import IngestBatch, MetricDelta
 
-_STRUCT_TYPES = {"VARCHAR", "BOOLEAN", "BIGINT", "UBIGINT", "DOUBLE", "NULL", "JSON"}
+
+def _key(row: object) -> tuple[str, str, int]:
+    return str(row.event), str(row.msg_type), int(row.bucket)  # type: ignore[attr-defined]
 
 
-def structure_types(structure: str) -> list[tuple[str, str]]:
-    """(property, JSON type) pairs of a DuckDB ``json_structure`` string; array items as ``key[].sub``."""
-    try:
-        parsed = json.loads(structure)
-    except ValueError:
-        return []
-    if not isinstance(parsed, dict):
-        return []
-    out: list[tuple[str, str]] = []
-    for key, value in parsed.items():
-        out.append((key, _type_name(value)))
-        if isinstance(value, list) and value and isinstance(value[0], dict):
-            out.extend((f"{key}[].{sub}", _type_name(v)) for sub, v in value[0].items())
-    return out
+def _add(d: dict[tuple[object, ...], int], key: tuple[object, ...], n: int) -> None:
+    d[key] = d.get(key, 0) + n
 
 
-def _type_name(value: Any) -> str:
-    if isinstance(value, dict):
-        return "OBJECT"
-    if isinstance(value, list):
-        return "ARRAY"
-    name = str(value)
-    if name == "UBIGINT":
-        return "BIGINT"
-    return name if name in _STRUCT_TYPES else "JSON"
-
-
-def _key(row: Any) -> tuple[str, str, int]:
-    return str(row.event), str(row.msg_type), int(row.bucket)
-
-
-def _metrics(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:
+def _main(batch: IngestBatch, parts: dict[str, pd.DataFrame], ev: Evaluator) -> None:
+    tcs = [c for c in parts["main"].columns if c.startswith("tc")]
     for row in parts["main"].itertuples(index=False):
-        d = batch.metrics.setdefault(_key(row), MetricDelta())
-        d.count += int(row.n)
-        d.checked += int(row.checked)
-        d.conforming += int(row.conforming)
-        d.identified += int(row.identified)
+        key = _key(row)
+        n = int(row.n)
+        flags = int(row.flags)
+        codes = tuple(int(getattr(row, t)) for t in tcs)
+        verdict = ev.verdict(key[0], key[1], flags, codes, int(row.nkeys))
+        d = batch.metrics.setdefault(key, MetricDelta())
+        d.count += n
+        d.identified += n if flags & 1 else 0
+        d.checked += n if verdict.checked else 0
+        d.conforming += n if verdict.conforming else 0
+        for vtype, prop in verdict.violations:
+            _add(batch.violations, (*key, vtype, prop), n)  # type: ignore[arg-type]
+        for prop, jtype in verdict.props:
+            _add(batch.props, (*key, prop, jtype), n)  # type: ignore[arg-type]
     for row in parts["hll"].itertuples(index=False):
         d = batch.metrics.setdefault(_key(row), MetricDelta())
         d.users.merge(HLL({int(i): int(r) for i, r in zip(row.idx, row.ranks, strict=True)}))
@@ -76,34 +59,33 @@ def _latency(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:
         sk = batch.latency.get(key)
         batch.latency[key] = LatencySketch(bins) if sk is None else sk.merge(LatencySketch(bins))
         if negative:
-            vkey = (event, msg_type, bucket, "negative_latency", str(row.hop))
-            batch.violations[vkey] = batch.violations.get(vkey, 0) + negative
+            _add(batch.violations, (event, msg_type, bucket, "negative_latency", str(row.hop)), negative)  # type: ignore[arg-type]
 
 
-def _violations(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:
-    for row in parts["viols"].itertuples(index=False):
-        vtype, _, prop = str(row.v).partition(SEP)
-        key = (*_key(row), vtype, prop)
-        batch.violations[key] = batch.violations.get(key, 0) + int(row.n)
-    for row in parts["vsamples"].itertuples(index=False):
-        vtype, _, prop = str(row.v).partition(SEP)
-        key2 = (str(row.event), str(row.msg_type), vtype, prop)
-        samples = [redact_line(s) for s in (row.samples if row.samples is not None else [])]
-        old = batch.vsamples.get(key2)
-        if old is None or int(row.bucket) >= old[0]:
-            batch.vsamples[key2] = (int(row.bucket), samples[:3])
+def _samples(batch: IngestBatch, parts: dict[str, pd.DataFrame], ev: Evaluator) -> None:
+    frame = parts.get("samples")
+    if frame is None or frame.empty:
+        return
+    tcs = [c for c in frame.columns if c.startswith("tc")]
+    for row in frame.itertuples(index=False):
+        codes = tuple(int(getattr(row, t)) for t in tcs)
+        verdict = ev.verdict(str(row.event), str(row.msg_type), int(row.flags), codes, int(row.nkeys))
+        samples = [redact_line(s) for s in (row.samples if row.samples is not None else [])][:3]
+        for vtype, prop in verdict.violations:
+            key = (str(row.event), str(row.msg_type), vtype, prop)
+            old = batch.vsamples.get(key)
+            if old is None or int(row.bucket) > old[0] or len(old[1]) < 3:
+                merged = samples if old is None or int(row.bucket) > old[0] else (old[1] + samples)[:3]
+                batch.vsamples[key] = (max(int(row.bucket), old[0] if old else 0), merged)
 
 
-def _props(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:
-    cache: dict[str, list[tuple[str, str]]] = {}
-    for row in parts["props"].itertuples(index=False):
-        sig = str(row.ksig)
-        pairs = cache.get(sig)
-        if pairs is None:
-            pairs = cache[sig] = structure_types(sig)
-        for prop, jtype in pairs:
-            key = (*_key(row), prop[:255], jtype)
-            batch.props[key] = batch.props.get(key, 0) + int(row.n)
+def _extra_keys(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:
+    frame = parts.get("extra_keys")
+    if frame is None:
+        return
+    for row in frame.itertuples(index=False):
+        jtype = "BIGINT" if str(row.jtype) == "UBIGINT" else str(row.jtype)
+        _add(batch.props, (*_key(row), str(row.key)[:255], jtype), int(row.n))  # type: ignore[arg-type]
 
 
 def _rejects(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:
@@ -116,12 +98,12 @@ def _rejects(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:
         batch.quarantine.extend((reason, x) for x in lines)
 
 
-def to_batch(facts: Facts, *, source: str, environment: str, sample_rate: float, file: str) -> IngestBatch:
+def to_batch(facts: Facts, ev: Evaluator, *, source: str, environment: str, sample_rate: float, file: str) -> IngestBatch:
     """The batch of deltas for one read of one file."""
     batch = IngestBatch(source=source, environment=environment, sample_rate=sample_rate, file=file)
-    _metrics(batch, facts.parts)
+    _main(batch, facts.parts, ev)
     _latency(batch, facts.parts)
-    _violations(batch, facts.parts)
-    _props(batch, facts.parts)
+    _samples(batch, facts.parts, ev)
+    _extra_keys(batch, facts.parts)
     _rejects(batch, facts.parts)
     return batch

@@ -22,6 +22,7 @@ import duckdb
 
 from monitors.errors import ConfigError
 from monitors.ingest import columnar, files, merge
+from monitors.ingest.conformance import Evaluator
 from monitors.plan import Plan
 from monitors.timeutil import utcnow
 from storage import Store
@@ -126,6 +127,7 @@ class SourceIngester:
         self.tmp = opts.tmp_dir or tempfile.mkdtemp(prefix="ehm-ingest-")
         files.clear_dir(self.tmp)
         self.con = columnar.connect(temp_dir=os.path.join(self.tmp, "duckdb"))
+        self.evaluator = Evaluator(opts.plan)
 
     def close(self) -> None:
         """Release the DuckDB connection and temporary files."""
@@ -191,8 +193,8 @@ class SourceIngester:
             return FileResult(path, "unchanged")
         target, nbytes = self._materialise(info, region)
         opts = columnar.FactOptions(self.opts.bucket_seconds, now.timestamp(), self.opts.sample_rate)
-        facts = columnar.run_facts(self.con, self.opts.plan, target, info.compressed and region.direct, opts)
-        batch = merge.to_batch(facts, source=self.opts.source, environment=self.opts.environment,
+        facts = columnar.run_facts(self.con, self.opts.plan, target, info.compressed and region.direct, opts, self.evaluator)
+        batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
                                sample_rate=self.opts.sample_rate, file=path)  # fmt: skip
         end = region.end if region.end is not None else -1
         batch.checkpoint = self._cp(info, end, info.compressed)

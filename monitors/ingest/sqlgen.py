@@ -1,43 +1,49 @@
-"""The columnar hot path: DuckDB SQL that turns raw lines into per-bucket *facts*.
+"""The columnar hot path: DuckDB SQL that turns raw lines into a narrow numeric row per message.
 
-One streaming pass per input: every line is parsed once into a struct (``MESSAGE_SPEC``), the
-tracking plan is compiled into vectorised checks on the raw JSON text of planned properties, and
-each message fans out into a handful of small *facts* that one hash aggregate counts:
+Stage 1 reads an input with one of three *row sources* — all yield the same normalised columns:
 
-====  ======================================  ===========================================
-k     a                                       s
-====  ======================================  ===========================================
-m     bit 0 identified, 1 checked, 2 conform  —
-v     —                                       ``vtype \\x1f property``
-l     hop * 65536 + sketch bin                —
-h     register * 64 + rank (HyperLogLog)      —
-p     —                                       ``property \\x1f json type``
-r     —                                       reject reason (event and bucket are NULL)
-====  ======================================  ===========================================
+* ``fast``  — ``read_ndjson`` into typed columns (timestamps parsed by the reader). Used when the
+  whole input is clean single messages; anything odd makes DuckDB raise or marks a row
+  ``suspect``, and the input is read again with the exact source.
+* ``exact`` — ``read_csv`` of raw lines (invalid UTF-8 captured in a rejects table), each parsed
+  with ``try(from_json)``: every bad line gets a reason code and a sample.
+* ``batch`` — the lines holding a ``"batch"`` array (Pipelines ``/v1/batch``, Track ``/api/v2/batch``),
+  exploded into messages (top-level ``sentAt`` / ``context`` apply to each).
 
-Batch bodies (Pipelines ``/v1/batch`` and Track ``/api/v2/batch``) are exploded by a second query
-over the same input that reads only lines containing ``"batch"``; it shares everything downstream.
+and projects every message to numbers: bucket, three latency sketch bins, the 64-bit MD5 prefix of
+the user key (HyperLogLog), check flags, and the JSON types of the plan's properties packed three
+bits per property (``tc0``, ``tc1``, …). The tracking plan is then evaluated in Python once per
+distinct combination of (event, flags, type codes), not once per message.
 """
 
 from __future__ import annotations
 
 import json
 
-from monitors.plan import ObjectSpec, Plan, PropSpec
-from monitors.sketch import HLL_P, LN_GAMMA, MIN_VALUE, ZERO_BIN
+from monitors.plan import Plan
+from monitors.sketch import LN_GAMMA, MIN_VALUE, ZERO_BIN
 
-SEP = "\x1f"
 MAX_PAYLOAD = 32 * 1024
 QUARANTINE_PER_REASON = 1000
 NEGATIVE_BIN = ZERO_BIN + 1
 HOPS = ("send", "deliver", "e2e")
 SEGMENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+KEYS_PER_CODE = 21  # 3 bits each in a BIGINT
+TYPE_CODES = {"VARCHAR": 1, "BIGINT": 2, "UBIGINT": 2, "DOUBLE": 3, "BOOLEAN": 4, "ARRAY": 5, "OBJECT": 6, "NULL": 7}
+CODE_NAMES = {1: "VARCHAR", 2: "BIGINT", 3: "DOUBLE", 4: "BOOLEAN", 5: "ARRAY", 6: "OBJECT", 7: "NULL"}
+
+# Row flags (bit positions). Item checks take the bits from ITEM_BASE on (see ``Layout``).
+F_IDENTIFIED, F_CHECKED, F_EMAIL_ID, F_NO_IDENTITY, F_TOO_LARGE, F_IMPOSSIBLE_TS = range(6)
+ITEM_BASE = 6
+
 _FIELDS = (
     "type", "event", "name", "action", "userId", "anonymousId", "messageId", "id",
-    "timestamp", "originalTimestamp", "sentAt", "receivedAt", "previousId", "groupId",
+    "timestamp", "originalTimestamp", "sentAt", "receivedAt",
 )  # fmt: skip
-_JSON_FIELDS = ("properties", "traits", "context", "identifiers", "attributes", "batch", "integrations")
+_JSON_FIELDS = ("properties", "traits", "context", "identifiers", "attributes", "batch")
 MESSAGE_SPEC = {**{f: "VARCHAR" for f in _FIELDS}, **{f: "JSON" for f in _JSON_FIELDS}}
+_TS_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
+FAST_SPEC = {**MESSAGE_SPEC, **{f: "TIMESTAMPTZ" for f in _TS_FIELDS}}
 
 MACROS = f"""
 CREATE OR REPLACE TEMP MACRO ehm_ts(s) AS coalesce(
@@ -45,14 +51,14 @@ CREATE OR REPLACE TEMP MACRO ehm_ts(s) AS coalesce(
     CASE WHEN try_cast(s AS DOUBLE) > 1e11 THEN try_cast(s AS DOUBLE) / 1000.0 ELSE try_cast(s AS DOUBLE) END);
 CREATE OR REPLACE TEMP MACRO ehm_bad_ts(s) AS s IS NOT NULL AND ehm_ts(s) IS NULL;
 CREATE OR REPLACE TEMP MACRO ehm_blank(s) AS s IS NULL OR trim(s) = '';
-CREATE OR REPLACE TEMP MACRO ehm_is_num(v) AS try_cast(CAST(v AS VARCHAR) AS DOUBLE) IS NOT NULL;
-CREATE OR REPLACE TEMP MACRO ehm_is_int(v) AS try_cast(CAST(v AS VARCHAR) AS DOUBLE) IS NOT NULL
-    AND try_cast(CAST(v AS VARCHAR) AS DOUBLE) = round(try_cast(CAST(v AS VARCHAR) AS DOUBLE));
 CREATE OR REPLACE TEMP MACRO ehm_bin(x) AS CASE
     WHEN x IS NULL THEN NULL
     WHEN x < 0 THEN {NEGATIVE_BIN}
     WHEN x < {MIN_VALUE} THEN {ZERO_BIN}
-    ELSE least(30000, ceil(ln(x) / {LN_GAMMA!r}))::INTEGER END;
+    ELSE least(30000, ceil(ln(x) / {LN_GAMMA!r}))::SMALLINT END;
+CREATE OR REPLACE TEMP MACRO ehm_tcode(t) AS CASE t
+    WHEN 'VARCHAR' THEN 1 WHEN 'BIGINT' THEN 2 WHEN 'UBIGINT' THEN 2 WHEN 'DOUBLE' THEN 3 WHEN 'BOOLEAN' THEN 4
+    WHEN 'ARRAY' THEN 5 WHEN 'OBJECT' THEN 6 WHEN 'NULL' THEN 7 WHEN 'HUGEINT' THEN 2 ELSE 0 END;
 """
 
 
@@ -61,99 +67,217 @@ def sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _json_spec(fields: list[str]) -> str:
-    return sql_str(json.dumps(dict.fromkeys(fields, "JSON")))
+def json_path(key: str) -> str:
+    """A JSON pointer for a top-level key (works for any characters)."""
+    return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
-def _type_ok(v: str, types: frozenset[str]) -> str:
-    tests = {
-        "string": f"starts_with({v}, '\"')",
-        "number": f"ehm_is_num({v})",
-        "integer": f"ehm_is_int({v})",
-        "boolean": f"CAST({v} AS VARCHAR) IN ('true', 'false')",
-        "array": f"starts_with({v}, '[')",
-        "object": f"starts_with({v}, '{{')",
-    }
-    return "(" + " OR ".join(tests[t] for t in sorted(types)) + ")"
+class Layout:
+    """Where each planned property and item check lives in the numeric row.
+
+    Each planned event (and identify, as ``$identify``) has its own key order: key ``i`` of the
+    message's own spec is packed into ``tc{i // 21}`` at bits ``3 * (i % 21)``, so one JSON parse
+    per message types exactly the keys its event plans. ``items``: (array property, item property)
+    pairs with an item schema; check ``j`` sets flag bit ``ITEM_BASE + 2j`` when an item lacks a
+    required item property and ``ITEM_BASE + 2j + 1`` when an item has it with the wrong type.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        self.keys_of: dict[str, list[str]] = {ev.name: list(ev.spec.props) for ev in plan.events.values()}
+        self.keys_of["$identify"] = list(plan.identify.props)
+        items: dict[tuple[str, str], tuple[frozenset[str], bool]] = {}
+        for ev in plan.events.values():
+            for prop in ev.spec.props.values():
+                if prop.items is not None:
+                    for item in prop.items.props.values():
+                        old = items.get((prop.name, item.name))
+                        required = item.required or (old[1] if old else False)
+                        items[(prop.name, item.name)] = (item.types | (old[0] if old else frozenset()), required)
+        self.index = {name: {k: i for i, k in enumerate(keys)} for name, keys in self.keys_of.items()}
+        self.items = sorted(items)
+        self.item_types = items
+        longest = max((len(k) for k in self.keys_of.values()), default=0)
+        self.n_codes = max(1, -(-longest // KEYS_PER_CODE))
+
+    @staticmethod
+    def layout_id(event: str, msg_type: str) -> str | None:
+        """Which key order a message uses: its event's (track), ``$identify``, or none."""
+        if msg_type == "track":
+            return event
+        return "$identify" if msg_type == "identify" else None
+
+    def codes_of(self, event: str, msg_type: str, codes: tuple[int, ...]) -> dict[str, int]:
+        """Planned keys present in a message (type code ≠ 0), by name."""
+        lid = self.layout_id(event, msg_type)
+        keys = self.keys_of.get(lid or "", [])
+        out = {}
+        for i, key in enumerate(keys):
+            code = (codes[i // KEYS_PER_CODE] >> (3 * (i % KEYS_PER_CODE))) & 7
+            if code:
+                out[key] = code
+        return out
+
+    def item_bit(self, j: int, wrong_type: bool) -> int:
+        """Flag bit of item check ``j``."""
+        return ITEM_BASE + 2 * j + (1 if wrong_type else 0)
 
 
-def _viol(cond: str, vtype: str, prop: str) -> str:
-    return f"CASE WHEN {cond} THEN {sql_str(vtype + SEP + prop)} END"
+def _dollar(*keys: str) -> str:
+    return "$" + "".join('."' + k.replace('"', '\\"') + '"' for k in keys)
 
 
-class _Checks:
-    """Collects violation expressions and the parsed item lists they need (each parsed once)."""
-
-    def __init__(self) -> None:
-        self.exprs: list[str] = []
-        self.item_cols: dict[str, str] = {}
-
-    def item_list(self, raw: str, spec: ObjectSpec) -> str:
-        sql = f"CASE WHEN starts_with({raw}, '[') THEN from_json({raw}, {_item_list_spec(spec)}) END"
-        for alias, existing in self.item_cols.items():
-            if existing == sql:
-                return f"n.{alias}"
-        alias = f"it{len(self.item_cols)}"
-        self.item_cols[alias] = sql
-        return f"n.{alias}"
-
-    def object(self, event_cond: str, spec: ObjectSpec, struct: str) -> None:
-        for prop in spec.props.values():
-            v = f'{struct}."{prop.name}"'
-            if prop.required:
-                self.exprs.append(_viol(f"{event_cond} AND {v} IS NULL", "missing_required_property", prop.name))
-            self.exprs.append(
-                _viol(f"{event_cond} AND {v} IS NOT NULL AND NOT {_type_ok(v, prop.types)}", "wrong_type", prop.name)
-            )
-            if prop.items is not None and prop.items.props:
-                self.items(event_cond, prop, self.item_list(v, prop.items))
-
-    def items(self, event_cond: str, prop: PropSpec, items: str) -> None:
-        assert prop.items is not None
-        for item in prop.items.props.values():
-            x = f'x."{item.name}"'
-            label = f"{prop.name}[].{item.name}"
-            if item.required:
-                cond = f"coalesce(list_bool_or(list_transform({items}, lambda x: {x} IS NULL)), false)"
-                self.exprs.append(_viol(f"{event_cond} AND {cond}", "missing_required_property", label))
-            bad = f"list_bool_or(list_transform({items}, lambda x: {x} IS NOT NULL AND NOT {_type_ok(x, item.types)}))"
-            self.exprs.append(_viol(f"{event_cond} AND coalesce({bad}, false)", "wrong_type", label))
+def _arrays(layout: Layout) -> dict[str, list[tuple[int, str]]]:
+    by_array: dict[str, list[tuple[int, str]]] = {}
+    for j, (array, item) in enumerate(layout.items):
+        by_array.setdefault(array, []).append((j, item))
+    return by_array
 
 
-def _item_list_spec(spec: ObjectSpec) -> str:
-    return sql_str(json.dumps([dict.fromkeys(spec.props, "JSON")]))
+CODES_OF = {"string": {1}, "number": {2, 3}, "integer": {2}, "boolean": {4}, "array": {5}, "object": {6}}
 
 
-def violation_checks(plan: Plan) -> _Checks:
-    """Every property-level violation expression, in terms of the normalised row ``n``."""
-    checks = _Checks()
-    for ev in plan.events.values():
-        cond = f"n.event = {sql_str(ev.name)} AND n.msg_type = 'track'"
-        checks.object(cond, ev.spec, "n.pp")
-        if ev.entity_id:
-            checks.exprs.append(_viol(f'{cond} AND n.pp."{ev.entity_id}" IS NULL', "missing_entity_id", ev.entity_id))
-    checks.object("n.msg_type = 'identify'", plan.identify, "n.pp")
-    return checks
+def _quoted(struct: str, key: str) -> str:
+    return f'{struct}."{key.replace(chr(34), chr(34) * 2)}"'
 
 
-def _planned_keys_case(plan: Plan) -> str:
-    whens = [
-        f"WHEN n.msg_type = 'track' AND n.event = {sql_str(ev.name)} THEN "
-        f"[{', '.join(sql_str(k) for k in ev.spec.props) or ''}]::VARCHAR[]"
-        for ev in plan.events.values()
-    ]
-    idk = ", ".join(sql_str(k) for k in plan.identify.props)
-    whens.append(f"WHEN n.msg_type = 'identify' THEN [{idk}]::VARCHAR[]")
-    return "CASE " + " ".join(whens) + " END"
+def _item_lists(layout: Layout, plan: Plan) -> str:
+    """Columns ``il{k}``: planned array ``k`` parsed (from its raw text in ``pp``) into a list of
+    structs of its planned item properties — only for the events that plan it."""
+    events = sorted({ev.name for ev in plan.events.values() for p in ev.spec.props.values() if p.items is not None})
+    if not events:
+        return ""
+    cond = f"checked AND msg_type = 'track' AND event IN ({', '.join(sql_str(e) for e in events)})"
+    cols = []
+    for k, (array, checks) in enumerate(_arrays(layout).items()):
+        spec = sql_str(json.dumps([{item: "JSON" for _, item in checks}]))
+        raw = f"json_extract(props, {sql_str(_dollar(array))})"
+        cols.append(f", CASE WHEN {cond} AND is_obj THEN from_json(CASE WHEN starts_with(CAST({raw} AS VARCHAR), '[') THEN {raw} END, {spec}) END AS il{k}")
+    return "".join(cols)
 
 
-def normalise_sql(plan: Plan, *, bucket_seconds: int, now_epoch: float, sample_rate: float, source: str = "m") -> str:
-    """SELECT over ``m`` (raw, j, len, pre_reason, top_sent, top_ctx) giving one normalised row per message."""
-    prop_keys = sorted({*plan.property_names(), *plan.identify.props})
-    pp_spec = _json_spec(prop_keys) if prop_keys else None
-    seg_types = ", ".join(sql_str(t) for t in SEGMENT_TYPES)
+def _item_flags(layout: Layout, plan: Plan) -> str:
+    """Flag bits of the item checks: one pass over each array's elements, OR-ed together."""
+    if not layout.items:
+        return "0"
+    parts = []
+    for k, (array, checks) in enumerate(_arrays(layout).items()):
+        bits = []
+        for j, item in checks:
+            types, required = layout.item_types[(array, item)]
+            x = _quoted("x", item)
+            allowed = ", ".join(str(c) for c in sorted(set().union(*(CODES_OF[t] for t in types))))
+            if required:
+                bits.append(f"(CAST({x} IS NULL AS BIGINT) << {layout.item_bit(j, False)})")
+            bits.append(f"(CAST({x} IS NOT NULL AND ({_code(x)}) NOT IN ({allowed}, 7) AS BIGINT) << {layout.item_bit(j, True)})")
+        per_item = " | ".join(bits)
+        parts.append(
+            f"coalesce(list_reduce(list_concat([0::BIGINT], list_transform(n.il{k}, lambda x: {per_item})), lambda a, b: a | b), 0)"
+        )
+    return " | ".join(parts)
+
+
+def _bit(cond: str, bit: int) -> str:
+    return f"(CAST(coalesce({cond}, false) AS BIGINT) << {bit})"
+
+
+def _code(raw: str) -> str:
+    """Type code (see TYPE_CODES) of a raw JSON value from its text (item properties)."""
+    v = f"CAST({raw} AS VARCHAR)"
+    return (
+        f"CASE WHEN {raw} IS NULL THEN 0 ELSE CASE left({v}, 1) WHEN '\"' THEN 1 WHEN '{{' THEN 6 WHEN '[' THEN 5 "
+        f"WHEN 't' THEN 4 WHEN 'f' THEN 4 WHEN 'n' THEN 7 "
+        f"ELSE CASE WHEN contains({v}, '.') OR contains({v}, 'e') OR contains({v}, 'E') THEN 3 ELSE 2 END END END"
+    )
+
+
+def _type_lists(layout: Layout) -> str:
+    """Inner columns ``tl{c}``: JSON types of chunk ``c`` of the message's own planned keys."""
+    cols = []
+    for c in range(layout.n_codes):
+        whens = []
+        for name, keys in layout.keys_of.items():
+            chunk = keys[c * KEYS_PER_CODE : (c + 1) * KEYS_PER_CODE]
+            if not chunk:
+                continue
+            paths = "[" + ", ".join(sql_str(json_path(k)) for k in chunk) + "]"
+            cond = "msg_type = 'identify'" if name == "$identify" else f"msg_type = 'track' AND event = {sql_str(name)}"
+            whens.append(f"WHEN {cond} THEN json_type(props, {paths})")
+        cols.append(f"CASE WHEN is_obj AND checked THEN CASE {' '.join(whens)} END END AS tl{c}" if whens else f"NULL::VARCHAR[] AS tl{c}")
+    return ", ".join(cols)
+
+
+def _type_codes(layout: Layout) -> list[str]:
+    width = min(KEYS_PER_CODE, max((len(k) for k in layout.keys_of.values()), default=0))
+    out = []
+    for c in range(layout.n_codes):
+        terms = " + ".join(f"(CAST(ehm_tcode(n.tl{c}[{i + 1}]) AS BIGINT) << {3 * i})" for i in range(width))
+        out.append(f"coalesce({terms}, 0) AS tc{c}" if terms else f"0 AS tc{c}")
+    return out
+
+
+def lean_sql(
+    plan: Plan, *, bucket_seconds: int, now_epoch: float, sample_rate: float, source: str, with_props: bool = False
+) -> str:
+    """The narrow numeric row of every message of ``source`` (see the module docstring)."""
+    layout = Layout(plan)
+    hi = now_epoch + 86400
     threshold = int(sample_rate * 1_000_000)
+    codes = ",\n      ".join(_type_codes(layout))
+    email = "n.user_id LIKE '%@%' AND regexp_full_match(n.user_id, '[^@\\s]+@[^@\\s]+\\.[^@\\s]+')"
+    flags = " + ".join([
+        _bit("n.user_id IS NOT NULL AND n.user_id <> ''", F_IDENTIFIED),
+        _bit("n.checked", F_CHECKED),
+        _bit(f"n.checked AND {email}", F_EMAIL_ID),
+        _bit("n.checked AND n.msg_type NOT IN ('alias', 'other') AND n.user_key IS NULL", F_NO_IDENTITY),
+        _bit(f"n.checked AND n.len > {MAX_PAYLOAD}", F_TOO_LARGE),
+        _bit(f"n.checked AND n.ev_t IS NOT NULL AND (n.ev_t < 946684800 OR n.ev_t > {hi!r})", F_IMPOSSIBLE_TS),
+        f"CASE WHEN n.checked THEN {_item_flags(layout, plan)} ELSE 0 END",
+    ])  # fmt: skip
     return f"""
+    SELECT
+      n.reason, n.event, n.msg_type, n.sample, n.len,{" n.props," if with_props else ""}
+      CAST(floor(coalesce(CASE WHEN n.ev_t BETWEEN 946684800 AND {hi!r} THEN n.ev_t END, n.recv_t, n.sent_t, {now_epoch!r})
+                 / {bucket_seconds}) * {bucket_seconds} AS BIGINT) AS bucket,
+      ehm_bin(n.sent_t - n.ev_t) AS l_send,
+      ehm_bin(n.recv_t - n.sent_t) AS l_deliver,
+      ehm_bin(n.recv_t - n.ev_t) AS l_e2e,
+      n.user_key,
+      {flags} AS flags,
+      {codes},
+      CASE WHEN n.checked AND n.is_obj THEN CAST(len(json_keys(n.props)) AS INTEGER) ELSE 0 END AS nkeys
+    FROM (
+      SELECT *{_item_lists(layout, plan)} FROM (
+        SELECT *, {_type_lists(layout)} FROM (
+          SELECT *, coalesce(NULLIF(user_id, ''), NULLIF(anon_id, '')) AS user_key,
+                 reason IS NULL AND (hash(coalesce(msg_id, user_id, anon_id, '')) % 1000000) < {threshold} AS checked,
+                 props IS NOT NULL AND starts_with(CAST(props AS VARCHAR), '{{') AS is_obj
+          FROM {source}
+        )
+      )
+    ) AS n
+    """
+
+
+def _classify(is_v2: str, j: str) -> tuple[str, str, str]:
+    seg_types = ", ".join(sql_str(t) for t in SEGMENT_TYPES)
+    msg_type = f"""CASE
+            WHEN {is_v2} AND {j}.type = 'person' AND {j}.action = 'event' THEN 'track'
+            WHEN {is_v2} AND {j}.type = 'person' AND {j}.action IN ('identify', 'page', 'screen') THEN {j}.action
+            WHEN {is_v2} THEN 'other'
+            WHEN {j}.type IN ({seg_types}) THEN {j}.type END"""
+    needs_name = f"(({j}.type = 'track' AND NOT {is_v2}) OR ({is_v2} AND {j}.action = 'event'))"
+    raw_name = f"CASE WHEN {is_v2} THEN {j}.name ELSE {j}.event END"
+    return msg_type, needs_name, raw_name
+
+
+def exact_rows(m: str, *, keep_raw: bool = False) -> str:
+    """Normalised rows from ``m`` (raw, len, pre_reason, top_sent, j: MESSAGE_SPEC struct).
+
+    The raw line is kept as ``sample`` for rejected rows (or for every row with ``keep_raw``)."""
+    sample = "raw" if keep_raw else "CASE WHEN reason IS NOT NULL THEN raw END"
+    msg_type, needs_name, raw_name = _classify("is_v2", "j")
+    return f"""
+    SELECT *, {sample} AS sample FROM (
     SELECT *,
       CASE
         WHEN pre_reason IS NOT NULL THEN pre_reason
@@ -162,118 +286,95 @@ def normalise_sql(plan: Plan, *, bucket_seconds: int, now_epoch: float, sample_r
         WHEN ehm_bad_ts(ts_s) OR ehm_bad_ts(ots_s) OR ehm_bad_ts(sent_s) OR ehm_bad_ts(recv_s) THEN 'bad_timestamp'
         WHEN coalesce(ev_t, sent_t, recv_t) IS NULL THEN 'missing_timestamp'
       END AS reason,
-      (ev_t IS NOT NULL AND (ev_t < 946684800 OR ev_t > {now_epoch + 86400!r})) AS impossible_ts,
-      CAST(floor(coalesce(
-          CASE WHEN ev_t BETWEEN 946684800 AND {now_epoch + 86400!r} THEN ev_t END,
-          recv_t, sent_t, {now_epoch!r}) / {bucket_seconds}) * {bucket_seconds} AS BIGINT) AS bucket,
-      (hash(coalesce(msg_id, raw, user_key, '')) % 1000000) < {threshold} AS checked
+      left(CASE WHEN msg_type = 'track' THEN raw_name ELSE '$' || coalesce(msg_type, 'unknown') END, 255) AS event
     FROM (
-      SELECT *,
-        ehm_ts(coalesce(ts_s, ots_s)) AS ev_t,
-        ehm_ts(sent_s) AS sent_t,
-        ehm_ts(recv_s) AS recv_t,
-        {f"from_json(props, {pp_spec})" if pp_spec else "NULL"} AS pp,
-        coalesce(NULLIF(user_id, ''), NULLIF(anon_id, '')) AS user_key,
-        left(CASE WHEN msg_type = 'track' THEN raw_name ELSE '$' || coalesce(msg_type, 'unknown') END, 255) AS event
+      SELECT *, ehm_ts(coalesce(ts_s, ots_s)) AS ev_t, ehm_ts(sent_s) AS sent_t, ehm_ts(recv_s) AS recv_t
       FROM (
-        SELECT raw, len, pre_reason, j,
+        SELECT raw, len, pre_reason, is_v2,
+          {msg_type} AS msg_type, {needs_name} AS needs_name, {raw_name} AS raw_name,
           coalesce(j.messageId, j.id) AS msg_id,
-          CASE
-            WHEN is_v2 AND j.type = 'person' AND j.action = 'event' THEN 'track'
-            WHEN is_v2 AND j.type = 'person' AND j.action IN ('identify', 'page', 'screen') THEN j.action
-            WHEN is_v2 THEN 'other'
-            WHEN j.type IN ({seg_types}) THEN j.type
-          END AS msg_type,
-          (j.type = 'track' AND NOT is_v2) OR (is_v2 AND j.action = 'event') AS needs_name,
-          CASE WHEN is_v2 THEN j.name ELSE j.event END AS raw_name,
-          CASE WHEN is_v2 THEN coalesce(json_extract_string(j.identifiers, '$.id'),
-                                        json_extract_string(j.identifiers, '$.email'),
-                                        json_extract_string(j.identifiers, '$.cio_id'),
-                                        json_extract_string(j.identifiers, '$.phone'))
+          CASE WHEN is_v2 THEN coalesce(json_extract_string(j.identifiers, '$.id'), json_extract_string(j.identifiers, '$.email'),
+                                        json_extract_string(j.identifiers, '$.cio_id'), json_extract_string(j.identifiers, '$.phone'))
                ELSE j.userId END AS user_id,
           CASE WHEN is_v2 THEN json_extract_string(j.attributes, '$.anonymous_id') ELSE j.anonymousId END AS anon_id,
           CASE WHEN is_v2 THEN j.attributes WHEN j.type IN ('identify', 'group') THEN j.traits ELSE j.properties END AS props,
-          j.timestamp AS ts_s, j.originalTimestamp AS ots_s,
-          coalesce(j.sentAt, top_sent) AS sent_s, j.receivedAt AS recv_s,
-          CASE WHEN top_ctx IS NULL THEN j.context WHEN j.context IS NULL THEN top_ctx
-               ELSE json_merge_patch(top_ctx, j.context) END AS ctx
-        FROM (SELECT *, (j.action IS NOT NULL AND j.identifiers IS NOT NULL) AS is_v2 FROM {source})
+          j.timestamp AS ts_s, j.originalTimestamp AS ots_s, coalesce(j.sentAt, top_sent) AS sent_s, j.receivedAt AS recv_s
+        FROM (SELECT *, (j.action IS NOT NULL AND j.identifiers IS NOT NULL) AS is_v2 FROM {m})
       )
+    ))"""
+
+
+def fast_rows(reader: str, *, keep_raw: bool = False) -> str:
+    """Normalised rows straight from typed ``read_ndjson`` columns (clean single messages only).
+
+    With ``keep_raw`` each row carries a JSON rendering of its message as ``sample``."""
+    sample = (
+        "CAST(to_json({'type': \"type\", 'event': event, 'userId': userId, 'anonymousId': anonymousId, "
+        "'messageId': messageId, 'timestamp': \"timestamp\", 'properties': properties, 'traits': traits}) AS VARCHAR)"
+        if keep_raw else "NULL::VARCHAR"
     )
-    """
-
-
-def stage1_sql(
-    plan: Plan, *, bucket_seconds: int, now_epoch: float, sample_rate: float, property_stats: bool, source: str = "m"
-) -> str:
-    """SELECT of the narrow per-message table ``msg`` that every aggregate of stage 2 reads."""
-    planned = ", ".join(sql_str(n) for n in plan.events) or "NULL"
-    generic = [
-        _viol("n.msg_type = 'track' AND n.event NOT IN (" + planned + ")", "unplanned_event", ""),
-        _viol(
-            "n.pkeys IS NOT NULL AND len(list_filter(coalesce(json_keys(n.props), []), "
-            "lambda k: NOT list_contains(n.pkeys, k))) > 0",
-            "unplanned_property",
-            "",
-        ),
-        _viol("n.user_id LIKE '%@%' AND regexp_full_match(n.user_id, '[^@\\s]+@[^@\\s]+\\.[^@\\s]+')", "email_as_user_id", ""),
-        _viol("n.msg_type <> 'other' AND n.msg_type <> 'alias' AND n.user_key IS NULL", "missing_identity", ""),
-        _viol(f"n.len > {MAX_PAYLOAD}", "payload_too_large", ""),
-        _viol("n.impossible_ts", "impossible_timestamp", ""),
-    ]
-    checks = violation_checks(plan)
-    viol_list = "list_filter([" + ",\n        ".join(generic + checks.exprs) + "], lambda x: x IS NOT NULL)"
-    item_cols = "".join(f", {sql} AS {alias}" for alias, sql in checks.item_cols.items())
-    ksig = "CAST(json_structure(n.props) AS VARCHAR)" if property_stats else "NULL"
-    hll_idx = "('0x' || md5(n.user_key)[1:3])::SMALLINT"
-    hll_rho = f"CAST({64 - HLL_P} - floor(log2(greatest(1, ('0x' || md5(n.user_key)[4:16])::BIGINT))) AS TINYINT)"
-    base = normalise_sql(plan, bucket_seconds=bucket_seconds, now_epoch=now_epoch, sample_rate=sample_rate, source=source)
+    seg_types = ", ".join(sql_str(t) for t in SEGMENT_TYPES)
+    # The fast reader has no raw line to measure: properties / traits (where payloads grow) plus a
+    # generous envelope give the estimate, and any message within 4 KB of the limit is sent to the
+    # exact reader, which measures the line. (A message bloated by an over-4-KB ``context`` alone
+    # is measured only when the file goes through the exact reader.)
+    est = "coalesce(strlen(properties), 0) + coalesce(strlen(traits), 0) + 1024"
     return f"""
-    WITH base AS ({base}),
-    n AS (SELECT *, {_planned_keys_case(plan)} AS pkeys{item_cols} FROM base AS n),
-    v AS (SELECT n.*, CASE WHEN n.reason IS NULL AND n.checked THEN {viol_list} ELSE []::VARCHAR[] END AS viols FROM n AS n)
     SELECT
-      CASE WHEN n.reason IS NULL THEN n.event END AS event,
-      CASE WHEN n.reason IS NULL THEN n.msg_type END AS msg_type,
-      CASE WHEN n.reason IS NULL THEN n.bucket END AS bucket,
-      n.reason,
-      CAST((n.user_id IS NOT NULL AND n.user_id <> '') AS TINYINT) AS identified,
-      CAST(n.checked AS TINYINT) AS checked,
-      CAST(n.checked AND len(n.viols) = 0 AS TINYINT) AS conforming,
-      CASE WHEN n.reason IS NULL THEN ehm_bin(n.sent_t - n.ev_t) END::SMALLINT AS l_send,
-      CASE WHEN n.reason IS NULL THEN ehm_bin(n.recv_t - n.sent_t) END::SMALLINT AS l_deliver,
-      CASE WHEN n.reason IS NULL THEN ehm_bin(n.recv_t - n.ev_t) END::SMALLINT AS l_e2e,
-      CASE WHEN n.reason IS NULL AND n.user_key IS NOT NULL THEN {hll_idx} END AS h_idx,
-      CASE WHEN n.reason IS NULL AND n.user_key IS NOT NULL THEN {hll_rho} END AS h_rank,
-      CASE WHEN len(n.viols) > 0 THEN n.viols END AS viols,
-      CASE WHEN n.reason IS NULL AND n.checked THEN {ksig} END AS ksig,
-      CASE WHEN n.reason IS NOT NULL OR len(n.viols) > 0 THEN coalesce(n.raw, CAST(to_json(n.j) AS VARCHAR)) END AS sample
-    FROM v AS n
-    """
+      CASE WHEN batch IS NOT NULL THEN CASE WHEN starts_with(CAST(batch AS VARCHAR), '[') THEN 'batch' ELSE 'suspect' END
+           WHEN "action" IS NOT NULL OR identifiers IS NOT NULL OR "type" IS NULL OR "type" NOT IN ({seg_types}) THEN 'suspect'
+           WHEN "type" = 'track' AND ehm_blank(event) THEN 'suspect'
+           WHEN coalesce("timestamp", originalTimestamp, sentAt, receivedAt) IS NULL THEN 'suspect'
+           WHEN {est} > {MAX_PAYLOAD - 4096} THEN 'suspect'
+      END AS reason,
+      left(CASE WHEN "type" = 'track' THEN event ELSE '$' || "type" END, 255) AS event,
+      "type" AS msg_type, {sample} AS sample, 0 AS len,
+      coalesce(messageId, id) AS msg_id, userId AS user_id, anonymousId AS anon_id,
+      CASE WHEN "type" IN ('identify', 'group') THEN traits ELSE properties END AS props,
+      epoch(coalesce("timestamp", originalTimestamp)) AS ev_t, epoch(sentAt) AS sent_t, epoch(receivedAt) AS recv_t
+    FROM {reader}"""
 
 
-def stage2_sql(table: str) -> dict[str, str]:
-    """The aggregates over the per-message table, one query each (all tiny group-bys)."""
+def stage2_sql(table: str, n_codes: int) -> dict[str, str]:
+    """Aggregates over the narrow table, one small query each."""
     grp = "event, msg_type, bucket"
+    tcs = ", ".join(f"tc{c}" for c in range(n_codes))
     lat = " UNION ALL ".join(
         f"SELECT {grp}, '{hop}' AS hop, l_{hop} AS bin, count(*) AS n FROM {table} "
         f"WHERE reason IS NULL AND l_{hop} IS NOT NULL GROUP BY ALL"
         for hop in HOPS
     )
     return {
-        "main": f"""SELECT {grp}, count(*) AS n, sum(identified) AS identified, sum(checked) AS checked,
-                    sum(conforming) AS conforming FROM {table} WHERE reason IS NULL GROUP BY ALL""",
-        "viols": f"""SELECT {grp}, v, count(*) AS n FROM (SELECT {grp}, unnest(viols) AS v FROM {table}
-                     WHERE viols IS NOT NULL) GROUP BY ALL""",
-        "vsamples": f"""SELECT event, msg_type, v, max(bucket) AS bucket, max_by(sample, hash(sample), 3) AS samples
-                     FROM (SELECT event, msg_type, bucket, sample, unnest(viols) AS v FROM {table} WHERE viols IS NOT NULL)
-                     GROUP BY ALL""",
-        "latency": f"""SELECT {grp}, hop, list(bin ORDER BY bin) AS bins, list(n ORDER BY bin) AS counts
-                     FROM ({lat}) GROUP BY ALL""",
-        "hll": f"""SELECT {grp}, list(h_idx ORDER BY h_idx) AS idx, list(r ORDER BY h_idx) AS ranks FROM
-                   (SELECT {grp}, h_idx, max(h_rank) AS r FROM {table} WHERE h_idx IS NOT NULL GROUP BY ALL) GROUP BY ALL""",
-        "props": f"""SELECT {grp}, ksig, count(*) AS n FROM {table} WHERE ksig IS NOT NULL GROUP BY ALL""",
+        "main": f"SELECT {grp}, flags, {tcs}, nkeys, count(*) AS n FROM {table} WHERE reason IS NULL GROUP BY ALL",
+        "latency": f"SELECT {grp}, hop, list(bin ORDER BY bin) AS bins, list(n ORDER BY bin) AS counts FROM ({lat}) GROUP BY ALL",
+        # MD5 once per distinct user, not per message
+        "hll": f"""WITH u AS (SELECT DISTINCT {grp}, user_key FROM {table} WHERE reason IS NULL AND user_key IS NOT NULL),
+                   h AS (SELECT user_key, md5_number_upper(user_key) AS h FROM (SELECT DISTINCT user_key FROM u))
+                   SELECT {grp}, list(i ORDER BY i) AS idx, list(r ORDER BY i) AS ranks FROM (
+                     SELECT {grp}, CAST(h >> 52 AS SMALLINT) AS i,
+                            max(CAST(52 - floor(log2(greatest(1, h & 4503599627370495))) AS TINYINT)) AS r
+                     FROM u JOIN h USING (user_key) GROUP BY ALL) GROUP BY ALL""",
         "rejects": f"""SELECT reason, count(*) AS n, max_by(sample, hash(sample), {QUARANTINE_PER_REASON}) AS rejected
-                     FROM {table} WHERE reason IS NOT NULL AND reason <> 'batch' GROUP BY ALL""",
-        "batches": f"SELECT count(*) AS n FROM {table} WHERE reason = 'batch'",
+                     FROM {table} WHERE reason IS NOT NULL AND reason NOT IN ('batch', 'suspect') GROUP BY ALL""",
+        "control": f"""SELECT count(*) FILTER (WHERE reason = 'batch') AS batches,
+                     count(*) FILTER (WHERE reason = 'suspect') AS suspect FROM {table}""",
     }
+
+
+def _known_keys_case(layout: Layout) -> str:
+    whens = []
+    for name, keys in layout.keys_of.items():
+        cond = "msg_type = 'identify'" if name == "$identify" else f"msg_type = 'track' AND event = {sql_str(name)}"
+        whens.append(f"WHEN {cond} THEN [{', '.join(sql_str(k) for k in keys)}]::VARCHAR[]")
+    return f"CASE {' '.join(whens)} ELSE []::VARCHAR[] END" if whens else "[]::VARCHAR[]"
+
+
+def extra_keys_sql(lean_rows: str, layout: Layout) -> str:
+    """Keys outside the message's own plan, with their JSON types (rows that have some)."""
+    return f"""
+    SELECT event, msg_type, bucket, k AS key, coalesce(json_type(props, '/' || replace(replace(k, '~', '~0'), '/', '~1')), 'NULL') AS jtype,
+           count(*) AS n
+    FROM (SELECT event, msg_type, bucket, props, unnest(list_filter(json_keys(props), lambda k: NOT list_contains(known, k))) AS k
+          FROM (SELECT *, {_known_keys_case(layout)} AS known FROM ({lean_rows}))
+          WHERE reason IS NULL AND props IS NOT NULL AND starts_with(CAST(props AS VARCHAR), '{{'))
+    GROUP BY ALL"""
