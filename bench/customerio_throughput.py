@@ -50,15 +50,27 @@ class Row:
         return self.activities / self.seconds
 
     def cells(self) -> list[str]:
-        return [self.name, f"{self.activities:,}", str(self.pages), f"{self.seconds:.2f}",
-                f"{self.per_second:,.0f}", f"{self.per_second / CEILING:.1%}", str(self.rate_limited)]
+        return [
+            self.name,
+            f"{self.activities:,}",
+            str(self.pages),
+            f"{self.seconds:.2f}",
+            f"{self.per_second:,.0f}",
+            f"{self.per_second / CEILING:.1%}",
+            str(self.rate_limited),
+        ]
 
 
 def seed(standin: StandIn, n: int) -> None:
     start = int(time.time()) - 3600
     for i in range(n):
-        standin.inject("event", name=f"event_{i % 7}", customer_id=f"u{i % 500}", timestamp=start + i * 3600 // n,
-                       data={"event_timestamp": start + i * 3600 // n - 2, "properties": {"i": i}})
+        standin.inject(
+            "event",
+            name=f"event_{i % 7}",
+            customer_id=f"u{i % 500}",
+            timestamp=start + i * 3600 // n,
+            data={"event_timestamp": start + i * 3600 // n - 2, "properties": {"i": i}},
+        )
 
 
 def client(base_url: str, key: str, rate: float) -> AppAPIClient:
@@ -87,6 +99,7 @@ def collect_all(config: CustomerIOConfig, db: Path) -> Callable[[AppAPIClient], 
         run = collect_once(config, store, api, bucket=300)
         store.dispose()
         return run.activities, run.pages
+
     return work
 
 
@@ -94,8 +107,10 @@ def table(rows: list[Row]) -> str:
     head = ["client", "activities", "pages", "seconds", "activities/s", "of 1,000/s", "429s"]
     cells = [head, *(r.cells() for r in rows)]
     widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-             for row in cells]
+    lines = [
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -113,16 +128,24 @@ def main() -> int:
         config = CustomerIOConfig(workspace="bench", base_url=url, budget=100_000)
         rows = [
             measure("paced (ours)", read_all, client(url, key, 10.0)),
-            measure("collect_once + SQLite", collect_all(config, Path(tmp) / "bench.sqlite"), client(url, key, 10.0)),
+            measure(
+                "collect_once + SQLite",
+                collect_all(config, Path(tmp) / "bench.sqlite"),
+                client(url, key, 10.0),
+            ),
             measure("naive (baseline)", read_all, client(url, key, 1e9)),
         ]
     print(f"Customer.io App API read throughput, stand-in limit 10 req/s x 100 = {CEILING:,.0f} activities/s")
     print(table(rows))
-    print("(each run starts with an empty window, so its first 10 pages go at once: short runs can exceed 1,000/s)")
+    print(
+        "(each run starts with an empty window, so its first 10 pages go at once: short runs can exceed 1,000/s)"
+    )
     ours = rows[0]
     ok = ours.per_second >= TARGET * CEILING and ours.rate_limited == 0
-    print(f"target >= {TARGET:.0%} of the ceiling with no 429s: {'PASS' if ok else 'FAIL'} "
-          f"({ours.per_second / CEILING:.1%}, {ours.rate_limited} x 429)")
+    print(
+        f"target >= {TARGET:.0%} of the ceiling with no 429s: {'PASS' if ok else 'FAIL'} "
+        f"({ours.per_second / CEILING:.1%}, {ours.rate_limited} x 429)"
+    )
     return 0 if ok else 1
 
 

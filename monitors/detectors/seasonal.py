@@ -37,6 +37,7 @@ _MIN_LEVEL_HALF_LIFE_BUCKETS = 4.0
 _PROFILE_HALF_LIFE_OCC = np.array([7.0, 7.0, 4.0, 4.0, 7.0, 7.0, 4.0])
 _LOSS_HALF_LIFE_S = 3 * 86400.0
 _SWITCH_MARGIN = 0.97
+_NONE = np.zeros(0, dtype=np.int64)
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -47,15 +48,17 @@ class Timing:
     """Per-bucket slot indices and weights, shared by every series (computed once per run)."""
 
     idx: I64
-    """(T, 7) profile columns touched by each bucket."""
+    """(T, 14) profile rows touched by each bucket: 7 observed sums, then their 7 expected sums."""
     frac: F64
     """(T,) position between the two neighbouring hour centres."""
     weight: F64
     """(T, 7) interpolation weight of each touched column."""
     decay: F64
     """(T, 7) decay applied to a touched column when the bucket is learned."""
+    score: NDArray[np.bool_]
+    """(T,) whether model losses are updated at this bucket (every third, by absolute time)."""
     choose: NDArray[np.bool_]
-    """(T,) whether models are re-chosen after this bucket (once an hour)."""
+    """(T,) whether models are re-chosen after this bucket (hourly; every 6 h for wide buckets)."""
 
 
 def timing(times: I64, width: int) -> Timing:
@@ -72,12 +75,14 @@ def timing(times: I64, width: int) -> Timing:
     dow = (week_pos // 86400.0).astype(np.int64)
     idx = np.stack([h0, h1, 24 + w0, 24 + w1, 192 + h0, 192 + h1, 216 + dow], axis=1)
     weight = np.stack([1 - frac, frac, 1 - frac, frac, 1 - frac, frac, np.ones_like(frac)], axis=1)
-    idx = np.ascontiguousarray(idx)
+    idx = np.ascontiguousarray(np.concatenate([idx, idx + N_PROFILE], axis=1))
     per_occurrence = np.array([max(3600.0 / width, 0.5)] * 6 + [max(86400.0 / width, 1.0)])
     per_unit = 0.5 ** (1.0 / (_PROFILE_HALF_LIFE_OCC * per_occurrence))
-    decay = per_unit[None, :] ** weight
-    choose = (times % 3600 == 0) | (width >= 3600)
-    return Timing(idx=idx, frac=frac, weight=weight, decay=decay, choose=choose)
+    decay = np.concatenate([per_unit[None, :] ** weight] * 2, axis=1)
+    every = max(1, 3600 // width) if width < 3600 else max(1, 21600 // width)
+    choose = (times // width) % every == 0
+    score = (times // width) % 3 == 0
+    return Timing(idx=idx, frac=frac, weight=weight, decay=decay, score=score, choose=choose)
 
 
 def level_decay(width: int) -> F64:
@@ -95,8 +100,7 @@ class Seasonal:
     WIDTHS: ClassVar[dict[str, int]] = {
         "level_x": 3,
         "level_p": 3,
-        "prof_n": N_PROFILE,
-        "prof_d": N_PROFILE,
+        "prof": 2 * N_PROFILE,
         "loss": 3,
         "choice": 1,
     }
@@ -104,16 +108,16 @@ class Seasonal:
     def __init__(self, arrays: dict[str, F64], width: int) -> None:
         self.level_x = arrays["level_x"]
         self.level_p = arrays["level_p"]
-        self.prof_n = arrays["prof_n"]
-        self.prof_d = arrays["prof_d"]
+        self.prof = arrays["prof"]
+        """observed sums (first N_PROFILE rows) over expected sums (last N_PROFILE rows), per slot"""
         self.loss = arrays["loss"]
         self.choice = arrays["choice"]
         n = self.level_x.shape[1]
         self._cols = np.zeros(7, dtype=np.int64)
         self._level_decay = level_decay(width)[:, None]
-        self._loss_rate = 1.0 - 0.5 ** (width / _LOSS_HALF_LIFE_S)
+        self._loss_rate = 1.0 - 0.5 ** (3 * width / _LOSS_HALF_LIFE_S)
         self._eligible = (_ELIGIBLE_DAYS * 86400.0 / width)[:, None]
-        self._target = np.empty((7, n))
+        self._add = np.empty((14, n))
         self._set_masks()
 
     @staticmethod
@@ -122,8 +126,7 @@ class Seasonal:
         return {
             "level_x": np.zeros((3, n)),
             "level_p": np.full((3, n), _EPS),
-            "prof_n": np.full((N_PROFILE, n), _EPS),
-            "prof_d": np.full((N_PROFILE, n), _EPS),
+            "prof": np.full((2 * N_PROFILE, n), _EPS),
             "loss": np.zeros((3, n)),
             "choice": np.zeros((1, n)),
         }
@@ -136,9 +139,8 @@ class Seasonal:
         """Expected count of bucket ``k`` for every series, and each candidate's prediction (3, n)."""
         cols = tm.idx[k]
         self._cols = cols
-        self._gn = self.prof_n[cols]
-        self._gd = self.prof_d[cols]
-        ratio = self._gn / self._gd
+        self._g = self.prof[cols]
+        ratio = self._g[:7] / self._g[7:]
         f = tm.frac[k]
         lo = ratio[0:6:2]
         shape = lo + f * (ratio[1:6:2] - lo)
@@ -151,9 +153,9 @@ class Seasonal:
         mu = np.where(self._is0, cand[0], np.where(self._is1, cand[1], cand[2]))
         return mu, cand
 
-    def learn(self, tm: Timing, k: int, u: F64, x: F64, cand: F64, n_obs: F64) -> None:
-        """Learn bucket ``k`` (after :meth:`predict`) where ``u`` is 1; leave the rest untouched."""
-        skip = np.flatnonzero(u == 0.0)
+    def learn(self, tm: Timing, k: int, learn: NDArray[np.bool_], x: F64, cand: F64, n_obs: F64) -> None:
+        """Learn bucket ``k`` (after :meth:`predict`) where ``learn``; leave the other series untouched."""
+        skip = np.flatnonzero(~learn) if not learn.all() else _NONE
         keep = (self.level_x[:, skip], self.level_p[:, skip], self.loss[:, skip]) if skip.size else None
         dec = self._level_decay
         self.level_x *= dec
@@ -161,30 +163,28 @@ class Seasonal:
         self.level_p *= dec
         self.level_p += self._shape
         level = self.level_x / self.level_p
-        target = self._target
+        add = self._add
+        weight = tm.weight[k]
+        np.multiply.outer(weight, x, out=add[:7])
+        target = add[7:]
         target[0] = target[1] = level[0]
         target[2] = target[3] = level[1]
         np.multiply(level[2], self._dow_c, out=target[4])
         target[5] = target[4]
         np.multiply(level[2], self._hour_c, out=target[6])
-        pdec = tm.decay[k][:, None]
-        wx = np.multiply.outer(tm.weight[k], x)
-        new_n = self._gn * pdec
-        new_n += wx
-        target *= tm.weight[k][:, None]
-        new_d = self._gd * pdec
-        new_d += target
-        err = np.sqrt(x) - np.sqrt(cand)
-        err *= err
-        err -= self.loss
-        err *= self._loss_rate
-        self.loss += err
+        target *= weight[:, None]
+        new = self._g * tm.decay[k][:, None]
+        new += add
+        if tm.score[k]:
+            err = np.sqrt(x) - np.sqrt(cand)
+            err *= err
+            err -= self.loss
+            err *= self._loss_rate
+            self.loss += err
         if keep is not None:
             self.level_x[:, skip], self.level_p[:, skip], self.loss[:, skip] = keep
-            new_n[:, skip] = self._gn[:, skip]
-            new_d[:, skip] = self._gd[:, skip]
-        self.prof_n[self._cols] = new_n
-        self.prof_d[self._cols] = new_d
+            new[:, skip] = self._g[:, skip]
+        self.prof[self._cols] = new
         if tm.choose[k]:
             self._rechoose(n_obs)
 

@@ -173,16 +173,30 @@ class VolumeDetector:
     def _matrix(
         frame: pd.DataFrame, items: list[_Series], times: np.ndarray, width: int, fill: float
     ) -> np.ndarray:
+        """Counts (T, n) in the order of ``items``; rows of other series or times are ignored.
+
+        The frame has at most one row per series and bucket (the Store's key; the backtest sums
+        duplicates before)."""
         counts = np.full((len(times), len(items)), fill)
         if frame.empty:
             return counts
-        index = pd.DataFrame([s.key for s in items], columns=KEY).reset_index(names="col")
-        rows = frame.merge(index, on=KEY, how="inner")
-        t = (rows["bucket_start"].to_numpy(np.int64) - int(times[0])) // width
-        keep = (t >= 0) & (t < len(times))
-        where = (t[keep], rows["col"].to_numpy()[keep])
-        counts[where] = 0.0
-        np.add.at(counts, where, rows["count"].to_numpy(np.float64)[keep])
+        # factorise each key column (fast on millions of rows), then map code triples to columns
+        codes, uniques = zip(*(pd.factorize(frame[c]) for c in KEY), strict=True)
+        sizes = [len(u) for u in uniques]
+        combined = (codes[0].astype(np.int64) * sizes[1] + codes[1]) * sizes[2] + codes[2]
+        lookup = np.full(sizes[0] * sizes[1] * sizes[2], -1, dtype=np.int64)
+        position = [{str(v): i for i, v in enumerate(u)} for u in uniques]
+        for col, s in enumerate(items):
+            found = [position[j].get(part) for j, part in enumerate(s.key)]
+            if None not in found:
+                lookup[(found[0] * sizes[1] + found[1]) * sizes[2] + found[2]] = col
+        column = lookup[combined]
+        t = (frame["bucket_start"].to_numpy(np.int64) - int(times[0])) // width
+        values = frame["count"].to_numpy(np.float64)
+        keep = (column >= 0) & (t >= 0) & (t < len(times))
+        if not keep.all():
+            t, column, values = t[keep], column[keep], values[keep]
+        counts[t, column] = values  # one row per series and bucket, as the Store returns them
         return counts
 
     def _params(self, items: list[_Series], width: int) -> engine.Params:

@@ -172,6 +172,8 @@ def run(
     lmax = max(WINDOWS)
     h, abs_, rel = params.threshold, params.min_abs, params.min_rel
     h_win = h + np.array(WINDOW_EXTRA)[:, None]
+    offsets = np.array(WINDOWS)
+    no_silence = np.zeros(n)
     for k in range(len(times)):
         t = int(times[k])
         act = k >= first
@@ -180,7 +182,7 @@ def run(
         np.maximum(mu, MU_MIN, out=mu)
         x = np.where(obs, counts[k], mu)
         pos = (t // width) % lmax
-        old = (pos - np.array(WINDOWS)) % lmax
+        old = (pos - offsets) % lmax
         # series not yet (or not now) active keep their windows untouched
         # windows add up buckets winsorised at ±CLIP_SD s.d., so one heavy-tailed outlier cannot
         # make a run of normal buckets look anomalous; the one-bucket window sees the raw count
@@ -205,7 +207,7 @@ def run(
         zero = obs & (x == 0)
         e_since[:] = np.where(zero, e_since + mu, np.where(obs, 0.0, e_since))
         zero_run[:] = np.where(zero, zero_run + 1.0, np.where(obs, 0.0, zero_run))
-        zsil = _silence(e_since, disp.a[0])
+        zsil = _silence(e_since, disp.a[0]) if e_since.any() else no_silence
         sil = (zsil >= h) & (e_since >= abs_)
         in_ep = ep[episodes.DIR] != 0
         rows = np.flatnonzero((judge & (up.any(axis=0) | dn.any(axis=0) | sil)) | in_ep)
@@ -219,10 +221,8 @@ def run(
                 sea.adapt(adapt_rows, ratios)
         learn = obs & (zsil < PENDING_Z)
         learn[anomalous] = False
-        u = learn.astype(np.float64)
-        limit = h * np.sqrt(v[0] * mu)
-        x_learn = np.where(n_obs >= params.min_history, np.clip(x, mu - limit, mu + limit), x)
-        sea.learn(tm, k, u, x_learn, cand, n_obs)
+        # learned values are winsorised like the windows' (once the baseline is trusted)
+        sea.learn(tm, k, learn, np.where(n_obs >= params.min_history, xc, x), cand, n_obs)
         if (t // width) % DISPERSION_EVERY == 0:
             quiet = valid & (learn & (ep[episodes.DIR] == 0))
             disp.learn(dev, m_tot, v, quiet.astype(np.float64))

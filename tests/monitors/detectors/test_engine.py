@@ -100,7 +100,7 @@ def test_a_series_is_judged_the_same_alone_or_in_a_batch() -> None:
 
 def test_state_layout_round_trips() -> None:
     state = engine.fresh(2)
-    state["prof_n"][5, 1] = 123.25
+    state["prof"][5, 1] = 123.25
     back = engine.unpack(engine.pack(state))
     assert engine.pack(back).shape == (2, engine.STATE_SIZE)
-    assert back["prof_n"][5, 1] == 123.25
+    assert back["prof"][5, 1] == 123.25
