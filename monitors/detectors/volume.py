@@ -187,8 +187,8 @@ class VolumeDetector:
         lookup = np.full(sizes[0] * sizes[1] * sizes[2], -1, dtype=np.int64)
         position = [{str(v): i for i, v in enumerate(u)} for u in uniques]
         for col, s in enumerate(items):
-            found = [position[j].get(part) for j, part in enumerate(s.key)]
-            if None not in found:
+            found = [position[j].get(part, -1) for j, part in enumerate(s.key)]
+            if min(found) >= 0:
                 lookup[(found[0] * sizes[1] + found[1]) * sizes[2] + found[2]] = col
         column = lookup[combined]
         t = (frame["bucket_start"].to_numpy(np.int64) - int(times[0])) // width
