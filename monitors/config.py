@@ -17,6 +17,7 @@ from monitors.configbase import StrictModel
 from monitors.customerio.config import CustomerIOConfig
 from monitors.detectors.config import DetectorsConfig
 from monitors.errors import ConfigError
+from monitors.ingest.leakage import LeakageConfig
 from monitors.jobs.config import WorkerConfig
 from monitors.timeutil import parse_duration
 from monitors.ui.config import DashboardConfig
@@ -88,6 +89,7 @@ class Config(StrictModel):
     journeys: list[JourneyConfig] = Field(default_factory=list)
     detectors: DetectorsConfig = DetectorsConfig()
     customerio: CustomerIOConfig | None = None
+    leakage: LeakageConfig = LeakageConfig()
     alerts: AlertsConfig = AlertsConfig()
     worker: WorkerConfig = WorkerConfig()
     dashboard: DashboardConfig = DashboardConfig()

@@ -63,8 +63,13 @@ def metric_records(
         hops[row.hop] = sk if row.hop not in hops else hops[row.hop].merge(sk)
     vsum: dict[tuple[Any, ...], dict[str, int]] = defaultdict(dict)
     vdetail: dict[tuple[Any, ...], dict[str, int]] = defaultdict(dict)
+    leaks: dict[tuple[Any, ...], dict[str, int]] = defaultdict(dict)
     for row in viols.itertuples(index=False):
         key = tuple(getattr(row, c) for c in key_cols)
+        if row.vtype == "leak":  # staging/test-data signals are not plan violations
+            name = row.property or "any"
+            leaks[key][name] = leaks[key].get(name, 0) + int(row.count)
+            continue
         vsum[key][row.vtype] = vsum[key].get(row.vtype, 0) + int(row.count)
         label = f"{row.vtype}:{row.property}" if row.property else row.vtype
         vdetail[key][label] = vdetail[key].get(label, 0) + int(row.count)
@@ -90,6 +95,8 @@ def metric_records(
             "violations": dict(sorted(vsum.get(key, {}).items())),
             "violation_details": dict(sorted(vdetail.get(key, {}).items())),
             "identified": rec["identified"], "users_estimate": round(users[key].estimate()),
+            "leak_suspect": leaks.get(key, {}).get("any", 0),
+            "leak_signals": {k: v for k, v in sorted(leaks.get(key, {}).items()) if k != "any"},
         })  # fmt: skip
         out.append(item)
     return out

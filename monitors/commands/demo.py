@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"generating {args.days} days of D2C traffic into {folder}/ (with a rename, a staging leak, a latency "
           "regression, a drop and a missing cart_id injected) ...")  # fmt: skip
     paths = write_logs(folder, plan)
-    opts = IngestOptions(source="shop-backend", environment="production", plan=load_plan(config.plan), final_line_grace=0)
+    opts = IngestOptions(source="shop-backend", environment="production", plan=load_plan(config.plan), final_line_grace=0,
+                         leakage=config.leakage)  # fmt: skip
     report = ingest(store, [str(folder)], opts, strict=True)
     print(f"ingested {len(paths)} files: {report.events:,} events, {report.rejected:,} rejected, "
           f"{report.bytes / 1e6:.1f} MB in {report.seconds:.1f}s into {store.url}")  # fmt: skip

@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         sample_rate=src.conformance_sample_rate if src else 1.0,
         final_line_grace=parse_duration(args.final_line_grace or (src.final_line_grace if src else "5m")),
         progress=not args.no_progress,
+        leakage=config.leakage,
     )
     report = ingest(store, paths, opts, strict=True)
     if args.format == "json":

@@ -19,6 +19,7 @@ import pandas as pd
 
 from monitors.ingest import sqlgen
 from monitors.ingest.conformance import Evaluator
+from monitors.ingest.leakage import LeakageConfig
 from monitors.plan import Plan
 
 MAX_LINE = 16 * 1024 * 1024
@@ -33,6 +34,7 @@ class FactOptions:
     now_epoch: float
     sample_rate: float = 1.0
     property_stats: bool = True
+    leakage: LeakageConfig | None = None
 
 
 @dataclass
@@ -137,7 +139,8 @@ class _Run:
 
     def lean(self, rows: str, *, with_props: bool = False) -> str:
         return sqlgen.lean_sql(self.plan, bucket_seconds=self.opts.bucket_seconds, now_epoch=self.opts.now_epoch,
-                               sample_rate=self.opts.sample_rate, source=f"({rows})", with_props=with_props)  # fmt: skip
+                               sample_rate=self.opts.sample_rate, source=f"({rows})", with_props=with_props,
+                               leakage=self.opts.leakage)  # fmt: skip
 
     def stage(self, inp: _Input, mode: str, table: str) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {self.lean(inp.rows(mode))}")
@@ -153,7 +156,7 @@ class _Run:
         for row in main.itertuples(index=False):
             codes = tuple(int(getattr(row, t)) for t in self.tcs)
             verdict = self.ev.verdict(str(row.event), str(row.msg_type), int(row.flags), codes, int(row.nkeys))
-            if verdict.violations:
+            if verdict.violations or verdict.leaks:
                 bad.append((str(row.event), str(row.msg_type), int(row.flags), *codes, int(row.nkeys)))
             extra = extra or int(row.nkeys) > len(verdict.props)
         if bad:

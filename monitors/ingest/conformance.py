@@ -19,6 +19,7 @@ from monitors.ingest.sqlgen import (
     F_TOO_LARGE,
     Layout,
 )
+from monitors.ingest.leakage import signals_of
 from monitors.plan import ObjectSpec, Plan
 
 ALLOWED = {"string": {1}, "number": {2, 3}, "integer": {2}, "boolean": {4}, "array": {5}, "object": {6}}
@@ -37,6 +38,7 @@ class Verdict:
     checked: bool
     violations: tuple[tuple[str, str], ...]
     props: tuple[tuple[str, str], ...]
+    leaks: tuple[str, ...] = ()
 
     @property
     def conforming(self) -> bool:
@@ -88,7 +90,7 @@ class Evaluator:
             if nextra > 0:
                 out.append(("unplanned_property", ""))
         out.extend((name, "") for bit, name in FLAG_VIOLATIONS if flags >> bit & 1)
-        return Verdict(True, tuple(out), props)
+        return Verdict(True, tuple(out), props, tuple(signals_of(flags)))
 
     def _item_violations(self, array: str, items: ObjectSpec, flags: int) -> list[tuple[str, str]]:
         out = []

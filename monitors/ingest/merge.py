@@ -37,6 +37,10 @@ def _main(batch: IngestBatch, parts: dict[str, pd.DataFrame], ev: Evaluator) -> 
         d.conforming += n if verdict.conforming else 0
         for vtype, prop in verdict.violations:
             _add(batch.violations, (*key, vtype, prop), n)  # type: ignore[arg-type]
+        for signal in verdict.leaks:
+            _add(batch.violations, (*key, "leak", signal), n)  # type: ignore[arg-type]
+        if verdict.leaks:
+            _add(batch.violations, (*key, "leak", ""), n)  # type: ignore[arg-type]
         for prop, jtype in verdict.props:
             _add(batch.props, (*key, prop, jtype), n)  # type: ignore[arg-type]
     for row in parts["hll"].itertuples(index=False):
@@ -71,7 +75,7 @@ def _samples(batch: IngestBatch, parts: dict[str, pd.DataFrame], ev: Evaluator) 
         codes = tuple(int(getattr(row, t)) for t in tcs)
         verdict = ev.verdict(str(row.event), str(row.msg_type), int(row.flags), codes, int(row.nkeys))
         samples = [redact_line(s) for s in (row.samples if row.samples is not None else [])][:3]
-        for vtype, prop in verdict.violations:
+        for vtype, prop in (*verdict.violations, *(("leak", s) for s in verdict.leaks)):
             key = (str(row.event), str(row.msg_type), vtype, prop)
             old = batch.vsamples.get(key)
             if old is None or int(row.bucket) > old[0] or len(old[1]) < 3:

@@ -23,6 +23,7 @@ import duckdb
 from monitors.errors import ConfigError
 from monitors.ingest import columnar, files, merge
 from monitors.ingest.conformance import Evaluator
+from monitors.ingest.leakage import LeakageConfig
 from monitors.plan import Plan
 from monitors.timeutil import utcnow
 from storage import Store
@@ -45,6 +46,7 @@ class IngestOptions:
     tmp_dir: str | None = None
     progress: bool = False
     clock: Callable[[], datetime] = utcnow
+    leakage: LeakageConfig | None = None
 
 
 @dataclass
@@ -192,7 +194,7 @@ class SourceIngester:
                 self.store.save_checkpoint(self.opts.source, self._cp(info, cp.offset, cp.complete), now, replaces=cp.file_key)
             return FileResult(path, "unchanged")
         target, nbytes = self._materialise(info, region)
-        opts = columnar.FactOptions(self.opts.bucket_seconds, now.timestamp(), self.opts.sample_rate)
+        opts = columnar.FactOptions(self.opts.bucket_seconds, now.timestamp(), self.opts.sample_rate, leakage=self.opts.leakage)
         facts = columnar.run_facts(self.con, self.opts.plan, target, info.compressed and region.direct, opts, self.evaluator)
         batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
                                sample_rate=self.opts.sample_rate, file=path)  # fmt: skip

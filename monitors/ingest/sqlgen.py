@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 
+from monitors.ingest.leakage import LeakageConfig, leak_fields_sql, leak_flags_sql
 from monitors.plan import Plan
 from monitors.sketch import LN_GAMMA, MIN_VALUE, ZERO_BIN
 
@@ -216,7 +217,8 @@ def _type_codes(layout: Layout) -> list[str]:
 
 
 def lean_sql(
-    plan: Plan, *, bucket_seconds: int, now_epoch: float, sample_rate: float, source: str, with_props: bool = False
+    plan: Plan, *, bucket_seconds: int, now_epoch: float, sample_rate: float, source: str, with_props: bool = False,
+    leakage: LeakageConfig | None = None,
 ) -> str:
     """The narrow numeric row of every message of ``source`` (see the module docstring)."""
     layout = Layout(plan)
@@ -232,6 +234,7 @@ def lean_sql(
         _bit(f"n.checked AND n.len > {MAX_PAYLOAD}", F_TOO_LARGE),
         _bit(f"n.checked AND n.ev_t IS NOT NULL AND (n.ev_t < 946684800 OR n.ev_t > {hi!r})", F_IMPOSSIBLE_TS),
         f"CASE WHEN n.checked THEN {_item_flags(layout, plan)} ELSE 0 END",
+        f"CASE WHEN n.checked THEN {leak_flags_sql(leakage or LeakageConfig())} ELSE 0 END",
     ])  # fmt: skip
     return f"""
     SELECT
@@ -247,7 +250,7 @@ def lean_sql(
       CASE WHEN n.checked AND n.is_obj THEN CAST(len(json_keys(n.props)) AS INTEGER) ELSE 0 END AS nkeys
     FROM (
       SELECT *{_item_lists(layout, plan)} FROM (
-        SELECT *, {_type_lists(layout)} FROM (
+        SELECT *, {_type_lists(layout)}, {leak_fields_sql()} FROM (
           SELECT *, coalesce(NULLIF(user_id, ''), NULLIF(anon_id, '')) AS user_key,
                  reason IS NULL AND (hash(coalesce(msg_id, user_id, anon_id, '')) % 1000000) < {threshold} AS checked,
                  props IS NOT NULL AND starts_with(CAST(props AS VARCHAR), '{{') AS is_obj
@@ -298,7 +301,8 @@ def exact_rows(m: str, *, keep_raw: bool = False) -> str:
                ELSE j.userId END AS user_id,
           CASE WHEN is_v2 THEN json_extract_string(j.attributes, '$.anonymous_id') ELSE j.anonymousId END AS anon_id,
           CASE WHEN is_v2 THEN j.attributes WHEN j.type IN ('identify', 'group') THEN j.traits ELSE j.properties END AS props,
-          j.timestamp AS ts_s, j.originalTimestamp AS ots_s, coalesce(j.sentAt, top_sent) AS sent_s, j.receivedAt AS recv_s
+          j.timestamp AS ts_s, j.originalTimestamp AS ots_s, coalesce(j.sentAt, top_sent) AS sent_s, j.receivedAt AS recv_s,
+          j.context AS ctx
         FROM (SELECT *, (j.action IS NOT NULL AND j.identifiers IS NOT NULL) AS is_v2 FROM {m})
       )
     ))"""
@@ -330,7 +334,7 @@ def fast_rows(reader: str, *, keep_raw: bool = False) -> str:
       left(CASE WHEN "type" = 'track' THEN event ELSE '$' || "type" END, 255) AS event,
       "type" AS msg_type, {sample} AS sample, 0 AS len,
       coalesce(messageId, id) AS msg_id, userId AS user_id, anonymousId AS anon_id,
-      CASE WHEN "type" IN ('identify', 'group') THEN traits ELSE properties END AS props,
+      CASE WHEN "type" IN ('identify', 'group') THEN traits ELSE properties END AS props, context AS ctx,
       epoch(coalesce("timestamp", originalTimestamp)) AS ev_t, epoch(sentAt) AS sent_t, epoch(receivedAt) AS recv_t
     FROM {reader}"""
 

@@ -105,3 +105,27 @@ def test_percentiles_over_many_buckets_merge_sketches_not_averages(store: Store,
     assert rec["latency_p50_s"] == pytest.approx(1.0, rel=0.0101)
     assert rec["latency_p99_s"] == pytest.approx(1.0, rel=0.0101)
     assert rec["count"] == 100
+
+
+def test_staging_and_test_data_signals_are_counted_per_event(store: Store, tmp_path: Path) -> None:
+    def with_ctx(msg: dict[str, object], **ctx: object) -> dict[str, object]:
+        return {**msg, "context": ctx}
+
+    lines = [
+        track(cart_id="c1", items=ITEMS, cart_value=1),                                         # clean
+        with_ctx(track(cart_id="c1", items=ITEMS, cart_value=1), page={"url": "https://shop.example-brand.com/p/1"}),  # clean
+        track(user="qa_test_7", cart_id="c1", items=ITEMS, cart_value=1),                       # test user id
+        with_ctx(track(cart_id="c1", items=ITEMS, cart_value=1), page={"url": "https://staging.shop.io/cart"}),
+        with_ctx(track(cart_id="c1", items=ITEMS, cart_value=1), page={"url": "http://localhost:3000/cart"}),
+        with_ctx(track(cart_id="c1", items=ITEMS, cart_value=1), app={"build": "2.3.1-debug"}),
+        with_ctx(track(cart_id="c1", items=ITEMS, cart_value=1), environment="staging"),
+        with_ctx(track(cart_id="c1", items=ITEMS, cart_value=1), traits={"email": "anna+test@gmail.com"}),
+        {"type": "identify", "userId": "u9", "timestamp": T0, "traits": {"email": "x@mailinator.com"}},
+    ]  # fmt: skip
+    run_ingest(store, write_lines(tmp_path / "leak.jsonl", lines))
+    recs = {r["event"]: r for r in metric_records(store, width=86400)}
+    cart = recs["Added to Cart"]
+    assert cart["leak_suspect"] == 6
+    assert cart["leak_signals"] == {"dev_build": 1, "nonprod_environment": 1, "nonprod_host": 2, "test_email": 1, "test_user_id": 1}
+    assert cart["conforming"] == 8  # leak signals are not plan violations
+    assert recs["$identify"]["leak_signals"] == {"test_email": 1}
