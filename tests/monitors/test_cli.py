@@ -82,3 +82,21 @@ def test_rejects_command_lists_reasons(capsys: pytest.CaptureFixture[str], tmp_p
     code, out, _ = _run(capsys, "rejects", "--db", sqlite_url, "--format", "json")
     (row,) = json.loads(out)
     assert (row["source"], row["reason"], row["count"], row["samples"][0]["sample"]) == ("default", "invalid_json", 1, "oops")
+
+
+def test_check_config_lists_every_problem(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cfg = tmp_path / "ehm.yaml"
+    cfg.write_text(f"plan: {tmp_path / 'missing.yaml'}\nsources:\n  - name: a\n    paths: [x]\n  - name: a\n    paths: [y]\n")
+    code, _, err = _run(capsys, "check-config", "--config", str(cfg), "--no-env")
+    assert code == 2
+    assert "cannot read tracking plan" in err and "sources: names must be unique" in err
+
+
+def test_check_config_accepts_a_good_config(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write_lines(logs / "a.jsonl", [track()])
+    cfg = tmp_path / "ehm.yaml"
+    cfg.write_text(f"sources:\n  - name: web\n    paths: ['{logs}']\nleakage:\n  qa_identities: [qa-bot]\n")
+    code, out, _ = _run(capsys, "check-config", "--config", str(cfg), "--no-env")
+    assert code == 0 and "source web [production]: 1 file(s)" in out and out.strip().endswith("config OK")
