@@ -174,6 +174,9 @@ def run(
     h_win = h + np.array(WINDOW_EXTRA)[:, None]
     offsets = np.array(WINDOWS)
     no_silence = np.zeros(n)
+    all_active = int(first.max()) if n else 0
+    # from this bucket on every series is past its minimum history (learned values winsorised)
+    warm_from = int(np.ceil(np.max(first + np.maximum(params.min_history - n_obs, 0)))) if n else 0
     for k in range(len(times)):
         t = int(times[k])
         act = k >= first
@@ -188,12 +191,18 @@ def run(
         # make a run of normal buckets look anomalous; the one-bucket window sees the raw count
         reach = CLIP_SD * np.sqrt(disp.a[0] * mu + disp.b[0] * mu * mu)
         xc = np.clip(x, mu - reach, mu + reach)
-        win_x += np.where(act, xc - ring_x[old], 0.0)
-        win_m += np.where(act, mu - ring_m[old], 0.0)
-        ring_x[pos] = np.where(act, xc, ring_x[pos])
-        ring_m[pos] = np.where(act, mu, ring_m[pos])
+        if k >= all_active:
+            win_x += xc - ring_x[old]
+            win_m += mu - ring_m[old]
+            ring_x[pos] = xc
+            ring_m[pos] = mu
+        else:
+            win_x += np.where(act, xc - ring_x[old], 0.0)
+            win_m += np.where(act, mu - ring_m[old], 0.0)
+            ring_x[pos] = np.where(act, xc, ring_x[pos])
+            ring_m[pos] = np.where(act, mu, ring_m[pos])
         n_obs += act
-        valid = (lengths <= n_obs) & (lengths <= (t - ep[LAST_END]) / width)
+        valid = lengths <= np.minimum(n_obs, (t - ep[LAST_END]) / width)
         m_tot = np.maximum(win_m, MU_MIN)
         v = disp.variance_factor(m_tot)
         totals = win_x.copy()
@@ -201,7 +210,7 @@ def run(
         dev = totals - m_tot
         z, pearson = _scores(totals, m_tot, v, dev)
         adev = np.abs(dev)
-        ok = valid & (adev >= abs_) & (adev >= rel * m_tot)
+        ok = valid & (adev >= np.maximum(abs_, rel * m_tot))
         judge = obs & (n_obs >= params.min_history)
         up, dn = ok & (z >= h_win), ok & (z <= -h_win)
         zero = obs & (x == 0)
@@ -210,7 +219,7 @@ def run(
         zsil = _silence(e_since, disp.a[0]) if e_since.any() else no_silence
         sil = (zsil >= h) & (e_since >= abs_)
         in_ep = ep[episodes.DIR] != 0
-        rows = np.flatnonzero((judge & (up.any(axis=0) | dn.any(axis=0) | sil)) | in_ep)
+        rows = np.flatnonzero((judge & ((up | dn).any(axis=0) | sil)) | in_ep)
         anomalous = rows[:0]
         if rows.size:
             span_ok = valid[:, rows] & (lengths <= np.maximum(ep[episodes.SPAN, rows], CONTINUE_SPAN))
@@ -222,7 +231,9 @@ def run(
         learn = obs & (zsil < PENDING_Z)
         learn[anomalous] = False
         # learned values are winsorised like the windows' (once the baseline is trusted)
-        sea.learn(tm, k, learn, np.where(n_obs >= params.min_history, xc, x), cand, n_obs)
+        sea.learn(
+            tm, k, learn, xc if warm_from <= k else np.where(n_obs >= params.min_history, xc, x), cand, n_obs
+        )
         if (t // width) % DISPERSION_EVERY == 0:
             quiet = valid & (learn & (ep[episodes.DIR] == 0))
             disp.learn(dev, m_tot, v, quiet.astype(np.float64))
