@@ -15,13 +15,19 @@ SeriesKey = tuple[str, str]  # (event, msg_type)
 
 @dataclass
 class MetricDelta:
-    """Additive counts of one (series, bucket)."""
+    """Additive counts and mergeable sketches of one (series, bucket).
+
+    ``users`` counts userId, else anonymousId (= ``uids`` ∪ ``anon_only``); ``linked`` holds the
+    anonymousIds seen together with a userId (anonymous activity stitched to a profile)."""
 
     count: int = 0
     checked: int = 0
     conforming: int = 0
     identified: int = 0
     users: HLL = field(default_factory=HLL.empty)
+    uids: HLL = field(default_factory=HLL.empty)
+    anon_only: HLL = field(default_factory=HLL.empty)
+    linked: HLL = field(default_factory=HLL.empty)
 
 
 @dataclass(frozen=True)

@@ -151,12 +151,16 @@ class MetricsStore:
         rows = []
         for (sid, b), d in keyed.items():
             old = existing.get((sid, b))
-            users = d.users if old is None else HLL.decode(old.users_hll).merge(d.users)
             base = (0, 0, 0, 0) if old is None else (old.count, old.checked, old.conforming, old.identified)
+            sketches = {
+                col: (new if old is None else HLL.decode(getattr(old, col)).merge(new)).encode()
+                for col, new in (("users_hll", d.users), ("uid_hll", d.uids), ("anon_only_hll", d.anon_only),
+                                 ("linked_hll", d.linked))
+            }  # fmt: skip
             rows.append({
                 "series_id": sid, "bucket_start": b, "count": base[0] + d.count, "checked": base[1] + d.checked,
                 "conforming": base[2] + d.conforming, "identified": base[3] + d.identified,
-                "sample_rate": batch.sample_rate, "users_hll": users.encode(),
+                "sample_rate": batch.sample_rate, **sketches,
             })  # fmt: skip
         upsert(conn, event_metrics, rows, ["series_id", "bucket_start"])
 
@@ -313,6 +317,34 @@ class MetricsStore:
             names = ["source", "environment", "event", "msg_type", *[c.name for c in cols]]
             frames.append(pd.DataFrame([tuple(r) for r in rows], columns=names))
         return frames[0], frames[1], frames[2]
+
+    def read_identity_sketches(
+        self, since: int | None, until: int | None, *, source: str | None = None, environment: str | None = None
+    ) -> pd.DataFrame:
+        """Identity sketches per (source, environment, event, bucket_start): ``uid_hll`` (userIds),
+        ``anon_only_hll`` (anonymousIds without a userId), ``linked_hll`` (anonymousIds seen with a
+        userId), ``users_hll`` — decoded :class:`~monitors.sketch.HLL` objects (empty when absent)."""
+        conds = self._series_filter(source, environment, None)
+        if since is not None:
+            conds.append(event_metrics.c.bucket_start >= since)
+        if until is not None:
+            conds.append(event_metrics.c.bucket_start < until)
+        cols = ["users_hll", "uid_hll", "anon_only_hll", "linked_hll"]
+        query = (
+            select(series.c.source, series.c.environment, series.c.event, event_metrics.c.bucket_start,
+                   *[event_metrics.c[c] for c in cols])
+            .select_from(event_metrics.join(series, series.c.id == event_metrics.c.series_id))
+            .where(and_(True, *conds))
+            .order_by(series.c.source, series.c.environment, series.c.event, event_metrics.c.bucket_start)
+        )  # fmt: skip
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        records = [
+            {"source": r.source, "environment": r.environment, "event": r.event, "bucket_start": int(r.bucket_start),
+             **{c: HLL.decode(getattr(r, c)) for c in cols}}
+            for r in rows
+        ]  # fmt: skip
+        return pd.DataFrame(records, columns=["source", "environment", "event", "bucket_start", *cols])
 
     def read_rejects(self) -> list[dict[str, Any]]:
         """Per source and reason: count, last seen and up to 3 redacted samples."""

@@ -66,6 +66,9 @@ event_metrics = Table(
     Column("identified", BigInteger, nullable=False),
     Column("sample_rate", Float, nullable=False),
     Column("users_hll", LargeBinary, nullable=False),
+    Column("uid_hll", LargeBinary, nullable=True),
+    Column("anon_only_hll", LargeBinary, nullable=True),
+    Column("linked_hll", LargeBinary, nullable=True),
     PrimaryKeyConstraint("series_id", "bucket_start"),
 )
 Index("ix_event_metrics_bucket", event_metrics.c.bucket_start)

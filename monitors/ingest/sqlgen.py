@@ -244,7 +244,7 @@ def lean_sql(
       ehm_bin(n.sent_t - n.ev_t) AS l_send,
       ehm_bin(n.recv_t - n.sent_t) AS l_deliver,
       ehm_bin(n.recv_t - n.ev_t) AS l_e2e,
-      n.user_key,
+      NULLIF(n.user_id, '') AS uid, NULLIF(n.anon_id, '') AS aid,
       {flags} AS flags,
       {codes},
       CASE WHEN n.checked AND n.is_obj THEN CAST(len(json_keys(n.props)) AS INTEGER) ELSE 0 END AS nkeys
@@ -351,13 +351,17 @@ def stage2_sql(table: str, n_codes: int) -> dict[str, str]:
     return {
         "main": f"SELECT {grp}, flags, {tcs}, nkeys, count(*) AS n FROM {table} WHERE reason IS NULL GROUP BY ALL",
         "latency": f"SELECT {grp}, hop, list(bin ORDER BY bin) AS bins, list(n ORDER BY bin) AS counts FROM ({lat}) GROUP BY ALL",
-        # MD5 once per distinct user, not per message
-        "hll": f"""WITH u AS (SELECT DISTINCT {grp}, user_key FROM {table} WHERE reason IS NULL AND user_key IS NOT NULL),
-                   h AS (SELECT user_key, md5_number_upper(user_key) AS h FROM (SELECT DISTINCT user_key FROM u))
-                   SELECT {grp}, list(i ORDER BY i) AS idx, list(r ORDER BY i) AS ranks FROM (
-                     SELECT {grp}, CAST(h >> 52 AS SMALLINT) AS i,
+        # Identity sketches (HyperLogLog): ``u`` userIds, ``a`` anonymousIds of messages without a
+        # userId, ``l`` anonymousIds seen together with a userId. MD5 once per distinct key.
+        "hll": f"""WITH k AS (
+                     SELECT DISTINCT {grp}, 'u' AS kind, uid AS key FROM {table} WHERE reason IS NULL AND uid IS NOT NULL
+                     UNION ALL SELECT DISTINCT {grp}, 'a', aid FROM {table} WHERE reason IS NULL AND uid IS NULL AND aid IS NOT NULL
+                     UNION ALL SELECT DISTINCT {grp}, 'l', aid FROM {table} WHERE reason IS NULL AND uid IS NOT NULL AND aid IS NOT NULL),
+                   h AS (SELECT key, md5_number_upper(key) AS h FROM (SELECT DISTINCT key FROM k))
+                   SELECT {grp}, kind, list(i ORDER BY i) AS idx, list(r ORDER BY i) AS ranks FROM (
+                     SELECT {grp}, kind, CAST(h >> 52 AS SMALLINT) AS i,
                             max(CAST(52 - floor(log2(greatest(1, h & 4503599627370495))) AS TINYINT)) AS r
-                     FROM u JOIN h USING (user_key) GROUP BY ALL) GROUP BY ALL""",
+                     FROM k JOIN h USING (key) GROUP BY ALL) GROUP BY ALL""",
         "rejects": f"""SELECT reason, count(*) AS n, max_by(sample, hash(sample), {QUARANTINE_PER_REASON}) AS rejected
                      FROM {table} WHERE reason IS NOT NULL AND reason NOT IN ('batch', 'suspect') GROUP BY ALL""",
         "control": f"""SELECT count(*) FILTER (WHERE reason = 'batch') AS batches,

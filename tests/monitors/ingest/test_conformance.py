@@ -129,3 +129,19 @@ def test_staging_and_test_data_signals_are_counted_per_event(store: Store, tmp_p
     assert cart["leak_signals"] == {"dev_build": 1, "nonprod_environment": 1, "nonprod_host": 2, "test_email": 1, "test_user_id": 1}
     assert cart["conforming"] == 8  # leak signals are not plan violations
     assert recs["$identify"]["leak_signals"] == {"test_email": 1}
+
+
+def test_identity_sketches_separate_users_anonymous_and_linked_ids(store: Store, tmp_path: Path) -> None:
+    def msg(user: str | None, anon: str | None) -> dict[str, object]:
+        return {**track(user=user, cart_id="c", items=ITEMS, cart_value=1), "anonymousId": anon}
+
+    lines = [msg(f"u{i}", f"a{i}") for i in range(30)]          # 30 users, their anonymous ids linked
+    lines += [msg(None, f"anon{i}") for i in range(12)]          # 12 anonymous-only visitors
+    lines += [msg("u0", None), msg(None, "anon0")]                # repeats count once
+    run_ingest(store, write_lines(tmp_path / "ids.jsonl", lines))
+    frame = store.read_identity_sketches(None, None)
+    (row,) = frame.itertuples(index=False)
+    assert round(row.uid_hll.estimate()) == 30
+    assert round(row.anon_only_hll.estimate()) == 12
+    assert round(row.linked_hll.estimate()) == 30
+    assert round(row.users_hll.estimate()) == 42
