@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from monitors.ingest.leakage import signals_of
 from monitors.ingest.sqlgen import (
     CODE_NAMES,
     F_CHECKED,
@@ -19,7 +20,6 @@ from monitors.ingest.sqlgen import (
     F_TOO_LARGE,
     Layout,
 )
-from monitors.ingest.leakage import signals_of
 from monitors.plan import ObjectSpec, Plan
 
 ALLOWED = {"string": {1}, "number": {2, 3}, "integer": {2}, "boolean": {4}, "array": {5}, "object": {6}}
