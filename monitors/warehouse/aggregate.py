@@ -1,0 +1,125 @@
+"""Turns the warehouse's aggregate rows into partials per (event, type, slice, bucket). Pure.
+
+The main rows carry the same features the file path reduces each message to (flags and packed
+type codes of the plan's properties), so the tracking plan is judged by the file path's own
+:class:`~monitors.ingest.conformance.Evaluator`, once per distinct combination.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from monitors.ingest.conformance import Evaluator
+from monitors.ingest.sqlgen import (
+    F_CHECKED,
+    F_EMAIL_ID,
+    F_IDENTIFIED,
+    F_IMPOSSIBLE_TS,
+    F_NO_IDENTITY,
+    KEYS_PER_CODE,
+    NEGATIVE_BIN,
+)
+from monitors.sketch import ZERO_BIN, LatencySketch
+from monitors.warehouse.sqlbuild import HOPS, Queries
+from storage.warehouse_store import Partial
+
+PartKey = tuple[str, str, int, int]  # event, msg_type, slice, bucket
+_FLAG_BITS = (F_IDENTIFIED, F_EMAIL_ID, F_NO_IDENTITY, F_IMPOSSIBLE_TS)
+
+
+def _key(row: Sequence[Any]) -> PartKey:
+    return str(row[1]), str(row[2]), int(row[0]), int(row[3])
+
+
+def packed_codes(
+    evaluator: Evaluator, event: str, msg_type: str, keys: Sequence[str], codes: Sequence[int]
+) -> tuple[int, ...]:
+    """The file path's packed type codes (3 bits per key of the message's own planned keys, in the
+    layout's order) from one code per key in ``keys``; keys the event does not plan are left out."""
+    layout = evaluator.layout
+    index = layout.index.get(layout.layout_id(event, msg_type) or "", {})
+    out = [0] * layout.n_codes
+    for key, code in zip(keys, codes, strict=True):
+        i = index.get(key)
+        if i is not None and code:
+            out[i // KEYS_PER_CODE] |= int(code) << (3 * (i % KEYS_PER_CODE))
+    return tuple(out)
+
+
+def planned_keys(evaluator: Evaluator) -> list[str]:
+    """Every property name any event (or identify) plans, sorted (JSON layouts type all of them)."""
+    return sorted({k for keys in evaluator.layout.keys_of.values() for k in keys})
+
+
+def add_main(parts: dict[PartKey, Partial], rows: Iterable[Sequence[Any]], q: Queries, ev: Evaluator) -> None:
+    """Rows of ``main``: slice, event, type, bucket, 4 flags, one code per planned key, nkeys, n."""
+    ncodes = len(q.keys)
+    for row in rows:
+        flags = 1 << F_CHECKED
+        for bit, value in zip(_FLAG_BITS, row[4:8], strict=True):
+            flags |= (1 << bit) if int(value) else 0
+        key = _key(row)
+        codes = packed_codes(ev, key[0], key[1], q.keys, [int(c) for c in row[8 : 8 + ncodes]])
+        nkeys, n = int(row[8 + ncodes]), int(row[9 + ncodes])
+        verdict = ev.verdict(key[0], key[1], flags, codes, nkeys)
+        p = parts.setdefault(key, Partial())
+        p.count += n
+        p.identified += n if flags >> F_IDENTIFIED & 1 else 0
+        p.checked += n if verdict.checked else 0
+        p.conforming += n if verdict.conforming else 0
+        for vp in verdict.violations:
+            p.violations[vp] = p.violations.get(vp, 0) + n
+        for pt in verdict.props:
+            p.props[pt] = p.props.get(pt, 0) + n
+
+
+def add_latency(parts: dict[PartKey, Partial], rows: Iterable[Sequence[Any]]) -> None:
+    """Rows of ``latency``: slice, event, type, bucket, hop (1–3), bin, n. Negative latencies are
+    counted as ``negative_latency`` violations and sketched in the zero bin, as in the file path."""
+    for row in rows:
+        hop, b, n = HOPS[int(row[4]) - 1], int(row[5]), int(row[6])
+        p = parts.setdefault(_key(row), Partial())
+        if b == NEGATIVE_BIN:
+            p.violations[("negative_latency", hop)] = p.violations.get(("negative_latency", hop), 0) + n
+            b = ZERO_BIN
+        sk = p.latency.setdefault(hop, LatencySketch.empty())
+        sk.bins[b] = sk.bins.get(b, 0) + n
+
+
+def add_hll(parts: dict[PartKey, Partial], rows: Iterable[Sequence[Any]]) -> None:
+    """Rows of ``hll``: slice, event, type, bucket, kind (1 userIds, 2 anonymous-only ids, 3 linked
+    anonymous ids), register, max rank. ``users`` = userIds ∪ anonymous-only ids, as in the file path."""
+    for row in rows:
+        p = parts.setdefault(_key(row), Partial())
+        kind, reg, rank = int(row[4]), int(row[5]), int(row[6])
+        target = p.uids if kind == 1 else p.anon_only if kind == 2 else p.linked
+        target.add(reg, rank)
+        if kind in (1, 2):
+            p.users.add(reg, rank)
+
+
+def extra_names(q: Queries) -> list[tuple[int, str, str]]:
+    """(result column offset, property, JSON type) of the ``extra`` query's count columns."""
+    out: list[tuple[int, str, str]] = []
+    pos = 4
+    for name, kind in q.read.extra:
+        if kind in ("int", "float"):
+            out.append((pos, name[:255], "BIGINT"))
+            pos += 1
+            out.append((pos, name[:255], "DOUBLE"))
+        else:
+            out.append((pos, name[:255], {"bool": "BOOLEAN", "json": "OBJECT"}.get(kind, "VARCHAR")))
+        pos += 1
+    return out
+
+
+def add_extra(parts: dict[PartKey, Partial], rows: Iterable[Sequence[Any]], q: Queries) -> None:
+    """Rows of ``extra``: slice, event, type, bucket, then one count per (column, type)."""
+    names = extra_names(q)
+    for row in rows:
+        p = parts.setdefault(_key(row), Partial())
+        for pos, prop, jtype in names:
+            n = int(row[pos] or 0)
+            if n:
+                p.props[(prop, jtype)] = p.props.get((prop, jtype), 0) + n

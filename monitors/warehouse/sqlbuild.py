@@ -1,0 +1,403 @@
+"""The push-down queries: per table, a few aggregates computed by the warehouse with the same
+formulas as the file path, so that their results merge with (and equal) the file path's.
+
+Per row (:meth:`_Builder.rows`): the slice of the watermark column, event name, message type,
+bucket (``floor(event_time / width) * width``; event times before 2000 or over a day ahead fall
+back to received_at, then sent_at), the check flags (identified, email as user id, missing
+identity, impossible timestamp), the type code of each planned property (the file path's codes:
+1 string, 2 integer, 3 float, 4 boolean, 5 array, 6 object, 7 null), the number of property keys,
+the three latency sketch bins and the user key. The aggregates group those rows:
+
+* ``main``: count per (slice, event, type, bucket, flags, codes, keys);
+* ``latency``: count per (slice, event, type, bucket, hop, bin);
+* ``hll``: max HyperLogLog rank per (slice, event, type, bucket, register);
+* ``extra``: non-null counts of the property columns outside the plan, per (…, column, type).
+
+Only these aggregates leave the warehouse. Dialect differences live in :mod:`.dialects`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Double,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    column,
+    false,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy import table as sql_table
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Subquery
+
+from monitors.ingest.sqlgen import NEGATIVE_BIN
+from monitors.sketch import LN_GAMMA, MIN_VALUE, ZERO_BIN
+from monitors.warehouse.dialects import (
+    Epoch,
+    HexRank,
+    HexToInt,
+    JsonKeyCount,
+    JsonText,
+    JsonValueText,
+    LooksLikeEmail,
+    Md5Hex,
+    sql_float,
+    sql_int,
+    sql_text,
+    substr,
+    supports_json_key_count,
+)
+from monitors.warehouse.mapping import PropColumn, TableRead
+
+MIN_EPOCH = 946684800  # 2000-01-01
+MAX_BIN = 30000
+HOPS = ("send", "deliver", "e2e")
+FLAGS = ("f_identified", "f_email", "f_no_identity", "f_impossible_ts")
+GROUP = ("slice_start", "event", "msg_type", "bucket")
+MSG_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+
+
+@dataclass(frozen=True)
+class Window:
+    """Rows whose watermark column is in ``[lo, hi)`` (bound at execution as ``lo`` / ``hi``)."""
+
+    now_epoch: float
+    bucket_seconds: int
+    slice_seconds: int
+    watermark: str = "received_at"
+    naive: bool = False
+
+
+@dataclass(frozen=True)
+class Queries:
+    """The aggregate queries of one table read; ``keys`` are the planned properties of ``c0…``."""
+
+    read: TableRead
+    main: Select[Any]
+    latency: Select[Any]
+    hll: Select[Any]
+    extra: Select[Any] | None
+    keys: tuple[str, ...]
+
+
+def params(lo: datetime, hi: datetime, naive: bool) -> dict[str, datetime]:
+    """The window's bind parameters (naive UTC for ``timestamp without time zone`` columns)."""
+    if naive:
+        return {"lo": lo.replace(tzinfo=None), "hi": hi.replace(tzinfo=None)}
+    return {"lo": lo, "hi": hi}
+
+
+def bindparam_at(name: str, naive: bool) -> Any:
+    """The ``lo`` / ``hi`` bind parameter, typed for a timestamp column with or without time zone."""
+    return bindparam(name, type_=DateTime(timezone=not naive))
+
+
+def _c(name: str) -> ColumnElement[Any]:
+    return column(name)
+
+
+def _flag(cond: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((cond, sql_int(1)), else_=sql_int(0))
+
+
+def _nonblank(expr: ColumnElement[Any]) -> ColumnElement[bool]:
+    return and_(expr.is_not(None), expr != sql_text(""))
+
+
+def _floor_to(expr: ColumnElement[Any], width: int) -> ColumnElement[int]:
+    return cast(func.floor(expr / sql_float(width), type_=Double) * sql_float(width), BigInteger)
+
+
+def latency_bin(x: ColumnElement[float]) -> ColumnElement[int]:
+    """The sketch bin of a latency in seconds (see :mod:`monitors.sketch`); negative → its own bin."""
+    log_bin = func.least(
+        sql_float(MAX_BIN), func.ceil(func.ln(x, type_=Double) / sql_float(LN_GAMMA), type_=Double)
+    )
+    return case(
+        (x < sql_int(0), sql_int(NEGATIVE_BIN)),
+        (x < sql_float(MIN_VALUE), sql_int(ZERO_BIN)),
+        else_=cast(log_bin, BigInteger),
+    )
+
+
+def json_code(text: ColumnElement[str]) -> ColumnElement[int]:
+    """The file path's type code from a JSON value's text (first character; '.', 'e' mark floats)."""
+    first = substr(text, 1, 1)
+    number = case(
+        (or_(*(text.like(sql_text(p)) for p in ("%.%", "%e%", "%E%"))), sql_int(3)), else_=sql_int(2)
+    )
+    return case(
+        (text.is_(None), sql_int(0)),
+        (first == sql_text('"'), sql_int(1)),
+        (first == sql_text("{"), sql_int(6)),
+        (first == sql_text("["), sql_int(5)),
+        (first.in_([sql_text("t"), sql_text("f")]), sql_int(4)),
+        (first == sql_text("n"), sql_int(7)),
+        else_=number,
+    )
+
+
+def typed_code(prop: PropColumn) -> ColumnElement[int]:
+    """Type code of a property stored in its own column (warehouses type columns from the data)."""
+    if prop.kind == "object":
+        return _flag(or_(*(_c(ch).is_not(None) for ch in prop.children))) * sql_int(6)
+    if prop.column is None or prop.kind is None:
+        return sql_int(0)
+    col = _c(prop.column)
+    if prop.kind == "json":
+        return json_code(JsonValueText(col))
+    if prop.kind == "text" and prop.types & {"array", "object"}:
+        # Arrays (and unflattened objects) land as their text in a string column.
+        first = substr(col, 1, 1)
+        return case((col.is_(None), sql_int(0)), (first == sql_text("["), sql_int(5)),
+                    (first == sql_text("{"), sql_int(6)), else_=sql_int(1))  # fmt: skip
+    code = {"text": 1, "time": 1, "int": 2, "bool": 4}.get(prop.kind)
+    if code is not None:
+        return case((col.is_(None), sql_int(0)), else_=sql_int(code))
+    return case((col.is_(None), sql_int(0)), (col == func.floor(col), sql_int(2)), else_=sql_int(3))
+
+
+def _present(read: TableRead) -> ColumnElement[int]:
+    """Number of non-null property keys of a typed table (a flattened object counts once)."""
+    total: ColumnElement[int] = sql_int(0)
+    for prop in read.props:
+        if prop.kind == "object":
+            total = total + _flag(or_(*(_c(ch).is_not(None) for ch in prop.children)))
+        elif prop.column is not None:
+            total = total + _flag(_c(prop.column).is_not(None))
+    for name, _kind in read.extra:
+        total = total + _flag(_c(name).is_not(None))
+    return total
+
+
+def _reversed_hex(m: ColumnElement[str]) -> ColumnElement[str]:
+    """The first 8 bytes of an MD5 hex digest in little-endian order (DuckDB's ``md5_number_upper``)."""
+    out: ColumnElement[str] = substr(m, 15, 2)
+    for start in (13, 11, 9, 7, 5, 3, 1):
+        out = out + substr(m, start, 2)
+    return out
+
+
+class _Builder:
+    """Builds the queries of one table read."""
+
+    def __init__(self, read: TableRead, keys: list[str], window: Window, dialect: str) -> None:
+        self.read, self.keys, self.w, self.dialect = read, keys, window, dialect
+
+    def col(self, role: str) -> ColumnElement[Any] | None:
+        name = self.read.cols.get(role)
+        return None if name is None else _c(name)
+
+    def msg_type(self) -> ColumnElement[str]:
+        if self.read.msg_type is not None:
+            return sql_text(self.read.msg_type)
+        return func.lower(_c(self.read.type_column or "type"))
+
+    def event(self) -> ColumnElement[str]:
+        if self.read.event is not None:
+            return sql_text(self.read.event)
+        name = substr(_c(self.read.cols["event_text"]), 1, 255)
+        if self.read.msg_type is not None:
+            return name
+        mt = self.msg_type()
+        return case((mt == sql_text("track"), name), else_=sql_text("$") + mt)
+
+    def epoch(self, *roles: str) -> ColumnElement[float]:
+        present = [c for c in (self.col(r) for r in roles) if c is not None]
+        if not present:
+            return cast(None, Double)
+        return Epoch(present[0] if len(present) == 1 else func.coalesce(*present))
+
+    def where(self) -> list[ColumnElement[bool]]:
+        wm = _c(self.w.watermark)
+        conds = [wm >= bindparam_at("lo", self.w.naive), wm < bindparam_at("hi", self.w.naive)]
+        name = self.read.cols.get("event_text")
+        if self.read.only_events and name:
+            conds.append(_c(name).in_(list(self.read.only_events)))
+        if self.read.skip_events and name:
+            conds.append(_c(name).not_in(list(self.read.skip_events)))
+        if self.read.msg_type is None:
+            conds.append(self.msg_type().in_([sql_text(t) for t in MSG_TYPES]))
+            if name:
+                conds.append(or_(self.msg_type() != sql_text("track"), _nonblank(_c(name))))
+        elif self.read.msg_type == "track" and self.read.event is None and name:
+            conds.append(_nonblank(_c(name)))
+        return conds
+
+    def codes(self) -> list[tuple[str, ColumnElement[int]]]:
+        if self.read.json_props is None:
+            return [(p.name, typed_code(p)) for p in self.read.props]
+        return [(k, json_code(JsonText(self.json_column(), k))) for k in self.keys]
+
+    def json_column(self) -> ColumnElement[Any]:
+        props = _c(self.read.json_props or "properties")
+        if self.read.json_traits:
+            is_traits = self.msg_type().in_([sql_text("identify"), sql_text("group")])
+            return case((is_traits, _c(self.read.json_traits)), else_=props)
+        return props
+
+    def nkeys(self) -> ColumnElement[int]:
+        if self.read.json_props is None:
+            return _present(self.read)
+        if supports_json_key_count(self.dialect):
+            return JsonKeyCount(self.json_column())
+        return sql_int(0)
+
+    def ids(self) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+        """userId and anonymousId, NULL when blank (as the file path reads them)."""
+        user, anon = self.col("user_id"), self.col("anonymous_id")
+        return tuple(  # type: ignore[return-value]
+            case((_nonblank(c), c), else_=None) if c is not None else cast(None, String) for c in (user, anon)
+        )
+
+    def rows(self) -> tuple[Subquery, list[str]]:
+        """The per-row subquery (see the module docstring) and the planned keys of its codes."""
+        codes = self.codes()
+        user = self.col("user_id")
+        uid, aid = self.ids()
+        inner = select(
+            _floor_to(Epoch(_c(self.w.watermark)), self.w.slice_seconds).label("slice_start"),
+            self.event().label("event"), self.msg_type().label("msg_type"),
+            self.epoch("timestamp", "original_timestamp").label("ev_t"), self.epoch("sent_at").label("sent_t"),
+            self.epoch("received_at").label("recv_t"),
+            (user if user is not None else cast(None, String)).label("user_id"),
+            uid.label("uid"), aid.label("aid"),
+            self.nkeys().label("nkeys"), *[expr.label(f"c{i}") for i, (_k, expr) in enumerate(codes)],
+        ).select_from(sql_table(self.read.table, schema=self.read.schema)).where(*self.where())  # fmt: skip
+        r = inner.subquery("r")
+        hi = sql_float(self.w.now_epoch + 86400)
+        ev_ok = and_(r.c.ev_t >= sql_int(MIN_EPOCH), r.c.ev_t <= hi)
+        bucket_t = func.coalesce(
+            case((ev_ok, r.c.ev_t), else_=None), r.c.recv_t, r.c.sent_t, sql_float(self.w.now_epoch)
+        )
+        identified = _nonblank(r.c.user_id) if user is not None else false()
+        email = (
+            and_(identified, r.c.user_id.like(sql_text("%@%")), LooksLikeEmail(r.c.user_id))
+            if user is not None
+            else false()
+        )
+        flags = [
+            _flag(identified), _flag(email),
+            _flag(and_(r.c.msg_type.not_in([sql_text("alias"), sql_text("other")]), r.c.uid.is_(None), r.c.aid.is_(None))),
+            _flag(and_(r.c.ev_t.is_not(None), or_(r.c.ev_t < sql_int(MIN_EPOCH), r.c.ev_t > hi))),
+        ]  # fmt: skip
+        rows = select(
+            r.c.slice_start, r.c.event, r.c.msg_type, _floor_to(bucket_t, self.w.bucket_seconds).label("bucket"),
+            *[f.label(n) for f, n in zip(flags, FLAGS, strict=True)],
+            *[r.c[f"c{i}"] for i in range(len(codes))], r.c.nkeys,
+            latency_bin(r.c.sent_t - r.c.ev_t).label("l_send"),
+            latency_bin(r.c.recv_t - r.c.sent_t).label("l_deliver"),
+            latency_bin(r.c.recv_t - r.c.ev_t).label("l_e2e"),
+            r.c.uid, r.c.aid,
+        )  # fmt: skip
+        return rows.subquery("m"), [k for k, _e in codes]
+
+    def main(self, m: Subquery, ncodes: int) -> Select[Any]:
+        cols = (
+            [m.c[g] for g in GROUP]
+            + [m.c[f] for f in FLAGS]
+            + [m.c[f"c{i}"] for i in range(ncodes)]
+            + [m.c.nkeys]
+        )
+        return select(*cols, func.count().label("n")).group_by(*cols)
+
+    def latency(self, m: Subquery) -> Select[Any]:
+        hop = (
+            select(sql_int(1).label("hop")).union_all(select(sql_int(2)), select(sql_int(3))).subquery("hops")
+        )
+        binned = select(
+            *[m.c[g] for g in GROUP], hop.c.hop,
+            case((hop.c.hop == sql_int(1), m.c.l_send), (hop.c.hop == sql_int(2), m.c.l_deliver), else_=m.c.l_e2e).label("bin"),
+        ).select_from(m.join(hop, sql_int(1) == sql_int(1))).subquery("b")  # fmt: skip
+        cols = [binned.c[g] for g in GROUP] + [binned.c.hop, binned.c.bin]
+        return select(*cols, func.count().label("n")).where(binned.c.bin.is_not(None)).group_by(*cols)
+
+    def hll(self, m: Subquery) -> Select[Any]:
+        """Max rank per register of three identity sketches (``kind``): 1 userIds, 2 anonymousIds
+        of messages without a userId, 3 anonymousIds seen with a userId. MD5 once per distinct key."""
+        kinds = (
+            select(sql_int(1).label("kind"))
+            .union_all(select(sql_int(2)), select(sql_int(3)))
+            .subquery("kinds")
+        )
+        key = case(
+            (kinds.c.kind == sql_int(1), m.c.uid),
+            (kinds.c.kind == sql_int(2), case((m.c.uid.is_(None), m.c.aid), else_=None)),
+            else_=case((m.c.uid.is_not(None), m.c.aid), else_=None),
+        )
+        keyed = select(*[m.c[g] for g in GROUP], kinds.c.kind, key.label("ukey")).select_from(
+            m.join(kinds, sql_int(1) == sql_int(1))).subquery("kk")  # fmt: skip
+        distinct = select(*[keyed.c[g] for g in GROUP], keyed.c.kind, keyed.c.ukey).where(
+            keyed.c.ukey.is_not(None)).distinct().subquery("dk")  # fmt: skip
+        hashed = select(
+            *[distinct.c[g] for g in GROUP], distinct.c.kind, Md5Hex(distinct.c.ukey).label("h")
+        ).subquery("h")
+        rev = select(
+            *[hashed.c[g] for g in GROUP], hashed.c.kind, _reversed_hex(hashed.c.h).label("rev")
+        ).subquery("v")
+        reg = HexToInt(substr(rev.c.rev, 1, 3), 3).label("reg")
+        rank = HexRank(substr(rev.c.rev, 4, 13), 13)
+        ranked = select(*[rev.c[g] for g in GROUP], rev.c.kind, reg, rank.label("rnk")).subquery("k")
+        cols = [ranked.c[g] for g in GROUP] + [ranked.c.kind, ranked.c.reg]
+        return select(*cols, func.max(ranked.c.rnk).label("rnk")).group_by(*cols)
+
+    def extra(self) -> Select[Any] | None:
+        """Non-null counts of the unplanned property columns, split by value type (numbers: integral or not)."""
+        if not self.read.extra:
+            return None
+        # Counting needs the raw columns: a second narrow subquery keeps only what is counted.
+        r = select(
+            _floor_to(Epoch(_c(self.w.watermark)), self.w.slice_seconds).label("slice_start"),
+            self.event().label("event"), self.msg_type().label("msg_type"),
+            *[_c(name).label(f"x{i}") for i, (name, _k) in enumerate(self.read.extra)],
+            self.epoch("timestamp", "original_timestamp").label("ev_t"), self.epoch("received_at").label("recv_t"),
+            self.epoch("sent_at").label("sent_t"),
+        ).select_from(sql_table(self.read.table, schema=self.read.schema)).where(*self.where()).subquery("r")  # fmt: skip
+        hi = sql_float(self.w.now_epoch + 86400)
+        ev_ok = and_(r.c.ev_t >= sql_int(MIN_EPOCH), r.c.ev_t <= hi)
+        bucket_t = func.coalesce(
+            case((ev_ok, r.c.ev_t), else_=None), r.c.recv_t, r.c.sent_t, sql_float(self.w.now_epoch)
+        )
+        bucket = _floor_to(bucket_t, self.w.bucket_seconds)
+        counts: list[Any] = []
+        for i, (_name, kind) in enumerate(self.read.extra):
+            x = r.c[f"x{i}"]
+            if kind in ("int", "float"):
+                integral = x == func.floor(x)
+                counts.append(
+                    func.sum(case((and_(x.is_not(None), integral), sql_int(1)), else_=sql_int(0))).label(
+                        f"i{i}"
+                    )
+                )
+                counts.append(
+                    func.sum(case((and_(x.is_not(None), ~integral), sql_int(1)), else_=sql_int(0))).label(
+                        f"n{i}"
+                    )
+                )
+            else:
+                counts.append(func.count(x).label(f"n{i}"))
+        keys = [r.c.slice_start, r.c.event, r.c.msg_type, bucket.label("bucket")]
+        return select(*keys, *counts).group_by(r.c.slice_start, r.c.event, r.c.msg_type, bucket)
+
+
+def build(
+    read: TableRead, keys: list[str], window: Window, dialect: str, *, property_stats: bool = True
+) -> Queries:
+    """The aggregate queries of ``read``; ``keys`` are the plan's property names (JSON layouts)."""
+    b = _Builder(read, keys, window, dialect)
+    m, used = b.rows()
+    return Queries(
+        read, b.main(m, len(used)), b.latency(m), b.hll(m), b.extra() if property_stats else None, tuple(used)
+    )

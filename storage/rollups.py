@@ -1,0 +1,197 @@
+"""Hour and day rollups of the metric tables, kept up to date incrementally, and retention.
+
+``event_metrics_hour`` / ``_day`` (counts added, user sketches merged), ``latency_sketches_*``
+(bins merged) and ``violations_*`` (counts added) hold exactly what adding up the raw rows of the
+hour or day gives. Writers call :meth:`RollupStore.refresh_rollups` with the (series, bucket) keys
+they wrote, inside their transaction: the hour rows of those keys are rebuilt from the raw rows,
+then the day rows from the hour rows — so any rerun or replacement leaves them exact.
+:meth:`RollupStore.rollup_range` rebuilds a time range (backfills, writers that do not call the
+hook). :meth:`RollupStore.prune_metrics` applies the retention of each resolution.
+
+Reads pick the coarsest table that answers a query: :func:`resolution_for` (a ``step`` of 3600 or
+a multiple reads hours; a multiple of 86400 reads days), used by ``read_counts(step=…)`` and
+``read_metric_rows(step=…)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Table, and_, delete, func, insert, select, tuple_
+from sqlalchemy.engine import Connection, Engine
+
+from monitors.sketch import HLL, LatencySketch
+from storage.tables import (
+    event_metrics,
+    latency_sketches,
+    property_stats,
+    series,
+    violation_samples,
+    violations,
+)
+from storage.tables_warehouse import RESOLUTIONS, ROLLUP_TABLES
+
+Key = tuple[int, int]
+RAW = (event_metrics, latency_sketches, violations)
+SKETCH_COLUMNS = ("users_hll", "uid_hll", "anon_only_hll", "linked_hll")
+_CHUNK = 400
+
+
+def resolution_for(step: int | None, raw_width: int) -> str:
+    """The coarsest stored resolution whose buckets tile ``step`` seconds: ``raw``, ``hour`` or ``day``."""
+    if not step:
+        return "raw"
+    for name in ("day", "hour"):
+        width = RESOLUTIONS[name]
+        if step % width == 0 and width % raw_width == 0:
+            return name
+    return "raw"
+
+
+def tables_at(resolution: str) -> tuple[Table, Table, Table]:
+    """(metrics, latency, violations) tables of a resolution."""
+    return RAW if resolution == "raw" else ROLLUP_TABLES[resolution]
+
+
+def _chunks(items: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _source_rows(conn: Connection, table: Table, width: int, keys: list[Key]) -> list[Any]:
+    """Rows of ``table`` falling in the coarse buckets ``keys`` (series, coarse start) of ``width``."""
+    sids = sorted({k[0] for k in keys})
+    lo = min(k[1] for k in keys)
+    hi = max(k[1] for k in keys) + width
+    rows = conn.execute(
+        select(table).where(
+            table.c.series_id.in_(sids), table.c.bucket_start >= lo, table.c.bucket_start < hi
+        )
+    ).all()
+    wanted = set(keys)
+    return [r for r in rows if (r.series_id, r.bucket_start - r.bucket_start % width) in wanted]
+
+
+def _rebuild(conn: Connection, sources: tuple[Table, Table, Table], targets: tuple[Table, Table, Table],
+             width: int, keys: list[Key]) -> None:  # fmt: skip
+    """Recompute the coarse rows ``keys`` of ``targets`` from the finer ``sources``."""
+    src_m, src_l, src_v = sources
+    dst_m, dst_l, dst_v = targets
+    metrics: dict[Key, dict[str, Any]] = {}
+    for r in _source_rows(conn, src_m, width, keys):
+        k = (r.series_id, r.bucket_start - r.bucket_start % width)
+        m = metrics.setdefault(k, {"count": 0, "checked": 0, "conforming": 0, "identified": 0,
+                                   "sample_rate": float(r.sample_rate), **{c: HLL.empty() for c in SKETCH_COLUMNS}})  # fmt: skip
+        for f in ("count", "checked", "conforming", "identified"):
+            m[f] += int(r._mapping[f])
+        m["sample_rate"] = min(m["sample_rate"], float(r.sample_rate))
+        for c in SKETCH_COLUMNS:
+            m[c].merge(HLL.decode(r._mapping[c]))
+    sketches: dict[tuple[int, int, str], LatencySketch] = {}
+    for r in _source_rows(conn, src_l, width, keys):
+        k3 = (r.series_id, r.bucket_start - r.bucket_start % width, r.hop)
+        sk = LatencySketch.decode(r.bins)
+        sketches[k3] = sk if k3 not in sketches else sketches[k3].merge(sk)
+    viols: dict[tuple[int, int, str, str], int] = {}
+    for r in _source_rows(conn, src_v, width, keys):
+        k4 = (r.series_id, r.bucket_start - r.bucket_start % width, r.vtype, r.property)
+        viols[k4] = viols.get(k4, 0) + int(r._mapping["count"])
+    for table in targets:
+        conn.execute(delete(table).where(tuple_(table.c.series_id, table.c.bucket_start).in_(keys)))
+    rows_m = [{"series_id": s, "bucket_start": b, "count": m["count"], "checked": m["checked"],
+               "conforming": m["conforming"], "identified": m["identified"], "sample_rate": m["sample_rate"],
+               **{c: m[c].encode() for c in SKETCH_COLUMNS}} for (s, b), m in metrics.items()]  # fmt: skip
+    rows_l = [{"series_id": s, "bucket_start": b, "hop": h, "count": sk.count, "bins": sk.encode()}
+              for (s, b, h), sk in sketches.items()]  # fmt: skip
+    rows_v = [
+        {"series_id": s, "bucket_start": b, "vtype": v, "property": p, "count": n}
+        for (s, b, v, p), n in viols.items()
+    ]
+    for table, rows in ((dst_m, rows_m), (dst_l, rows_l), (dst_v, rows_v)):
+        if rows:
+            conn.execute(insert(table), rows)
+
+
+class RollupStore:
+    """Maintains and prunes the hour/day rollups."""
+
+    engine: Engine
+
+    def refresh_rollups(self, conn: Connection, keys: set[Key]) -> int:
+        """Inside a write transaction: rebuild the hour and day rows covering the raw ``keys``
+        (series_id, bucket_start). Returns the number of hour rows rebuilt."""
+        hours = sorted({(s, b - b % 3600) for s, b in keys})
+        for chunk in _chunks(hours):
+            _rebuild(conn, RAW, ROLLUP_TABLES["hour"], 3600, chunk)
+        days = sorted({(s, b - b % 86400) for s, b in hours})
+        for chunk in _chunks(days):
+            _rebuild(conn, ROLLUP_TABLES["hour"], ROLLUP_TABLES["day"], 86400, chunk)
+        return len(hours)
+
+    def rollup_range(self, since: int, until: int) -> int:
+        """Rebuild the rollups of every series for raw buckets in ``[since, until)``; returns hour rows."""
+        with self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+            rows = conn.execute(
+                select(event_metrics.c.series_id, event_metrics.c.bucket_start).where(
+                    event_metrics.c.bucket_start >= since, event_metrics.c.bucket_start < until
+                )
+            ).all()
+            keys = {(int(r.series_id), int(r.bucket_start)) for r in rows}
+            for table in (*ROLLUP_TABLES["hour"],):  # rows whose raw data disappeared
+                conn.execute(
+                    delete(table).where(
+                        table.c.bucket_start >= since - since % 3600, table.c.bucket_start < until
+                    )
+                )
+            return self.refresh_rollups(conn, keys)
+
+    def prune_metrics(self, now_epoch: int, retention: dict[str, int]) -> dict[str, int]:
+        """Delete buckets older than each resolution's retention (``raw``, ``hour``, ``day``, seconds).
+
+        Raw pruning also drops property stats and stale violation samples. Returns rows deleted per table.
+        """
+        deleted: dict[str, int] = {}
+        with self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+            for resolution, keep in sorted(retention.items()):
+                cutoff = now_epoch - keep
+                extra = (property_stats, violation_samples) if resolution == "raw" else ()
+                for table in (*tables_at(resolution), *extra):
+                    result = conn.execute(delete(table).where(table.c.bucket_start < cutoff))
+                    deleted[table.name] = int(result.rowcount or 0)
+        return deleted
+
+    # ------------------------------------------------------------------ reads
+    def read_rollup_counts(
+        self, since: int | None, until: int | None, resolution: str, conds: list[Any]
+    ) -> list[Any]:
+        """(source, environment, event, bucket_start, count) rows of one resolution (see ``read_counts``)."""
+        metrics = tables_at(resolution)[0]
+        where = list(conds)
+        if since is not None:
+            where.append(metrics.c.bucket_start >= since - since % RESOLUTIONS.get(resolution, 1))
+        if until is not None:
+            where.append(metrics.c.bucket_start < until)
+        query = (
+            select(
+                series.c.source,
+                series.c.environment,
+                series.c.event,
+                metrics.c.bucket_start,
+                metrics.c["count"],
+            )
+            .select_from(metrics.join(series, series.c.id == metrics.c.series_id))
+            .where(and_(True, *where))
+            .order_by(series.c.source, series.c.environment, series.c.event, metrics.c.bucket_start)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).all())
+
+    def rollup_row_counts(self) -> dict[str, int]:
+        """Rows per metric table and resolution (status, benchmarks)."""
+        out = {}
+        with self.engine.connect() as conn:
+            for resolution in ("raw", "hour", "day"):
+                for table in tables_at(resolution):
+                    out[table.name] = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+        return out
