@@ -21,6 +21,7 @@ from monitors.ingest.leakage import LeakageConfig
 from monitors.jobs.config import WorkerConfig
 from monitors.timeutil import parse_duration
 from monitors.ui.config import DashboardConfig
+from monitors.warehouse.config import RollupsConfig, WarehouseSources
 
 CONFIG_ENV = "EHM_CONFIG"
 DATABASE_ENV = "EHM_DATABASE_URL"
@@ -93,6 +94,8 @@ class Config(StrictModel):
     alerts: AlertsConfig = AlertsConfig()
     worker: WorkerConfig = WorkerConfig()
     dashboard: DashboardConfig = DashboardConfig()
+    warehouses: WarehouseSources = Field(default_factory=list)
+    rollups: RollupsConfig = RollupsConfig()
 
     @field_validator("bucket")
     @classmethod
