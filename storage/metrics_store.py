@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from monitors.sketch import HLL, LatencySketch
 from storage.batch import Checkpoint, IngestBatch
+from storage.rollups import resolution_for, tables_at
 from storage.tables import (
     checkpoints,
     event_metrics,
@@ -27,6 +28,7 @@ from storage.tables import (
     violation_samples,
     violations,
 )
+from storage.tables_warehouse import RESOLUTIONS
 
 QUARANTINE_LINE_LIMIT = 65536
 
@@ -258,6 +260,13 @@ class MetricsStore:
                 conds.append(series.c[col] == val)
         return conds
 
+    def _metrics_resolution(self, step: int | None, since: int | None) -> tuple[tuple[Table, Table, Table], int | None]:
+        """The (metrics, latency, violations) tables answering buckets of ``step`` seconds (the
+        coarsest rollup that tiles it; raw without ``step``), and ``since`` floored to their width."""
+        resolution = resolution_for(step, self.bucket_seconds() or 300) if step else "raw"
+        width = RESOLUTIONS.get(resolution)
+        return tables_at(resolution), (since - since % width if since is not None and width else since)
+
     def read_counts(
         self,
         since: int | None = None,
@@ -266,21 +275,25 @@ class MetricsStore:
         source: str | None = None,
         environment: str | None = None,
         event: str | None = None,
+        step: int | None = None,
     ) -> pd.DataFrame:
         """Event counts per (source, environment, event, bucket_start) for buckets in ``[since, until)``.
 
         ``bucket_start`` is epoch seconds (UTC). Missing buckets are absent (callers treat them as 0).
+        ``step`` (seconds, optional): the caller only needs buckets of this width, so the coarsest
+        rollup that tiles it is read (hour or day rows; ``since`` is floored to that width).
         """
+        (em, _ls, _vi), since = self._metrics_resolution(step, since)
         conds = self._series_filter(source, environment, event)
         if since is not None:
-            conds.append(event_metrics.c.bucket_start >= since)
+            conds.append(em.c.bucket_start >= since)
         if until is not None:
-            conds.append(event_metrics.c.bucket_start < until)
+            conds.append(em.c.bucket_start < until)
         query = (
-            select(series.c.source, series.c.environment, series.c.event, event_metrics.c.bucket_start, event_metrics.c["count"])
-            .select_from(event_metrics.join(series, series.c.id == event_metrics.c.series_id))
+            select(series.c.source, series.c.environment, series.c.event, em.c.bucket_start, em.c["count"])
+            .select_from(em.join(series, series.c.id == em.c.series_id))
             .where(and_(True, *conds))
-            .order_by(series.c.source, series.c.environment, series.c.event, event_metrics.c.bucket_start)
+            .order_by(series.c.source, series.c.environment, series.c.event, em.c.bucket_start)
         )
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
@@ -290,17 +303,19 @@ class MetricsStore:
 
     def read_metric_rows(
         self, since: int | None, until: int | None, *, source: str | None = None, environment: str | None = None,
-        event: str | None = None,
+        event: str | None = None, step: int | None = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:  # fmt: skip
-        """Raw bucket rows for reporting: (event_metrics ⨝ series, latency sketches, violations)."""
+        """Raw bucket rows for reporting: (event_metrics ⨝ series, latency sketches, violations).
+
+        With ``step``, rows of the coarsest rollup that tiles it (see :meth:`read_counts`)."""
+        (em, ls, vi), since = self._metrics_resolution(step, since)
         conds = self._series_filter(source, environment, event)
         frames = []
         for table, cols in (
-            (event_metrics, [event_metrics.c.bucket_start, event_metrics.c["count"], event_metrics.c.checked,
-                             event_metrics.c.conforming, event_metrics.c.identified, event_metrics.c.sample_rate,
-                             event_metrics.c.users_hll]),
-            (latency_sketches, [latency_sketches.c.bucket_start, latency_sketches.c.hop, latency_sketches.c.bins]),
-            (violations, [violations.c.bucket_start, violations.c.vtype, violations.c.property, violations.c["count"]]),
+            (em, [em.c.bucket_start, em.c["count"], em.c.checked, em.c.conforming, em.c.identified,
+                  em.c.sample_rate, em.c.users_hll]),
+            (ls, [ls.c.bucket_start, ls.c.hop, ls.c.bins]),
+            (vi, [vi.c.bucket_start, vi.c.vtype, vi.c.property, vi.c["count"]]),
         ):  # fmt: skip
             where_b = list(conds)
             if since is not None:
