@@ -15,6 +15,8 @@ from storage import Store
 OUTCOMES = ("sent", "delivered", "opened", "clicked", "converted", "bounced", "failed", "dropped", "undeliverable",
             "spammed", "unsubscribed")  # fmt: skip
 FAILURES = ("bounced", "failed", "dropped", "undeliverable", "spammed")
+NOT_CHANNELS = frozenset({"event", "attribute_change"})
+"""``failed_event`` and ``failed_attribute_change`` are about data, not messages."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class CustomerIOView:
 def split_outcome(atype: str) -> tuple[str, str] | None:
     """``bounced_email`` → (``email``, ``bounced``); None for activities that are not message outcomes."""
     outcome, sep, channel = atype.partition("_")
-    if not sep or outcome not in OUTCOMES or not channel:
+    if not sep or outcome not in OUTCOMES or not channel or channel in NOT_CHANNELS:
         return None
     return channel, outcome
 
