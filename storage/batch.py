@@ -17,8 +17,9 @@ SeriesKey = tuple[str, str]  # (event, msg_type)
 class MetricDelta:
     """Additive counts and mergeable sketches of one (series, bucket).
 
-    ``users`` counts userId, else anonymousId (= ``uids`` ∪ ``anon_only``); ``linked`` holds the
-    anonymousIds seen together with a userId (anonymous activity stitched to a profile)."""
+    ``users`` counts userId, else anonymousId (MD5-based, portable); ``uids``, ``anon_only`` and
+    ``linked`` (anonymousIds seen together with a userId: anonymous activity stitched to a
+    profile) use DuckDB's hash and only merge with each other."""
 
     count: int = 0
     checked: int = 0

@@ -54,40 +54,76 @@ def _s(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def leak_flags_sql(cfg: LeakageConfig) -> str:
-    """SQL over the normalised row ``n`` (with ``n.lx``: the leak fields list) giving the leak bits."""
-    emails = "[n.lx[1], n.lx[2], CASE WHEN n.user_id LIKE '%@%' THEN n.user_id END]"
+def _ci(pattern: str) -> str:
+    return _s("(?i)" + pattern)
+
+
+def _email_test(e: str, cfg: LeakageConfig) -> str:
     domains = "[" + ", ".join(_s(d.lower()) for d in cfg.test_email_domains) + "]::VARCHAR[]"
-    email_test = (
-        f"list_bool_or(list_transform(list_filter({emails}, lambda e: e IS NOT NULL AND contains(e, '@')), lambda e: "
-        f"list_contains({domains}, lower(split_part(e, '@', 2))) "
-        f"OR regexp_matches(lower(split_part(e, '@', 2)), {_s(cfg.test_domain_pattern)}) "
-        f"OR regexp_matches(lower(split_part(e, '@', 1)), {_s(cfg.test_email_local_pattern)})))"
+    domain = f"split_part({e}, '@', 2)"
+    return (
+        f"({e} IS NOT NULL AND contains({e}, '@') AND (list_contains({domains}, lower({domain})) "
+        f"OR regexp_matches({domain}, {_ci(cfg.test_domain_pattern)}) "
+        f"OR regexp_matches(split_part({e}, '@', 1), {_ci(cfg.test_email_local_pattern)})))"
     )
-    hosts = f"list_bool_or(list_transform([n.lx[3], n.lx[4]], lambda u: u IS NOT NULL AND regexp_matches(lower(u), {_s(cfg.nonprod_host_pattern)})))"
-    builds = f"list_bool_or(list_transform([n.lx[5], n.lx[6], n.lx[7]], lambda b: b IS NOT NULL AND regexp_matches(lower(b), {_s(cfg.dev_build_pattern)})))"
+
+
+def leak_flags_sql(cfg: LeakageConfig) -> str:
+    """SQL over the normalised row ``n`` (context fields ``n.cx_*``, ``n.lx_email``) giving the leak bits.
+
+    Written without lambdas and with case-insensitive patterns: it runs for every message."""
+    uid_email = "CASE WHEN contains(n.user_id, '@') THEN n.user_id END"
+    email_test = " OR ".join(_email_test(e, cfg) for e in ("n.lx_email", "n.cx_email", uid_email))
+    hosts = " OR ".join(f"regexp_matches(coalesce(n.{c}, ''), {_ci(cfg.nonprod_host_pattern)})" for c in ("cx_url", "cx_ref"))
+    builds = " OR ".join(
+        f"regexp_matches(coalesce(n.{c}, ''), {_ci(cfg.dev_build_pattern)})" for c in ("cx_build", "cx_version", "cx_namespace")
+    )
     envs = "[" + ", ".join(_s(e.lower()) for e in cfg.production_environments) + "]::VARCHAR[]"
-    env = f"coalesce(n.lx[8], n.lx[9]) IS NOT NULL AND NOT list_contains({envs}, lower(coalesce(n.lx[8], n.lx[9])))"
+    env = f"coalesce(n.cx_env, n.cx_env2) IS NOT NULL AND NOT list_contains({envs}, lower(coalesce(n.cx_env, n.cx_env2)))"
     qa = "[" + ", ".join(_s(q) for q in cfg.qa_identities) + "]::VARCHAR[]"
-    qa_test = f"list_contains({qa}, n.user_id) OR list_contains({qa}, n.anon_id) OR list_contains({qa}, n.lx[1])" if cfg.qa_identities else "false"
-    uid = f"regexp_matches(lower(coalesce(n.user_id, '')), {_s(cfg.test_user_id_pattern)})"
+    qa_test = (
+        f"list_contains({qa}, n.user_id) OR list_contains({qa}, n.anon_id) OR list_contains({qa}, n.lx_email)"
+        if cfg.qa_identities else "false"
+    )  # fmt: skip
+    uid = f"regexp_matches(coalesce(n.user_id, ''), {_ci(cfg.test_user_id_pattern)})"
     tests = [email_test, uid, hosts, builds, env, qa_test]
     return " + ".join(f"(CAST(coalesce({t}, false) AS BIGINT) << {LEAK_BASE + i})" for i, t in enumerate(tests))
 
 
-LEAK_FIELDS_CONTEXT = ["$.traits.email", "$.page.url", "$.page.referrer", "$.app.build", "$.app.version", "$.app.namespace",
-                       "$.environment", "$.env"]  # fmt: skip
+# Context fields the signals look at, as (column, JSON path in context, reader struct path).
+CONTEXT_FIELDS = (
+    ("cx_email", "$.traits.email"),
+    ("cx_url", "$.page.url"),
+    ("cx_ref", "$.page.referrer"),
+    ("cx_build", "$.app.build"),
+    ("cx_version", "$.app.version"),
+    ("cx_namespace", "$.app.namespace"),
+    ("cx_env", "$.environment"),
+    ("cx_env2", "$.env"),
+)
+# The fast reader parses ``context`` straight into this struct (other context keys are skipped).
+CONTEXT_STRUCT = (
+    "STRUCT(traits STRUCT(email VARCHAR), page STRUCT(url VARCHAR, referrer VARCHAR), "
+    "app STRUCT(build VARCHAR, version VARCHAR, namespace VARCHAR), environment VARCHAR, env VARCHAR)"
+)
+
+
+def context_columns_fast() -> str:
+    """The context fields from the reader's struct."""
+    refs = ("context.traits.email", "context.page.url", "context.page.referrer", "context.app.build",
+            "context.app.version", "context.app.namespace", "context.environment", "context.env")  # fmt: skip
+    return ", ".join(f"{ref} AS {col}" for ref, (col, _) in zip(refs, CONTEXT_FIELDS, strict=True))
+
+
+def context_columns_exact(ctx: str) -> str:
+    """The context fields from a JSON ``context`` (one parse)."""
+    paths = "[" + ", ".join(_s(p) for _, p in CONTEXT_FIELDS) + "]"
+    return ", ".join(f"json_extract_string({ctx}, {paths})[{i + 1}] AS {col}" for i, (col, _) in enumerate(CONTEXT_FIELDS))
 
 
 def leak_fields_sql() -> str:
-    """Column ``lx``: [email in properties/traits, context.traits.email, page url, page referrer,
-    app build, app version, app namespace, context.environment, context.env] — one parse of context."""
-    ctx = "[" + ", ".join(_s(p) for p in LEAK_FIELDS_CONTEXT) + "]"
-    return (
-        "CASE WHEN checked THEN list_concat("
-        "[CASE WHEN is_obj THEN json_extract_string(props, '$.email') END], "
-        f"CASE WHEN ctx IS NOT NULL THEN json_extract_string(ctx, {ctx}) ELSE [NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL]::VARCHAR[] END) END AS lx"
-    )
+    """Column ``lx_email``: the email in identify traits (the context fields are columns already)."""
+    return "CASE WHEN checked AND msg_type = 'identify' AND is_obj THEN json_extract_string(props, '$.email') END AS lx_email"
 
 
 def signals_of(flags: int) -> list[str]:

@@ -45,15 +45,11 @@ def _main(batch: IngestBatch, parts: dict[str, pd.DataFrame], ev: Evaluator) -> 
             _add(batch.props, (*key, prop, jtype), n)  # type: ignore[arg-type]
     for row in parts["hll"].itertuples(index=False):
         d = batch.metrics.setdefault(_key(row), MetricDelta())
+        d.users.merge(HLL({int(i): int(r) for i, r in zip(row.idx, row.ranks, strict=True)}))
+    for row in parts.get("idhll", pd.DataFrame()).itertuples(index=False):
+        d = batch.metrics.setdefault(_key(row), MetricDelta())
         sketch = HLL({int(i): int(r) for i, r in zip(row.idx, row.ranks, strict=True)})
-        if row.kind == "u":
-            d.uids.merge(sketch)
-            d.users.merge(sketch)
-        elif row.kind == "a":
-            d.anon_only.merge(sketch)
-            d.users.merge(sketch)
-        else:
-            d.linked.merge(sketch)
+        {"u": d.uids, "a": d.anon_only, "l": d.linked}[str(row.kind)].merge(sketch)
 
 
 def _latency(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:

@@ -20,7 +20,14 @@ from __future__ import annotations
 
 import json
 
-from monitors.ingest.leakage import LeakageConfig, leak_fields_sql, leak_flags_sql
+from monitors.ingest.leakage import (
+    CONTEXT_STRUCT,
+    LeakageConfig,
+    context_columns_exact,
+    context_columns_fast,
+    leak_fields_sql,
+    leak_flags_sql,
+)
 from monitors.plan import Plan
 from monitors.sketch import LN_GAMMA, MIN_VALUE, ZERO_BIN
 
@@ -44,7 +51,7 @@ _FIELDS = (
 _JSON_FIELDS = ("properties", "traits", "context", "identifiers", "attributes", "batch")
 MESSAGE_SPEC = {**{f: "VARCHAR" for f in _FIELDS}, **{f: "JSON" for f in _JSON_FIELDS}}
 _TS_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
-FAST_SPEC = {**MESSAGE_SPEC, **{f: "TIMESTAMPTZ" for f in _TS_FIELDS}}
+FAST_SPEC = {**MESSAGE_SPEC, **{f: "TIMESTAMPTZ" for f in _TS_FIELDS}, "context": CONTEXT_STRUCT}
 
 MACROS = f"""
 CREATE OR REPLACE TEMP MACRO ehm_ts(s) AS coalesce(
@@ -302,7 +309,7 @@ def exact_rows(m: str, *, keep_raw: bool = False) -> str:
           CASE WHEN is_v2 THEN json_extract_string(j.attributes, '$.anonymous_id') ELSE j.anonymousId END AS anon_id,
           CASE WHEN is_v2 THEN j.attributes WHEN j.type IN ('identify', 'group') THEN j.traits ELSE j.properties END AS props,
           j.timestamp AS ts_s, j.originalTimestamp AS ots_s, coalesce(j.sentAt, top_sent) AS sent_s, j.receivedAt AS recv_s,
-          j.context AS ctx
+          {context_columns_exact("j.context")}
         FROM (SELECT *, (j.action IS NOT NULL AND j.identifiers IS NOT NULL) AS is_v2 FROM {m})
       )
     ))"""
@@ -334,9 +341,16 @@ def fast_rows(reader: str, *, keep_raw: bool = False) -> str:
       left(CASE WHEN "type" = 'track' THEN event ELSE '$' || "type" END, 255) AS event,
       "type" AS msg_type, {sample} AS sample, 0 AS len,
       coalesce(messageId, id) AS msg_id, userId AS user_id, anonymousId AS anon_id,
-      CASE WHEN "type" IN ('identify', 'group') THEN traits ELSE properties END AS props, context AS ctx,
+      CASE WHEN "type" IN ('identify', 'group') THEN traits ELSE properties END AS props, {context_columns_fast()},
       epoch(coalesce("timestamp", originalTimestamp)) AS ev_t, epoch(sentAt) AS sent_t, epoch(receivedAt) AS recv_t
     FROM {reader}"""
+
+
+def _hll_reg(h: str) -> str:
+    return (
+        f"CAST({h} >> 52 AS SMALLINT) AS i, "
+        f"max(CAST(52 - floor(log2(greatest(1, {h} & 4503599627370495))) AS TINYINT)) AS r"
+    )
 
 
 def stage2_sql(table: str, n_codes: int) -> dict[str, str]:
@@ -351,17 +365,21 @@ def stage2_sql(table: str, n_codes: int) -> dict[str, str]:
     return {
         "main": f"SELECT {grp}, flags, {tcs}, nkeys, count(*) AS n FROM {table} WHERE reason IS NULL GROUP BY ALL",
         "latency": f"SELECT {grp}, hop, list(bin ORDER BY bin) AS bins, list(n ORDER BY bin) AS counts FROM ({lat}) GROUP BY ALL",
-        # Identity sketches (HyperLogLog): ``u`` userIds, ``a`` anonymousIds of messages without a
-        # userId, ``l`` anonymousIds seen together with a userId. MD5 once per distinct key.
-        "hll": f"""WITH k AS (
-                     SELECT DISTINCT {grp}, 'u' AS kind, uid AS key FROM {table} WHERE reason IS NULL AND uid IS NOT NULL
-                     UNION ALL SELECT DISTINCT {grp}, 'a', aid FROM {table} WHERE reason IS NULL AND uid IS NULL AND aid IS NOT NULL
-                     UNION ALL SELECT DISTINCT {grp}, 'l', aid FROM {table} WHERE reason IS NULL AND uid IS NOT NULL AND aid IS NOT NULL),
-                   h AS (SELECT key, md5_number_upper(key) AS h FROM (SELECT DISTINCT key FROM k))
+        # Users (HyperLogLog over userId, else anonymousId): MD5 — portable to warehouses — once per
+        # distinct key.
+        "hll": f"""WITH u AS (SELECT DISTINCT {grp}, coalesce(uid, aid) AS key FROM {table}
+                              WHERE reason IS NULL AND coalesce(uid, aid) IS NOT NULL),
+                   h AS (SELECT key, md5_number_upper(key) AS h FROM (SELECT DISTINCT key FROM u))
+                   SELECT {grp}, list(i ORDER BY i) AS idx, list(r ORDER BY i) AS ranks FROM (
+                     SELECT {grp}, {_hll_reg("h")} FROM u JOIN h USING (key) GROUP BY ALL) GROUP BY ALL""",
+        # Identity sketches for identity hygiene (DuckDB's fast hash; file sources only): ``u`` userIds,
+        # ``a`` anonymousIds of messages without a userId, ``l`` anonymousIds seen with a userId.
+        "idhll": f"""WITH k AS (
+                     SELECT {grp}, CASE WHEN uid IS NOT NULL THEN 'u' ELSE 'a' END AS kind, hash(coalesce(uid, aid)) AS h
+                     FROM {table} WHERE reason IS NULL AND coalesce(uid, aid) IS NOT NULL
+                     UNION ALL SELECT {grp}, 'l', hash(aid) FROM {table} WHERE reason IS NULL AND uid IS NOT NULL AND aid IS NOT NULL)
                    SELECT {grp}, kind, list(i ORDER BY i) AS idx, list(r ORDER BY i) AS ranks FROM (
-                     SELECT {grp}, kind, CAST(h >> 52 AS SMALLINT) AS i,
-                            max(CAST(52 - floor(log2(greatest(1, h & 4503599627370495))) AS TINYINT)) AS r
-                     FROM k JOIN h USING (key) GROUP BY ALL) GROUP BY ALL""",
+                     SELECT {grp}, kind, {_hll_reg("h")} FROM k GROUP BY ALL) GROUP BY ALL""",
         "rejects": f"""SELECT reason, count(*) AS n, max_by(sample, hash(sample), {QUARANTINE_PER_REASON}) AS rejected
                      FROM {table} WHERE reason IS NOT NULL AND reason NOT IN ('batch', 'suspect') GROUP BY ALL""",
         "control": f"""SELECT count(*) FILTER (WHERE reason = 'batch') AS batches,
