@@ -19,11 +19,12 @@ from storage.jobs_store import JobsStore
 from storage.leases_store import LeasesStore
 from storage.metrics_store import MetricsStore
 from storage.rollups import RollupStore
+from storage.semantic_store import SemanticStore
 from storage.tables import meta
 from storage.warehouse_store import WarehouseStore
 
 
-class Store(MetricsStore, FindingsStore, CustomerIOStore, AlertsStore, LeasesStore, JobsStore, WarehouseStore, RollupStore):
+class Store(MetricsStore, FindingsStore, CustomerIOStore, AlertsStore, LeasesStore, JobsStore, WarehouseStore, RollupStore, SemanticStore):
     """Owns the engine and every query. Create with :meth:`from_url`; call :meth:`migrate` first."""
 
     def __init__(self, engine: Engine) -> None:
