@@ -4,9 +4,10 @@
   falls in bin ``ceil(log_gamma(x))`` with ``gamma = (1 + a) / (1 - a)``; any set of buckets merges by
   adding bin counts, so p50/p95/p99 over any window are exact to 1 %. Values under 1 ms share a
   zero bin. Bin indices are computed where the data is (DuckDB, warehouses) with the same formula.
-* :class:`HLL` — HyperLogLog with 2^12 registers (≈1.6 % standard error) over the first 64 bits of
-  the MD5 of the user key (hex digits 1–3 pick the register, 4–16 give the rank), so registers
-  computed in any SQL engine with ``md5`` merge with ours. Stored sparsely.
+* :class:`HLL` — HyperLogLog with 2^12 registers (≈1.6 % standard error) over ``h``, the first
+  8 bytes of the MD5 of the user key read little-endian (DuckDB's ``md5_number_upper``): the top
+  12 bits pick the register, the rank is the position of the first 1-bit in the other 52. Any SQL
+  engine with ``md5`` computes the same registers. Stored sparsely when small.
 """
 
 from __future__ import annotations
@@ -120,16 +121,44 @@ class LatencySketch:
         return cls({int(k): int(c) for k, c in zip(keys, counts, strict=True)})
 
 
-@dataclass
 class HLL:
-    """Sparse HyperLogLog registers (index → rank). Merge by taking the maximum."""
+    """HyperLogLog registers (dense ``uint8[4096]``). Merge by taking the maximum."""
 
-    registers: dict[int, int]
+    __slots__ = ("regs",)
+
+    def __init__(self, registers: dict[int, int] | np.ndarray | None = None) -> None:
+        if isinstance(registers, np.ndarray):
+            self.regs = registers.astype(np.uint8, copy=True)
+        else:
+            self.regs = np.zeros(HLL_M, dtype=np.uint8)
+            for i, r in (registers or {}).items():
+                self.add(i, r)
+
+    @property
+    def registers(self) -> dict[int, int]:
+        """Non-zero registers as index → rank."""
+        nz = np.flatnonzero(self.regs)
+        return {int(i): int(self.regs[i]) for i in nz}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, HLL) and bool(np.array_equal(self.regs, other.regs))
+
+    __hash__ = None  # type: ignore[assignment]
 
     @classmethod
     def empty(cls) -> HLL:
         """No users."""
-        return cls({})
+        return cls()
+
+    @classmethod
+    def from_lists(cls, idx: Iterable[int], ranks: Iterable[int]) -> HLL:
+        """Registers from parallel lists (indices unique), as the SQL engines return them."""
+        h = cls()
+        ix = np.asarray(list(idx) if not isinstance(idx, np.ndarray) else idx, dtype=np.int64)
+        rk = np.asarray(list(ranks) if not isinstance(ranks, np.ndarray) else ranks, dtype=np.uint8)
+        if ix.size:
+            np.maximum.at(h.regs, ix, rk)
+        return h
 
     @classmethod
     def from_keys(cls, keys: Iterable[str]) -> HLL:
@@ -138,29 +167,28 @@ class HLL:
 
         h = cls.empty()
         for key in keys:
-            hexd = hashlib.md5(key.encode("utf-8")).hexdigest()
-            idx, w = int(hexd[:3], 16), int(hexd[3:16], 16)
-            h.add(idx, rank(w))
+            digest = hashlib.md5(key.encode("utf-8")).digest()
+            value = int.from_bytes(digest[:8], "little")
+            h.add(value >> (64 - HLL_P), rank(value & ((1 << (64 - HLL_P)) - 1)))
         return h
 
     def add(self, idx: int, rho: int) -> None:
         """Record rank ``rho`` for register ``idx``."""
-        if rho > self.registers.get(idx, 0):
-            self.registers[idx] = rho
+        if rho > self.regs[idx]:
+            self.regs[idx] = rho
 
     def merge(self, other: HLL) -> HLL:
         """Union (in place) and return self."""
-        for i, r in other.registers.items():
-            self.add(i, r)
+        np.maximum(self.regs, other.regs, out=self.regs)
         return self
 
     def estimate(self) -> float:
         """Estimated number of distinct keys (with the small-range correction)."""
         m = HLL_M
-        zeros = m - len(self.registers)
+        zeros = int(np.count_nonzero(self.regs == 0))
         if zeros == m:
             return 0.0
-        z = zeros + sum(2.0 ** -r for r in self.registers.values())
+        z = float(np.sum(np.exp2(-self.regs.astype(np.float64))))
         alpha = 0.7213 / (1 + 1.079 / m)
         raw = alpha * m * m / z
         if raw <= 2.5 * m and zeros:
@@ -169,30 +197,26 @@ class HLL:
 
     def encode(self) -> bytes:
         """Sparse (magic, uint16 indices, uint8 ranks) or, when smaller, dense (magic, 4096 ranks)."""
-        if 3 * len(self.registers) > HLL_M:
-            dense = np.zeros(HLL_M, dtype=np.uint8)
-            for i, r in self.registers.items():
-                dense[i] = r
-            return _MAGIC_HLL_DENSE + dense.tobytes()
-        keys = np.array(sorted(self.registers), dtype=np.uint16)
-        ranks = np.array([self.registers[int(k)] for k in keys], dtype=np.uint8)
-        return _MAGIC_HLL + len(keys).to_bytes(4, "little") + keys.tobytes() + ranks.tobytes()
+        nz = np.flatnonzero(self.regs)
+        if 3 * nz.size > HLL_M:
+            return _MAGIC_HLL_DENSE + self.regs.tobytes()
+        return _MAGIC_HLL + nz.size.to_bytes(4, "little") + nz.astype(np.uint16).tobytes() + self.regs[nz].tobytes()
 
     @classmethod
     def decode(cls, data: bytes | None) -> HLL:
         """Inverse of :meth:`encode`."""
+        h = cls()
         if not data:
-            return cls.empty()
+            return h
         if data[:2] == _MAGIC_HLL_DENSE:
-            dense = np.frombuffer(data, dtype=np.uint8, offset=2)
-            nz = np.flatnonzero(dense)
-            return cls({int(i): int(dense[i]) for i in nz})
+            h.regs = np.frombuffer(data, dtype=np.uint8, offset=2).copy()
+            return h
         if data[:2] != _MAGIC_HLL:
             raise ValueError("not an HLL sketch")
         n = int.from_bytes(data[2:6], "little")
         keys = np.frombuffer(data, dtype=np.uint16, count=n, offset=6)
-        ranks = np.frombuffer(data, dtype=np.uint8, count=n, offset=6 + 2 * n)
-        return cls({int(k): int(r) for k, r in zip(keys, ranks, strict=True)})
+        h.regs[keys] = np.frombuffer(data, dtype=np.uint8, count=n, offset=6 + 2 * n)
+        return h
 
 
 def rank(w: int, bits: int = 64 - HLL_P) -> int:

@@ -45,23 +45,20 @@ def _main(batch: IngestBatch, parts: dict[str, pd.DataFrame], ev: Evaluator) -> 
             _add(batch.props, (*key, prop, jtype), n)  # type: ignore[arg-type]
     for row in parts["hll"].itertuples(index=False):
         d = batch.metrics.setdefault(_key(row), MetricDelta())
-        d.users.merge(HLL({int(i): int(r) for i, r in zip(row.idx, row.ranks, strict=True)}))
+        d.users.merge(HLL.from_lists(row.idx, row.ranks))
     for row in parts.get("idhll", pd.DataFrame()).itertuples(index=False):
         d = batch.metrics.setdefault(_key(row), MetricDelta())
-        sketch = HLL({int(i): int(r) for i, r in zip(row.idx, row.ranks, strict=True)})
+        sketch = HLL.from_lists(row.idx, row.ranks)
         {"u": d.uids, "a": d.anon_only, "l": d.linked}[str(row.kind)].merge(sketch)
 
 
 def _latency(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:
     for row in parts["latency"].itertuples(index=False):
-        bins: dict[int, int] = {}
-        negative = 0
-        for b, c in zip(row.bins, row.counts, strict=True):
-            b, c = int(b), int(c)
-            if b == NEGATIVE_BIN:
-                negative += c
-                b = ZERO_BIN
-            bins[b] = bins.get(b, 0) + c
+        bins = dict(zip(list(row.bins), list(row.counts), strict=True))
+        negative = int(bins.pop(NEGATIVE_BIN, 0))
+        if negative:
+            bins[ZERO_BIN] = bins.get(ZERO_BIN, 0) + negative
+        bins = {int(b): int(c) for b, c in bins.items()}
         event, msg_type, bucket = _key(row)
         key = (event, msg_type, bucket, str(row.hop))
         sk = batch.latency.get(key)
