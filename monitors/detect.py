@@ -27,7 +27,14 @@ import pandas as pd
 
 from monitors.config import Config
 from monitors.detectors import registry
-from monitors.detectors.base import Detector, DetectorInputs, DetectorOutput, DetectorState, SeriesKey
+from monitors.detectors.base import (
+    DataRequest,
+    Detector,
+    DetectorInputs,
+    DetectorOutput,
+    DetectorState,
+    SeriesKey,
+)
 from monitors.models import FindingDraft
 from monitors.timeutil import iso, parse_duration, to_epoch
 from storage import Store
@@ -65,6 +72,36 @@ def _saved(store: Store, name: str) -> dict[SeriesKey, DetectorState]:
     return {SeriesKey(*key): DetectorState(*value) for key, value in store.load_detector_state(name).items()}
 
 
+# DataRequest field → (extras name, Store reader); frames are read once per pass and shared
+EXTRAS = {
+    "metrics_since": ("metrics", "read_bucket_metrics"),
+    "violations_since": ("violations", "read_violations"),
+    "props_since": ("props", "read_property_stats"),
+    "latency_since": ("latency", "read_latency_bins"),
+    "identity_since": ("identity", "read_identity_sketches"),
+}
+Cache = dict[str, tuple[int, pd.DataFrame]]
+
+
+def _extras(store: Store, request: DataRequest, until: int, cache: Cache) -> dict[str, pd.DataFrame]:
+    out: dict[str, pd.DataFrame] = {}
+    for field_name, (name, reader) in EXTRAS.items():
+        since = getattr(request, field_name)
+        if since is None:
+            continue
+        held = cache.get(name)
+        if held is None or held[0] > since:
+            held = (since, getattr(store, reader)(since, until))
+            cache[name] = held
+        frame = held[1]
+        out[name] = frame if held[0] == since else frame[frame["bucket_start"] >= since].reset_index(drop=True)
+    if request.samples:
+        if "samples" not in cache:
+            cache["samples"] = (0, store.read_sample_payloads())
+        out["samples"] = cache["samples"][1]
+    return out
+
+
 def _inputs(
     store: Store,
     detector: Detector,
@@ -72,6 +109,7 @@ def _inputs(
     now: datetime,
     series: pd.DataFrame,
     prior: list[FindingDraft],
+    cache: Cache,
 ) -> DetectorInputs:
     width = config.bucket_seconds
     saved = _saved(store, detector.name)
@@ -80,8 +118,9 @@ def _inputs(
         counts = pd.DataFrame(columns=COUNT_COLUMNS)
     else:
         counts = store.read_counts(since=request.counts_since, until=to_epoch(now))
+    extras = _extras(store, request, to_epoch(now), cache)
     return DetectorInputs(
-        now=now, bucket_seconds=width, series=series, counts=counts, state=saved, prior=tuple(prior)
+        now=now, bucket_seconds=width, series=series, counts=counts, state=saved, prior=tuple(prior), extras=extras
     )
 
 
@@ -103,10 +142,11 @@ def run_detection(
     )
     prior: list[FindingDraft] = []
     outputs: list[tuple[Detector, DetectorOutput]] = []
+    cache: Cache = {}
     for detector in detectors:
         if rebuild:
             store.clear_detector_state(detector.name)
-        output = detector.run(_inputs(store, detector, config, now, series, prior))
+        output = detector.run(_inputs(store, detector, config, now, series, prior, cache))
         log.info("detector %s: %s", detector.name, output.stats)
         report.detectors[detector.name] = output.stats
         prior.extend(output.drafts)

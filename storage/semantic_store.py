@@ -13,7 +13,14 @@ import pandas as pd
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.engine import Engine
 
-from storage.tables import event_metrics, latency_sketches, property_stats, series, violation_samples, violations
+from storage.tables import (
+    event_metrics,
+    latency_sketches,
+    property_stats,
+    series,
+    violation_samples,
+    violations,
+)
 
 SERIES_COLUMNS = ["source", "environment", "event"]
 METRIC_COLUMNS = [*SERIES_COLUMNS, "bucket_start", "count", "checked", "conforming", "identified"]
@@ -25,7 +32,7 @@ TOTAL_COLUMNS = [*SERIES_COLUMNS, "property", "json_type", "count"]
 
 
 class SemanticStore:
-    """Frames of bucket metrics, violations, property types, latency bins and samples."""
+    """Frames of bucket metrics, violations, property types, latency bins and sample payloads."""
 
     engine: Engine
 
@@ -80,12 +87,12 @@ class SemanticStore:
         frame = pd.DataFrame([(*r[:6], bytes(r[6])) for r in rows], columns=LATENCY_COLUMNS)
         return frame.astype({"bucket_start": "int64", "count": "int64"})
 
-    def read_violation_samples(self, since: int | None = None) -> pd.DataFrame:
-        """Up to 3 redacted sample payloads per series, violation type and property (newest bucket)."""
+    def read_sample_payloads(self, since: int | None = None) -> pd.DataFrame:
+        """Up to 3 redacted sample payloads per series, violation type and property (newest bucket
+        first kept by ingest), with the bucket they came from."""
         t = violation_samples
         cols = [t.c.vtype, t.c.property, t.c.slot, t.c.bucket_start, t.c.sample]
-        query = self._sem_select(t, cols, since, None)
-        return self._sem_frame(query, SAMPLE_COLUMNS, ["slot", "bucket_start"])
+        return self._sem_frame(self._sem_select(t, cols, since, None), SAMPLE_COLUMNS, ["slot", "bucket_start"])
 
     def read_property_totals(self, since: int | None, until: int | None) -> pd.DataFrame:
         """Per series, property and JSON type: messages carrying that key over ``[since, until)``."""

@@ -49,6 +49,18 @@ class DataRequest:
 
     counts_since: int | None = None
     """Epoch s of the first bucket of counts needed (None: no counts)."""
+    metrics_since: int | None = None
+    """``extras["metrics"]``: count, checked, conforming, identified per series and bucket."""
+    violations_since: int | None = None
+    """``extras["violations"]``: plan violations and leak signals per series, bucket, type, property."""
+    props_since: int | None = None
+    """``extras["props"]``: property keys and JSON types per series and bucket."""
+    latency_since: int | None = None
+    """``extras["latency"]``: encoded latency sketch bins per series, bucket and hop."""
+    identity_since: int | None = None
+    """``extras["identity"]``: identity HyperLogLogs per series and bucket."""
+    samples: bool = False
+    """``extras["samples"]``: the redacted sample payloads of ``violation_samples``."""
 
 
 @dataclass(frozen=True)
