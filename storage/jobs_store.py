@@ -130,7 +130,7 @@ class JobsStore:
         col = table.c.bucket_start
         return (col - col % width).label("bucket_start") if width else col.label("bucket_start")
 
-    def read_series_totals(
+    def ui_series_totals(
         self, since: int | None, until: int | None, *, source: str | None = None, environment: str | None = None,
     ) -> pd.DataFrame:  # fmt: skip
         """Per series over the window: count, checked, conforming, identified, first and last bucket."""
@@ -147,7 +147,7 @@ class JobsStore:
         cols = [*KEY, "msg_type", "count", "checked", "conforming", "identified", "first_bucket", "last_bucket"]
         return _frame(self.engine, query, cols, ("count", "checked", "conforming", "identified"))
 
-    def read_bucket_metrics(
+    def ui_bucket_metrics(
         self, since: int | None, until: int | None, *, width: int | None = None, source: str | None = None,
         environment: str | None = None, event: str | None = None,
     ) -> pd.DataFrame:  # fmt: skip
@@ -165,7 +165,7 @@ class JobsStore:
         cols = [*KEY, "bucket_start", "count", "checked", "conforming", "identified"]
         return _frame(self.engine, query, cols, ("bucket_start", "count", "checked", "conforming", "identified"))
 
-    def read_latency_rows(
+    def ui_latency_rows(
         self, since: int | None, until: int | None, *, width: int | None = None, hop: str | None = None,
         source: str | None = None, environment: str | None = None, event: str | None = None,
         events: tuple[str, ...] | None = None,
@@ -183,7 +183,7 @@ class JobsStore:
         )
         return _frame(self.engine, query, [*KEY, "bucket_start", "hop", "bins"], ("bucket_start",))
 
-    def read_violation_counts(
+    def ui_violation_counts(
         self, since: int | None, until: int | None, *, width: int | None = None, source: str | None = None,
         environment: str | None = None, event: str | None = None,
     ) -> pd.DataFrame:  # fmt: skip
@@ -200,7 +200,7 @@ class JobsStore:
         cols = [*KEY, "bucket_start", "vtype", "property", "count"]
         return _frame(self.engine, query, cols, ("bucket_start", "count"))
 
-    def read_property_stats(
+    def ui_property_stats(
         self, since: int | None, until: int | None, *, source: str | None = None, environment: str | None = None,
         event: str | None = None,
     ) -> pd.DataFrame:  # fmt: skip
@@ -217,7 +217,7 @@ class JobsStore:
         cols = [*KEY, "property", "json_type", "count", "last_bucket"]
         return _frame(self.engine, query, cols, ("count", "last_bucket"))
 
-    def read_violation_samples(
+    def ui_violation_samples(
         self, *, source: str | None = None, environment: str | None = None, event: str | None = None,
     ) -> pd.DataFrame:  # fmt: skip
         """The kept (already redacted) sample payloads per series, violation type and property."""

@@ -60,7 +60,7 @@ def last_full_week(now: datetime) -> datetime:
 def weekly_review(store: Store, config: Config, end: datetime, *, top: int = 10) -> WeeklyReview:
     """Build the review of the 7 days before ``end`` (floored to the hour)."""
     lo, mid, hi = week_bounds(end)
-    rows = store.read_latency_rows(lo, hi, width=3600)
+    rows = store.ui_latency_rows(lo, hi, width=3600)
     hop = config.dashboard.latency_hop
     if rows.empty:
         empty = pd.DataFrame(columns=HOP_COLUMNS)

@@ -65,7 +65,7 @@ def grid(win: Window) -> np.ndarray:
 
 
 def _latency(store: Store, key: SeriesKey, win: Window) -> pd.DataFrame:
-    rows = store.read_latency_rows(win.since, win.until, width=win.width, source=key.source,
+    rows = store.ui_latency_rows(win.since, win.until, width=win.width, source=key.source,
                                    environment=key.environment, event=key.event)  # fmt: skip
     if rows.empty:
         return pd.DataFrame(columns=["bucket_start", "hop", "n", "p50", "p95", "p99"])
@@ -76,7 +76,7 @@ def _latency(store: Store, key: SeriesKey, win: Window) -> pd.DataFrame:
 
 
 def _counts(store: Store, key: SeriesKey, win: Window) -> pd.DataFrame:
-    counts = store.read_bucket_metrics(win.since, win.until, width=win.width, source=key.source,
+    counts = store.ui_bucket_metrics(win.since, win.until, width=win.width, source=key.source,
                                        environment=key.environment, event=key.event)  # fmt: skip
     cols = ["count", "checked", "conforming", "identified"]
     counts = counts.set_index("bucket_start")[cols].reindex(grid(win), fill_value=0).rename_axis("bucket_start")
@@ -85,7 +85,7 @@ def _counts(store: Store, key: SeriesKey, win: Window) -> pd.DataFrame:
 
 
 def _samples(store: Store, key: SeriesKey) -> pd.DataFrame:
-    frame = store.read_violation_samples(source=key.source, environment=key.environment, event=key.event)
+    frame = store.ui_violation_samples(source=key.source, environment=key.environment, event=key.event)
     frame = frame.assign(sample=[redact_line(s) for s in frame["sample"]])
     return frame[["vtype", "property", "sample"]].reset_index(drop=True)
 
@@ -94,7 +94,7 @@ def event_detail(store: Store, config: Config, key: SeriesKey, win: Window) -> E
     """Load the event page's data for one series and window."""
     where = {"source": key.source, "environment": key.environment, "event": key.event}
     counts = _counts(store, key, win)
-    viols = store.read_violation_counts(win.since, win.until, width=win.width, **where)
+    viols = store.ui_violation_counts(win.since, win.until, width=win.width, **where)
     per_bucket = viols.groupby(["bucket_start", "vtype"], as_index=False)["count"].sum()
     totals = viols.groupby(["vtype", "property"], as_index=False)["count"].sum().sort_values("count", ascending=False)
     findings = store.list_findings(since=win.start, source=key.source, environment=key.environment, event=key.event)

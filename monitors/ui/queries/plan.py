@@ -91,11 +91,11 @@ def _properties(plan: Plan, stats: pd.DataFrame) -> pd.DataFrame:
 
 def plan_view(store: Store, plan: Plan, win: Window) -> PlanView:
     """Compare the plan with what the window's traffic carried (``$identify`` and friends excluded)."""
-    totals = store.read_series_totals(win.since, win.until)
+    totals = store.ui_series_totals(win.since, win.until)
     tracked = totals[~totals["event"].str.startswith("$")] if not totals.empty else totals
     seen = tracked.groupby("event")["count"].sum() if not tracked.empty else pd.Series(dtype="int64")
     events = _events(plan, seen)
-    stats = store.read_property_stats(win.since, win.until)
+    stats = store.ui_property_stats(win.since, win.until)
     props = _properties(plan, stats[~stats["event"].str.startswith("$")] if not stats.empty else stats)
     planned_props = props[props["planned"]]
     seen_events = int((events["seen"]).sum())
