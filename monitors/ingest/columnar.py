@@ -62,6 +62,7 @@ def connect(memory_limit: str = "640MB", threads: int | None = None, temp_dir: s
     con = duckdb.connect(config=config)
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
     con.execute(sqlgen.MACROS)
     return con
 
