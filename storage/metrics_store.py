@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Table, and_, delete, func, insert, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -284,22 +285,45 @@ class MetricsStore:
         rollup that tiles it is read (hour or day rows; ``since`` is floored to that width).
         """
         (em, _ls, _vi), since = self._metrics_resolution(step, since)
-        conds = self._series_filter(source, environment, event)
-        if since is not None:
-            conds.append(em.c.bucket_start >= since)
-        if until is not None:
-            conds.append(em.c.bucket_start < until)
-        query = (
-            select(series.c.source, series.c.environment, series.c.event, em.c.bucket_start, em.c["count"])
-            .select_from(em.join(series, series.c.id == em.c.series_id))
-            .where(and_(True, *conds))
-            .order_by(series.c.source, series.c.environment, series.c.event, em.c.bucket_start)
-        )
+        columns = ["source", "environment", "event", "bucket_start", "count"]
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        return pd.DataFrame(
-            [tuple(r) for r in rows], columns=["source", "environment", "event", "bucket_start", "count"]
-        ).astype({"bucket_start": "int64", "count": "int64"})
+            names = {
+                int(r.id): (r.source, r.environment, r.event)
+                for r in conn.execute(
+                    select(series.c.id, series.c.source, series.c.environment, series.c.event).where(
+                        and_(True, *self._series_filter(source, environment, event))
+                    )
+                ).all()
+            }
+            if not names:
+                return pd.DataFrame(columns=columns).astype({"bucket_start": "int64", "count": "int64"})
+            conds: list[Any] = [em.c.series_id.in_(sorted(names))] if (source or environment or event) else []
+            if since is not None:
+                conds.append(em.c.bucket_start >= since)
+            if until is not None:
+                conds.append(em.c.bucket_start < until)
+            query = select(em.c.series_id, em.c.bucket_start, em.c["count"]).where(and_(True, *conds))
+            # Plain DB-API rows: this read feeds detectors over months of buckets (millions of rows).
+            compiled = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(str(compiled))
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
+        data = np.array(rows, dtype=np.int64).reshape(-1, 3) if rows else np.zeros((0, 3), dtype=np.int64)
+        order = np.lexsort((data[:, 1], data[:, 0]))
+        data = data[order]
+        ids = sorted(names, key=lambda i: names[i])
+        rank = {sid: k for k, sid in enumerate(ids)}
+        ranks = np.array([rank[int(s)] for s in data[:, 0]], dtype=np.int64) if len(data) else np.zeros(0, np.int64)
+        order2 = np.argsort(ranks, kind="stable")
+        data, ranks = data[order2], ranks[order2]
+        frame = pd.DataFrame({"bucket_start": data[:, 1], "count": data[:, 2]})
+        for pos, col in enumerate(("source", "environment", "event")):
+            values = np.array([names[i][pos] for i in ids], dtype=object)
+            frame[col] = pd.array(values[ranks], dtype="str")
+        return frame[columns]
 
     def read_metric_rows(
         self, since: int | None, until: int | None, *, source: str | None = None, environment: str | None = None,
