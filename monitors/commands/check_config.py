@@ -6,8 +6,8 @@ import argparse
 import os
 
 from monitors.alerts.routing import build_tree, route_table
-from monitors.commands.alerts import missing_env
 from monitors.commands._common import add_config_args, config_of
+from monitors.commands.alerts import missing_env
 from monitors.config import Config
 from monitors.customerio.checks import config_problems
 from monitors.errors import ConfigError, EHMError

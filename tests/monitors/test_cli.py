@@ -80,6 +80,7 @@ def test_rejects_command_lists_reasons(capsys: pytest.CaptureFixture[str], tmp_p
     path = write_lines(tmp_path / "e.jsonl", ["oops", track()])
     _run(capsys, "ingest", str(path), "--db", sqlite_url, "--final-line-grace", "0s")
     code, out, _ = _run(capsys, "rejects", "--db", sqlite_url, "--format", "json")
+    assert code == 0
     (row,) = json.loads(out)
     assert (row["source"], row["reason"], row["count"], row["samples"][0]["sample"]) == ("default", "invalid_json", 1, "oops")
 
