@@ -218,7 +218,12 @@ class WarehouseStore:
             for r in old:
                 key = (int(r.series_id), int(r.bucket_start))
                 merged.setdefault(key, Partial()).merge(Partial.from_staging(r))
-            conn.execute(delete(p).where(p.c.source == source, p.c.slice_start < live_from))
+            conn.execute(
+                delete(p).where(p.c.source == source, p.c.slice_start != SETTLED, p.c.slice_start < live_from)
+            )
+            for chunk in _chunks(keys):  # replaced by ``merged`` (old slices folded in)
+                conn.execute(delete(p).where(p.c.source == source, p.c.slice_start == SETTLED,
+                                             tuple_(p.c.series_id, p.c.bucket_start).in_(chunk)))  # fmt: skip
             self._wh_insert(conn, source, {k: {SETTLED: v} for k, v in merged.items()})
         # A settled row is only needed while the key still has live partials.
         live = select(p.c.series_id, p.c.bucket_start).where(p.c.source == source, p.c.slice_start != SETTLED)

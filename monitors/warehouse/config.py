@@ -84,7 +84,7 @@ class WarehouseSourceConfig(StrictModel):
     )
     lateness: str = Field(default="6h", description="re-read this far behind the watermark every run")
     slice: str = Field(default="1h", description="granularity of the re-aggregated window (divides a day)")
-    initial_lookback: str = Field(default="7d", description="how far back the first run reads")
+    initial_lookback: str = Field(default="1d", description="how far back the first run reads")
     max_window: str = Field(default="7d", description="at most this much watermark time per run (backfills)")
     property_stats: bool = Field(default=True, description="types of unplanned property columns too")
     lease_ttl: str = Field(default="10m", description="a worker holds the source this long between renewals")

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
+from monitors.sketch import HLL
 from monitors.warehouse.mapping import snake_case
 from storage import Store
 from storage.tables import event_metrics, latency_sketches, property_stats, series, violations
@@ -72,7 +73,7 @@ def _props(rng: random.Random, event: str) -> dict[str, Any]:
 
 
 def messages(
-    n: int = 400, seed: int = 7, now: datetime = NOW, span: timedelta = timedelta(hours=6)
+    n: int = 400, seed: int = 7, now: datetime = NOW, span: timedelta = timedelta(hours=6), prefix: str = "m"
 ) -> list[dict[str, Any]]:
     """``n`` messages over ``span`` before ``now``: planned and unplanned events, identifies, pages,
     anonymous and email user ids, skewed clocks (negative latencies), impossible timestamps."""
@@ -89,7 +90,7 @@ def messages(
         user = rng.choice([f"u{rng.randint(1, 40)}", None, "", "jane.doe@example.com"])
         anon = rng.choice([None, f"a{rng.randint(1, 60)}"]) if not user else None
         kind = rng.choices(["track", "identify", "page"], weights=[8, 1, 1])[0]
-        msg: dict[str, Any] = {"type": kind, "messageId": f"m{i}", "userId": user, "anonymousId": anon,
+        msg: dict[str, Any] = {"type": kind, "messageId": f"{prefix}{i}", "userId": user, "anonymousId": anon,
                                "timestamp": iso(ts), "sentAt": iso(sent), "receivedAt": iso(received)}  # fmt: skip
         if kind == "track":
             event = rng.choice(["Added to Cart", "Order Completed", "Product Viewed", "Wishlist Opened"])
@@ -186,8 +187,15 @@ def load_warehouse(
             )
 
 
+IDENTITY_SKETCHES = ("uid_hll", "anon_only_hll", "linked_hll")
+
+
 def snapshot(store: Store, source: str) -> dict[str, Any]:
-    """Every metric row of ``source``, keyed by (environment, event) instead of series ids."""
+    """Every metric row of ``source``, keyed by (environment, event) instead of series ids.
+
+    The identity sketches (userIds, anonymous-only, linked ids) are compared by their estimates:
+    the file path hashes them with DuckDB's ``hash``, which warehouses do not have, so the
+    warehouse path uses MD5 (as for ``users_hll``, which is compared bit for bit)."""
     with store.engine.connect() as conn:
         names = {
             r.id: (r.environment, r.event)
@@ -198,6 +206,9 @@ def snapshot(store: Store, source: str) -> dict[str, Any]:
             rows = []
             for r in conn.execute(select(table)).all():
                 d = r._asdict()
+                for col in IDENTITY_SKETCHES:
+                    if col in d:
+                        d[col] = round(HLL.decode(d[col]).estimate(), 6)
                 sid = d.pop("series_id")
                 if sid in names:
                     d["series"] = names[sid]
