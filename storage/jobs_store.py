@@ -3,14 +3,16 @@
 Job runs: :meth:`JobsStore.start_job_run` inserts a ``running`` row, :meth:`JobsStore.finish_job_run`
 closes it; missed or skipped runs are one row each (:meth:`JobsStore.record_job_event`).
 
-Page reads return pandas frames with fixed columns (empty frames keep them). Every read takes a
-``[since, until)`` window of bucket starts (epoch seconds) and optional ``width``: buckets are
-rolled up to that width in SQL (sums) or returned per rolled bucket (sketches, for the caller to
-merge), so a page asks for the resolution it draws.
+Page reads (``ui_*``) return pandas frames with fixed columns (empty frames keep them). Every read
+takes a ``[since, until)`` window of bucket starts (epoch seconds) and an optional ``width``: the
+coarsest stored resolution that tiles both the width and the window is read (hour or day rollups,
+see :mod:`storage.rollups`, when they are up to date; raw otherwise), buckets are rolled up to ``width`` in SQL (sums) or returned per
+rolled bucket (sketches, for the caller to merge) — a page asks for the resolution it draws.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -19,15 +21,14 @@ from sqlalchemy import Select, and_, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
+from storage.rollups import resolution_for, tables_at
 from storage.tables import (
-    event_metrics,
-    latency_sketches,
     property_stats,
     series,
     violation_samples,
-    violations,
 )
 from storage.tables_jobs import job_runs
+from storage.tables_warehouse import RESOLUTIONS
 
 KEY = ["source", "environment", "event"]
 RUN_COLUMNS = [c.name for c in job_runs.columns]
@@ -44,6 +45,7 @@ class JobsStore:
     """Job runs and dashboard reads."""
 
     engine: Engine
+    bucket_seconds: Callable[[], int | None]
 
     # -- job runs --------------------------------------------------------------------------------
 
@@ -125,16 +127,39 @@ class JobsStore:
             conds.append(series.c.event.in_(list(events)))
         return and_(True, *conds)
 
+    def _tables(self, width: int | None, since: int | None, until: int | None) -> tuple[Any, Any, Any]:
+        """(metrics, latency, violations) tables of the coarsest resolution that tiles the width and the
+        window and is up to date (its newest bucket covers the newest raw bucket's); raw otherwise."""
+        if not width:
+            return tables_at("raw")
+        resolution = resolution_for(width, self.bucket_seconds() or 300)
+        while resolution != "raw" and (
+            any(t is not None and t % RESOLUTIONS[resolution] for t in (since, until)) or not self._fresh(resolution)
+        ):
+            resolution = "hour" if resolution == "day" else "raw"
+        return tables_at(resolution)
+
+    def _fresh(self, resolution: str) -> bool:
+        raw, rolled = tables_at("raw")[0], tables_at(resolution)[0]
+        with self.engine.connect() as conn:
+            newest_raw = conn.execute(select(func.max(raw.c.bucket_start))).scalar()
+            newest = conn.execute(select(func.max(rolled.c.bucket_start))).scalar()
+        if newest_raw is None:
+            return True
+        return newest is not None and int(newest) >= int(newest_raw) - int(newest_raw) % RESOLUTIONS[resolution]
+
     @staticmethod
     def _bucket(table: Any, width: int | None) -> Any:
         col = table.c.bucket_start
         return (col - col % width).label("bucket_start") if width else col.label("bucket_start")
 
     def ui_series_totals(
-        self, since: int | None, until: int | None, *, source: str | None = None, environment: str | None = None,
+        self, since: int | None, until: int | None, *, width: int | None = None, source: str | None = None,
+        environment: str | None = None,
     ) -> pd.DataFrame:  # fmt: skip
-        """Per series over the window: count, checked, conforming, identified, first and last bucket."""
-        m = event_metrics
+        """Per series over the window: count, checked, conforming, identified, first and last bucket
+        (of the resolution read: pass ``width`` to allow rollups)."""
+        m = self._tables(width, since, until)[0]
         sums = [func.sum(m.c[c]).label(c) for c in ("count", "checked", "conforming", "identified")]
         query = (
             select(series.c.source, series.c.environment, series.c.event, series.c.msg_type, *sums,
@@ -152,7 +177,7 @@ class JobsStore:
         environment: str | None = None, event: str | None = None,
     ) -> pd.DataFrame:  # fmt: skip
         """Per series and (rolled) bucket: count, checked, conforming, identified."""
-        m = event_metrics
+        m = self._tables(width, since, until)[0]
         bucket = self._bucket(m, width)
         sums = [func.sum(m.c[c]).label(c) for c in ("count", "checked", "conforming", "identified")]
         query = (
@@ -172,7 +197,7 @@ class JobsStore:
     ) -> pd.DataFrame:  # fmt: skip
         """Latency sketch rows (``bins`` bytes) with ``bucket_start`` rolled to ``width``; merge them
         with :func:`monitors.ui.sketches.quantile_table`."""
-        t = latency_sketches
+        t = self._tables(width, since, until)[1]
         cond = self._where(t, since, until, source, environment, event, events)
         if hop is not None:
             cond = and_(cond, t.c.hop == hop)
@@ -188,7 +213,7 @@ class JobsStore:
         environment: str | None = None, event: str | None = None,
     ) -> pd.DataFrame:  # fmt: skip
         """Violations per series, (rolled) bucket, type and property."""
-        v = violations
+        v = self._tables(width, since, until)[2]
         bucket = self._bucket(v, width)
         query = (
             select(series.c.source, series.c.environment, series.c.event, bucket, v.c.vtype, v.c.property,

@@ -11,7 +11,7 @@ from monitors.timeutil import parse_duration
 
 
 def build_jobs(config: Config) -> list[Job]:
-    """Ingest per source, Customer.io (when configured), detect, alerts, maintenance, weekly report."""
+    """Ingest per source, Customer.io (when configured), detect, alerts, rollups, maintenance, weekly report."""
     w = config.worker
     jobs = [
         Job(f"ingest:{s.name}", partial(tasks.run_ingest, source=s), every=parse_duration(w.ingest_every))
@@ -23,6 +23,7 @@ def build_jobs(config: Config) -> list[Job]:
     jobs += [
         Job("detect", tasks.run_detect, every=parse_duration(w.detect_every)),
         Job("alerts", tasks.run_alerts, every=parse_duration(w.alerts_every)),
+        Job("rollups", tasks.run_rollups, every=parse_duration(w.rollups_every)),
         Job("maintenance", tasks.run_maintenance, every=parse_duration(w.maintenance_every), grace=600),
     ]
     if w.weekly_report:

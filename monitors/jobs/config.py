@@ -6,15 +6,12 @@ Example::
       ingest_every: 1m          # each configured source
       detect_every: 5m
       alerts_every: 1m
-      maintenance_every: 1h     # rollups and retention
+      rollups_every: 5m         # hour/day rollups of the newest raw buckets
+      maintenance_every: 1h     # retention (see the rollups: section) and old job runs
       weekly_report: "0 8 * * mon"   # crontab (UTC); null turns the weekly latency report off
       leader: auto              # auto (advisory lock on PostgreSQL, lease row on SQLite) | lease | advisory
       lease_ttl: 15s            # a standby takes over at most this long after the leader died
-      retention:
-        raw: 90d                # 5-minute buckets
-        hourly: 400d
-        daily: 1825d
-        job_runs: 30d
+      keep_job_runs: 30d
 """
 
 from __future__ import annotations
@@ -33,17 +30,6 @@ def _duration(value: str) -> str:
     return value
 
 
-class RetentionConfig(StrictModel):
-    """How long data is kept, per resolution (applied by the maintenance job)."""
-
-    raw: str = "90d"
-    hourly: str = "400d"
-    daily: str = "1825d"
-    job_runs: str = "30d"
-
-    _durations = field_validator("raw", "hourly", "daily", "job_runs")(_duration)
-
-
 class WorkerConfig(StrictModel):
     """The ``worker:`` section of the config file."""
 
@@ -52,15 +38,17 @@ class WorkerConfig(StrictModel):
     """Defaults to ``customerio.interval``."""
     detect_every: str = "5m"
     alerts_every: str = "1m"
+    rollups_every: str = "5m"
     maintenance_every: str = "1h"
     weekly_report: str | None = "0 8 * * mon"
     leader: Literal["auto", "lease", "advisory"] = "auto"
     lease_ttl: str = "15s"
     threads: int = 4
-    retention: RetentionConfig = RetentionConfig()
+    keep_job_runs: str = "30d"
 
     _durations = field_validator(
-        "ingest_every", "detect_every", "alerts_every", "maintenance_every", "lease_ttl"
+        "ingest_every", "detect_every", "alerts_every", "rollups_every", "maintenance_every", "lease_ttl",
+        "keep_job_runs",
     )(_duration)
 
     @field_validator("customerio_every")

@@ -1,46 +1,39 @@
-"""The maintenance job: roll metrics up to coarser resolutions and expire what the retention
-policy no longer keeps.
+"""Rollups and retention.
 
-Rollups and per-resolution retention belong to ``storage.rollups`` (hour and day tables); this
-module only calls it — when the installed store has it — and prunes the worker's own run history.
+* :func:`roll_up` rebuilds the hour and day rollups (:mod:`storage.rollups`) of the raw buckets
+  written since the previous successful run (with an hour of overlap for late events); the first
+  run covers everything the raw retention keeps.
+* :func:`expire` applies the retention of each resolution (the ``rollups:`` section) and drops
+  job runs older than ``worker.keep_job_runs``.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 from datetime import datetime, timedelta
-from typing import Any
 
-from monitors.jobs.config import RetentionConfig
-from monitors.timeutil import parse_duration
+from monitors.config import Config
+from monitors.timeutil import parse_duration, to_epoch
 from storage import Store
 
-log = logging.getLogger(__name__)
+OVERLAP = 3600
 
 
-def _rollups() -> Any | None:
-    try:
-        return importlib.import_module("storage.rollups")
-    except ModuleNotFoundError:
-        return None
+def roll_up(store: Store, config: Config, now: datetime, job: str = "rollups") -> tuple[int, str]:
+    """Rebuild the rollups of recent raw buckets; returns (hour rows rebuilt, summary)."""
+    until = to_epoch(now) + config.bucket_seconds
+    raw_keep = config.rollups.seconds().get("raw")
+    floor = to_epoch(now) - raw_keep if raw_keep else 0
+    last = store.job_runs(job=job, status="ok", limit=1)
+    since = max(floor, to_epoch(last[0]["started_at"]) - OVERLAP) if last else floor
+    since -= since % 3600
+    rows = store.rollup_range(since, until)
+    return rows, f"{rows} hour rows rebuilt from raw buckets since {since}"
 
 
-def run(store: Store, retention: RetentionConfig, now: datetime) -> tuple[int, str]:
-    """Roll up, expire, prune; returns (rows touched, summary)."""
-    parts: list[str] = []
-    rows = 0
-    rollups = _rollups()
-    maintain = getattr(rollups, "maintain", None) if rollups else None
-    if callable(maintain):
-        outcome = maintain(store, now=now, retention={
-            "raw": parse_duration(retention.raw), "hour": parse_duration(retention.hourly),
-            "day": parse_duration(retention.daily)})  # fmt: skip
-        rows += int(getattr(outcome, "rows", 0) or 0)
-        parts.append(str(outcome))
-    else:
-        parts.append("rollups not available in this version")
-    pruned = store.prune_job_runs(now - timedelta(seconds=parse_duration(retention.job_runs)))
-    rows += pruned
-    parts.append(f"{pruned} old job runs pruned")
-    return rows, "; ".join(parts)
+def expire(store: Store, config: Config, now: datetime) -> tuple[int, str]:
+    """Apply retention; returns (rows deleted, summary)."""
+    deleted = store.prune_metrics(to_epoch(now), config.rollups.seconds())
+    pruned = store.prune_job_runs(now - timedelta(seconds=parse_duration(config.worker.keep_job_runs)))
+    total = sum(deleted.values()) + pruned
+    parts = [f"{n} {table}" for table, n in sorted(deleted.items()) if n]
+    return total, f"deleted {', '.join(parts) or 'nothing'} past retention; {pruned} old job runs"

@@ -4,7 +4,8 @@
 * ``customerio`` — collect activities, reconcile sent vs received, record ``delivery_gap`` findings;
 * ``detect`` — every detector at the current time (:func:`monitors.detect.run_detection`);
 * ``alerts`` — one dispatch tick (:func:`monitors.alerts.dispatch.dispatch`);
-* ``maintenance`` — rollups and retention of old data;
+* ``rollups`` — hour and day rollups of the newest raw buckets;
+* ``maintenance`` — retention of old data;
 * ``weekly_report`` — the weekly latency review through the report route.
 """
 
@@ -90,9 +91,15 @@ def run_alerts(ctx: JobContext) -> JobResult:
     return JobResult(report.enqueued + report.delivery.sent, report.summary(), status, error)
 
 
+def run_rollups(ctx: JobContext) -> JobResult:
+    """Bring the hour and day rollups up to date."""
+    rows, message = maintenance.roll_up(ctx.store, ctx.config, ctx.clock())
+    return JobResult(rows, message)
+
+
 def run_maintenance(ctx: JobContext) -> JobResult:
-    """Roll up metrics and expire data past the retention policy."""
-    rows, message = maintenance.run(ctx.store, ctx.config.worker.retention, ctx.clock())
+    """Expire data past the retention policy."""
+    rows, message = maintenance.expire(ctx.store, ctx.config, ctx.clock())
     return JobResult(rows, message)
 
 

@@ -24,7 +24,7 @@ from monitors.timeutil import utcnow
 from monitors.worker import Worker, previous_fire, trigger_of
 from storage import Store
 
-WORKER_CONFIG = "worker: {alerts_every: 1s, detect_every: 1h, maintenance_every: 1h, weekly_report: null, lease_ttl: 2s}\n"
+WORKER_CONFIG = "worker: {alerts_every: 1s, detect_every: 1h, rollups_every: 1h, maintenance_every: 1h, weekly_report: null, lease_ttl: 2s}\n"
 
 
 def ok_job(ctx: JobContext) -> JobResult:
@@ -66,7 +66,7 @@ def test_jobs_come_from_the_config() -> None:
         "worker": {"weekly_report": None, "detect_every": "10m"},
     })  # fmt: skip
     jobs = {j.name: j for j in build_jobs(config)}
-    assert list(jobs) == ["ingest:web", "ingest:app", "customerio", "detect", "alerts", "maintenance"]
+    assert list(jobs) == ["ingest:web", "ingest:app", "customerio", "detect", "alerts", "rollups", "maintenance"]
     assert (jobs["ingest:web"].every, jobs["customerio"].every, jobs["detect"].every) == (60, 120, 600)
     weekly = {j.name: j for j in build_jobs(parse_config({}))}["weekly_report"]
     assert weekly.cron == "0 8 * * mon" and weekly.grace == 6 * 3600

@@ -31,7 +31,7 @@ def event_link(source: str, environment: str, event: str, range_key: str) -> str
 
 
 def _latency(store: Store, config: Config, win: Window) -> pd.DataFrame:
-    rows = store.ui_latency_rows(win.since, win.until, hop=config.dashboard.latency_hop)
+    rows = store.ui_latency_rows(win.since, win.until, width=win.width, hop=config.dashboard.latency_hop)
     if rows.empty:
         return pd.DataFrame(columns=[*KEY, "p95_s"])
     table = quantile_table(rows, KEY, (0.95,))
@@ -75,7 +75,7 @@ def overview(store: Store, config: Config, win: Window, findings: list[StoredFin
     if series.empty:
         return pd.DataFrame(columns=OVERVIEW_COLUMNS)
     frame = series[[*KEY, "last_seen"]].copy()
-    totals = store.ui_series_totals(win.since, win.until)[[*KEY, "count", "checked", "conforming"]]
+    totals = store.ui_series_totals(win.since, win.until, width=win.width)[[*KEY, "count", "checked", "conforming"]]
     for part in (totals, _expected(store, win), _latency(store, config, win), _finding_counts(findings),
                  _trend(store, win)):  # fmt: skip
         frame = frame.merge(part, on=KEY, how="left")
@@ -117,7 +117,7 @@ def journeys(config: Config, findings: list[StoredFinding]) -> pd.DataFrame:
 
 def tiles(store: Store, config: Config, win: Window, findings: list[StoredFinding], now: datetime) -> dict[str, float]:
     """The live numbers: events, conformance, open and critical findings, silent series."""
-    totals = store.ui_series_totals(win.since, win.until)
+    totals = store.ui_series_totals(win.since, win.until, width=win.width)
     checked = int(totals["checked"].sum()) if not totals.empty else 0
     conforming = int(totals["conforming"].sum()) if not totals.empty else 0
     active = [f for f in findings if f.status in ACTIVE]

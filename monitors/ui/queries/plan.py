@@ -91,7 +91,7 @@ def _properties(plan: Plan, stats: pd.DataFrame) -> pd.DataFrame:
 
 def plan_view(store: Store, plan: Plan, win: Window) -> PlanView:
     """Compare the plan with what the window's traffic carried (``$identify`` and friends excluded)."""
-    totals = store.ui_series_totals(win.since, win.until)
+    totals = store.ui_series_totals(win.since, win.until, width=win.width)
     tracked = totals[~totals["event"].str.startswith("$")] if not totals.empty else totals
     seen = tracked.groupby("event")["count"].sum() if not tracked.empty else pd.Series(dtype="int64")
     events = _events(plan, seen)
