@@ -78,7 +78,7 @@ EXTRAS = {
     "violations_since": ("violations", "read_violations"),
     "props_since": ("props", "read_property_stats"),
     "latency_since": ("latency", "read_latency_bins"),
-    "identity_since": ("identity", "read_identity_sketches"),
+    "identity_since": ("identity", "read_identity_blobs"),
 }
 Cache = dict[str, tuple[int, pd.DataFrame]]
 

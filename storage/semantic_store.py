@@ -28,6 +28,7 @@ VIOLATION_COLUMNS = [*SERIES_COLUMNS, "bucket_start", "vtype", "property", "coun
 PROPERTY_COLUMNS = [*SERIES_COLUMNS, "bucket_start", "property", "json_type", "count"]
 LATENCY_COLUMNS = [*SERIES_COLUMNS, "bucket_start", "hop", "count", "bins"]
 SAMPLE_COLUMNS = [*SERIES_COLUMNS, "vtype", "property", "slot", "bucket_start", "sample"]
+IDENTITY_COLUMNS = [*SERIES_COLUMNS, "bucket_start", "uid_hll", "anon_only_hll", "linked_hll"]
 TOTAL_COLUMNS = [*SERIES_COLUMNS, "property", "json_type", "count"]
 
 
@@ -93,6 +94,19 @@ class SemanticStore:
         t = violation_samples
         cols = [t.c.vtype, t.c.property, t.c.slot, t.c.bucket_start, t.c.sample]
         return self._sem_frame(self._sem_select(t, cols, since, None), SAMPLE_COLUMNS, ["slot", "bucket_start"])
+
+    def read_identity_blobs(self, since: int | None, until: int | None) -> pd.DataFrame:
+        """Identity sketches per series and bucket as stored bytes (``b""`` when absent):
+        ``uid_hll`` (userIds), ``anon_only_hll`` (anonymousIds without a userId), ``linked_hll``
+        (anonymousIds seen with a userId)."""
+        t = event_metrics
+        cols = [t.c.bucket_start, t.c.uid_hll, t.c.anon_only_hll, t.c.linked_hll]
+        with self.engine.connect() as conn:
+            rows = conn.execute(self._sem_select(t, cols, since, until)).all()
+        frame = pd.DataFrame(
+            [(*r[:4], *(bytes(b) if b is not None else b"" for b in r[4:])) for r in rows], columns=IDENTITY_COLUMNS
+        )
+        return frame.astype({"bucket_start": "int64"})
 
     def read_property_totals(self, since: int | None, until: int | None) -> pd.DataFrame:
         """Per series, property and JSON type: messages carrying that key over ``[since, until)``."""

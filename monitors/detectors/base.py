@@ -58,7 +58,7 @@ class DataRequest:
     latency_since: int | None = None
     """``extras["latency"]``: encoded latency sketch bins per series, bucket and hop."""
     identity_since: int | None = None
-    """``extras["identity"]``: identity HyperLogLogs per series and bucket."""
+    """``extras["identity"]``: identity HyperLogLogs (stored bytes) per series and bucket."""
     samples: bool = False
     """``extras["samples"]``: the redacted sample payloads of ``violation_samples``."""
 

@@ -23,6 +23,15 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from monitors.configbase import StrictModel
+from monitors.detectors._semantic_config import (
+    IdentityDetectorConfig,
+    LatencyDetectorConfig,
+    LeakageDetectorConfig,
+    NamesDetectorConfig,
+    RenameDetectorConfig,
+    SchemaDetectorConfig,
+    SemanticConfig,
+)
 from monitors.timeutil import parse_duration
 
 Sensitivity = Literal["low", "medium", "high"]
@@ -154,3 +163,11 @@ class DetectorsConfig(StrictModel):
     disabled: list[str] = Field(default_factory=list)
     """Detector names (module names in ``monitors.detectors``) not to run."""
     volume: VolumeConfig = VolumeConfig()
+    semantic: SemanticConfig = SemanticConfig()
+    """timing shared by the semantic detectors (docs/semantic.md)"""
+    leakage: LeakageDetectorConfig = LeakageDetectorConfig()
+    schema_drift: SchemaDetectorConfig = Field(default=SchemaDetectorConfig(), alias="schema")
+    latency: LatencyDetectorConfig = LatencyDetectorConfig()
+    identity: IdentityDetectorConfig = IdentityDetectorConfig()
+    rename: RenameDetectorConfig = RenameDetectorConfig()
+    names: NamesDetectorConfig = NamesDetectorConfig()

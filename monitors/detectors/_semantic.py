@@ -1,0 +1,184 @@
+"""Shared helpers of the semantic detectors (rename, names, leakage, schema, latency, identity).
+
+* name folding and similarity (``Order Completed`` ≈ ``order_completed`` ≈ ``orderCompleted``);
+* which buckets a pass judges (complete by the clock and covered by data, as the volume detector);
+* series keys of frames, and evidence pieces every finding carries: the window, numbers, and up
+  to 5 redacted sample payloads from ``violation_samples``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from monitors.detectors.base import SeriesKey
+from monitors.models import FindingDraft
+from monitors.redact import redact_line
+from monitors.timeutil import iso, to_epoch
+
+KEY = ["source", "environment", "event"]
+MAX_SAMPLES = 5
+SAMPLE_COLUMNS = ["source", "environment", "event", "vtype", "property", "slot", "bucket_start", "sample"]
+_ACRONYM = re.compile(r"([A-Z]+)([A-Z][a-z])")
+_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
+_SPLIT = re.compile(r"[^0-9A-Za-z]+")
+
+
+def fold(name: str) -> str:
+    """The comparison key of a name: camelCase split, case, spaces, ``_``, ``-`` and ``.`` folded.
+
+    ``Order Completed``, ``order_completed``, ``orderCompleted`` and ``ORDER-COMPLETED`` all fold
+    to ``order_completed``; nested paths keep their ``[]``-free tokens (``items[].product_id`` →
+    ``items_product_id``)."""
+    spaced = _CAMEL.sub(r"\1 \2", _ACRONYM.sub(r"\1 \2", name))
+    return "_".join(t for t in _SPLIT.split(spaced.lower()) if t)
+
+
+def name_similarity(a: str, b: str) -> float:
+    """1.0 when the names fold to the same key, else the best of the folded strings' sequence
+    ratio and their token overlap (0..1)."""
+    fa, fb = fold(a), fold(b)
+    if fa == fb:
+        return 1.0
+    ratio = difflib.SequenceMatcher(None, fa, fb).ratio()
+    ta, tb = set(fa.split("_")), set(fb.split("_"))
+    jaccard = len(ta & tb) / len(ta | tb) if ta | tb else 0.0
+    return round(max(ratio, jaccard) * 0.95, 4)  # never as sure as an exact fold
+
+
+def jaccard(a: Iterable[Any], b: Iterable[Any]) -> float:
+    """|A ∩ B| / |A ∪ B| (0 for two empty sets)."""
+    sa, sb = set(a), set(b)
+    return len(sa & sb) / len(sa | sb) if sa | sb else 0.0
+
+
+def judge_end(now: datetime, width: int, lateness: int, series: pd.DataFrame) -> int:
+    """Exclusive end of the buckets a pass judges: complete by the clock (``lateness`` after they
+    ended) and never past the newest data (a stalled ingest is not judged as a change)."""
+    end = (to_epoch(now) - lateness) // width * width
+    if len(series):
+        end = min(end, int(series["last_seen"].max()) // width * width)
+    return int(end)
+
+
+def series_keys(frame: pd.DataFrame) -> list[SeriesKey]:
+    """The series of a frame with source/environment/event columns, in row order."""
+    return [SeriesKey(str(s), str(e), str(v)) for s, e, v in frame[KEY].itertuples(index=False)]
+
+
+def factorize(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+    """Codes of the rows of ``frame`` by the values of ``columns`` (as strings), and the distinct
+    value tuples: each column factorised alone, codes combined (fast on millions of rows)."""
+    combined = np.zeros(len(frame), dtype=np.int64)
+    parts = []
+    for col in columns:
+        codes, uniques = pd.factorize(frame[col].to_numpy())
+        combined = combined * len(uniques) + codes
+        parts.append([str(u) for u in uniques])
+    distinct, inverse = np.unique(combined, return_inverse=True)
+    tuples = []
+    for value in distinct.tolist():
+        items = []
+        for values in reversed(parts):
+            value, i = divmod(value, len(values))
+            items.append(values[i])
+        tuples.append(tuple(reversed(items)))
+    return inverse.astype(np.int64), tuples
+
+
+def key_codes(frame: pd.DataFrame, keys: Sequence[SeriesKey]) -> np.ndarray:
+    """Index into ``keys`` of every row of ``frame`` (-1 for rows of other series)."""
+    if frame.empty:
+        return np.empty(0, dtype=np.int64)
+    position = {k: i for i, k in enumerate(keys)}
+    codes, uniques = factorize(frame, KEY)
+    lookup = np.array([position.get(SeriesKey(*u), -1) for u in uniques], dtype=np.int64)
+    out: np.ndarray = lookup[codes]
+    return out
+
+
+def window(start: int, end: int) -> dict[str, str]:
+    """A half-open window ``[start, end)`` in ISO 8601 UTC."""
+    return {"from": iso(start), "to": iso(end)}
+
+
+def rnd(value: float | None, digits: int = 4) -> float | None:
+    """A JSON-friendly rounded number (None for missing or non-finite)."""
+    if value is None or not np.isfinite(value):
+        return None
+    return round(float(value), digits)
+
+
+def pct(value: float) -> str:
+    """A rate for titles: ``3.2%``, ``0.04%``."""
+    p = 100.0 * value
+    return f"{p:.2g}%" if p < 1 else f"{p:.3g}%"
+
+
+class Samples:
+    """Redacted sample payloads from ``violation_samples``, by series, violation type and property."""
+
+    def __init__(self, frame: pd.DataFrame | None) -> None:
+        self._by: dict[tuple[SeriesKey, str, str], list[dict[str, Any]]] = {}
+        if frame is None or frame.empty:
+            return
+        ordered = frame.sort_values(["bucket_start", "slot"], ascending=[False, True])
+        for row in ordered.itertuples(index=False):
+            key = (SeriesKey(str(row.source), str(row.environment), str(row.event)), str(row.vtype), str(row.property))
+            self._by.setdefault(key, []).append(
+                {"at": iso(int(row.bucket_start)), "sample": redact_line(str(row.sample))}
+            )
+
+    def pick(self, key: SeriesKey, wanted: Sequence[tuple[str, str | None]], limit: int = MAX_SAMPLES) -> list[dict[str, Any]]:
+        """Up to ``limit`` samples for (vtype, property) pairs in order of preference; a property of
+        ``None`` takes every property of that vtype. Each sample says which violation it shows."""
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for vtype, prop in wanted:
+            for (k, v, p), items in self._by.items():
+                if k != key or v != vtype or (prop is not None and p != prop):
+                    continue
+                for item in items:
+                    if len(out) >= limit:
+                        return out
+                    if item["sample"] in seen:
+                        continue
+                    seen.add(item["sample"])
+                    out.append({"violation": f"{v}:{p}" if p else v, **item})
+        return out
+
+
+def explained(
+    prior: Sequence[FindingDraft],
+    kinds: Iterable[str],
+    key: SeriesKey,
+    start: int,
+    end: int | None,
+    slack: int,
+    subject: str | None = None,
+) -> set[str]:
+    """Fingerprints of earlier drafts of ``kinds`` on series ``key`` (and ``subject``, when given)
+    whose episode overlaps ``[start - slack, end + slack)`` (``end`` None: still going)."""
+    wanted = set(kinds)
+    out = set()
+    for d in prior:
+        if d.kind not in wanted or SeriesKey(d.source, d.environment, d.event) != key:
+            continue
+        if subject is not None and d.subject != subject:
+            continue
+        d_start = to_epoch(d.started_at)
+        d_end = None if d.ended_at is None else to_epoch(d.ended_at)
+        if (end is None or d_start < end + slack) and (d_end is None or d_end > start - slack):
+            out.add(d.fingerprint)
+    return out
+
+
+def covered(keys: Iterable[SeriesKey]) -> set[SeriesKey]:
+    """The set of series a complete detector output covers."""
+    return set(keys)

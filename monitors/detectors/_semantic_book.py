@@ -1,0 +1,296 @@
+"""The ledger of rate keys a detector tracks: from long frames and saved state to the engine's
+panel, and from the engine's tracks back to per-series :class:`DetectorState`.
+
+A detector names its *checks* (``leak`` over ``checked``, ``above:e2e:300`` over ``hop:e2e``…);
+a *key* is (series, check, subject). Numerators come as a long frame (source, environment,
+event, check, subject, bucket_start, value), denominators as (source, environment, event, den,
+bucket_start, value). State is one compressed blob per series: the keys, their tracks and open
+episodes. Keys that saw nothing for a whole ring and have no episode are dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from monitors.detectors import _semantic_rates as rates
+from monitors.detectors._semantic import KEY, factorize, judge_end, series_keys
+from monitors.detectors.base import DetectorState, SeriesKey
+
+STATE_FORMAT = "book-1"
+NUM_COLUMNS = [*KEY, "check", "subject", "bucket_start", "value"]
+DEN_COLUMNS = [*KEY, "den", "bucket_start", "value"]
+DEN = "~den"
+"""Pseudo check kept per series and denominator: its ring holds the denominator's history."""
+NEVER = rates.Rule(threshold=np.inf, cont=np.inf, min_count=np.inf)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One kind of rate: its rule, its denominator and a fixed baseline rate (SLOs) if any.
+
+    The denominator is the ``dens`` series named ``den`` (``den:subject`` when ``per_subject``),
+    or, with ``den_from``, the numerator of the key (``den_from``, same subject) of the same
+    series (the share of a property's values that are strings: strings over presence)."""
+
+    rule: rates.Rule
+    den: str = "checked"
+    per_subject: bool = False
+    den_from: str | None = None
+    fixed: float | None = None
+
+
+@dataclass(frozen=True)
+class Found:
+    """An episode of one key, ready to become a draft."""
+
+    series: SeriesKey
+    check: str
+    subject: str
+    episode: dict[str, Any]
+    ended_at: int | None
+    adapted: bool
+
+
+@dataclass
+class BookResult:
+    """What a run of the book produced."""
+
+    found: list[Found] = field(default_factory=list)
+    states: dict[SeriesKey, DetectorState] = field(default_factory=dict)
+    covered: set[SeriesKey] = field(default_factory=set)
+    end: int = 0
+    judged: int = 0
+
+
+@dataclass
+class _Series:
+    key: SeriesKey
+    keys: list[tuple[str, str]]
+    tracks: list[rates.Track]
+
+
+class RateBook:
+    """Tracks the rate keys of one detector (see the module docstring)."""
+
+    def __init__(
+        self, name: str, timing: rates.Timing, checks: Mapping[str, Check], *, lateness: int, replay: int, settings: str
+    ) -> None:
+        self.name = name
+        self.timing = timing
+        self.checks = {**checks, DEN: Check(NEVER)}
+        self.static = {""} | {c.den for c in checks.values() if not c.per_subject and c.den_from is None}
+        self.lateness = lateness
+        self.replay = replay
+        text = f"{STATE_FORMAT}|{timing}|{sorted((k, repr(v)) for k, v in self.checks.items())}|{replay}|{settings}"
+        self.version = hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    # -- planning ---------------------------------------------------------------------------
+
+    def end(self, now: datetime, series: pd.DataFrame) -> int:
+        """Exclusive end of the buckets to judge."""
+        return judge_end(now, self.timing.width, self.lateness, series)
+
+    def first_judged(self, key: SeriesKey, first_seen: int, end: int, state: DetectorState | None) -> int:
+        """The first bucket this run judges for a series."""
+        if state is not None and state.version == self.version:
+            return state.through + self.timing.width
+        w = self.timing.width
+        return max(first_seen // w * w, end - self.replay)
+
+    def since(self, now: datetime, series: pd.DataFrame, state: Mapping[SeriesKey, DetectorState]) -> int | None:
+        """First bucket the run must read, or None when nothing is to be judged."""
+        end = self.end(now, series)
+        starts = [
+            self.first_judged(k, int(f), end, state.get(k))
+            for k, f in zip(series_keys(series), series["first_seen"], strict=True)
+        ]
+        todo = [s for s in starts if s < end]
+        if not todo:
+            return None
+        return min(self.timing.slot_end(s) for s in todo) * self.timing.slot
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run(
+        self,
+        now: datetime,
+        series: pd.DataFrame,
+        state: Mapping[SeriesKey, DetectorState],
+        nums: pd.DataFrame,
+        dens: pd.DataFrame,
+        extra: Mapping[SeriesKey, dict[str, Any]] | None = None,
+    ) -> BookResult:
+        """Judge the buckets not judged yet for every series of ``series``; ``extra`` is JSON the
+        detector keeps per series in the same state (see :meth:`extra_of`)."""
+        end = self.end(now, series)
+        result = BookResult(end=end)
+        items = self._items(series, state, end, nums)
+        result.covered = {s.key for s in items}
+        tracks = [t for s in items for t in s.tracks]
+        if not tracks:
+            return result
+        start = rates.load_from(self.timing, tracks)
+        times = np.arange(start, max(end, start), self.timing.width, dtype=np.int64)
+        panel = self._panel(items, times, nums, dens)
+        out = rates.run(panel, tracks, self.timing, end)
+        result.judged = out.judged
+        owners = [(s, i) for s in items for i in range(len(s.keys))]
+        for o in out.outcomes:
+            s, i = owners[o.key]
+            check, subject = s.keys[i]
+            result.found.append(Found(s.key, check, subject, o.episode, o.ended_at, o.adapted))
+        pos = 0
+        for s in items:
+            s.tracks = out.tracks[pos : pos + len(s.keys)]
+            pos += len(s.keys)
+            result.states[s.key] = self._encode(s, (extra or {}).get(s.key))
+        return result
+
+    def _items(
+        self, series: pd.DataFrame, state: Mapping[SeriesKey, DetectorState], end: int, nums: pd.DataFrame
+    ) -> list[_Series]:
+        seen: dict[SeriesKey, set[tuple[str, str]]] = {}
+        if not nums.empty:
+            for src, env, event, check, subject in factorize(nums, [*KEY, "check", "subject"])[1]:
+                if check in self.checks:
+                    seen.setdefault(SeriesKey(src, env, event), set()).add((check, subject))
+        out = []
+        for key, first_seen in zip(series_keys(series), series["first_seen"], strict=True):
+            saved = state.get(key)
+            item = self._decode(key, saved) if saved is not None and saved.version == self.version else None
+            item = item or _Series(key, [], [])
+            first = self.first_judged(key, int(first_seen), end, saved if item.keys else None)
+            new = sorted(seen.get(key, set()) - set(item.keys), key=lambda ck: (self.checks[ck[0]].den_from is not None, ck))
+            dens = {self.den_name(c, sub) for c, sub in [*item.keys, *new] if self.checks[c].den_from is None}
+            for den in sorted((dens | self.static) - {sub for c, sub in item.keys if c == DEN}):
+                item.tracks.append(self._sibling(item, (DEN, den), rates.fresh(self.timing, first)))
+                item.keys.append((DEN, den))
+            for ck in new:
+                item.tracks.append(self._sibling(item, ck, rates.fresh(self.timing, first)))
+                item.keys.append(ck)
+            out.append(item)
+        return out
+
+    def _sibling(self, item: _Series, ck: tuple[str, str], fresh: rates.Track) -> rates.Track:
+        """A new key of a known series starts with the denominator history of its series (a
+        property that appears now is judged against the messages seen before it)."""
+        if not item.tracks:
+            return fresh
+        anchor = item.tracks[0]
+        ring = np.zeros_like(anchor.ring)
+        check = self.checks[ck[0]]
+        source = (check.den_from, ck[1]) if check.den_from is not None else (DEN, self.den_name(*ck))
+        if source in item.keys:
+            ring[:, 1] = item.tracks[item.keys.index(source)].ring[:, 0 if check.den_from else 1]
+        return rates.Track(anchor.through, anchor.slot_end, ring, None)
+
+    def den_name(self, check: str, subject: str) -> str:
+        """The ``dens`` series a key is divided by."""
+        if check == DEN:
+            return subject
+        c = self.checks[check]
+        return f"{c.den}:{subject}" if c.per_subject else c.den
+
+    def _panel(self, items: list[_Series], times: np.ndarray, nums: pd.DataFrame, dens: pd.DataFrame) -> rates.Panel:
+        rules = list({id(c.rule): c.rule for c in self.checks.values()}.values())
+        rule_index = {id(r): i for i, r in enumerate(rules)}
+        flat = [(s.key, check, subject) for s in items for check, subject in s.keys]
+        key_pos = {fk: i for i, fk in enumerate(flat)}
+        plain = sorted({(k, self.den_name(c, sub)) for k, c, sub in flat if self.checks[c].den_from is None})
+        den_pos = {dk: i for i, dk in enumerate(plain)}
+        w = self.timing.width
+        num = _dense(nums, times, w, key_pos, lambda r: (SeriesKey(r[0], r[1], r[2]), r[3], r[4]), ["check", "subject"])
+        den = _dense(dens, times, w, den_pos, lambda r: (SeriesKey(r[0], r[1], r[2]), r[3]), ["den"])
+        den_of = np.empty(len(flat), dtype=np.int64)
+        borrowed: list[int] = []
+        for i, (k, c, sub) in enumerate(flat):
+            source = self.checks[c].den_from
+            if source is None:
+                den_of[i] = den_pos[(k, self.den_name(c, sub))]
+            else:
+                den_of[i] = len(plain) + len(borrowed)
+                borrowed.append(key_pos.get((k, source, sub), -1))
+        if borrowed:
+            cols = np.array(borrowed)
+            extra = np.where(cols[None, :] >= 0, num[:, np.maximum(cols, 0)], 0.0)
+            den = np.hstack([den, extra])
+        rule_of = np.array([rule_index[id(self.checks[c].rule)] for _, c, _ in flat], dtype=np.int64)
+        fixed = None
+        if any(self.checks[c].fixed is not None for _, c, _ in flat):
+            fixed = np.array([np.nan if self.checks[c].fixed is None else self.checks[c].fixed for _, c, _ in flat])
+        return rates.Panel(times, num, den, den_of, rules, rule_of, fixed)
+
+    # -- state ------------------------------------------------------------------------------
+
+    def extra_of(self, state: DetectorState | None) -> dict[str, Any] | None:
+        """The detector's own JSON kept in a series' state (None when absent or outdated)."""
+        if state is None or state.version != self.version:
+            return None
+        try:
+            raw = zlib.decompress(state.blob)
+            size = int.from_bytes(raw[:4], "little")
+            value = json.loads(raw[4 : 4 + size]).get("extra")
+        except (zlib.error, ValueError):
+            return None
+        return value if isinstance(value, dict) else None
+
+    def _encode(self, item: _Series, extra: dict[str, Any] | None = None) -> DetectorState:
+        keep = [
+            i
+            for i, t in enumerate(item.tracks)
+            if item.keys[i][0] == DEN or t.episode is not None or t.ring[:, 0].any()
+        ]
+        tracks = [item.tracks[i] for i in keep]
+        header = {
+            "keys": [list(item.keys[i]) for i in keep],
+            "through": [t.through for t in tracks],
+            "slot_end": [t.slot_end for t in tracks],
+            "episodes": [t.episode for t in tracks],
+            "extra": extra,
+        }
+        head = json.dumps(header, separators=(",", ":")).encode()
+        rings = np.stack([t.ring for t in tracks]).astype(np.float32) if tracks else np.zeros((0,), np.float32)
+        blob = zlib.compress(len(head).to_bytes(4, "little") + head + rings.tobytes(), 6)
+        through = max((t.through for t in tracks), default=0)
+        return DetectorState(through=through, version=self.version, blob=blob)
+
+    def _decode(self, key: SeriesKey, state: DetectorState) -> _Series | None:
+        try:
+            raw = zlib.decompress(state.blob)
+            size = int.from_bytes(raw[:4], "little")
+            header = json.loads(raw[4 : 4 + size])
+            n = len(header["keys"])
+            rings = np.frombuffer(raw, dtype=np.float32, offset=4 + size).reshape(n, self.timing.slots, 2)
+        except (zlib.error, ValueError, KeyError):
+            return None
+        tracks = [
+            rates.Track(int(th), int(se), rings[i].copy(), ep)
+            for i, (th, se, ep) in enumerate(zip(header["through"], header["slot_end"], header["episodes"], strict=True))
+        ]
+        return _Series(key, [(str(c), str(s)) for c, s in header["keys"]], tracks)
+
+
+def _dense(
+    frame: pd.DataFrame, times: np.ndarray, width: int, position: Mapping[Any, int], key_of: Any, extra: Sequence[str]
+) -> np.ndarray:
+    """(T, len(position)) matrix of ``value`` summed per bucket and key; other rows are ignored."""
+    size = len(position)
+    if frame.empty or not len(times) or not size:
+        return np.zeros((len(times), size))
+    codes, uniques = factorize(frame, [*KEY, *extra])
+    lookup = np.array([position.get(key_of(u), -1) for u in uniques], dtype=np.int64)
+    col = lookup[codes]
+    t = (frame["bucket_start"].to_numpy(np.int64) - int(times[0])) // width
+    keep = (col >= 0) & (t >= 0) & (t < len(times))
+    flat = t[keep] * size + col[keep]
+    summed = np.bincount(flat, weights=frame["value"].to_numpy(np.float64)[keep], minlength=len(times) * size)
+    return summed.reshape(len(times), size)

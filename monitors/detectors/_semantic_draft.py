@@ -1,0 +1,130 @@
+"""From rate episodes to findings: the numbers and windows every semantic finding shows, and the
+frames the rate book reads (denominators from bucket metrics, numerators from violations)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from monitors.detectors._semantic import KEY, pct, rnd, window
+from monitors.detectors._semantic_book import DEN_COLUMNS, NUM_COLUMNS, Found
+from monitors.detectors._semantic_rates import Timing
+from monitors.models import FindingDraft, Severity
+from monitors.timeutil import from_epoch, iso
+
+METRIC_COLUMNS = [*KEY, "bucket_start", "count", "checked", "conforming", "identified"]
+VIOLATION_COLUMNS = [*KEY, "bucket_start", "vtype", "property", "count"]
+PROPERTY_COLUMNS = [*KEY, "bucket_start", "property", "json_type", "count"]
+LATENCY_COLUMNS = [*KEY, "bucket_start", "hop", "count", "bins"]
+
+
+def empty(columns: list[str]) -> pd.DataFrame:
+    """An empty frame with ``columns``."""
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("bucket_start", "value") else "object") for c in columns})
+
+
+def extra(extras: Mapping[str, pd.DataFrame], name: str, columns: list[str]) -> pd.DataFrame:
+    """``extras[name]``, or an empty frame with ``columns`` when it was not loaded."""
+    frame = extras.get(name)
+    return frame if frame is not None else empty(columns)
+
+
+def checked_dens(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Denominator ``checked`` (messages the plan was evaluated on) per series and bucket."""
+    if metrics.empty:
+        return empty(DEN_COLUMNS)
+    out = metrics[[*KEY, "bucket_start"]].copy()
+    out["den"] = "checked"
+    out["value"] = metrics["checked"].to_numpy()
+    return out[DEN_COLUMNS]
+
+
+def violation_nums(violations: pd.DataFrame, checks: Mapping[tuple[str, str | None], str], subject: bool) -> pd.DataFrame:
+    """Numerators from violation rows: ``checks`` maps (vtype, property or None for any) to a
+    check name; ``subject`` keeps the property as the key's subject (else subject '')."""
+    if violations.empty:
+        return empty(NUM_COLUMNS)
+    parts = []
+    for (vtype, prop), check in checks.items():
+        mask = violations["vtype"] == vtype
+        if prop is not None:
+            mask &= violations["property"] == prop
+        rows = violations[mask]
+        if rows.empty:
+            continue
+        part = rows[[*KEY, "bucket_start"]].copy()
+        part["check"] = check
+        part["subject"] = rows["property"].to_numpy() if subject else ""
+        part["value"] = rows["count"].to_numpy()
+        parts.append(part[NUM_COLUMNS])
+    return pd.concat(parts, ignore_index=True) if parts else empty(NUM_COLUMNS)
+
+
+def _part(n: float, d: float) -> dict[str, Any]:
+    return {"messages": d, "affected": n, "rate": rnd(n / d if d else None)}
+
+
+def numbers(found: Found, timing: Timing) -> dict[str, Any]:
+    """The episode's numbers: onset, the latest 1-hour window against the baseline, the peak and
+    the totals since onset."""
+    ep = found.episode
+    w = timing.width
+    span = max(timing.windows) * w
+    now_at = int(ep.get("now_at", ep["last_cont"]))
+    now = _part(float(ep.get("now_n", ep["peak_n"])), float(ep.get("now_d", ep["peak_d"])))
+    return {
+        "onset_at": iso(ep["start"]),
+        "detected_at": iso(ep["opened_at"] + w),
+        "last_elevated_at": iso(ep["last_hot"]),
+        "window": {**window(now_at + w - span, now_at + w), **now},
+        "baseline": {"rate": rnd(float(ep.get("now_p0", ep["base"]))), "learned_over_s": timing.slots * timing.slot},
+        "peak": {"at": iso(ep["peak_at"]), "score": rnd(ep["peak_z"], 2), **_part(ep["peak_n"], ep["peak_d"])},
+        "episode": {**window(ep["start"], ep["last_hot"] + w), **_part(ep["acc_n"], ep["acc_d"])},
+        "adapted": found.adapted,
+    }
+
+
+def rates_of(found: Found) -> tuple[float, float]:
+    """(observed, expected) rate of an episode: the rate since onset (or the peak window's) and
+    the baseline."""
+    ep = found.episode
+    observed = ep["acc_n"] / ep["acc_d"] if ep["acc_d"] else (ep["peak_n"] / ep["peak_d"] if ep["peak_d"] else 0.0)
+    return float(observed), float(ep["base"])
+
+
+def draft(
+    found: Found,
+    kind: str,
+    title: str,
+    severity: Severity,
+    evidence: dict[str, Any],
+    *,
+    subject: str | None = None,
+) -> FindingDraft:
+    """A finding for one rate episode (``ended_at`` None while it lasts)."""
+    ep = found.episode
+    observed, expected = rates_of(found)
+    return FindingDraft(
+        kind=kind,
+        source=found.series.source,
+        environment=found.series.environment,
+        event=found.series.event,
+        subject=found.subject if subject is None else subject,
+        started_at=from_epoch(ep["start"]),
+        ended_at=None if found.ended_at is None else from_epoch(found.ended_at),
+        last_seen_at=from_epoch(ep["last_hot"]),
+        severity=severity,
+        score=round(float(ep["peak_z"]), 3),
+        title=title,
+        observed=round(observed, 6),
+        expected=round(expected, 6),
+        evidence=evidence,
+    )
+
+
+def change(found: Found) -> str:
+    """``0.1% → 3.2%`` for titles."""
+    observed, expected = rates_of(found)
+    return f"{pct(expected)} → {pct(observed)}"

@@ -1,0 +1,207 @@
+"""Identity hygiene: rates that break profiles and journeys in Customer.io, with findings when they rise.
+
+* ``email_as_user_id`` — the userId is an email address (profiles fragment when emails change);
+* ``missing_identity`` — neither userId nor anonymousId (the event cannot land on a profile);
+* ``missing_entity_id`` — a cart or order event without its ``cart_id`` / ``order_id`` (without it,
+  one cart can start several abandon flows), subject = the property;
+* ``never_identified`` / ``never_linked`` — profile checks from the identity HyperLogLogs (see
+  :mod:`._semantic_profiles`), reported on the source's ``$identify`` series.
+
+The first three are violation rates (per checked message) judged by the rate engine against each
+event's baseline, with redacted samples. Findings here explain a concurrent ``conformance_drop``
+and the schema detector's ``property_missing`` of the same entity id (they are suppressed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from monitors.detectors import _semantic_profiles as profiles
+from monitors.detectors._semantic import Samples, explained, pct, window
+from monitors.detectors._semantic_book import Check, Found, RateBook
+from monitors.detectors._semantic_draft import (
+    METRIC_COLUMNS,
+    VIOLATION_COLUMNS,
+    change,
+    checked_dens,
+    draft,
+    extra,
+    numbers,
+    rates_of,
+    violation_nums,
+)
+from monitors.detectors.base import DataRequest, DetectorInputs, DetectorOutput, DetectorState, SeriesKey
+from monitors.detectors.config import DetectorsConfig
+from monitors.models import FindingDraft, Severity
+from monitors.timeutil import from_epoch, iso, parse_duration
+
+VIOLATIONS: dict[tuple[str, str | None], str] = {
+    ("email_as_user_id", ""): "email_as_user_id",
+    ("missing_identity", ""): "missing_identity",
+    ("missing_entity_id", None): "missing_entity_id",
+}
+IDENTITY_COLUMNS = ["source", "environment", "event", "bucket_start", "uid_hll", "anon_only_hll", "linked_hll"]
+HOST = "$identify"
+SLACK = 3600
+
+
+class IdentityDetector:
+    """See the module docstring."""
+
+    name = "identity"
+    order = 50
+    kinds = ("email_as_user_id", "missing_identity", "missing_entity_id", "never_identified", "never_linked")
+
+    def __init__(self, config: DetectorsConfig) -> None:
+        self.config = config
+        cfg = config.identity
+        self.settings = profiles.ProfileSettings(
+            window=parse_duration(cfg.window), horizon=parse_duration(cfg.identify_horizon),
+            link_within=parse_duration(cfg.link_within), interval=parse_duration(cfg.interval),
+            min_increase=cfg.min_increase, min_ids=cfg.min_ids,
+        )  # fmt: skip
+        self._books: dict[int, RateBook] = {}
+
+    def book(self, width: int) -> RateBook:
+        """The rate book for buckets of ``width`` seconds."""
+        if width not in self._books:
+            sem, cfg = self.config.semantic, self.config.identity
+            checks = {
+                "email_as_user_id": Check(cfg.email_as_user_id.rule()),
+                "missing_identity": Check(cfg.missing_identity.rule()),
+                "missing_entity_id": Check(cfg.missing_entity_id.rule()),
+            }
+            self._books[width] = RateBook(
+                self.name, sem.timing(width), checks, lateness=parse_duration(sem.lateness),
+                replay=parse_duration(sem.replay), settings=cfg.model_dump_json(),
+            )  # fmt: skip
+        return self._books[width]
+
+    # -- planning ---------------------------------------------------------------------------
+
+    def _due(self, book: RateBook, now: datetime, series: pd.DataFrame, state: Mapping[SeriesKey, DetectorState]) -> int | None:
+        """The time the profile checks run at in this pass, or None when not due."""
+        at = book.end(now, series) // self.settings.interval * self.settings.interval
+        hosts = [k for k in _hosts(series)]
+        if not hosts:
+            return None
+        last = min(int((book.extra_of(state.get(k)) or {}).get("at", 0)) for k in hosts)
+        return at if at > last else None
+
+    def plan(
+        self, now: datetime, bucket_seconds: int, series: pd.DataFrame, state: Mapping[SeriesKey, DetectorState]
+    ) -> DataRequest:
+        """Metrics and violations for the rates; identity sketches when the profile checks are due."""
+        book = self.book(bucket_seconds)
+        since = book.since(now, series, state)
+        due = self._due(book, now, series, state)
+        identity = None if due is None else due - self.settings.reach()
+        return DataRequest(metrics_since=since, violations_since=since, identity_since=identity, samples=True)
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run(self, inputs: DetectorInputs) -> DetectorOutput:
+        """Judge the identity rates of every event, and the profile checks when due."""
+        book = self.book(inputs.bucket_seconds)
+        violations = extra(inputs.extras, "violations", VIOLATION_COLUMNS)
+        nums = violation_nums(violations, VIOLATIONS, subject=True)
+        nums.loc[nums["check"] != "missing_entity_id", "subject"] = ""
+        dens = checked_dens(extra(inputs.extras, "metrics", METRIC_COLUMNS))
+        kept, profile_drafts = self._profiles(book, inputs)
+        result = book.run(inputs.now, inputs.series, inputs.state, nums, dens, kept)
+        samples = Samples(inputs.extras.get("samples"))
+        drafts = [self._draft(f, book, samples) for f in result.found]
+        suppress = set()
+        for f in result.found:
+            suppress |= explained(inputs.prior, ["conformance_drop"], f.series, f.episode["start"], f.ended_at, SLACK)
+            if f.check == "missing_entity_id":
+                suppress |= explained(
+                    inputs.prior, ["property_missing"], f.series, f.episode["start"], f.ended_at, SLACK, f.subject
+                )
+        covered = result.covered | {SeriesKey(*k[:2], HOST) for k in kept}
+        return DetectorOutput(
+            drafts=drafts + profile_drafts, state=result.states, suppress=suppress, complete=True, covered=covered,
+            stats={"series": len(result.covered), "judged": result.judged, "episodes": len(drafts) + len(profile_drafts)},
+        )  # fmt: skip
+
+    def _draft(self, found: Found, book: RateBook, samples: Samples) -> FindingDraft:
+        evidence: dict[str, Any] = {"detector": self.name, **numbers(found, book.timing)}
+        observed, _ = rates_of(found)
+        event, prop = found.series.event, found.subject
+        if found.check == "email_as_user_id":
+            title = f"userId is an email address in {pct(observed)} of {event} ({change(found)})"
+            why = "email as the primary id fragments profiles when emails change (guest checkout, aliases)"
+            wanted: list[tuple[str, str | None]] = [("email_as_user_id", None)]
+        elif found.check == "missing_identity":
+            title = f"{event} without userId or anonymousId in {pct(observed)} of messages ({change(found)})"
+            why = "these events cannot land on any profile"
+            wanted = [("missing_identity", None)]
+        else:
+            title = f"{event} without {prop} in {pct(observed)} of messages ({change(found)})"
+            why = f"without {prop} one cart or order can start several flows and cannot be deduplicated"
+            wanted = [("missing_entity_id", prop)]
+        evidence["why"] = why
+        evidence["samples"] = samples.pick(found.series, wanted)
+        severe = observed >= 0.05 or (found.check == "missing_entity_id" and observed >= 0.02)
+        return draft(found, found.check, title, Severity.CRITICAL if severe else Severity.WARNING, evidence)
+
+    # -- profile checks ---------------------------------------------------------------------
+
+    def _profiles(self, book: RateBook, inputs: DetectorInputs) -> tuple[dict[SeriesKey, dict[str, Any]], list[FindingDraft]]:
+        """Kept JSON per host series and the profile drafts (open episodes re-reported each pass)."""
+        due = self._due(book, inputs.now, inputs.series, inputs.state)
+        frame = inputs.extras.get("identity")
+        fresh = profiles.readings(frame, due, self.settings) if due is not None and frame is not None else {}
+        kept: dict[SeriesKey, dict[str, Any]] = {}
+        drafts: list[FindingDraft] = []
+        for host in _hosts(inputs.series):
+            saved = book.extra_of(inputs.state.get(host)) or {"at": 0, "episodes": {}}
+            episodes = dict(saved.get("episodes", {}))
+            for reading in fresh.get((host.source, host.environment), []):
+                episode, ended = profiles.advance(episodes.get(reading.check), reading, self.settings)
+                if ended is not None:
+                    drafts.append(self._profile_draft(host, reading.check, episodes[reading.check], ended))
+                episodes[reading.check] = episode
+            episodes = {k: v for k, v in episodes.items() if v is not None}
+            drafts += [self._profile_draft(host, check, ep, None) for check, ep in sorted(episodes.items())]
+            kept[host] = {"at": due if due is not None and (host.source, host.environment) in fresh else saved["at"],
+                          "episodes": episodes}  # fmt: skip
+        return kept, drafts
+
+    def _profile_draft(self, host: SeriesKey, check: str, ep: dict[str, Any], ended: int | None) -> FindingDraft:
+        s = self.settings
+        if check == "never_identified":
+            title = f"{pct(ep['rate'])} of ids sending track events were never identified (usually {pct(ep['median'])})"
+            detail = {"window": window(ep["last"] - s.window, ep["last"]), "identify_horizon_s": s.horizon}
+        else:
+            title = (f"{pct(ep['rate'])} of anonymous visitors not linked to a profile within "
+                     f"{s.link_within // 3600}h (usually {pct(ep['median'])})")  # fmt: skip
+            detail = {"window": window(ep["last"] - s.link_within - s.window, ep["last"] - s.link_within),
+                      "link_within_s": s.link_within}  # fmt: skip
+        return FindingDraft(
+            kind=check, source=host.source, environment=host.environment, event=host.event, subject=check,
+            started_at=from_epoch(ep["start"]), ended_at=None if ended is None else from_epoch(ended),
+            last_seen_at=from_epoch(ep["last"]), severity=Severity.WARNING, score=round(ep["rate"] - ep["median"], 4),
+            title=title, observed=round(ep["rate"], 4), expected=round(ep["median"], 4),
+            evidence={"detector": self.name, **detail, "rate": ep["rate"], "baseline_median": ep["median"],
+                      "baseline_days": ep["baseline"], "ids": round(ep["ids"]), "peak": ep["peak"],
+                      "detected_at": iso(ep["opened_at"]), "samples": [],
+                      "method": "HyperLogLog estimates (about ±2 % per set); the difference of two sets is rough"},
+        )  # fmt: skip
+
+
+def _hosts(series: pd.DataFrame) -> list[SeriesKey]:
+    """The ``$identify`` series: one per source and environment, holding the profile checks."""
+    if series.empty:
+        return []
+    rows = series[series["event"] == HOST]
+    return [SeriesKey(str(s), str(e), HOST) for s, e in rows[["source", "environment"]].itertuples(index=False)]
+
+
+def create(config: DetectorsConfig) -> IdentityDetector:
+    """The registry hook."""
+    return IdentityDetector(config)

@@ -1,0 +1,123 @@
+"""Leakage detector: staging and test data in production, per event, against its own baseline.
+
+Ingest flags every message with test/staging signals (test email domains and forms, QA user
+ids, non-production hosts in ``context.page.url`` / referrer, development builds, non-production
+environment markers, known QA identities; patterns in the ``leakage:`` config section) and stores
+the count per event and bucket (violation type ``leak``). This detector watches the **leak rate**
+(leaked / checked messages) of every event and raises ``staging_leak`` when it rises above the
+event's baseline, naming the signals and showing redacted samples. Impossible timestamps (in the
+future, or around the epoch) are a sign of test fixtures too: ``impossible_timestamps``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from monitors.detectors._semantic import Samples, pct
+from monitors.detectors._semantic_book import Check, Found, RateBook
+from monitors.detectors._semantic_draft import (
+    METRIC_COLUMNS,
+    VIOLATION_COLUMNS,
+    checked_dens,
+    draft,
+    extra,
+    numbers,
+    rates_of,
+    violation_nums,
+)
+from monitors.detectors.base import DataRequest, DetectorInputs, DetectorOutput, DetectorState, SeriesKey
+from monitors.detectors.config import DetectorsConfig
+from monitors.models import FindingDraft, Severity
+from monitors.timeutil import parse_duration
+
+CHECKS: dict[tuple[str, str | None], str] = {("leak", ""): "leak", ("impossible_timestamp", ""): "impossible_timestamp"}
+KINDS = {"leak": "staging_leak", "impossible_timestamp": "impossible_timestamps"}
+
+
+class LeakageDetector:
+    """See the module docstring."""
+
+    name = "leakage"
+    order = 30
+    kinds = ("staging_leak", "impossible_timestamps")
+
+    def __init__(self, config: DetectorsConfig) -> None:
+        self.config = config
+        self._books: dict[int, RateBook] = {}
+
+    def book(self, width: int) -> RateBook:
+        """The rate book for buckets of ``width`` seconds."""
+        if width not in self._books:
+            sem, cfg = self.config.semantic, self.config.leakage
+            checks = {"leak": Check(cfg.leak.rule()), "impossible_timestamp": Check(cfg.impossible_timestamps.rule())}
+            self._books[width] = RateBook(
+                self.name, sem.timing(width), checks, lateness=parse_duration(sem.lateness),
+                replay=parse_duration(sem.replay), settings=cfg.model_dump_json(),
+            )  # fmt: skip
+        return self._books[width]
+
+    def plan(
+        self, now: datetime, bucket_seconds: int, series: pd.DataFrame, state: Mapping[SeriesKey, DetectorState]
+    ) -> DataRequest:
+        """Bucket metrics and violations since the oldest hour not yet in the baselines."""
+        since = self.book(bucket_seconds).since(now, series, state)
+        return DataRequest(metrics_since=since, violations_since=since, samples=True)
+
+    def run(self, inputs: DetectorInputs) -> DetectorOutput:
+        """Judge the leak and impossible-timestamp rates of every event."""
+        book = self.book(inputs.bucket_seconds)
+        violations = extra(inputs.extras, "violations", VIOLATION_COLUMNS)
+        nums = violation_nums(violations, CHECKS, subject=False)
+        dens = checked_dens(extra(inputs.extras, "metrics", METRIC_COLUMNS))
+        result = book.run(inputs.now, inputs.series, inputs.state, nums, dens)
+        samples = Samples(inputs.extras.get("samples"))
+        drafts = [self._draft(f, book, violations, samples) for f in result.found]
+        return DetectorOutput(
+            drafts=drafts, state=result.states, complete=True, covered=result.covered,
+            stats={"series": len(result.covered), "judged": result.judged, "episodes": len(drafts), "judged_until": result.end},
+        )  # fmt: skip
+
+    def _draft(self, found: Found, book: RateBook, violations: pd.DataFrame, samples: Samples) -> FindingDraft:
+        evidence: dict[str, Any] = {"detector": self.name, **numbers(found, book.timing)}
+        observed, expected = rates_of(found)
+        event = found.series.event
+        if found.check == "leak":
+            signals = _signals(violations, found, book.timing.width)
+            evidence["signals"] = signals
+            evidence["signals_note"] = "messages per signal in the episode's buckets read by this run"
+            evidence["samples"] = samples.pick(found.series, [*(("leak", s) for s in signals), ("leak", None)])
+            named = ", ".join(list(signals)[:3]) or "test/staging signals"
+            title = f"Test or staging data in production {event}: {pct(observed)} of messages ({named}; usually {pct(expected)})"
+        else:
+            evidence["samples"] = samples.pick(found.series, [("impossible_timestamp", None)])
+            title = f"Impossible timestamps in {event}: {pct(observed)} of messages (usually {pct(expected)})"
+        critical = observed >= self.config.leakage.critical_rate
+        return draft(found, KINDS[found.check], title, Severity.CRITICAL if critical else Severity.WARNING, evidence)
+
+
+def _signals(violations: pd.DataFrame, found: Found, width: int) -> dict[str, Any]:
+    """Leak signals of the series in the episode's buckets read this run (most frequent first)."""
+    ep = found.episode
+    key = found.series
+    if violations.empty:
+        return {}
+    rows = violations[
+        (violations["vtype"] == "leak")
+        & (violations["property"] != "")
+        & (violations["source"] == key.source)
+        & (violations["environment"] == key.environment)
+        & (violations["event"] == key.event)
+        & (violations["bucket_start"] >= ep["start"])
+        & (violations["bucket_start"] <= ep["last_hot"])
+    ]
+    totals = rows.groupby("property")["count"].sum().sort_values(ascending=False)
+    return {str(k): int(v) for k, v in totals.items()}
+
+
+def create(config: DetectorsConfig) -> LeakageDetector:
+    """The registry hook."""
+    return LeakageDetector(config)
