@@ -74,13 +74,13 @@ class HttpReceiver:
                     return
                 body = reply.body if isinstance(reply.body, str | bytes) else json.dumps(reply.body)
                 data = body.encode() if isinstance(body, str) else body
+                req.status = reply.status  # recorded before answering: the client may look right after
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
-                req.status = reply.status
 
             def log_message(self, *args: Any) -> None:
                 pass
