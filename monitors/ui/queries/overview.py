@@ -85,6 +85,7 @@ def overview(store: Store, config: Config, win: Window, findings: list[StoredFin
     frame["p95_ok"] = (frame["p95_s"] <= frame["slo_s"]).where(frame["p95_s"].notna())
     frame["last_seen"] = pd.to_datetime(frame["last_seen"], unit="s", utc=True)
     frame["open_findings"] = frame["open_findings"].fillna(0).astype("int64")
+    frame["worst_severity"] = frame["worst_severity"].fillna("")
     frame["trend"] = [t if isinstance(t, list) else [] for t in frame["trend"]]
     frame["link"] = [event_link(s, e, ev, win.key) for s, e, ev in zip(frame["source"], frame["environment"],
                                                                         frame["event"], strict=True)]  # fmt: skip
