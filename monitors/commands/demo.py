@@ -1,4 +1,6 @@
-"""``demo``: generate a few days of realistic D2C traffic with incidents, ingest it, summarise."""
+"""``demo``: the whole product on demo data (stand-in, shop simulator, worker, dashboard at
+http://localhost:8501 with a few days of history; Ctrl-C stops it), or with ``--no-serve`` just
+generate a few days of realistic D2C traffic with incidents, ingest it, summarise and exit."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ import argparse
 from pathlib import Path
 
 from monitors.commands._common import add_config_args, config_of, db_url
+from monitors.demo import live
+from monitors.demo.live import LiveOptions
 from monitors.demo.run import DemoPlan, demo_end, prepare_store, reset_folder, write_logs
 from monitors.ingest.pipeline import IngestOptions, ingest
 from monitors.plan import load_plan
@@ -19,6 +23,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_config_args(p)
     p.add_argument("--days", type=int, default=3, help="days of traffic (default 3)")
     p.add_argument("--logs", default="demo-data/logs", help="where to write the demo event logs")
+    p.add_argument("--no-serve", action="store_true", help="only generate, ingest, summarise and exit (tests, CI)")
+    p.add_argument("--port", type=int, default=8501, help="dashboard port (default 8501)")
+    p.add_argument("--home", default="demo-data", help="where the demo keeps its config and process logs")
     p.set_defaults(func=run)
 
 
@@ -39,8 +46,11 @@ def summary(records: list[dict[str, object]]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Generate, ingest, print."""
+    """Serve the whole product, or (``--no-serve``) generate, ingest, print."""
     config = config_of(args)
+    if not args.no_serve:
+        home, logs = Path(args.home).resolve(), Path(args.logs).resolve()
+        return live.run(LiveOptions(db_url(args, config), logs, home, args.days, args.port))
     store = prepare_store(db_url(args, config))
     folder = Path(args.logs)
     reset_folder(folder)
