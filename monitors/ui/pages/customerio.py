@@ -8,7 +8,9 @@ import streamlit as st
 
 from monitors.ui import charts, common, data
 
-HEALTH_ICONS = {"ok": "✅", "error": "❌", "auth_error": "🔑"}
+
+def _when(value: object) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S} UTC" if hasattr(value, "strftime") else "never"
 
 
 def _health(view_health: list[dict[str, object]], runs: list[dict[str, object]]) -> None:
@@ -16,8 +18,8 @@ def _health(view_health: list[dict[str, object]], runs: list[dict[str, object]])
     if not view_health:
         st.info("The collector has not run yet.")
     for h in view_health:
-        st.text(f"{HEALTH_ICONS.get(str(h['status']), '•')} {h['workspace']}: {h['status']} — {h['message']}")
-        st.caption(f"last success {h['last_success_at'] or 'never'}; {h['requests']} requests, "
+        st.text(f"{h['workspace']}: {h['status']} — {h['message']}")
+        st.caption(f"last success {_when(h['last_success_at'])}; {h['requests']} requests, "
                    f"{h['rate_limited']} rate-limited")  # fmt: skip
     if runs:
         cols = ["started_at", "status", "pages", "activities", "requests", "rate_limited", "retries", "complete", "message"]
