@@ -69,6 +69,13 @@ class BookResult:
     covered: set[SeriesKey] = field(default_factory=set)
     end: int = 0
     judged: int = 0
+    history: dict[tuple[SeriesKey, str, str], tuple[float, float]] = field(default_factory=dict)
+    """(numerator, denominator) summed over each key's baseline ring after the run"""
+
+    def baseline(self, series: SeriesKey, check: str, subject: str) -> float | None:
+        """A key's rate over its baseline ring (None when unknown or without messages)."""
+        num, den = self.history.get((series, check, subject), (0.0, 0.0))
+        return num / den if den > 0 else None
 
 
 @dataclass
@@ -152,6 +159,9 @@ class RateBook:
         for s in items:
             s.tracks = out.tracks[pos : pos + len(s.keys)]
             pos += len(s.keys)
+            for (check, subject), track in zip(s.keys, s.tracks, strict=True):
+                num, den = track.ring.sum(axis=0, dtype=np.float64)
+                result.history[(s.key, check, subject)] = (float(num), float(den))
             result.states[s.key] = self._encode(s, (extra or {}).get(s.key))
         return result
 

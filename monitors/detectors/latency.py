@@ -1,0 +1,255 @@
+"""Latency: per-event SLOs on a chosen hop and percentile, and slow-downs against each event's
+own latency baseline.
+
+Latencies are stored per bucket as mergeable sketches for three hops: ``send`` (timestamp →
+sentAt), ``deliver`` (sentAt → receivedAt) and ``e2e`` (timestamp → receivedAt). Both checks are
+rates of the rate engine, over the events of the hop:
+
+* ``latency_slo`` — "p95 of e2e ≤ 5 minutes" means at most 5 % of events over 5 minutes; the
+  finding opens when the share over the SLO is significantly above 5 % (fixed baseline). The
+  defaults follow the seed: Added to Cart and Checkout Started e2e p95 ≤ 5m (abandon timers start
+  from them), Order Completed e2e p95 ≤ 2m (it is the journeys' exit condition);
+* ``latency_anomaly`` — the share of events slower than 30s / 2m / 10m / 1h, each against its own
+  baseline (a threshold most events are usually over is not judged); one finding per event.
+
+Both name the hop that got slow (the hop whose share of slow events rose most, ``e2e`` only when
+neither component hop explains it), show p50/p95/p99 per hop in the latest hour, and explain a
+concurrent volume drop of the same event (late events are missing from recent buckets).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from monitors.detectors._semantic import KEY, explained, factorize, pct, rnd, window
+from monitors.detectors._semantic_book import DEN_COLUMNS, NUM_COLUMNS, BookResult, Check, Found, RateBook
+from monitors.detectors._semantic_config import SLOConfig
+from monitors.detectors._semantic_draft import LATENCY_COLUMNS, draft, empty, extra, numbers, rates_of
+from monitors.detectors._semantic_sketch import latency_entries
+from monitors.detectors.base import DataRequest, DetectorInputs, DetectorOutput, DetectorState, SeriesKey
+from monitors.detectors.config import DetectorsConfig
+from monitors.models import FindingDraft, Severity
+from monitors.sketch import LatencySketch, bin_index
+from monitors.timeutil import format_duration, parse_duration
+
+HOPS = ("send", "deliver", "e2e")
+SLACK = 3600
+
+
+def slo_name(slo: SLOConfig) -> str:
+    """``e2e p95 ≤ 5m``: the finding's subject."""
+    return f"{slo.hop} p{slo.percentile:g} ≤ {slo.max}"
+
+
+class LatencyDetector:
+    """See the module docstring."""
+
+    name = "latency"
+    order = 40
+    kinds = ("latency_slo", "latency_anomaly")
+
+    def __init__(self, config: DetectorsConfig) -> None:
+        self.config = config
+        cfg = config.latency
+        self.thresholds = sorted(parse_duration(t) for t in cfg.thresholds)
+        self._books: dict[int, RateBook] = {}
+
+    def book(self, width: int) -> RateBook:
+        """The rate book for buckets of ``width`` seconds."""
+        if width not in self._books:
+            sem, cfg = self.config.semantic, self.config.latency
+            anomaly = cfg.anomaly.rule(max_baseline=cfg.max_baseline_share)
+            checks = {f"slow:{t}": Check(anomaly, den="hop", per_subject=True) for t in self.thresholds}
+            for i, slo in enumerate(cfg.slos):
+                checks[f"slo:{i}"] = Check(cfg.slo.rule(), den="hop", per_subject=True, fixed=1 - slo.percentile / 100)
+            self._books[width] = RateBook(
+                self.name, sem.timing(width), checks, lateness=parse_duration(sem.lateness),
+                replay=parse_duration(sem.replay), settings=cfg.model_dump_json(),
+            )  # fmt: skip
+        return self._books[width]
+
+    def plan(
+        self, now: datetime, bucket_seconds: int, series: pd.DataFrame, state: Mapping[SeriesKey, DetectorState]
+    ) -> DataRequest:
+        """Latency sketches since the oldest hour not yet in the baselines."""
+        return DataRequest(latency_since=self.book(bucket_seconds).since(now, series, state))
+
+    def run(self, inputs: DetectorInputs) -> DetectorOutput:
+        """Judge SLOs and slow-downs of every event and hop."""
+        book = self.book(inputs.bucket_seconds)
+        frame = extra(inputs.extras, "latency", LATENCY_COLUMNS)
+        decoded = _Decoded(frame)
+        nums, dens = self._frames(decoded)
+        result = book.run(inputs.now, inputs.series, inputs.state, nums, dens)
+        slos = [f for f in result.found if f.check.startswith("slo:")]
+        slow = [f for f in result.found if f.check.startswith("slow:")]
+        drafts = [self._slo_draft(f, book, result, decoded) for f in slos]
+        drafts += self._anomaly_drafts(slow, slos, book, result, decoded)
+        suppress: set[str] = set()
+        for d in drafts:
+            key = SeriesKey(d.source, d.environment, d.event)
+            end = None if d.ended_at is None else int(d.ended_at.timestamp())
+            suppress |= explained(inputs.prior, ["volume_drop", "silence"], key, int(d.started_at.timestamp()), end, SLACK)
+        return DetectorOutput(
+            drafts=drafts, state=result.states, suppress=suppress, complete=True, covered=result.covered,
+            stats={"series": len(result.covered), "judged": result.judged, "episodes": len(drafts)},
+        )  # fmt: skip
+
+    def _frames(self, d: _Decoded) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if d.frame.empty:
+            return empty(NUM_COLUMNS), empty(DEN_COLUMNS)
+        base = d.frame[[*KEY, "bucket_start"]]
+        hop = d.frame["hop"].astype(str).to_numpy()
+        dens = base.assign(den="hop:" + d.frame["hop"].astype(str), value=d.total)[DEN_COLUMNS]
+        parts = [base.assign(check=f"slow:{t}", subject=hop, value=d.above(t)) for t in self.thresholds]
+        for i, slo in enumerate(self.config.latency.slos):
+            mask = d.matches(slo)
+            if mask.any():
+                part = base[mask].assign(check=f"slo:{i}", subject=hop[mask], value=d.above(parse_duration(slo.max))[mask])
+                parts.append(part)
+        return pd.concat(parts, ignore_index=True)[NUM_COLUMNS], dens
+
+    # -- drafts -----------------------------------------------------------------------------
+
+    def _slo_draft(self, found: Found, book: RateBook, result: BookResult, d: _Decoded) -> FindingDraft:
+        slo = self.config.latency.slos[int(found.check.split(":")[1])]
+        observed, allowed = rates_of(found)
+        hops = self._hops(found, book, result, d)
+        slow = _slow_hop(hops)
+        evidence: dict[str, Any] = {
+            "detector": self.name, **numbers(found, book.timing), "slo": slo.model_dump(), "share_over_slo": rnd(observed),
+            "allowed_share": rnd(allowed), "slow_hop": slow, "hops": hops, "samples": [],
+        }  # fmt: skip
+        pq = hops.get(slo.hop, {}).get(f"p{slo.percentile:g}")
+        now = f"{format_duration(int(pq))}" if pq is not None else "over"
+        why = f" — {slo.reason}" if slo.reason else ""
+        title = (f"{found.series.event} {slo.hop} p{slo.percentile:g} is {now} (SLO {slo.max}): {pct(observed)} of events "
+                 f"over the SLO; slow hop: {slow}{why}")  # fmt: skip
+        severity = Severity.CRITICAL if observed >= 2 * allowed + 0.1 else Severity.WARNING
+        return draft(found, "latency_slo", title, severity, evidence, subject=slo_name(slo))
+
+    def _anomaly_drafts(
+        self, slow: list[Found], slos: list[Found], book: RateBook, result: BookResult, d: _Decoded
+    ) -> list[FindingDraft]:
+        out = []
+        for group in _groups(slow, book.timing.resolve_after * book.timing.width):
+            first = min(group, key=lambda f: (f.episode["opened_at"], f.check, f.subject))
+            if any(_overlap(first, s) for s in slos if s.series == first.series):
+                continue  # the SLO finding names the slow hop already
+            hops = self._hops(first, book, result, d)
+            hop = _slow_hop(hops)
+            ended = None if any(f.ended_at is None for f in group) else max(int(f.ended_at or 0) for f in group)
+            found = Found(first.series, first.check, "", first.episode, ended, any(f.adapted for f in group))
+            threshold = int(first.check.split(":")[1])
+            observed, expected = rates_of(first)
+            evidence = {"detector": self.name, **numbers(found, book.timing), "slow_hop": hop, "hops": hops,
+                        "threshold_s": threshold, "keys": sorted({f"{f.subject}>{f.check[5:]}s" for f in group}),
+                        "samples": []}  # fmt: skip
+            title = (f"{first.series.event} got slower on {hop}: {pct(observed)} of events over "
+                     f"{format_duration(threshold)} (usually {pct(expected)})")  # fmt: skip
+            out.append(draft(found, "latency_anomaly", title, Severity.WARNING, evidence, subject=""))
+        return out
+
+    def _hops(self, found: Found, book: RateBook, result: BookResult, d: _Decoded) -> dict[str, dict[str, Any]]:
+        """Per hop: p50/p95/p99 over the latest hour and the share over each threshold then and usually."""
+        w = book.timing.width
+        end = int(found.episode.get("now_at", found.episode["last_cont"])) + w
+        start = end - max(book.timing.windows) * w
+        out: dict[str, dict[str, Any]] = {}
+        for hop in HOPS:
+            sketch = d.merged(found.series, hop, start, end)
+            if sketch.count == 0:
+                continue
+            q = sketch.quantiles((0.5, 0.95, 0.99))
+            shares = {}
+            for t in self.thresholds:
+                usual = result.baseline(found.series, f"slow:{t}", hop)
+                shares[f"over_{t}s"] = {"now": rnd(sketch.share_above(t)), "usual": rnd(usual)}
+            out[hop] = {"events": sketch.count, **window(start, end),
+                        **{f"p{k}": rnd(v, 3) for k, v in zip((50, 95, 99), q, strict=True)}, "shares": shares}  # fmt: skip
+        return out
+
+
+class _Decoded:
+    """The latency frame with every sketch decoded once: totals and counts above thresholds per row."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame.reset_index(drop=True)
+        self.rows, self.bins, self.counts = latency_entries(frame["bins"].tolist()) if len(frame) else (np.empty(0, np.int64),) * 3
+        self.total = np.bincount(self.rows, weights=self.counts, minlength=len(frame))
+        self._keys: tuple[np.ndarray, list[tuple[str, ...]]] | None = None
+
+    def above(self, seconds: int) -> np.ndarray:
+        """Events over ``seconds`` per row."""
+        over = self.bins > bin_index(float(seconds))
+        return np.bincount(self.rows[over], weights=self.counts[over], minlength=len(self.frame))
+
+    def matches(self, slo: SLOConfig) -> np.ndarray:
+        """Rows of the SLO's events and hop."""
+        f = self.frame
+        ok = {(s, e, v) for s, e, v in f[KEY].drop_duplicates().itertuples(index=False)
+              if fnmatch.fnmatchcase(str(s), slo.source) and fnmatch.fnmatchcase(str(e), slo.environment)
+              and fnmatch.fnmatchcase(str(v), slo.event)}  # fmt: skip
+        keys = list(zip(f["source"], f["environment"], f["event"], strict=True))
+        mask: np.ndarray = np.array([k in ok for k in keys], dtype=bool) & (f["hop"] == slo.hop).to_numpy()
+        return mask
+
+    def merged(self, key: SeriesKey, hop: str, start: int, end: int) -> LatencySketch:
+        """The merged sketch of one series and hop over ``[start, end)``."""
+        f = self.frame
+        if f.empty:
+            return LatencySketch.empty()
+        if self._keys is None:
+            self._keys = factorize(f, [*KEY, "hop"])
+        codes, uniques = self._keys
+        try:
+            code = uniques.index((*key, hop))
+        except ValueError:
+            return LatencySketch.empty()
+        t = f["bucket_start"].to_numpy()
+        mine = np.flatnonzero((codes == code) & (t >= start) & (t < end))
+        take = np.isin(self.rows, mine)
+        bins, inverse = np.unique(self.bins[take], return_inverse=True)
+        counts = np.bincount(inverse, weights=self.counts[take]).astype(np.int64) if len(bins) else np.empty(0, np.int64)
+        return LatencySketch({int(b): int(c) for b, c in zip(bins, counts, strict=True)})
+
+
+def _slow_hop(hops: dict[str, dict[str, Any]]) -> str:
+    """The component hop whose share of slow events rose most (``e2e`` when neither did)."""
+    def rise(hop: str) -> float:
+        shares = hops.get(hop, {}).get("shares", {})
+        return max(((v["now"] or 0.0) - (v["usual"] or 0.0) for v in shares.values()), default=0.0)
+
+    best = max(("send", "deliver"), key=rise)
+    return best if rise(best) >= 0.05 else "e2e"
+
+
+def _overlap(a: Found, b: Found) -> bool:
+    a_end = a.ended_at if a.ended_at is not None else 2**62
+    b_end = b.ended_at if b.ended_at is not None else 2**62
+    return bool(a.episode["start"] < b_end + SLACK and b.episode["start"] < a_end + SLACK)
+
+
+def _groups(found: list[Found], gap: int) -> list[list[Found]]:
+    """Episodes of the same series that overlap in time (within ``gap``)."""
+    groups: list[list[Found]] = []
+    for f in sorted(found, key=lambda f: (f.series, f.episode["start"])):
+        last = groups[-1] if groups else None
+        if last and last[0].series == f.series and any(
+            f.episode["start"] <= (g.ended_at if g.ended_at is not None else 2**62) + gap for g in last
+        ):
+            last.append(f)
+        else:
+            groups.append([f])
+    return groups
+
+
+def create(config: DetectorsConfig) -> LatencyDetector:
+    """The registry hook."""
+    return LatencyDetector(config)
