@@ -101,13 +101,17 @@ def page(app: dict[str, Any]) -> Iterator[Any]:
         browser.close()
 
 
+READY = """() => !document.querySelector('[data-testid=stStatusWidget]')
+  && [...document.querySelectorAll('[data-testid=stPlotlyChart]')].every(c => c.querySelector('.main-svg'))"""
+
+
 def _settle(page: Any) -> None:
+    """Wait until no script run is in flight and every chart is drawn —
+    twice, half a second apart (a rerun can start just after the first look)."""
     page.wait_for_selector('[data-testid="stApp"]')
-    page.wait_for_timeout(800)
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=30000)
-    page.wait_for_function(  # every chart drawn (plotly loads lazily)
-        "document.querySelectorAll('[data-testid=stPlotlyChart]').length === "
-        "document.querySelectorAll('[data-testid=stPlotlyChart] .main-svg').length", timeout=30000)
+    for _ in range(2):
+        page.wait_for_timeout(500)
+        page.wait_for_function(READY, timeout=30000)
 
 
 def _clean(page: Any) -> None:
