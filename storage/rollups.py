@@ -15,10 +15,10 @@ a multiple reads hours; a multiple of 86400 reads days), used by ``read_counts(s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, insert, select, tuple_
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from monitors.sketch import HLL, LatencySketch
@@ -57,6 +57,33 @@ def tables_at(resolution: str) -> tuple[Table, Table, Table]:
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
+
+
+def rows_for_keys(conn: Connection, table: Table, keys: Iterable[Key], *where: Any) -> Iterator[Any]:
+    """Rows of ``table`` whose (series_id, bucket_start) is in ``keys``: per group of series, one
+    range scan of the primary key (no row-value IN lists, which SQLite cannot use an index for)."""
+    by_series: dict[int, set[int]] = {}
+    for sid, b in keys:
+        by_series.setdefault(sid, set()).add(b)
+    for sids in _chunks(sorted(by_series)):
+        lo = min(min(by_series[s]) for s in sids)
+        hi = max(max(by_series[s]) for s in sids)
+        query = select(table).where(
+            table.c.series_id.in_(sids), table.c.bucket_start >= lo, table.c.bucket_start <= hi, *where
+        )
+        for r in conn.execute(query):
+            if r.bucket_start in by_series[r.series_id]:
+                yield r
+
+
+def delete_keys(conn: Connection, table: Table, keys: Iterable[Key], *where: Any) -> None:
+    """Delete the rows of ``table`` at ``keys`` (one primary-key lookup per key, executemany)."""
+    params = [{"k_sid": s, "k_b": b} for s, b in keys]
+    if params:
+        stmt = delete(table).where(
+            table.c.series_id == bindparam("k_sid"), table.c.bucket_start == bindparam("k_b"), *where
+        )
+        conn.execute(stmt, params)
 
 
 def _source_rows(conn: Connection, table: Table, width: int, keys: list[Key]) -> list[Any]:
@@ -98,7 +125,7 @@ def _rebuild(conn: Connection, sources: tuple[Table, Table, Table], targets: tup
         k4 = (r.series_id, r.bucket_start - r.bucket_start % width, r.vtype, r.property)
         viols[k4] = viols.get(k4, 0) + int(r._mapping["count"])
     for table in targets:
-        conn.execute(delete(table).where(tuple_(table.c.series_id, table.c.bucket_start).in_(keys)))
+        delete_keys(conn, table, keys)
     rows_m = [{"series_id": s, "bucket_start": b, "count": m["count"], "checked": m["checked"],
                "conforming": m["conforming"], "identified": m["identified"], "sample_rate": m["sample_rate"],
                **{c: m[c].encode() for c in SKETCH_COLUMNS}} for (s, b), m in metrics.items()]  # fmt: skip

@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, text, tuple_, update
+from sqlalchemy import and_, delete, exists, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from monitors.sketch import HLL, LatencySketch
 from storage.leases_store import Lease
 from storage.metrics_store import upsert
+from storage.rollups import delete_keys, rows_for_keys
 from storage.tables import event_metrics, latency_sketches, property_stats, series, violations
 from storage.tables_warehouse import SETTLED, warehouse_partials, warehouse_state
 
@@ -213,7 +214,7 @@ class WarehouseStore:
         ).all()
         if old:
             keys = sorted({(int(r.series_id), int(r.bucket_start)) for r in old})
-            settled = self._wh_rows(conn, source, keys, lambda c: c == SETTLED)
+            settled = self._wh_rows(conn, source, keys, SETTLED)
             merged: dict[Key, Partial] = {k: v[SETTLED] for k, v in settled.items() if SETTLED in v}
             for r in old:
                 key = (int(r.series_id), int(r.bucket_start))
@@ -221,14 +222,15 @@ class WarehouseStore:
             conn.execute(
                 delete(p).where(p.c.source == source, p.c.slice_start != SETTLED, p.c.slice_start < live_from)
             )
-            for chunk in _chunks(keys):  # replaced by ``merged`` (old slices folded in)
-                conn.execute(delete(p).where(p.c.source == source, p.c.slice_start == SETTLED,
-                                             tuple_(p.c.series_id, p.c.bucket_start).in_(chunk)))  # fmt: skip
+            delete_keys(
+                conn, p, keys, p.c.source == source, p.c.slice_start == SETTLED
+            )  # re-inserted, folded
             self._wh_insert(conn, source, {k: {SETTLED: v} for k, v in merged.items()})
         # A settled row is only needed while the key still has live partials.
-        live = select(p.c.series_id, p.c.bucket_start).where(p.c.source == source, p.c.slice_start != SETTLED)
-        conn.execute(delete(p).where(p.c.source == source, p.c.slice_start == SETTLED,
-                                     tuple_(p.c.series_id, p.c.bucket_start).not_in(live)))  # fmt: skip
+        q = p.alias("q")
+        live = exists().where(q.c.source == p.c.source, q.c.series_id == p.c.series_id,
+                              q.c.bucket_start == p.c.bucket_start, q.c.slice_start != SETTLED)  # fmt: skip
+        conn.execute(delete(p).where(p.c.source == source, p.c.slice_start == SETTLED, ~live))
 
     def _wh_replace(
         self, conn: Connection, batch: WarehouseBatch, new: dict[Key, dict[int, Partial]]
@@ -237,19 +239,24 @@ class WarehouseStore:
         live = conn.execute(
             select(p.c.series_id, p.c.bucket_start).where(p.c.source == batch.source, p.c.slice_start >= batch.live_from)
         ).all()  # fmt: skip
-        touched = {(int(r.series_id), int(r.bucket_start)) for r in live} | set(new)
+        had_live = {(int(r.series_id), int(r.bucket_start)) for r in live}
+        touched = had_live | set(new)
         keys = sorted(touched)
-        staged = self._wh_rows(conn, batch.source, keys, lambda c: c == SETTLED)
-        base = {k: v[SETTLED] for k, v in staged.items()}
-        unsettled = [k for k in keys if k not in base]
-        base.update(self._wh_current(conn, unsettled))
+        base = {k: v[SETTLED] for k, v in self._wh_rows(conn, batch.source, keys, SETTLED).items()}
+        # Keys with live partials but no settled row have an empty settled part; keys without live
+        # partials are all settled: their metric rows are their settled part.
+        fresh = [k for k in keys if k not in base and k not in had_live]
+        base.update(self._wh_current(conn, fresh))
         conn.execute(delete(p).where(p.c.source == batch.source, p.c.slice_start >= batch.live_from))
-        fresh_settled = {k: {SETTLED: base.get(k, Partial())} for k in unsettled if k in new}
-        self._wh_insert(conn, batch.source, fresh_settled)
+        self._wh_insert(
+            conn,
+            batch.source,
+            {k: {SETTLED: base[k]} for k in fresh if k in new and k in base and not base[k].empty},
+        )
         self._wh_insert(conn, batch.source, new)
         totals: dict[Key, Partial] = {}
         for k in keys:
-            total = Partial().merge(base.get(k, Partial()))
+            total = Partial().merge(base[k]) if k in base else Partial()
             for part in new.get(k, {}).values():
                 total.merge(part)
             totals[k] = total
@@ -269,19 +276,14 @@ class WarehouseStore:
 
     # ------------------------------------------------------------------ helpers
     def _wh_rows(
-        self, conn: Connection, source: str, keys: list[Key], want: Any
+        self, conn: Connection, source: str, keys: list[Key], slice_start: int
     ) -> dict[Key, dict[int, Partial]]:
         p = warehouse_partials
         out: dict[Key, dict[int, Partial]] = {}
-        for chunk in _chunks(keys):
-            rows = conn.execute(
-                select(p).where(p.c.source == source, tuple_(p.c.series_id, p.c.bucket_start).in_(chunk))
-            ).all()
-            for r in rows:
-                if want(int(r.slice_start)):
-                    out.setdefault((int(r.series_id), int(r.bucket_start)), {})[int(r.slice_start)] = (
-                        Partial.from_staging(r)
-                    )
+        for r in rows_for_keys(conn, p, keys, p.c.source == source, p.c.slice_start == slice_start):
+            out.setdefault((int(r.series_id), int(r.bucket_start)), {})[int(r.slice_start)] = (
+                Partial.from_staging(r)
+            )
         return out
 
     def _wh_insert(self, conn: Connection, source: str, parts: dict[Key, dict[int, Partial]]) -> None:
@@ -297,33 +299,28 @@ class WarehouseStore:
     def _wh_current(self, conn: Connection, keys: list[Key]) -> dict[Key, Partial]:
         """What the metric tables hold for ``keys`` (the settled state of keys without partials)."""
         out: dict[Key, Partial] = {}
-        for chunk in _chunks(keys):
 
-            def where(t: Any, chunk: list[Key] = chunk) -> Any:
-                return tuple_(t.c.series_id, t.c.bucket_start).in_(chunk)
+        def at(r: Any) -> Partial:
+            key = (int(r.series_id), int(r.bucket_start))
+            if key not in out:
+                out[key] = Partial()
+            return out[key]
 
-            for r in conn.execute(select(event_metrics).where(where(event_metrics))):
-                out[(r.series_id, r.bucket_start)] = Partial.from_metrics(r)
-            for r in conn.execute(select(latency_sketches).where(where(latency_sketches))):
-                out.setdefault((r.series_id, r.bucket_start), Partial()).latency[r.hop] = (
-                    LatencySketch.decode(r.bins)
-                )
-            for r in conn.execute(select(violations).where(where(violations))):
-                out.setdefault((r.series_id, r.bucket_start), Partial()).violations[(r.vtype, r.property)] = (
-                    int(r._mapping["count"])
-                )
-            for r in conn.execute(select(property_stats).where(where(property_stats))):
-                out.setdefault((r.series_id, r.bucket_start), Partial()).props[(r.property, r.json_type)] = (
-                    int(r._mapping["count"])
-                )
+        for r in rows_for_keys(conn, event_metrics, keys):
+            out[(int(r.series_id), int(r.bucket_start))] = Partial.from_metrics(r)
+        for r in rows_for_keys(conn, latency_sketches, keys):
+            at(r).latency[r.hop] = LatencySketch.decode(r.bins)
+        for r in rows_for_keys(conn, violations, keys):
+            at(r).violations[(r.vtype, r.property)] = int(r._mapping["count"])
+        for r in rows_for_keys(conn, property_stats, keys):
+            at(r).props[(r.property, r.json_type)] = int(r._mapping["count"])
         return out
 
     def _wh_write(self, conn: Connection, totals: dict[Key, Partial]) -> None:
         """Replace the metric rows of every key in ``totals`` (an empty total removes the key)."""
         keys = sorted(totals)
-        for chunk in _chunks(keys):
-            for table in (event_metrics, latency_sketches, violations, property_stats):
-                conn.execute(delete(table).where(tuple_(table.c.series_id, table.c.bucket_start).in_(chunk)))
+        for table in (event_metrics, latency_sketches, violations, property_stats):
+            delete_keys(conn, table, keys)
         rows = _metric_rows(totals.items())
         for table, batch in rows.items():
             for chunk in _chunks(batch):

@@ -63,7 +63,7 @@ def add_main(parts: dict[PartKey, Partial], rows: Iterable[Sequence[Any]], q: Qu
         codes = packed_codes(ev, key[0], key[1], q.keys, [int(c) for c in row[8 : 8 + ncodes]])
         nkeys, n = int(row[8 + ncodes]), int(row[9 + ncodes])
         verdict = ev.verdict(key[0], key[1], flags, codes, nkeys)
-        p = parts.setdefault(key, Partial())
+        p = _part(parts, key)
         p.count += n
         p.identified += n if flags >> F_IDENTIFIED & 1 else 0
         p.checked += n if verdict.checked else 0
@@ -74,29 +74,43 @@ def add_main(parts: dict[PartKey, Partial], rows: Iterable[Sequence[Any]], q: Qu
             p.props[pt] = p.props.get(pt, 0) + n
 
 
-def add_latency(parts: dict[PartKey, Partial], rows: Iterable[Sequence[Any]]) -> None:
-    """Rows of ``latency``: slice, event, type, bucket, hop (1–3), bin, n. Negative latencies are
-    counted as ``negative_latency`` violations and sketched in the zero bin, as in the file path."""
-    for row in rows:
-        hop, b, n = HOPS[int(row[4]) - 1], int(row[5]), int(row[6])
-        p = parts.setdefault(_key(row), Partial())
-        if b == NEGATIVE_BIN:
-            p.violations[("negative_latency", hop)] = p.violations.get(("negative_latency", hop), 0) + n
-            b = ZERO_BIN
-        sk = p.latency.setdefault(hop, LatencySketch.empty())
-        sk.bins[b] = sk.bins.get(b, 0) + n
+def _part(parts: dict[PartKey, Partial], key: PartKey) -> Partial:
+    p = parts.get(key)
+    if p is None:
+        p = parts[key] = Partial()
+    return p
 
 
-def add_hll(parts: dict[PartKey, Partial], rows: Iterable[Sequence[Any]]) -> None:
-    """Rows of ``hll``: slice, event, type, bucket, kind (1 userIds, 2 anonymous-only ids, 3 linked
-    anonymous ids), register, max rank. ``users`` = userIds ∪ anonymous-only ids, as in the file path."""
+def add_sketches(parts: dict[PartKey, Partial], rows: Iterable[Sequence[Any]]) -> None:
+    """Rows of ``sketches``: slice, event, type, bucket, part, packed items (see :mod:`.sqlbuild`).
+
+    Parts 1–3 (hops) hold ``bin:count`` items; negative latencies are counted as ``negative_latency``
+    violations and sketched in the zero bin, as in the file path. Parts 4 (userIds), 5 (anonymous-only
+    ids) and 6 (linked ids) hold ``register * 64 + rank`` items; ``users`` = parts 4 ∪ 5."""
     for row in rows:
-        p = parts.setdefault(_key(row), Partial())
-        kind, reg, rank = int(row[4]), int(row[5]), int(row[6])
-        target = p.uids if kind == 1 else p.anon_only if kind == 2 else p.linked
-        target.add(reg, rank)
-        if kind in (1, 2):
-            p.users.add(reg, rank)
+        p = _part(parts, _key(row))
+        part, items = int(row[4]), str(row[5] or "")
+        if part <= 3:
+            hop = HOPS[part - 1]
+            sk = p.latency.get(hop)
+            if sk is None:
+                sk = p.latency[hop] = LatencySketch.empty()
+            for item in items.split(","):
+                b_text, _sep, n_text = item.partition(":")
+                b, n = int(b_text), int(n_text)
+                if b == NEGATIVE_BIN:
+                    p.violations[("negative_latency", hop)] = (
+                        p.violations.get(("negative_latency", hop), 0) + n
+                    )
+                    b = ZERO_BIN
+                sk.bins[b] = sk.bins.get(b, 0) + n
+            continue
+        target = p.uids if part == 4 else p.anon_only if part == 5 else p.linked
+        for item in items.split(","):
+            v = int(item)
+            target.add(v >> 6, v & 63)
+            if part != 6:
+                p.users.add(v >> 6, v & 63)
 
 
 def extra_names(q: Queries) -> list[tuple[int, str, str]]:
@@ -118,7 +132,7 @@ def add_extra(parts: dict[PartKey, Partial], rows: Iterable[Sequence[Any]], q: Q
     """Rows of ``extra``: slice, event, type, bucket, then one count per (column, type)."""
     names = extra_names(q)
     for row in rows:
-        p = parts.setdefault(_key(row), Partial())
+        p = _part(parts, _key(row))
         for pos, prop, jtype in names:
             n = int(row[pos] or 0)
             if n:

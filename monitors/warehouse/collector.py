@@ -294,15 +294,19 @@ class WarehouseCollector:
             rows = list(conn.execute(stmt, bound).all())
             report.queries += 1
             report.rows_out += len(rows)
-            report.bytes_out += sum(len(repr(tuple(r))) for r in rows)
+            report.bytes_out += text_bytes(rows)
             return rows
 
         if not q.read.stats_only:
             aggregate.add_main(parts, fetch(q.main), q, self.evaluator)
-            aggregate.add_latency(parts, fetch(q.latency))
-            aggregate.add_hll(parts, fetch(q.hll))
+            aggregate.add_sketches(parts, fetch(q.sketches))
         if q.extra is not None:
             aggregate.add_extra(parts, fetch(q.extra), q)
+
+
+def text_bytes(rows: list[Any]) -> int:
+    """Size of result rows as tab-separated text lines (what ``COPY … TO STDOUT`` would send)."""
+    return sum(len("\t".join("" if v is None else str(v) for v in r).encode()) + 1 for r in rows)
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:

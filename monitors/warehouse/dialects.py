@@ -10,6 +10,7 @@ dialect with ``@compiles`` (PostgreSQL, Redshift, DuckDB, BigQuery, Snowflake, T
 * :class:`JsonText` — the JSON text of one top-level key of a JSON column (NULL when absent).
 * :class:`JsonValueText` — the JSON text of a whole JSON column value.
 * :class:`JsonKeyCount` — number of top-level keys of a JSON object column.
+* :class:`StringAgg` — comma-joined text of a group (``string_agg``, ``LISTAGG``, …).
 * :class:`LooksLikeEmail` — the file path's ``[^@\\s]+@[^@\\s]+\\.[^@\\s]+`` test.
 
 Constructs without an override for a dialect fall back to portable SQL (CASE over characters) or,
@@ -121,6 +122,14 @@ class JsonKeyCount(FunctionElement[int]):
     name = "ehm_json_key_count"
 
 
+class StringAgg(FunctionElement[str]):
+    """Comma-joined text of a group's values (order unspecified)."""
+
+    type = String()
+    inherit_cache = True
+    name = "ehm_string_agg"
+
+
 class LooksLikeEmail(FunctionElement[bool]):
     """Whether a string looks like an email address (as the file path decides)."""
 
@@ -200,10 +209,14 @@ def _hex_to_int_pg(element: HexToInt, compiler: SQLCompiler, **kw: Any) -> str:
 
 
 @compiles(HexToInt, "duckdb")
+def _hex_to_int_duckdb(element: HexToInt, compiler: SQLCompiler, **kw: Any) -> str:
+    # ``||`` keeps NULL (DuckDB's CONCAT would turn it into '0x').
+    return f"CAST('0x' || {_arg(element, compiler, **kw)} AS BIGINT)"
+
+
 @compiles(HexToInt, "bigquery")
-def _hex_to_int_0x(element: HexToInt, compiler: SQLCompiler, **kw: Any) -> str:
-    target = "INT64" if compiler.dialect.name == "bigquery" else "BIGINT"
-    return f"CAST(CONCAT('0x', {_arg(element, compiler, **kw)}) AS {target})"
+def _hex_to_int_bigquery(element: HexToInt, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST(CONCAT('0x', {_arg(element, compiler, **kw)}) AS INT64)"
 
 
 @compiles(HexToInt, "snowflake")
@@ -355,6 +368,28 @@ def _json_keys_snowflake(element: JsonKeyCount, compiler: SQLCompiler, **kw: Any
 @compiles(JsonKeyCount, "trino")
 def _json_keys_trino(element: JsonKeyCount, compiler: SQLCompiler, **kw: Any) -> str:
     return f"coalesce(cardinality(TRY_CAST({_arg(element, compiler, **kw)} AS map(varchar, json))), 0)"
+
+
+# ---------------------------------------------------------------- string aggregation
+@compiles(StringAgg)
+def _string_agg(element: StringAgg, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"string_agg({_arg(element, compiler, **kw)}, ',')"
+
+
+@compiles(StringAgg, "bigquery")
+def _string_agg_bigquery(element: StringAgg, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"STRING_AGG({_arg(element, compiler, **kw)}, ',')"
+
+
+@compiles(StringAgg, "snowflake")
+@compiles(StringAgg, "redshift")
+def _string_agg_listagg(element: StringAgg, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"LISTAGG({_arg(element, compiler, **kw)}, ',')"
+
+
+@compiles(StringAgg, "trino")
+def _string_agg_trino(element: StringAgg, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"array_join(array_agg({_arg(element, compiler, **kw)}), ',')"
 
 
 # ---------------------------------------------------------------- email

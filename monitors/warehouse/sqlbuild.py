@@ -9,8 +9,8 @@ identity, impossible timestamp), the type code of each planned property (the fil
 the three latency sketch bins and the user key. The aggregates group those rows:
 
 * ``main``: count per (slice, event, type, bucket, flags, codes, keys);
-* ``latency``: count per (slice, event, type, bucket, hop, bin);
-* ``hll``: max HyperLogLog rank per (slice, event, type, bucket, register);
+* ``sketches``: in one scan (GROUPING SETS), count per latency bin of each hop and max HyperLogLog
+  rank per register of the user sketches, packed as text per (slice, event, type, bucket, part);
 * ``extra``: non-null counts of the property columns outside the plan, per (…, column, type).
 
 Only these aggregates leave the warehouse. Dialect differences live in :mod:`.dialects`.
@@ -36,6 +36,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    tuple_,
 )
 from sqlalchemy import table as sql_table
 from sqlalchemy.sql import Select
@@ -53,6 +54,7 @@ from monitors.warehouse.dialects import (
     JsonValueText,
     LooksLikeEmail,
     Md5Hex,
+    StringAgg,
     sql_float,
     sql_int,
     sql_text,
@@ -86,8 +88,7 @@ class Queries:
 
     read: TableRead
     main: Select[Any]
-    latency: Select[Any]
-    hll: Select[Any]
+    sketches: Select[Any]
     extra: Select[Any] | None
     keys: tuple[str, ...]
 
@@ -182,12 +183,22 @@ def _present(read: TableRead) -> ColumnElement[int]:
     return total
 
 
-def _reversed_hex(m: ColumnElement[str]) -> ColumnElement[str]:
-    """The first 8 bytes of an MD5 hex digest in little-endian order (DuckDB's ``md5_number_upper``)."""
-    out: ColumnElement[str] = substr(m, 15, 2)
-    for start in (13, 11, 9, 7, 5, 3, 1):
-        out = out + substr(m, start, 2)
+def _reg_hex(h: ColumnElement[str]) -> ColumnElement[str]:
+    """The 3 hex digits of the HLL register: the top 12 bits of the first 8 MD5 bytes read
+    little-endian (DuckDB's ``md5_number_upper``), i.e. byte 8 then the high half of byte 7."""
+    return substr(h, 15, 2) + substr(h, 13, 1)
+
+
+def _word_hex(h: ColumnElement[str]) -> ColumnElement[str]:
+    """The 13 hex digits of the remaining 52 bits (rank), in the same little-endian order."""
+    out: ColumnElement[str] = substr(h, 14, 1)
+    for start in (11, 9, 7, 5, 3, 1):
+        out = out + substr(h, start, 2)
     return out
+
+
+def _text(expr: ColumnElement[Any]) -> ColumnElement[str]:
+    return cast(expr, String)
 
 
 class _Builder:
@@ -262,6 +273,11 @@ class _Builder:
             case((_nonblank(c), c), else_=None) if c is not None else cast(None, String) for c in (user, anon)
         )
 
+    def fence(self, query: Select[Any]) -> Select[Any]:
+        """Keep PostgreSQL from inlining a subquery whose columns are used many times (it would
+        repeat their expressions — MD5, epoch extraction — once per use); others deduplicate them."""
+        return query.offset(0) if self.dialect in ("postgresql", "redshift") else query
+
     def rows(self) -> tuple[Subquery, list[str]]:
         """The per-row subquery (see the module docstring) and the planned keys of its codes."""
         codes = self.codes()
@@ -276,7 +292,7 @@ class _Builder:
             uid.label("uid"), aid.label("aid"),
             self.nkeys().label("nkeys"), *[expr.label(f"c{i}") for i, (_k, expr) in enumerate(codes)],
         ).select_from(sql_table(self.read.table, schema=self.read.schema)).where(*self.where())  # fmt: skip
-        r = inner.subquery("r")
+        r = self.fence(inner).subquery("r")
         hi = sql_float(self.w.now_epoch + 86400)
         ev_ok = and_(r.c.ev_t >= sql_int(MIN_EPOCH), r.c.ev_t <= hi)
         bucket_t = func.coalesce(
@@ -300,11 +316,15 @@ class _Builder:
             latency_bin(r.c.sent_t - r.c.ev_t).label("l_send"),
             latency_bin(r.c.recv_t - r.c.sent_t).label("l_deliver"),
             latency_bin(r.c.recv_t - r.c.ev_t).label("l_e2e"),
-            r.c.uid, r.c.aid,
+            # users sketch: userId, else anonymousId (kind 1 / 2); linked: anonymousId seen with a userId
+            case((r.c.uid.is_not(None), sql_int(1)), (r.c.aid.is_not(None), sql_int(2)), else_=None).label("kind"),
+            Md5Hex(func.coalesce(r.c.uid, r.c.aid)).label("h_user"),
+            case((and_(r.c.uid.is_not(None), r.c.aid.is_not(None)), Md5Hex(r.c.aid)), else_=None).label("h_link"),
         )  # fmt: skip
-        return rows.subquery("m"), [k for k, _e in codes]
+        return self.fence(rows).subquery("m"), [k for k, _e in codes]
 
     def main(self, m: Subquery, ncodes: int) -> Select[Any]:
+        """Count per (slice, event, type, bucket, flags, codes, keys)."""
         cols = (
             [m.c[g] for g in GROUP]
             + [m.c[f] for f in FLAGS]
@@ -313,45 +333,42 @@ class _Builder:
         )
         return select(*cols, func.count().label("n")).group_by(*cols)
 
-    def latency(self, m: Subquery) -> Select[Any]:
-        hop = (
-            select(sql_int(1).label("hop")).union_all(select(sql_int(2)), select(sql_int(3))).subquery("hops")
+    def sketches(self, m: Subquery) -> Select[Any]:
+        """Latency bins and HLL registers in one scan (GROUPING SETS), packed into one text per
+        (slice, event, type, bucket, part): parts 1–3 are the hops (``bin:count,…``), 4 userIds,
+        5 anonymous-only ids, 6 linked ids (``register * 64 + rank,…``)."""
+        reg1, rank1 = HexToInt(_reg_hex(m.c.h_user), 3), HexRank(_word_hex(m.c.h_user), 13)
+        reg2, rank2 = HexToInt(_reg_hex(m.c.h_link), 3), HexRank(_word_hex(m.c.h_link), 13)
+        x = select(
+            *[m.c[g] for g in GROUP], m.c.l_send, m.c.l_deliver, m.c.l_e2e, m.c.kind,
+            reg1.label("reg1"), rank1.label("rank1"), reg2.label("reg2"), rank2.label("rank2"),
+        ).subquery("x")  # fmt: skip
+        combo = [x.c[g] for g in GROUP]
+        sets = [(x.c.l_send,), (x.c.l_deliver,), (x.c.l_e2e,), (x.c.kind, x.c.reg1), (x.c.reg2,)]
+        part = case(
+            (func.grouping(x.c.l_send) == sql_int(0), sql_int(1)),
+            (func.grouping(x.c.l_deliver) == sql_int(0), sql_int(2)),
+            (func.grouping(x.c.l_e2e) == sql_int(0), sql_int(3)),
+            (func.grouping(x.c.reg1) == sql_int(0), sql_int(3) + x.c.kind),
+            else_=sql_int(6),
         )
-        binned = select(
-            *[m.c[g] for g in GROUP], hop.c.hop,
-            case((hop.c.hop == sql_int(1), m.c.l_send), (hop.c.hop == sql_int(2), m.c.l_deliver), else_=m.c.l_e2e).label("bin"),
-        ).select_from(m.join(hop, sql_int(1) == sql_int(1))).subquery("b")  # fmt: skip
-        cols = [binned.c[g] for g in GROUP] + [binned.c.hop, binned.c.bin]
-        return select(*cols, func.count().label("n")).where(binned.c.bin.is_not(None)).group_by(*cols)
-
-    def hll(self, m: Subquery) -> Select[Any]:
-        """Max rank per register of three identity sketches (``kind``): 1 userIds, 2 anonymousIds
-        of messages without a userId, 3 anonymousIds seen with a userId. MD5 once per distinct key."""
-        kinds = (
-            select(sql_int(1).label("kind"))
-            .union_all(select(sql_int(2)), select(sql_int(3)))
-            .subquery("kinds")
+        n, r1, r2 = func.count(), func.max(x.c.rank1), func.max(x.c.rank2)
+        hop_item = func.coalesce(x.c.l_send, x.c.l_deliver, x.c.l_e2e)
+        item = case(
+            (part <= sql_int(3), _text(hop_item) + sql_text(":") + _text(n)),
+            (part <= sql_int(5), _text(x.c.reg1 * sql_int(64) + r1)),
+            else_=_text(x.c.reg2 * sql_int(64) + r2),
         )
-        key = case(
-            (kinds.c.kind == sql_int(1), m.c.uid),
-            (kinds.c.kind == sql_int(2), case((m.c.uid.is_(None), m.c.aid), else_=None)),
-            else_=case((m.c.uid.is_not(None), m.c.aid), else_=None),
+        key = func.coalesce(x.c.l_send, x.c.l_deliver, x.c.l_e2e, x.c.reg1, x.c.reg2)
+        g = (
+            select(*combo, part.label("part"), item.label("item"), key.label("k"), x.c.kind)
+            .group_by(func.grouping_sets(*[tuple_(*combo, *s) for s in sets]))
+            .subquery("g")
         )
-        keyed = select(*[m.c[g] for g in GROUP], kinds.c.kind, key.label("ukey")).select_from(
-            m.join(kinds, sql_int(1) == sql_int(1))).subquery("kk")  # fmt: skip
-        distinct = select(*[keyed.c[g] for g in GROUP], keyed.c.kind, keyed.c.ukey).where(
-            keyed.c.ukey.is_not(None)).distinct().subquery("dk")  # fmt: skip
-        hashed = select(
-            *[distinct.c[g] for g in GROUP], distinct.c.kind, Md5Hex(distinct.c.ukey).label("h")
-        ).subquery("h")
-        rev = select(
-            *[hashed.c[g] for g in GROUP], hashed.c.kind, _reversed_hex(hashed.c.h).label("rev")
-        ).subquery("v")
-        reg = HexToInt(substr(rev.c.rev, 1, 3), 3).label("reg")
-        rank = HexRank(substr(rev.c.rev, 4, 13), 13)
-        ranked = select(*[rev.c[g] for g in GROUP], rev.c.kind, reg, rank.label("rnk")).subquery("k")
-        cols = [ranked.c[g] for g in GROUP] + [ranked.c.kind, ranked.c.reg]
-        return select(*cols, func.max(ranked.c.rnk).label("rnk")).group_by(*cols)
+        # Rows whose set key is NULL (no latency, no user, no linked id) carry nothing.
+        usable = and_(g.c.k.is_not(None), or_(g.c.part != sql_int(4), g.c.kind.is_not(None)))
+        out = [g.c[c] for c in GROUP] + [g.c.part]
+        return select(*out, StringAgg(g.c.item).label("items")).where(usable).group_by(*out)
 
     def extra(self) -> Select[Any] | None:
         """Non-null counts of the unplanned property columns, split by value type (numbers: integral or not)."""
@@ -399,5 +416,5 @@ def build(
     b = _Builder(read, keys, window, dialect)
     m, used = b.rows()
     return Queries(
-        read, b.main(m, len(used)), b.latency(m), b.hll(m), b.extra() if property_stats else None, tuple(used)
+        read, b.main(m, len(used)), b.sketches(m), b.extra() if property_stats else None, tuple(used)
     )

@@ -1,0 +1,166 @@
+"""Push-down collection vs fetching the rows into the monitor, on a Segment-style ``tracks`` table.
+
+Builds a ``tracks`` table of N rows (default 10 million, 7 days, 60 event names, 200k users) in a
+scratch PostgreSQL database with ``generate_series`` (no row-by-row Python), then, in the same run:
+
+* **push-down**: ``WarehouseCollector`` — the warehouse computes counts, latency sketch bins, HLL
+  registers and flags; only aggregates travel;
+* **fetch rows**: ``COPY (SELECT <messages as JSON>) TO STDOUT`` into a local JSON-lines file, then the
+  monitor's own file ingest (DuckDB) aggregates it — the same metrics, computed by the monitor.
+
+Prints time and bytes moved for both (bytes: the text the server sends), and checks that both give
+the same counts. The scratch database is dropped at the end.
+
+    .venv/bin/python bench/warehouse_pushdown.py            # 10M rows (several minutes, ~3 GB disk)
+    .venv/bin/python bench/warehouse_pushdown.py --quick    # 500k rows
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from monitors.ingest.pipeline import IngestOptions, ingest  # noqa: E402
+from monitors.plan import load_plan  # noqa: E402
+from monitors.warehouse.collector import WarehouseCollector  # noqa: E402
+from monitors.warehouse.config import WarehouseSourceConfig  # noqa: E402
+from storage import Store  # noqa: E402
+
+ADMIN = os.environ.get("EHM_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+DB = "ehm_bench_warehouse"
+NOW = datetime(2026, 11, 2, tzinfo=UTC)
+DAYS = 7
+
+BUILD = """
+CREATE TABLE tracks (
+  id text NOT NULL, anonymous_id text, user_id text, event text, event_text text,
+  "timestamp" timestamptz, original_timestamp timestamptz, sent_at timestamptz, received_at timestamptz,
+  uuid_ts timestamptz, context_library_name text, context_library_version text, context_ip text,
+  context_user_agent text, context_page_url text
+);
+INSERT INTO tracks
+SELECT 'm' || g,
+       CASE WHEN g % 10 < 3 THEN 'anon-' || (g * 7919 % 300000) END,
+       CASE WHEN g % 10 >= 3 THEN 'user-' || (g * 104729 % 200000) END,
+       'event_' || (g % 60), 'Event ' || (g % 60),
+       r - make_interval(secs => (g % 997) / 100.0 + (g % 13) / 1000.0),
+       NULL,
+       r - make_interval(secs => (g % 89) / 1000.0),
+       r, r + interval '20 minutes',
+       'analytics.js', '4.1.0', '203.0.113.' || (g % 250), 'Mozilla/5.0 (bench)', 'https://shop.example/p/' || (g % 500)
+FROM (SELECT g, TIMESTAMPTZ '{start}' + make_interval(secs => (g::float8 / {rows}) * {span}) AS r
+      FROM generate_series(1::bigint, {rows}::bigint) AS g) s;
+CREATE INDEX ix_tracks_received_at ON tracks (received_at);
+ANALYZE tracks;
+"""
+
+AS_JSON = """SELECT json_build_object('type', 'track', 'event', event_text, 'messageId', id, 'userId', user_id,
+  'anonymousId', anonymous_id, 'timestamp', "timestamp", 'sentAt', sent_at, 'receivedAt', received_at)
+FROM tracks WHERE received_at >= '{lo}'::timestamptz AND received_at < '{hi}'::timestamptz"""
+
+
+def _conninfo(db: str) -> str:
+    return ADMIN.rsplit("/", 1)[0] + "/" + db
+
+
+def build(rows: int) -> float:
+    """Create the scratch database and fill ``tracks``; returns seconds."""
+    started = time.monotonic()
+    with psycopg.connect(ADMIN, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {DB}")
+        admin.execute(f"CREATE DATABASE {DB}")
+    start = NOW.timestamp() - DAYS * 86400
+    with psycopg.connect(_conninfo(DB), autocommit=True) as conn:
+        conn.execute(BUILD.format(start=datetime.fromtimestamp(start, UTC).isoformat(), rows=rows, span=DAYS * 86400))
+    return time.monotonic() - started
+
+
+def pushdown(store_url: str) -> tuple[float, int, int, int]:
+    """Collect with push-down; returns (seconds, bytes, result rows, events)."""
+    os.environ["EHM_BENCH_DWH"] = _conninfo(DB)
+    from monitors.warehouse.collector import warehouse_engine
+
+    cfg = WarehouseSourceConfig(name="dwh", url_env="EHM_BENCH_DWH", tables=["tracks"], initial_lookback=f"{DAYS + 1}d",
+                                max_window=f"{DAYS + 2}d", property_stats=False)  # fmt: skip
+    store = Store.from_url(store_url)
+    store.migrate()
+    engine = warehouse_engine(cfg)
+    started = time.monotonic()
+    report = WarehouseCollector(store, cfg, load_plan(), engine, clock=lambda: NOW).collect()
+    seconds = time.monotonic() - started
+    engine.dispose()
+    store.dispose()
+    assert report.status == "ok", report.error
+    return seconds, report.bytes_out, report.rows_out, report.events
+
+
+def fetch_rows(store_url: str, workdir: Path) -> tuple[float, float, int, int]:
+    """COPY the rows out as JSON lines, then ingest them; returns (fetch s, ingest s, bytes, events)."""
+    path = workdir / "tracks.jsonl"
+    lo, hi = datetime.fromtimestamp(NOW.timestamp() - (DAYS + 1) * 86400, UTC), NOW
+    started = time.monotonic()
+    nbytes = 0
+    with psycopg.connect(_conninfo(DB)) as conn, conn.cursor() as cur, open(path, "wb") as out:
+        query = AS_JSON.format(lo=lo.isoformat(), hi=hi.isoformat())
+        with cur.copy(f"COPY ({query}) TO STDOUT") as copy:
+            for chunk in copy:
+                out.write(chunk)
+                nbytes += len(chunk)
+    fetched = time.monotonic() - started
+    store = Store.from_url(store_url)
+    store.migrate()
+    started = time.monotonic()
+    report = ingest(store, [str(path)], IngestOptions(source="rows", environment="production", plan=load_plan(), final_line_grace=0))
+    ingested = time.monotonic() - started
+    store.dispose()
+    path.unlink()
+    return fetched, ingested, nbytes, report.events
+
+
+def drop() -> None:
+    """Drop the scratch database."""
+    with psycopg.connect(ADMIN, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {DB}")
+
+
+def main() -> int:
+    """Build, measure both ways, print the table, clean up."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="500k rows instead of 10M")
+    parser.add_argument("--rows", type=int, help="rows in tracks (overrides --quick)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+    rows = args.rows or (500_000 if args.quick else 10_000_000)
+    workdir = Path(tempfile.mkdtemp(prefix="ehm-bench-"))
+    try:
+        print(f"building tracks: {rows:,} rows over {DAYS} days …", flush=True)
+        built = build(rows)
+        print(f"built in {built:.0f}s", flush=True)
+        p_s, p_bytes, p_rows, p_events = pushdown(f"sqlite:///{workdir / 'push.sqlite'}")
+        f_s, i_s, f_bytes, f_events = fetch_rows(f"sqlite:///{workdir / 'rows.sqlite'}", workdir)
+    finally:
+        if not args.keep:
+            drop()
+    total = f_s + i_s
+    print()
+    print(f"| {rows:,}-row tracks table (PostgreSQL 15, 2 cores) | time | bytes moved | rows moved | events |")
+    print("|---|---:|---:|---:|---:|")
+    print(f"| push-down (warehouse aggregates) | {p_s:.1f} s | {p_bytes / 1e6:.2f} MB | {p_rows:,} | {p_events:,} |")
+    print(f"| fetch rows (COPY as JSON) + monitor ingest | {total:.1f} s ({f_s:.1f} + {i_s:.1f}) | {f_bytes / 1e6:.1f} MB | {rows:,} | {f_events:,} |")
+    print(f"| ratio | **{total / p_s:.1f}× faster** | **{100 * p_bytes / f_bytes:.2f} % of the bytes** | | |")
+    print(f"\ntargets: ≥ 10× faster → {'met' if total / p_s >= 10 else 'NOT met'}; ≤ 1 % of the bytes → "
+          f"{'met' if p_bytes <= 0.01 * f_bytes else 'NOT met'}; same event count → {p_events == f_events}")  # fmt: skip
+    return 0 if p_events == f_events else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
