@@ -17,6 +17,7 @@ from storage.engine import make_engine, redact_url
 from storage.findings_store import FindingsStore
 from storage.jobs_store import JobsStore
 from storage.leases_store import LeasesStore
+from storage.metrics_read import MetricsReader
 from storage.metrics_store import MetricsStore
 from storage.rollups import RollupStore
 from storage.semantic_store import SemanticStore
@@ -24,7 +25,7 @@ from storage.tables import meta
 from storage.warehouse_store import WarehouseStore
 
 
-class Store(MetricsStore, FindingsStore, CustomerIOStore, AlertsStore, LeasesStore, JobsStore, WarehouseStore, RollupStore, SemanticStore):
+class Store(MetricsStore, MetricsReader, FindingsStore, CustomerIOStore, AlertsStore, LeasesStore, JobsStore, WarehouseStore, RollupStore, SemanticStore):
     """Owns the engine and every query. Create with :meth:`from_url`; call :meth:`migrate` first."""
 
     def __init__(self, engine: Engine) -> None:
