@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
-from monitors.ingest import sqlgen
+from monitors.ingest import rows, sqlgen
 from monitors.ingest.conformance import Evaluator
 from monitors.ingest.leakage import LeakageConfig
 from monitors.plan import Plan
@@ -127,9 +127,9 @@ class _Input:
 
     def rows(self, mode: str, *, keep_raw: bool = False) -> str:
         if mode == "fast":
-            return sqlgen.fast_rows(_ndjson_reader(self.path, self.compressed), keep_raw=keep_raw)
+            return rows.fast_rows(_ndjson_reader(self.path, self.compressed), keep_raw=keep_raw)
         m = _exact_m(self.path, self.compressed, self.rejects) if mode == "exact" else _batch_m(self.path, self.compressed, self.rejects)
-        return sqlgen.exact_rows(m, keep_raw=keep_raw)
+        return rows.exact_rows(m, keep_raw=keep_raw)
 
 
 class _Run:

@@ -1,0 +1,88 @@
+"""Row sources of the hot path: each yields the same normalised columns per message.
+
+``fast_rows`` reads typed ``read_ndjson`` columns (clean single messages); ``exact_rows`` reads
+parsed raw lines (every rejection gets its reason and sample). See :mod:`monitors.ingest.sqlgen`.
+"""
+
+from __future__ import annotations
+
+from monitors.ingest.leakage import context_columns_exact, context_columns_fast
+from monitors.ingest.sqlgen import MAX_PAYLOAD, SEGMENT_TYPES, sql_str
+
+
+def _classify(is_v2: str, j: str) -> tuple[str, str, str]:
+    seg_types = ", ".join(sql_str(t) for t in SEGMENT_TYPES)
+    msg_type = f"""CASE
+            WHEN {is_v2} AND {j}.type = 'person' AND {j}.action = 'event' THEN 'track'
+            WHEN {is_v2} AND {j}.type = 'person' AND {j}.action IN ('identify', 'page', 'screen') THEN {j}.action
+            WHEN {is_v2} THEN 'other'
+            WHEN {j}.type IN ({seg_types}) THEN {j}.type END"""
+    needs_name = f"(({j}.type = 'track' AND NOT {is_v2}) OR ({is_v2} AND {j}.action = 'event'))"
+    raw_name = f"CASE WHEN {is_v2} THEN {j}.name ELSE {j}.event END"
+    return msg_type, needs_name, raw_name
+
+
+def exact_rows(m: str, *, keep_raw: bool = False) -> str:
+    """Normalised rows from ``m`` (raw, len, pre_reason, top_sent, j: MESSAGE_SPEC struct).
+
+    The raw line is kept as ``sample`` for rejected rows (or for every row with ``keep_raw``)."""
+    sample = "raw" if keep_raw else "CASE WHEN reason IS NOT NULL THEN raw END"
+    msg_type, needs_name, raw_name = _classify("is_v2", "j")
+    return f"""
+    SELECT *, {sample} AS sample FROM (
+    SELECT *,
+      CASE
+        WHEN pre_reason IS NOT NULL THEN pre_reason
+        WHEN msg_type IS NULL THEN 'unknown_type'
+        WHEN needs_name AND ehm_blank(raw_name) THEN 'missing_event_name'
+        WHEN ehm_bad_ts(ts_s) OR ehm_bad_ts(ots_s) OR ehm_bad_ts(sent_s) OR ehm_bad_ts(recv_s) THEN 'bad_timestamp'
+        WHEN coalesce(ev_t, sent_t, recv_t) IS NULL THEN 'missing_timestamp'
+      END AS reason,
+      left(CASE WHEN msg_type = 'track' THEN raw_name ELSE '$' || coalesce(msg_type, 'unknown') END, 255) AS event
+    FROM (
+      SELECT *, ehm_ts(coalesce(ts_s, ots_s)) AS ev_t, ehm_ts(sent_s) AS sent_t, ehm_ts(recv_s) AS recv_t
+      FROM (
+        SELECT raw, len, pre_reason, is_v2,
+          {msg_type} AS msg_type, {needs_name} AS needs_name, {raw_name} AS raw_name,
+          coalesce(j.messageId, j.id) AS msg_id,
+          CASE WHEN is_v2 THEN coalesce(json_extract_string(j.identifiers, '$.id'), json_extract_string(j.identifiers, '$.email'),
+                                        json_extract_string(j.identifiers, '$.cio_id'), json_extract_string(j.identifiers, '$.phone'))
+               ELSE j.userId END AS user_id,
+          CASE WHEN is_v2 THEN json_extract_string(j.attributes, '$.anonymous_id') ELSE j.anonymousId END AS anon_id,
+          CASE WHEN is_v2 THEN j.attributes WHEN j.type IN ('identify', 'group') THEN j.traits ELSE j.properties END AS props,
+          j.timestamp AS ts_s, j.originalTimestamp AS ots_s, coalesce(j.sentAt, top_sent) AS sent_s, j.receivedAt AS recv_s,
+          {context_columns_exact("j.context")}
+        FROM (SELECT *, (j.action IS NOT NULL AND j.identifiers IS NOT NULL) AS is_v2 FROM {m})
+      )
+    ))"""
+
+
+def fast_rows(reader: str, *, keep_raw: bool = False) -> str:
+    """Normalised rows straight from typed ``read_ndjson`` columns (clean single messages only).
+
+    With ``keep_raw`` each row carries a JSON rendering of its message as ``sample``."""
+    sample = (
+        "CAST(to_json({'type': \"type\", 'event': event, 'userId': userId, 'anonymousId': anonymousId, "
+        "'messageId': messageId, 'timestamp': \"timestamp\", 'properties': properties, 'traits': traits}) AS VARCHAR)"
+        if keep_raw else "NULL::VARCHAR"
+    )
+    seg_types = ", ".join(sql_str(t) for t in SEGMENT_TYPES)
+    # The fast reader has no raw line to measure: properties / traits (where payloads grow) plus a
+    # generous envelope give the estimate, and any message within 4 KB of the limit is sent to the
+    # exact reader, which measures the line. (A message bloated by an over-4-KB ``context`` alone
+    # is measured only when the file goes through the exact reader.)
+    est = "coalesce(strlen(properties), 0) + coalesce(strlen(traits), 0) + 1024"
+    return f"""
+    SELECT
+      CASE WHEN batch IS NOT NULL THEN CASE WHEN starts_with(CAST(batch AS VARCHAR), '[') THEN 'batch' ELSE 'suspect' END
+           WHEN "action" IS NOT NULL OR identifiers IS NOT NULL OR "type" IS NULL OR "type" NOT IN ({seg_types}) THEN 'suspect'
+           WHEN "type" = 'track' AND ehm_blank(event) THEN 'suspect'
+           WHEN coalesce("timestamp", originalTimestamp, sentAt, receivedAt) IS NULL THEN 'suspect'
+           WHEN {est} > {MAX_PAYLOAD - 4096} THEN 'suspect'
+      END AS reason,
+      left(CASE WHEN "type" = 'track' THEN event ELSE '$' || "type" END, 255) AS event,
+      "type" AS msg_type, {sample} AS sample, 0 AS len,
+      coalesce(messageId, id) AS msg_id, userId AS user_id, anonymousId AS anon_id,
+      CASE WHEN "type" IN ('identify', 'group') THEN traits ELSE properties END AS props, {context_columns_fast()},
+      epoch(coalesce("timestamp", originalTimestamp)) AS ev_t, epoch(sentAt) AS sent_t, epoch(receivedAt) AS recv_t
+    FROM {reader}"""
