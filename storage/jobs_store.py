@@ -23,10 +23,13 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from storage.rollups import resolution_for, tables_at
 from storage.tables import (
+    ingest_runs,
     property_stats,
+    rejects,
     series,
     violation_samples,
 )
+from storage.tables_detectors import expected_bands
 from storage.tables_jobs import job_runs
 from storage.tables_warehouse import RESOLUTIONS
 
@@ -120,16 +123,20 @@ class JobsStore:
             conds.append(table.c.bucket_start >= since)
         if until is not None:
             conds.append(table.c.bucket_start < until)
+        wanted: list[Any] = []
         for col, val in (("source", source), ("environment", environment), ("event", event)):
             if val is not None:
-                conds.append(series.c[col] == val)
+                wanted.append(series.c[col] == val)
         if events is not None:
-            conds.append(series.c.event.in_(list(events)))
+            wanted.append(series.c.event.in_(list(events)))
+        # series_id IN (…) lets both engines walk the (series_id, bucket_start) primary key per series
+        # instead of scanning tables that have no index on bucket_start alone (latency, violations)
+        conds.append(table.c.series_id.in_(select(series.c.id).where(and_(True, *wanted))))
         return and_(True, *conds)
 
     def _tables(self, width: int | None, since: int | None, until: int | None) -> tuple[Any, Any, Any]:
         """(metrics, latency, violations) tables of the coarsest resolution that tiles the width and the
-        window and is up to date (its newest bucket covers the newest raw bucket's); raw otherwise."""
+        window and is up to date (at most one of its buckets behind the newest raw bucket); raw otherwise."""
         if not width:
             return tables_at("raw")
         resolution = resolution_for(width, self.bucket_seconds() or 300)
@@ -146,7 +153,10 @@ class JobsStore:
             newest = conn.execute(select(func.max(rolled.c.bucket_start))).scalar()
         if newest_raw is None:
             return True
-        return newest is not None and int(newest) >= int(newest_raw) - int(newest_raw) % RESOLUTIONS[resolution]
+        width = RESOLUTIONS[resolution]
+        # one bucket behind is still fresh: the rollups job runs every few minutes, so the newest
+        # hour (or day) may miss the minutes since its last run — the price of fast long ranges
+        return newest is not None and int(newest) >= int(newest_raw) - int(newest_raw) % width - width
 
     @staticmethod
     def _bucket(table: Any, width: int | None) -> Any:
@@ -207,6 +217,50 @@ class JobsStore:
             .where(cond)
         )
         return _frame(self.engine, query, [*KEY, "bucket_start", "hop", "bins"], ("bucket_start",))
+
+    def ui_band_totals(self, since: int | None, until: int | None) -> pd.DataFrame:
+        """Per series: observed and expected events summed over the buckets of the window that have a band."""
+        b = expected_bands
+        query = (
+            select(series.c.source, series.c.environment, series.c.event, func.sum(b.c.observed),
+                   func.sum(b.c.expected))
+            .select_from(b.join(series, series.c.id == b.c.series_id))
+            .where(self._where(b, since, until, None, None, None), b.c.metric == "count")
+            .group_by(series.c.source, series.c.environment, series.c.event)
+        )  # fmt: skip
+        return _frame(self.engine, query, [*KEY, "observed", "expected"])
+
+    def ui_source_status(self) -> pd.DataFrame:
+        """Per source: environments, event names, newest bucket, runs, the last run and last success,
+        rejected lines (cheap: from ``series`` and the run log, never a scan of the metrics)."""
+        with self.engine.connect() as conn:
+            known = conn.execute(
+                select(series.c.source, series.c.environment, func.count(), func.max(series.c.last_seen))
+                .group_by(series.c.source, series.c.environment)).all()  # fmt: skip
+            newest = (select(ingest_runs.c.source, func.max(ingest_runs.c.id).label("id"), func.count().label("runs"))
+                      .group_by(ingest_runs.c.source).subquery())  # fmt: skip
+            last = conn.execute(select(ingest_runs, newest.c.runs).join(newest, ingest_runs.c.id == newest.c.id)).all()
+            ok = conn.execute(select(ingest_runs.c.source, func.max(ingest_runs.c.finished_at))
+                              .where(ingest_runs.c.status == "ok").group_by(ingest_runs.c.source)).all()  # fmt: skip
+            rejected = conn.execute(select(rejects.c.source, func.sum(rejects.c["count"])).group_by(rejects.c.source)).all()
+        rows: dict[str, dict[str, Any]] = {}
+        for source, env, names, seen in known:
+            row = rows.setdefault(source, {"source": source, "environments": [], "event_names": 0, "latest_bucket": None})
+            row["environments"].append(env)
+            row["event_names"] += int(names)
+            row["latest_bucket"] = max(int(seen), row["latest_bucket"] or 0)
+        for run in last:
+            rows.setdefault(run.source, {"source": run.source, "environments": [], "event_names": 0, "latest_bucket": None})
+            rows[run.source].update(runs=int(run.runs), last_status=run.status, last_run_at=run.finished_at or run.started_at,
+                                    error=run.error)  # fmt: skip
+        for source, at in ok:
+            rows.setdefault(source, {"source": source})["last_success_at"] = at
+        for source, n in rejected:
+            rows.setdefault(source, {"source": source})["rejected"] = int(n or 0)
+        cols = ["source", "environments", "event_names", "latest_bucket", "runs", "last_status", "last_run_at",
+                "last_success_at", "rejected", "error"]  # fmt: skip
+        frame = pd.DataFrame([rows[k] for k in sorted(rows)], columns=cols)
+        return frame.assign(environments=[", ".join(sorted(e)) if isinstance(e, list) else "" for e in frame["environments"]])
 
     def ui_violation_counts(
         self, since: int | None, until: int | None, *, width: int | None = None, source: str | None = None,

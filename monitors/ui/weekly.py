@@ -16,6 +16,7 @@ import pandas as pd
 
 from monitors.config import Config
 from monitors.timeutil import from_epoch, iso, to_epoch
+from monitors.ui.queries.tiling import latency_rows
 from monitors.ui.sketches import quantile_table
 from storage import Store
 
@@ -60,15 +61,18 @@ def last_full_week(now: datetime) -> datetime:
 def weekly_review(store: Store, config: Config, end: datetime, *, top: int = 10) -> WeeklyReview:
     """Build the review of the 7 days before ``end`` (floored to the hour)."""
     lo, mid, hi = week_bounds(end)
-    rows = store.ui_latency_rows(lo, hi, width=3600)
+    raw = store.bucket_seconds() or config.bucket_seconds
     hop = config.dashboard.latency_hop
+    weeks = [latency_rows(store, a, b, raw=raw).assign(week=name) for a, b, name in ((lo, mid, "last"), (mid, hi, "this"))]
+    rows = pd.concat([w for w in weeks if not w.empty] or weeks[:1], ignore_index=True)
     if rows.empty:
         empty = pd.DataFrame(columns=HOP_COLUMNS)
         return WeeklyReview(from_epoch(mid), from_epoch(hi), hop, empty, pd.DataFrame(columns=HOUR_COLUMNS), empty)
     slo = {e: config.dashboard.slo_seconds(e, s) for s, e in rows[["source", "event"]].drop_duplicates().itertuples(index=False)}
-    rows = rows.assign(week=(rows["bucket_start"] >= mid).map({True: "this", False: "last"}))
     weekly = quantile_table(rows, [*KEY, "hop", "week"], above=slo)
-    hours = quantile_table(rows[(rows["week"] == "this") & (rows["hop"] == hop)], [*KEY, "bucket_start"], (0.95,))
+    hourly = latency_rows(store, mid, hi, raw=raw, hop=hop, widths=(3600,))
+    hourly = hourly.assign(bucket_start=hourly["bucket_start"] - hourly["bucket_start"] % 3600)
+    hours = quantile_table(hourly, [*KEY, "bucket_start"], (0.95,))
     hours = _hours(hours, slo)
     table = _hop_table(weekly, hours, hop, slo)
     regressions = table[(table["this_n"] >= MIN_VALUES) & (table["last_n"] >= MIN_VALUES) & (table["p95_change"] > 1.1)]

@@ -16,7 +16,7 @@ from monitors.timeutil import from_epoch, to_epoch
 from storage import Store
 from storage.jobs_store import RUN_COLUMNS
 
-SOURCE_COLUMNS = ["source", "environments", "events", "latest_bucket", "lag_s", "last_run_status", "last_run_at",
+SOURCE_COLUMNS = ["source", "environments", "event_names", "latest_bucket", "lag_s", "last_run_status", "last_run_at",
                   "last_success_at", "runs", "rejected", "error"]  # fmt: skip
 REJECT_COLUMNS = ["source", "reason", "count", "last_seen_at", "samples"]
 JOB_COLUMNS = ["job", "status", "started_at", "finished_at", "seconds", "rows", "worker", "token", "message", "error"]
@@ -36,18 +36,11 @@ class Operations:
 
 
 def _sources(store: Store, width: int, now: datetime) -> pd.DataFrame:
-    rows = []
-    for s in store.source_status():
-        last = s["last_run"] or {}
-        latest = s["latest_bucket"]
-        lag = to_epoch(now) - (int(latest) + width) if latest is not None else None
-        rows.append({"source": s["source"], "environments": ", ".join(s["environments"]), "events": s["events"],
-                     "latest_bucket": from_epoch(int(latest)) if latest is not None else None,
-                     "lag_s": max(0, lag) if lag is not None else None, "last_run_status": last.get("status"),
-                     "last_run_at": last.get("finished_at") or last.get("started_at"),
-                     "last_success_at": s["last_success_at"], "runs": s["runs"], "rejected": s["rejected"],
-                     "error": last.get("error")})  # fmt: skip
-    return pd.DataFrame(rows, columns=SOURCE_COLUMNS)
+    frame = store.ui_source_status()
+    latest = frame["latest_bucket"]
+    lag = [max(0, to_epoch(now) - (int(b) + width)) if pd.notna(b) else None for b in latest]
+    frame = frame.assign(latest_bucket=[from_epoch(int(b)) if pd.notna(b) else None for b in latest], lag_s=lag)
+    return frame.rename(columns={"last_status": "last_run_status"})[SOURCE_COLUMNS]
 
 
 def _rejects(store: Store) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from monitors.alerts.journeys import annotate
 from monitors.config import Config
 from monitors.timeutil import to_epoch
 from monitors.ui.queries import ACTIVE, KEY, SEVERITY_RANK
+from monitors.ui.queries.tiling import latency_rows
 from monitors.ui.sketches import quantile_table
 from monitors.ui.window import Window
 from storage import Store
@@ -31,7 +32,8 @@ def event_link(source: str, environment: str, event: str, range_key: str) -> str
 
 
 def _latency(store: Store, config: Config, win: Window) -> pd.DataFrame:
-    rows = store.ui_latency_rows(win.since, win.until, width=win.width, hop=config.dashboard.latency_hop)
+    raw = store.bucket_seconds() or config.bucket_seconds
+    rows = latency_rows(store, win.since, win.until, raw=raw, hop=config.dashboard.latency_hop)
     if rows.empty:
         return pd.DataFrame(columns=[*KEY, "p95_s"])
     table = quantile_table(rows, KEY, (0.95,))
@@ -39,10 +41,10 @@ def _latency(store: Store, config: Config, win: Window) -> pd.DataFrame:
 
 
 def _expected(store: Store, win: Window) -> pd.DataFrame:
-    bands = store.read_bands(win.since, win.until)
-    if bands.empty:
+    sums = store.ui_band_totals(win.since, win.until)
+    if sums.empty:
         return pd.DataFrame(columns=[*KEY, "expected", "volume_ratio"])
-    sums = bands.groupby(KEY, as_index=False)[["observed", "expected"]].sum(min_count=1)
+    sums = sums.astype({"observed": "float64", "expected": "float64"})
     ratio = sums["observed"] / sums["expected"].where(sums["expected"] > 0)
     return sums.assign(volume_ratio=ratio)[[*KEY, "expected", "volume_ratio"]]
 
@@ -52,11 +54,9 @@ def _trend(store: Store, win: Window) -> pd.DataFrame:
     starts = np.arange(win.since, win.until, win.width)
     if counts.empty:
         return pd.DataFrame(columns=[*KEY, "trend"])
-    out = []
-    for key, part in counts.groupby(KEY, sort=False):
-        series = pd.Series(part["count"].to_numpy(), index=part["bucket_start"].to_numpy())
-        out.append((*key, series.reindex(starts, fill_value=0).astype(int).tolist()))
-    return pd.DataFrame(out, columns=[*KEY, "trend"])
+    grid = counts.pivot_table(index=KEY, columns="bucket_start", values="count", aggfunc="sum", fill_value=0)
+    grid = grid.reindex(columns=starts, fill_value=0)
+    return pd.DataFrame({"trend": grid.to_numpy(dtype=np.int64).tolist()}, index=grid.index).reset_index()
 
 
 def _finding_counts(findings: list[StoredFinding]) -> pd.DataFrame:
