@@ -5,7 +5,7 @@ Traffic: sessions with a diurnal (peak 20:00 UTC) and weekly rhythm and day-to-d
 users who log in (identify with traits) and anonymous visitors who sometimes sign up mid-session
 (identify linking their anonymous id); a funnel of planned events (Product Viewed → Added to Cart
 → Checkout Started → Order Completed) and unplanned ones (Product Searched, Cart Viewed…), page
-calls, all three timestamps, a trickle of QA sessions (the normal background of test data).
+calls, all three timestamps, a trickle of QA sessions (0.05 %: the normal background of test data).
 Messages are yielded in the order they *arrive* (``receivedAt``), as a log would hold them.
 
 Incidents (:class:`Incident`) change the traffic of one source in a time window: an event
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-SOURCES = {"web": 700.0, "ios": 350.0}  # sessions per hour at the daily mean
+SOURCES = {"web": 1000.0, "ios": 500.0}  # sessions per hour at the daily mean
 CATEGORIES = ("skincare", "makeup", "haircare", "fragrance", "bodycare")
 EXPECTED = {
     "event_rename": ("event_rename",),
@@ -66,32 +66,40 @@ class Incident:
         return f"{self.kind} {self.source}/{self.event or '*'} {extra}".strip()
 
 
+# kind, source, event, detail, duration in hours (None: to the end), hour of day it starts at
+PLAN: list[tuple[str, str, str, dict[str, Any], float | None, float]] = [
+    ("staging_leak", "web", "", {"share": 0.03}, 4, 14.25),
+    ("email_as_id", "web", "", {"share": 0.6}, 6, 15.5),
+    ("latency", "ios", "", {"hop": "send", "delay_s": 2700}, 3, 19.0),
+    ("property_missing", "web", "Product Viewed", {"property": "price", "share": 0.3}, 5, 13.0),
+    ("event_stop", "ios", "Added to Cart", {}, 2, 18.5),
+    ("missing_cart_id", "ios", "Added to Cart", {"share": 0.4}, 3, 16.0),
+    ("type_change", "web", "Order Completed", {"property": "revenue", "to": "string"}, 4, 20.0),
+    ("staging_leak", "ios", "", {"share": 0.02}, 6, 13.5),
+    ("event_rename", "web", "Checkout Started", {"to": "checkout_started"}, 6, 14.0),
+    ("property_rename", "web", "Added to Cart", {"from": "cart_value", "to": "cartValue"}, None, 15.0),
+    ("event_rename", "ios", "Order Completed", {"to": "order_completed"}, None, 17.0),
+]
+
+
 def default_incidents(start: datetime, days: int) -> list[Incident]:
-    """One incident of each kind, spread over the days after the first 14 (the volume baseline),
-    at varied hours, with clean days between; the last ones run to the end."""
+    """One incident of each kind after the first 14 days (the volume baseline), with clean time
+    between them; the last two (renames that are never rolled back) run to the end. Over four
+    weeks each starts on its own day at a varied working hour of the shop's (US) team; shorter
+    runs (18+ days) pack three a day (13:00, 17:00, 21:00 UTC, at most 4 hours each)."""
     first = start + timedelta(days=14)
-    span = max(days - 14, 2)
-
-    def at(day: float, hour: float) -> datetime:
-        return first + timedelta(days=day * span / 14.0, hours=hour)
-
-    h = timedelta(hours=1)
     end = start + timedelta(days=days)
-    return [
-        Incident("staging_leak", "web", at(0, 10.25), at(0, 10.25) + 4 * h, detail={"share": 0.03}),
-        Incident("email_as_id", "web", at(1, 15.5), at(1, 15.5) + 6 * h, detail={"share": 0.6}),
-        Incident("latency", "ios", at(2, 19.0), at(2, 19.0) + 3 * h, detail={"hop": "send", "delay_s": 2700}),
-        Incident("property_missing", "web", at(3, 13.0), at(3, 13.0) + 5 * h, "Product Viewed",
-                 {"property": "price", "share": 0.3}),
-        Incident("event_stop", "ios", at(4, 18.5), at(4, 18.5) + 2 * h, "Added to Cart"),
-        Incident("missing_cart_id", "ios", at(5, 12.0), at(5, 12.0) + 3 * h, "Added to Cart", {"share": 0.4}),
-        Incident("type_change", "web", at(6, 16.0), at(6, 16.0) + 4 * h, "Order Completed",
-                 {"property": "revenue", "to": "string"}),
-        Incident("staging_leak", "ios", at(7, 9.0), at(7, 9.0) + 6 * h, detail={"share": 0.015}),
-        Incident("event_rename", "web", at(8, 14.0), at(8, 14.0) + 6 * h, "Checkout Started", {"to": "checkout_started"}),
-        Incident("property_rename", "web", at(10, 11.0), end, "Added to Cart", {"from": "cart_value", "to": "cartValue"}),
-        Incident("event_rename", "ios", at(12, 17.0), end, "Order Completed", {"to": "order_completed"}),
-    ]
+    spacing = (end - first - timedelta(hours=6)) / len(PLAN)
+    out = []
+    for i, (kind, source, event, detail, hours, hour) in enumerate(PLAN):
+        if spacing >= timedelta(days=1):
+            begin = first + timedelta(days=(spacing * i).days, hours=hour)
+        else:
+            begin = first + timedelta(days=i // 3, hours=(13.0, 17.0, 21.0)[i % 3])
+            hours = None if hours is None else min(hours, 4)
+        stop = end if hours is None else begin + timedelta(hours=hours)
+        out.append(Incident(kind, source, begin, min(stop, end), event, dict(detail)))
+    return out
 
 
 def _iso(at: datetime) -> str:
@@ -162,7 +170,7 @@ class _Session:
         self.host = "https://shop.example-brand.com"
         self.build = "4.12.0"
         leak = traffic.active("staging_leak", source, "", t)
-        if rnd.random() < 0.002 or (leak is not None and rnd.random() < leak.detail["share"]):
+        if rnd.random() < 0.0005 or (leak is not None and rnd.random() < leak.detail["share"]):
             q = rnd.randrange(40)
             self.known, self.uid, self.email = True, f"test_user_{q}", f"qa+{q}@example.com"
             if leak is not None:

@@ -122,35 +122,53 @@ def pct(value: float) -> str:
 
 
 class Samples:
-    """Redacted sample payloads from ``violation_samples``, by series, violation type and property."""
+    """Redacted sample payloads from ``violation_samples``, by series, violation type and property
+    (redacted again when picked: ingest stores them redacted already)."""
 
     def __init__(self, frame: pd.DataFrame | None) -> None:
-        self._by: dict[tuple[SeriesKey, str, str], list[dict[str, Any]]] = {}
-        if frame is None or frame.empty:
-            return
-        ordered = frame.sort_values(["bucket_start", "slot"], ascending=[False, True])
-        for row in ordered.itertuples(index=False):
-            key = (SeriesKey(str(row.source), str(row.environment), str(row.event)), str(row.vtype), str(row.property))
-            self._by.setdefault(key, []).append(
-                {"at": iso(int(row.bucket_start)), "sample": redact_line(str(row.sample))}
-            )
+        self._frame = frame if frame is not None else pd.DataFrame(columns=SAMPLE_COLUMNS)
+        self._by: dict[SeriesKey, pd.DataFrame] | None = None
+
+    def _of(self, key: SeriesKey) -> pd.DataFrame | None:
+        if self._by is None:
+            f = self._frame
+            self._by = {} if f.empty else {SeriesKey(*map(str, k)): part for k, part in f.groupby(KEY, sort=False)}
+        return self._by.get(key)
 
     def pick(self, key: SeriesKey, wanted: Sequence[tuple[str, str | None]], limit: int = MAX_SAMPLES) -> list[dict[str, Any]]:
         """Up to ``limit`` samples for (vtype, property) pairs in order of preference; a property of
         ``None`` takes every property of that vtype. Each sample says which violation it shows."""
+        rows = self._of(key)
         out: list[dict[str, Any]] = []
+        if rows is None or limit <= 0:
+            return out
+        rows = rows.sort_values(["bucket_start", "slot"], ascending=[False, True])
         seen: set[str] = set()
         for vtype, prop in wanted:
-            for (k, v, p), items in self._by.items():
-                if k != key or v != vtype or (prop is not None and p != prop):
+            mask = rows["vtype"] == vtype
+            if prop is not None:
+                mask &= rows["property"] == prop
+            for v, p, at, sample in rows[mask][["vtype", "property", "bucket_start", "sample"]].itertuples(index=False):
+                text = redact_line(str(sample))
+                if text in seen:
                     continue
-                for item in items:
-                    if len(out) >= limit:
-                        return out
-                    if item["sample"] in seen:
-                        continue
-                    seen.add(item["sample"])
-                    out.append({"violation": f"{v}:{p}" if p else v, **item})
+                seen.add(text)
+                out.append({"violation": f"{v}:{p}" if p else str(v), "at": iso(int(at)), "sample": text})
+                if len(out) >= limit:
+                    return out
+        return out
+
+    def pick_source(
+        self, total: SeriesKey, wanted: Sequence[tuple[str, str | None]], events: Sequence[str], limit: int = MAX_SAMPLES
+    ) -> list[dict[str, Any]]:
+        """Samples for a per-source total: from its events in the given order (most affected
+        first), each sample naming its event."""
+        out: list[dict[str, Any]] = []
+        for event in events:
+            key = SeriesKey(total.source, total.environment, event)
+            out += [{"event": event, **s} for s in self.pick(key, wanted, limit - len(out))]
+            if len(out) >= limit:
+                break
         return out
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from monitors.detectors import _semantic_rates as rates
+from monitors.detectors import _semantic_totals as totals
 from monitors.detectors._semantic import KEY, factorize, judge_end, series_keys
 from monitors.detectors.base import DetectorState, SeriesKey
 
@@ -46,6 +47,8 @@ class Check:
     per_subject: bool = False
     den_from: str | None = None
     fixed: float | None = None
+    total_rule: rates.Rule | None = None
+    """the rule on per-source totals (default: ``rule``)"""
 
 
 @dataclass(frozen=True)
@@ -89,15 +92,18 @@ class RateBook:
     """Tracks the rate keys of one detector (see the module docstring)."""
 
     def __init__(
-        self, name: str, timing: rates.Timing, checks: Mapping[str, Check], *, lateness: int, replay: int, settings: str
-    ) -> None:
+        self, name: str, timing: rates.Timing, checks: Mapping[str, Check], *, lateness: int, replay: int, settings: str,
+        totals: Sequence[str] = (),
+    ) -> None:  # fmt: skip
         self.name = name
+        self.totals = tuple(totals)
+        """checks also judged on per-source totals (series ``(source, environment, "*")``)"""
         self.timing = timing
         self.checks = {**checks, DEN: Check(NEVER)}
         self.static = {""} | {c.den for c in checks.values() if not c.per_subject and c.den_from is None}
         self.lateness = lateness
         self.replay = replay
-        text = f"{STATE_FORMAT}|{timing}|{sorted((k, repr(v)) for k, v in self.checks.items())}|{replay}|{settings}"
+        text = f"{STATE_FORMAT}|{timing}|{sorted((k, repr(v)) for k, v in self.checks.items())}|{replay}|{settings}|{totals}"
         self.version = hashlib.sha256(text.encode()).hexdigest()[:16]
 
     # -- planning ---------------------------------------------------------------------------
@@ -113,9 +119,18 @@ class RateBook:
         w = self.timing.width
         return max(first_seen // w * w, end - self.replay)
 
+    def _with_totals(
+        self, series: pd.DataFrame, state: Mapping[SeriesKey, DetectorState], nums: pd.DataFrame, dens: pd.DataFrame
+    ) -> tuple[pd.DataFrame, dict[SeriesKey, DetectorState], pd.DataFrame, pd.DataFrame]:
+        if not self.totals:
+            return series, dict(state), nums, dens
+        series, nums, dens = totals.with_totals(series, nums, dens, self.totals)
+        return series, {**state, **totals.unpack_all(state, self.version)}, nums, dens
+
     def since(self, now: datetime, series: pd.DataFrame, state: Mapping[SeriesKey, DetectorState]) -> int | None:
         """First bucket the run must read, or None when nothing is to be judged."""
         end = self.end(now, series)
+        series, state, _, _ = self._with_totals(series, state, pd.DataFrame(), pd.DataFrame())
         starts = [
             self.first_judged(k, int(f), end, state.get(k))
             for k, f in zip(series_keys(series), series["first_seen"], strict=True)
@@ -140,6 +155,7 @@ class RateBook:
         detector keeps per series in the same state (see :meth:`extra_of`)."""
         end = self.end(now, series)
         result = BookResult(end=end)
+        series, state, nums, dens = self._with_totals(series, state, nums, dens)
         items = self._items(series, state, end, nums)
         result.covered = {s.key for s in items}
         tracks = [t for s in items for t in s.tracks]
@@ -162,7 +178,12 @@ class RateBook:
             for (check, subject), track in zip(s.keys, s.tracks, strict=True):
                 num, den = track.ring.sum(axis=0, dtype=np.float64)
                 result.history[(s.key, check, subject)] = (float(num), float(den))
-            result.states[s.key] = self._encode(s, (extra or {}).get(s.key))
+        virtual = {s.key: self._encode(s) for s in items if totals.is_total(s.key)}
+        host_of = {h: v for v, h in totals.hosts(s.key for s in items).items()}
+        for s in items:
+            if not totals.is_total(s.key):
+                packed = totals.pack(virtual[host_of[s.key]]) if s.key in host_of and host_of[s.key] in virtual else None
+                result.states[s.key] = self._encode(s, (extra or {}).get(s.key), packed)
         return result
 
     def _items(
@@ -203,6 +224,10 @@ class RateBook:
             ring[:, 1] = item.tracks[item.keys.index(source)].ring[:, 0 if check.den_from else 1]
         return rates.Track(anchor.through, anchor.slot_end, ring, None)
 
+    def _rule(self, key: SeriesKey, check: str) -> rates.Rule:
+        c = self.checks[check]
+        return c.total_rule if c.total_rule is not None and totals.is_total(key) else c.rule
+
     def den_name(self, check: str, subject: str) -> str:
         """The ``dens`` series a key is divided by."""
         if check == DEN:
@@ -211,7 +236,8 @@ class RateBook:
         return f"{c.den}:{subject}" if c.per_subject else c.den
 
     def _panel(self, items: list[_Series], times: np.ndarray, nums: pd.DataFrame, dens: pd.DataFrame) -> rates.Panel:
-        rules = list({id(c.rule): c.rule for c in self.checks.values()}.values())
+        every = [c.rule for c in self.checks.values()] + [c.total_rule for c in self.checks.values() if c.total_rule]
+        rules = list({id(r): r for r in every}.values())
         rule_index = {id(r): i for i, r in enumerate(rules)}
         flat = [(s.key, check, subject) for s in items for check, subject in s.keys]
         key_pos = {fk: i for i, fk in enumerate(flat)}
@@ -233,7 +259,7 @@ class RateBook:
             cols = np.array(borrowed)
             extra = np.where(cols[None, :] >= 0, num[:, np.maximum(cols, 0)], 0.0)
             den = np.hstack([den, extra])
-        rule_of = np.array([rule_index[id(self.checks[c].rule)] for _, c, _ in flat], dtype=np.int64)
+        rule_of = np.array([rule_index[id(self._rule(k, c))] for k, c, _ in flat], dtype=np.int64)
         fixed = None
         if any(self.checks[c].fixed is not None for _, c, _ in flat):
             fixed = np.array([np.nan if self.checks[c].fixed is None else self.checks[c].fixed for _, c, _ in flat])
@@ -253,7 +279,9 @@ class RateBook:
             return None
         return value if isinstance(value, dict) else None
 
-    def _encode(self, item: _Series, extra: dict[str, Any] | None = None) -> DetectorState:
+    def _encode(
+        self, item: _Series, extra: dict[str, Any] | None = None, virtual: dict[str, Any] | None = None
+    ) -> DetectorState:
         keep = [
             i
             for i, t in enumerate(item.tracks)
@@ -266,6 +294,7 @@ class RateBook:
             "slot_end": [t.slot_end for t in tracks],
             "episodes": [t.episode for t in tracks],
             "extra": extra,
+            "virtual": virtual,
         }
         head = json.dumps(header, separators=(",", ":")).encode()
         rings = np.stack([t.ring for t in tracks]).astype(np.float32) if tracks else np.zeros((0,), np.float32)

@@ -29,19 +29,25 @@ class RuleConfig(StrictModel):
     cont: float = Field(default=3.0, gt=0)
     """score that keeps it open"""
     min_count: float = Field(default=5.0, ge=0)
-    """events involved in the window (bad ones; missing ones for drops), at least"""
+    """affected messages in the window, at least"""
     min_abs: float = Field(default=0.01, ge=0, le=1)
-    """absolute change of the rate, at least"""
+    """absolute rise of the rate, at least"""
     min_rel: float = Field(default=1.0, ge=0)
-    """relative change of the rate, at least (1.0: doubles; drops: 0.1 = falls by a tenth)"""
+    """relative change of the rate, at least (1.0: doubles)"""
     dispersion: float = Field(default=2.0, ge=1)
     """variance / mean of the bad counts (bursts from a few users); scores are divided by it"""
     min_baseline: float = Field(default=200.0, ge=0)
     """messages in the baseline before the key is judged"""
+    total_dispersion: float = Field(default=6.0, ge=1)
+    """dispersion on a per-source total (all events: a user's session sends several messages)"""
 
     def rule(self, **extra: float | bool) -> Rule:
         """The engine's :class:`Rule`."""
-        return Rule(**self.model_dump(), **extra)  # type: ignore[arg-type]
+        return Rule(**self.model_dump(exclude={"total_dispersion"}), **extra)  # type: ignore[arg-type]
+
+    def total_rule(self, **extra: float | bool) -> Rule:
+        """The :class:`Rule` of the per-source total."""
+        return Rule(**{**self.model_dump(exclude={"total_dispersion"}), "dispersion": self.total_dispersion}, **extra)  # type: ignore[arg-type]
 
 
 class SemanticConfig(StrictModel):
@@ -86,8 +92,10 @@ class SemanticConfig(StrictModel):
 class LeakageDetectorConfig(StrictModel):
     """Staging / test data in production: the leak rate per event against its baseline."""
 
-    leak: RuleConfig = RuleConfig(min_abs=0.005, min_rel=1.0, dispersion=3.0)
-    impossible_timestamps: RuleConfig = RuleConfig(min_abs=0.005, min_rel=1.0, dispersion=3.0)
+    leak: RuleConfig = RuleConfig(min_abs=0.003, min_rel=1.0)
+    """test data comes in sessions of several messages: on the per-source total the dispersion is
+    about messages per session (``total_dispersion``)"""
+    impossible_timestamps: RuleConfig = RuleConfig(min_abs=0.003, min_rel=1.0)
     critical_rate: float = Field(default=0.05, ge=0, le=1)
     """a leak rate at or above this is critical (else warning)"""
 
@@ -97,7 +105,8 @@ class SchemaDetectorConfig(StrictModel):
 
     new_property: RuleConfig = RuleConfig(min_abs=0.05, min_rel=1.0)
     type_change: RuleConfig = RuleConfig(min_abs=0.05, min_rel=1.0, min_baseline=100.0)
-    presence: RuleConfig = RuleConfig(min_abs=0.1, min_rel=0.1, min_count=5.0)
+    presence: RuleConfig = RuleConfig(min_abs=0.05, min_rel=1.0)
+    """judged as the rise of the share of messages without the property"""
     min_presence: float = Field(default=0.5, ge=0, le=1)
     """a property's presence is watched when it is usually at least this"""
     nested: RuleConfig = RuleConfig(min_abs=0.05, min_rel=1.0)
@@ -184,10 +193,14 @@ class RenameDetectorConfig(StrictModel):
     min_confidence: float = Field(default=0.5, ge=0, le=1)
     min_share: float = Field(default=0.2, gt=0, le=1)
     """share of the old name's expected volume the new one must carry"""
-    min_events: int = Field(default=5, ge=1)
+    min_events: int = Field(default=3, ge=1)
     """events of the new name and expected of the old one, at least"""
 
-    _d = field_validator("lookback", "window")(_duration)
+    pending: str = "1h"
+    """while a new event is not paired yet (at most this long after it appeared), its new-event
+    findings and the drops of events with similar names wait for the verdict"""
+
+    _d = field_validator("lookback", "window", "pending")(_duration)
 
 
 class NamesDetectorConfig(StrictModel):

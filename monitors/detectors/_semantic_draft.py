@@ -11,6 +11,8 @@ import pandas as pd
 from monitors.detectors._semantic import KEY, pct, rnd, window
 from monitors.detectors._semantic_book import DEN_COLUMNS, NUM_COLUMNS, Found
 from monitors.detectors._semantic_rates import Timing
+from monitors.detectors._semantic_totals import ALL
+from monitors.detectors.base import SeriesKey
 from monitors.models import FindingDraft, Severity
 from monitors.timeutil import from_epoch, iso
 
@@ -122,6 +124,57 @@ def draft(
         expected=round(expected, 6),
         evidence=evidence,
     )
+
+
+def events_by(violations: pd.DataFrame, found: Found, vtype: str) -> list[str]:
+    """Events of a per-source total's source with violations of ``vtype`` in the episode's
+    buckets read this run, most first."""
+    return list(event_counts(violations, found, vtype))
+
+
+def event_counts(violations: pd.DataFrame, found: Found, vtype: str) -> dict[str, int]:
+    """Messages with violations of ``vtype`` per event of the total's source in the episode's
+    buckets read this run, most first."""
+    if violations.empty:
+        return {}
+    key, ep, v = found.series, found.episode, violations
+    rows = v[(v["vtype"] == vtype) & (v["source"] == key.source) & (v["environment"] == key.environment)
+             & (v["bucket_start"] >= ep["start"]) & (v["bucket_start"] <= ep["last_hot"])]  # fmt: skip
+    if vtype == "leak":
+        rows = rows[rows["property"] == ""]
+    totals = rows.groupby("event")["count"].sum().sort_values(ascending=False)
+    return {str(k): int(n) for k, n in totals.items()}
+
+
+def label(key: SeriesKey) -> str:
+    """The event name for titles; a per-source total reads ``all web events``."""
+    return f"all {key.source} events" if key.event == ALL else key.event
+
+
+def fold_totals(drafts: list[FindingDraft], slack: int = 3600) -> list[FindingDraft]:
+    """Per-event drafts covered by a per-source total of the same kind (overlapping in time)
+    are dropped; the total lists them under ``evidence["events"]``."""
+    totals = [d for d in drafts if d.event == ALL]
+    if not totals:
+        return drafts
+    out = []
+    for d in drafts:
+        cover = None if d.event == ALL else next((t for t in totals if _covers(t, d, slack)), None)
+        if cover is None:
+            out.append(d)
+            continue
+        cover.evidence.setdefault("events", {})[d.event] = {
+            "rate": d.observed, "baseline": d.expected, "started_at": iso(d.started_at), "title": d.title,
+        }  # fmt: skip
+    return out
+
+
+def _covers(total: FindingDraft, d: FindingDraft, slack: int) -> bool:
+    if (total.kind, total.source, total.environment, total.subject) != (d.kind, d.source, d.environment, d.subject):
+        return False
+    t_end = total.ended_at.timestamp() if total.ended_at else float("inf")
+    d_end = d.ended_at.timestamp() if d.ended_at else float("inf")
+    return total.started_at.timestamp() < d_end + slack and d.started_at.timestamp() < t_end + slack
 
 
 def change(found: Found) -> str:

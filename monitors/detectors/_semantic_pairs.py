@@ -139,7 +139,7 @@ def property_pair(p: FindingDraft, q: FindingDraft) -> tuple[float, dict[str, An
     name = name_similarity(p.subject, q.subject)
     if name < MIN_SIMILARITY or p.expected is None or p.observed is None or q.observed is None:
         return None
-    lost = float(p.expected) - float(p.observed)
+    lost = float(p.observed) - float(p.expected)  # the share of messages that lost P
     gained = float(q.observed)
     if lost <= 0:
         return None

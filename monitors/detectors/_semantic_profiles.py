@@ -9,13 +9,14 @@ For one source and environment, evaluated at most every ``interval`` at time ``e
   ended ``link_within`` ago, never seen with a userId since: ``|anon ∪ linked| − |linked|`` over
   ``|anon|``.
 
-Both are HyperLogLog estimates (±2 % of each set, so differences of large sets are rough): a
+Both are HyperLogLog estimates (±1.6 % of each set, so differences of large sets are rough): a
 finding needs the rate to rise ``min_increase`` above its median of the same time on the 7 days
-before, and by 4 × the spread of those days.
+before, by 4 × the spread of those days and by 4 × the error propagated from the sketches.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from monitors.detectors._semantic import factorize
-from monitors.detectors._semantic_sketch import estimate, hll_entries, registers
+from monitors.detectors._semantic_sketch import estimate, hll_entries, registers, relative_error
 
 HOUR = 3600
 DAY = 86400
@@ -57,6 +58,8 @@ class Reading:
     rate: float
     ids: float
     baseline: list[float]
+    noise: float = 0.0
+    """standard error of ``rate`` from the sketches' own error"""
 
     @property
     def median(self) -> float:
@@ -67,8 +70,8 @@ class Reading:
         """Whether the rate rose enough above its baseline."""
         if self.ids < s.min_ids or len(self.baseline) < 3:
             return False
-        spread = float(np.median(np.abs(np.array(self.baseline) - self.median)))
-        return self.rate - self.median >= max(s.min_increase, 4 * spread)
+        spread = 1.4826 * float(np.median(np.abs(np.array(self.baseline) - self.median)))
+        return self.rate - self.median >= max(s.min_increase, 4 * spread, 4 * self.noise)
 
 
 class _Hours:
@@ -111,23 +114,31 @@ def _bytes(value: Any) -> bytes:
     return bytes(encode()) if callable(encode) else b""
 
 
-def _rate(bad: float, total: float) -> float:
-    return max(bad, 0.0) / total if total > 0 else 0.0
+Estimate = tuple[float, float, float]
+"""(rate, ids in the denominator, standard error of the rate)"""
 
 
-def _never_identified(h: _Hours, e: int, s: ProfileSettings) -> tuple[float, float]:
+def _difference(n_union: float, n_other: float, n_total: float) -> Estimate:
+    """``(|A ∪ B| − |B|) / |A|`` with the error propagated from both estimates."""
+    if n_total <= 0:
+        return 0.0, 0.0, 0.0
+    noise = relative_error() * math.hypot(n_union, n_other) / n_total
+    return max(n_union - n_other, 0.0) / n_total, float(n_total), float(noise)
+
+
+def _never_identified(h: _Hours, e: int, s: ProfileSettings) -> Estimate:
     track = h.union(h.track, e - s.window, e)
     ident = h.union(h.identify, e - s.horizon, e)
     n_track, n_ident, n_both = estimate(np.stack([track, ident, np.maximum(track, ident)]))
-    return _rate(n_both - n_ident, n_track), float(n_track)
+    return _difference(n_both, n_ident, n_track)
 
 
-def _never_linked(h: _Hours, e: int, s: ProfileSettings) -> tuple[float, float]:
+def _never_linked(h: _Hours, e: int, s: ProfileSettings) -> Estimate:
     lo, hi = e - s.link_within - s.window, e - s.link_within
     anon = h.union(h.anon, lo, hi)
     linked = h.union(h.linked, lo, e)
     n_anon, n_linked, n_both = estimate(np.stack([anon, linked, np.maximum(anon, linked)]))
-    return _rate(n_both - n_linked, n_anon), float(n_anon)
+    return _difference(n_both, n_linked, n_anon)
 
 
 def readings(frame: pd.DataFrame, at: int, s: ProfileSettings) -> dict[tuple[str, str], list[Reading]]:
@@ -144,9 +155,9 @@ def readings(frame: pd.DataFrame, at: int, s: ProfileSettings) -> dict[tuple[str
         hours = _Hours(part, start, at)
         found = []
         for check, fn in (("never_identified", _never_identified), ("never_linked", _never_linked)):
-            rate, ids = fn(hours, at, s)
+            rate, ids, noise = fn(hours, at, s)
             base = [fn(hours, at - k * DAY, s) for k in range(1, DAYS + 1)]
-            found.append(Reading(check, at, rate, ids, [r for r, n in base if n >= s.min_ids]))
+            found.append(Reading(check, at, rate, ids, [r for r, n, _ in base if n >= s.min_ids], noise))
         out[(source, environment)] = found
     return out
 
@@ -156,7 +167,7 @@ def advance(episode: dict[str, Any] | None, reading: Reading, s: ProfileSettings
     if reading.flagged(s):
         if episode is None:
             episode = {"start": reading.at - s.window, "opened_at": reading.at, "peak": reading.rate}
-        episode.update(last=reading.at, rate=reading.rate, median=reading.median, ids=reading.ids,
+        episode.update(last=reading.at, rate=reading.rate, median=reading.median, ids=reading.ids, noise=reading.noise,
                        baseline=[round(b, 4) for b in reading.baseline], peak=max(episode["peak"], reading.rate))  # fmt: skip
         return episode, None
     if episode is not None and reading.at - episode["last"] >= 2 * s.interval:

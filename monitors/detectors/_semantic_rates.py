@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from monitors.detectors.countstats import z_drop, z_spike
+from monitors.detectors.countstats import z_spike
 
 F64 = NDArray[np.float64]
 BLOCK = 256
@@ -49,10 +49,10 @@ class Rule:
     dispersion: float = 2.0
     min_baseline: float = 200.0
     max_baseline: float = 1.0
-    min_rate: float = 0.0
-    """judge only keys whose baseline rate is at least this (drops of usually-present things)"""
-    drop: bool = False
-    """flag falls of the rate instead of rises (``min_count``: events missing over the window)"""
+    min_hours: float = 24.0
+    """hours with messages in the baseline before the key is judged"""
+    complement: bool = False
+    """judge ``den - num`` (a usually present property going missing is a rise of its absence)"""
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,15 @@ def _block(panel: Panel, tracks: list[Track], timing: Timing, end: int, keys: np
     ev = None
     if judged.any():
         fixed = panel.fixed[keys] if panel.fixed is not None else None
+        flip = np.array([panel.rules[i].complement for i in panel.rule_of[keys]], dtype=bool)
+        if flip.any():  # judge absence: den - num (the ring keeps the raw sums)
+            n = np.where(flip[None, :], np.maximum(d - n, 0.0), n)
+            raw = slots
+            slots = raw.copy()
+            slots[:, flip, 0] = np.maximum(raw[:, flip, 1] - raw[:, flip, 0], 0.0)
         ev = _evaluate(n, d, slots, fixed, panel, keys, timing, first)
+        if flip.any():
+            slots = raw
         ev.cont &= judged
         ev.opened &= judged
         out.judged += int(judged.sum())
@@ -222,26 +230,20 @@ def _evaluate(
     zmax = np.zeros(shape)
     big = (np.zeros(shape), np.zeros(shape))
     v = col["dispersion"]
-    down = col["drop"].astype(bool)
-    ok = ok & (p0 >= col["min_rate"])
     for r in timing.windows:
         lo = np.maximum(t_idx - r, 0)
         nw, dw = cb[t_idx] - cb[lo], cd[t_idx] - cd[lo]
         rate = nw / np.maximum(dw, _EPS)
-        mw = dw * p0
-        z = np.where(down, z_drop(nw / v, mw / v), z_spike(nw / v, mw / v))
-        gap = np.where(down, p0 - rate, rate - p0)
-        rel = np.where(down, rate <= p0 * (1 - col["min_rel"]), rate >= p0 * (1 + col["min_rel"]))
-        involved = np.where(down, mw - nw, nw)
-        o = ok & rel & (gap >= col["min_abs"]) & (involved >= col["min_count"]) & (z >= col["threshold"])
-        c = ok & (dw >= 1) & (gap >= col["min_abs"] / 2) & (z >= col["cont"])
+        z = z_spike(nw / v, dw * p0 / v)
+        moved = (rate >= p0 + col["min_abs"]) & (rate >= p0 * (1 + col["min_rel"]))
+        o = ok & moved & (nw >= col["min_count"]) & (z >= col["threshold"])
+        c = ok & (nw >= 1) & (rate >= p0 + col["min_abs"] / 2) & (z >= col["cont"])
         opened |= o
         cont |= c | o
         zmax = np.where(c | o, np.maximum(zmax, z), zmax)
         if r == max(timing.windows):
             big = (nw, dw)
-    bucket = n / np.maximum(d, _EPS)
-    hot = (d >= 1) & np.where(down, bucket <= p0 - col["min_abs"] / 2, (n >= 1) & (bucket >= p0 + col["min_abs"] / 2))
+    hot = (n >= 1) & (n / np.maximum(d, _EPS) >= p0 + col["min_abs"] / 2)
     return _Eval(cont, opened, hot, zmax, big[0], big[1], p0)
 
 
@@ -251,19 +253,23 @@ def _baseline(
     """Learned baseline rate per bucket and key, and whether it has enough history to judge."""
     h_first = first // timing.slot
     cs = np.concatenate([np.zeros((1, *slots.shape[1:])), np.cumsum(slots, axis=0)])
+    filled = np.concatenate([np.zeros((1, slots.shape[1])), np.cumsum(slots[..., 1] > 0, axis=0)])
     h0 = (times - timing.reach) // timing.slot
     r0 = np.clip(h0 - h_first + timing.slots, timing.slots, len(slots))
     flat = cs[r0] - cs[r0 - timing.slots]
+    hours = filled[r0] - filled[r0 - timing.slots]
     period = max(86400 // timing.slot, 1)
     days = timing.slots // period
-    same = np.zeros_like(flat)
-    rt = np.clip(times // timing.slot - h_first + timing.slots, days * period, len(slots) - 1)
-    for i in range(1, days + 1):
-        same += slots[rt - i * period]
     p_flat = (flat[..., 0] + 0.5) / (flat[..., 1] + 1.0)
-    enough = same[..., 1] >= col["min_baseline"] / 4
-    p_same = np.where(enough, (same[..., 0] + 0.5) / (same[..., 1] + 1.0), 0.0)
-    ok = (flat[..., 1] >= col["min_baseline"]) & (p_flat <= col["max_baseline"])
+    p_same = np.zeros_like(p_flat)
+    for slot_of in (times // timing.slot, h0):  # the hours the window spans (it is ≤ 1 slot long)
+        rt = np.clip(slot_of - h_first + timing.slots, days * period, len(slots) - 1)
+        same = np.zeros_like(flat)
+        for i in range(1, days + 1):
+            same += slots[rt - i * period]
+        enough = same[..., 1] >= col["min_baseline"] / 4
+        p_same = np.maximum(p_same, np.where(enough, (same[..., 0] + 0.5) / (same[..., 1] + 1.0), 0.0))
+    ok = (flat[..., 1] >= col["min_baseline"]) & (hours >= col["min_hours"] * 3600 / timing.slot) & (p_flat <= col["max_baseline"])
     return np.maximum(p_flat, p_same), ok
 
 

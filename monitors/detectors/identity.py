@@ -29,11 +29,15 @@ from monitors.detectors._semantic_draft import (
     change,
     checked_dens,
     draft,
+    event_counts,
     extra,
+    fold_totals,
+    label,
     numbers,
     rates_of,
     violation_nums,
 )
+from monitors.detectors._semantic_totals import ALL
 from monitors.detectors.base import DataRequest, DetectorInputs, DetectorOutput, DetectorState, SeriesKey
 from monitors.detectors.config import DetectorsConfig
 from monitors.models import FindingDraft, Severity
@@ -71,13 +75,14 @@ class IdentityDetector:
         if width not in self._books:
             sem, cfg = self.config.semantic, self.config.identity
             checks = {
-                "email_as_user_id": Check(cfg.email_as_user_id.rule()),
-                "missing_identity": Check(cfg.missing_identity.rule()),
+                "email_as_user_id": Check(cfg.email_as_user_id.rule(), total_rule=cfg.email_as_user_id.total_rule()),
+                "missing_identity": Check(cfg.missing_identity.rule(), total_rule=cfg.missing_identity.total_rule()),
                 "missing_entity_id": Check(cfg.missing_entity_id.rule()),
             }
             self._books[width] = RateBook(
                 self.name, sem.timing(width), checks, lateness=parse_duration(sem.lateness),
                 replay=parse_duration(sem.replay), settings=cfg.model_dump_json(),
+                totals=["email_as_user_id", "missing_identity"],
             )  # fmt: skip
         return self._books[width]
 
@@ -114,7 +119,7 @@ class IdentityDetector:
         kept, profile_drafts = self._profiles(book, inputs)
         result = book.run(inputs.now, inputs.series, inputs.state, nums, dens, kept)
         samples = Samples(inputs.extras.get("samples"))
-        drafts = [self._draft(f, book, samples) for f in result.found]
+        drafts = fold_totals([self._draft(f, book, samples, violations) for f in result.found])
         suppress = set()
         for f in result.found:
             suppress |= explained(inputs.prior, ["conformance_drop"], f.series, f.episode["start"], f.ended_at, SLACK)
@@ -128,10 +133,10 @@ class IdentityDetector:
             stats={"series": len(result.covered), "judged": result.judged, "episodes": len(drafts) + len(profile_drafts)},
         )  # fmt: skip
 
-    def _draft(self, found: Found, book: RateBook, samples: Samples) -> FindingDraft:
+    def _draft(self, found: Found, book: RateBook, samples: Samples, violations: pd.DataFrame) -> FindingDraft:
         evidence: dict[str, Any] = {"detector": self.name, **numbers(found, book.timing)}
         observed, _ = rates_of(found)
-        event, prop = found.series.event, found.subject
+        event, prop = label(found.series), found.subject
         if found.check == "email_as_user_id":
             title = f"userId is an email address in {pct(observed)} of {event} ({change(found)})"
             why = "email as the primary id fragments profiles when emails change (guest checkout, aliases)"
@@ -145,7 +150,11 @@ class IdentityDetector:
             why = f"without {prop} one cart or order can start several flows and cannot be deduplicated"
             wanted = [("missing_entity_id", prop)]
         evidence["why"] = why
-        evidence["samples"] = samples.pick(found.series, wanted)
+        if found.series.event == ALL:
+            evidence["messages_by_event"] = event_counts(violations, found, found.check)
+            evidence["samples"] = samples.pick_source(found.series, wanted, list(evidence["messages_by_event"]))
+        else:
+            evidence["samples"] = samples.pick(found.series, wanted)
         severe = observed >= 0.05 or (found.check == "missing_entity_id" and observed >= 0.02)
         return draft(found, found.check, title, Severity.CRITICAL if severe else Severity.WARNING, evidence)
 

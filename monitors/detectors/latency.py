@@ -27,11 +27,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from monitors.detectors._semantic import KEY, explained, factorize, pct, rnd, window
+from monitors.detectors._semantic import KEY, explained, factorize, pct, rnd, series_keys, window
 from monitors.detectors._semantic_book import DEN_COLUMNS, NUM_COLUMNS, BookResult, Check, Found, RateBook
 from monitors.detectors._semantic_config import SLOConfig
-from monitors.detectors._semantic_draft import LATENCY_COLUMNS, draft, empty, extra, numbers, rates_of
+from monitors.detectors._semantic_draft import (
+    LATENCY_COLUMNS,
+    draft,
+    empty,
+    extra,
+    fold_totals,
+    label,
+    numbers,
+    rates_of,
+)
 from monitors.detectors._semantic_sketch import latency_entries
+from monitors.detectors._semantic_totals import ALL
 from monitors.detectors.base import DataRequest, DetectorInputs, DetectorOutput, DetectorState, SeriesKey
 from monitors.detectors.config import DetectorsConfig
 from monitors.models import FindingDraft, Severity
@@ -65,12 +75,14 @@ class LatencyDetector:
         if width not in self._books:
             sem, cfg = self.config.semantic, self.config.latency
             anomaly = cfg.anomaly.rule(max_baseline=cfg.max_baseline_share)
-            checks = {f"slow:{t}": Check(anomaly, den="hop", per_subject=True) for t in self.thresholds}
+            total = cfg.anomaly.total_rule(max_baseline=cfg.max_baseline_share)
+            checks = {f"slow:{t}": Check(anomaly, den="hop", per_subject=True, total_rule=total) for t in self.thresholds}
             for i, slo in enumerate(cfg.slos):
                 checks[f"slo:{i}"] = Check(cfg.slo.rule(), den="hop", per_subject=True, fixed=1 - slo.percentile / 100)
             self._books[width] = RateBook(
                 self.name, sem.timing(width), checks, lateness=parse_duration(sem.lateness),
                 replay=parse_duration(sem.replay), settings=cfg.model_dump_json(),
+                totals=[f"slow:{t}" for t in self.thresholds],
             )  # fmt: skip
         return self._books[width]
 
@@ -89,13 +101,13 @@ class LatencyDetector:
         result = book.run(inputs.now, inputs.series, inputs.state, nums, dens)
         slos = [f for f in result.found if f.check.startswith("slo:")]
         slow = [f for f in result.found if f.check.startswith("slow:")]
-        drafts = [self._slo_draft(f, book, result, decoded) for f in slos]
-        drafts += self._anomaly_drafts(slow, slos, book, result, decoded)
+        drafts = [self._slo_draft(f, book, result, decoded, slow) for f in slos]
+        drafts += fold_totals(self._anomaly_drafts(slow, slos, book, result, decoded))
         suppress: set[str] = set()
         for d in drafts:
-            key = SeriesKey(d.source, d.environment, d.event)
             end = None if d.ended_at is None else int(d.ended_at.timestamp())
-            suppress |= explained(inputs.prior, ["volume_drop", "silence"], key, int(d.started_at.timestamp()), end, SLACK)
+            for key in _events_of(inputs.series, d):
+                suppress |= explained(inputs.prior, ["volume_drop", "silence"], key, int(d.started_at.timestamp()), end, SLACK)
         return DetectorOutput(
             drafts=drafts, state=result.states, suppress=suppress, complete=True, covered=result.covered,
             stats={"series": len(result.covered), "judged": result.judged, "episodes": len(drafts)},
@@ -117,20 +129,18 @@ class LatencyDetector:
 
     # -- drafts -----------------------------------------------------------------------------
 
-    def _slo_draft(self, found: Found, book: RateBook, result: BookResult, d: _Decoded) -> FindingDraft:
+    def _slo_draft(self, found: Found, book: RateBook, result: BookResult, d: _Decoded, episodes: list[Found]) -> FindingDraft:
         slo = self.config.latency.slos[int(found.check.split(":")[1])]
         observed, allowed = rates_of(found)
         hops = self._hops(found, book, result, d)
-        slow = _slow_hop(hops)
+        slow = _slow_hop(found, episodes, hops)
         evidence: dict[str, Any] = {
             "detector": self.name, **numbers(found, book.timing), "slo": slo.model_dump(), "share_over_slo": rnd(observed),
             "allowed_share": rnd(allowed), "slow_hop": slow, "hops": hops, "samples": [],
         }  # fmt: skip
-        pq = hops.get(slo.hop, {}).get(f"p{slo.percentile:g}")
-        now = f"{format_duration(int(pq))}" if pq is not None else "over"
         why = f" — {slo.reason}" if slo.reason else ""
-        title = (f"{found.series.event} {slo.hop} p{slo.percentile:g} is {now} (SLO {slo.max}): {pct(observed)} of events "
-                 f"over the SLO; slow hop: {slow}{why}")  # fmt: skip
+        title = (f"{found.series.event} misses its latency SLO ({slo_name(slo)}): {pct(observed)} of events slower than "
+                 f"{slo.max} (allowed {pct(allowed)}); slow hop: {slow}{why}")  # fmt: skip
         severity = Severity.CRITICAL if observed >= 2 * allowed + 0.1 else Severity.WARNING
         return draft(found, "latency_slo", title, severity, evidence, subject=slo_name(slo))
 
@@ -143,7 +153,7 @@ class LatencyDetector:
             if any(_overlap(first, s) for s in slos if s.series == first.series):
                 continue  # the SLO finding names the slow hop already
             hops = self._hops(first, book, result, d)
-            hop = _slow_hop(hops)
+            hop = _slow_hop(first, slow, hops)
             ended = None if any(f.ended_at is None for f in group) else max(int(f.ended_at or 0) for f in group)
             found = Found(first.series, first.check, "", first.episode, ended, any(f.adapted for f in group))
             threshold = int(first.check.split(":")[1])
@@ -151,7 +161,7 @@ class LatencyDetector:
             evidence = {"detector": self.name, **numbers(found, book.timing), "slow_hop": hop, "hops": hops,
                         "threshold_s": threshold, "keys": sorted({f"{f.subject}>{f.check[5:]}s" for f in group}),
                         "samples": []}  # fmt: skip
-            title = (f"{first.series.event} got slower on {hop}: {pct(observed)} of events over "
+            title = (f"{label(first.series)} got slower on the {hop} hop: {pct(observed)} of events over "
                      f"{format_duration(threshold)} (usually {pct(expected)})")  # fmt: skip
             out.append(draft(found, "latency_anomaly", title, Severity.WARNING, evidence, subject=""))
         return out
@@ -208,26 +218,41 @@ class _Decoded:
         if self._keys is None:
             self._keys = factorize(f, [*KEY, "hop"])
         codes, uniques = self._keys
-        try:
-            code = uniques.index((*key, hop))
-        except ValueError:
-            return LatencySketch.empty()
+        wanted = [i for i, u in enumerate(uniques)
+                  if u[0] == key.source and u[1] == key.environment and u[3] == hop and key.event in (u[2], ALL)]  # fmt: skip
         t = f["bucket_start"].to_numpy()
-        mine = np.flatnonzero((codes == code) & (t >= start) & (t < end))
+        mine = np.flatnonzero(np.isin(codes, wanted) & (t >= start) & (t < end))
         take = np.isin(self.rows, mine)
         bins, inverse = np.unique(self.bins[take], return_inverse=True)
         counts = np.bincount(inverse, weights=self.counts[take]).astype(np.int64) if len(bins) else np.empty(0, np.int64)
         return LatencySketch({int(b): int(c) for b, c in zip(bins, counts, strict=True)})
 
 
-def _slow_hop(hops: dict[str, dict[str, Any]]) -> str:
-    """The component hop whose share of slow events rose most (``e2e`` when neither did)."""
+def _slow_hop(found: Found, episodes: list[Found], hops: dict[str, dict[str, Any]]) -> str:
+    """The hop that got slow: the component hop (send, deliver) with the strongest slow-down
+    episode of the same series or its source's total around the same time; else the component
+    whose share of slow events rose most in the latest hour; ``e2e`` when neither explains it."""
+    mine = {found.series, SeriesKey(found.series.source, found.series.environment, ALL)}
+    strength: dict[str, float] = {}
+    for e in episodes:
+        if e.series in mine and e.subject in ("send", "deliver") and _overlap(found, e):
+            strength[e.subject] = max(strength.get(e.subject, 0.0), float(e.episode["peak_z"]))
+    if strength:
+        return max(sorted(strength), key=lambda h: strength[h])
+
     def rise(hop: str) -> float:
         shares = hops.get(hop, {}).get("shares", {})
         return max(((v["now"] or 0.0) - (v["usual"] or 0.0) for v in shares.values()), default=0.0)
 
     best = max(("send", "deliver"), key=rise)
     return best if rise(best) >= 0.05 else "e2e"
+
+
+def _events_of(series: pd.DataFrame, d: FindingDraft) -> list[SeriesKey]:
+    """The series a draft is about: its own, or every event of the source for a total."""
+    if d.event != ALL:
+        return [SeriesKey(d.source, d.environment, d.event)]
+    return [k for k in series_keys(series) if (k.source, k.environment) == (d.source, d.environment)]
 
 
 def _overlap(a: Found, b: Found) -> bool:

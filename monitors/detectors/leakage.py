@@ -24,11 +24,16 @@ from monitors.detectors._semantic_draft import (
     VIOLATION_COLUMNS,
     checked_dens,
     draft,
+    event_counts,
+    events_by,
     extra,
+    fold_totals,
+    label,
     numbers,
     rates_of,
     violation_nums,
 )
+from monitors.detectors._semantic_totals import ALL
 from monitors.detectors.base import DataRequest, DetectorInputs, DetectorOutput, DetectorState, SeriesKey
 from monitors.detectors.config import DetectorsConfig
 from monitors.models import FindingDraft, Severity
@@ -36,6 +41,7 @@ from monitors.timeutil import parse_duration
 
 CHECKS: dict[tuple[str, str | None], str] = {("leak", ""): "leak", ("impossible_timestamp", ""): "impossible_timestamp"}
 KINDS = {"leak": "staging_leak", "impossible_timestamp": "impossible_timestamps"}
+_VTYPE = {"leak": "leak", "impossible_timestamp": "impossible_timestamp"}
 
 
 class LeakageDetector:
@@ -53,10 +59,13 @@ class LeakageDetector:
         """The rate book for buckets of ``width`` seconds."""
         if width not in self._books:
             sem, cfg = self.config.semantic, self.config.leakage
-            checks = {"leak": Check(cfg.leak.rule()), "impossible_timestamp": Check(cfg.impossible_timestamps.rule())}
+            checks = {
+                "leak": Check(cfg.leak.rule(), total_rule=cfg.leak.total_rule()),
+                "impossible_timestamp": Check(cfg.impossible_timestamps.rule(), total_rule=cfg.impossible_timestamps.total_rule()),
+            }
             self._books[width] = RateBook(
                 self.name, sem.timing(width), checks, lateness=parse_duration(sem.lateness),
-                replay=parse_duration(sem.replay), settings=cfg.model_dump_json(),
+                replay=parse_duration(sem.replay), settings=cfg.model_dump_json(), totals=list(checks),
             )  # fmt: skip
         return self._books[width]
 
@@ -75,7 +84,7 @@ class LeakageDetector:
         dens = checked_dens(extra(inputs.extras, "metrics", METRIC_COLUMNS))
         result = book.run(inputs.now, inputs.series, inputs.state, nums, dens)
         samples = Samples(inputs.extras.get("samples"))
-        drafts = [self._draft(f, book, violations, samples) for f in result.found]
+        drafts = fold_totals([self._draft(f, book, violations, samples) for f in result.found])
         return DetectorOutput(
             drafts=drafts, state=result.states, complete=True, covered=result.covered,
             stats={"series": len(result.covered), "judged": result.judged, "episodes": len(drafts), "judged_until": result.end},
@@ -84,17 +93,19 @@ class LeakageDetector:
     def _draft(self, found: Found, book: RateBook, violations: pd.DataFrame, samples: Samples) -> FindingDraft:
         evidence: dict[str, Any] = {"detector": self.name, **numbers(found, book.timing)}
         observed, expected = rates_of(found)
-        event = found.series.event
+        event = label(found.series)
         if found.check == "leak":
             signals = _signals(violations, found, book.timing.width)
             evidence["signals"] = signals
             evidence["signals_note"] = "messages per signal in the episode's buckets read by this run"
-            evidence["samples"] = samples.pick(found.series, [*(("leak", s) for s in signals), ("leak", None)])
+            evidence["samples"] = _samples(samples, found, violations, [*(("leak", s) for s in signals), ("leak", None)])
             named = ", ".join(list(signals)[:3]) or "test/staging signals"
             title = f"Test or staging data in production {event}: {pct(observed)} of messages ({named}; usually {pct(expected)})"
         else:
-            evidence["samples"] = samples.pick(found.series, [("impossible_timestamp", None)])
+            evidence["samples"] = _samples(samples, found, violations, [("impossible_timestamp", None)])
             title = f"Impossible timestamps in {event}: {pct(observed)} of messages (usually {pct(expected)})"
+        if found.series.event == ALL:
+            evidence["messages_by_event"] = event_counts(violations, found, _VTYPE[found.check])
         critical = observed >= self.config.leakage.critical_rate
         return draft(found, KINDS[found.check], title, Severity.CRITICAL if critical else Severity.WARNING, evidence)
 
@@ -105,17 +116,23 @@ def _signals(violations: pd.DataFrame, found: Found, width: int) -> dict[str, An
     key = found.series
     if violations.empty:
         return {}
-    rows = violations[
-        (violations["vtype"] == "leak")
-        & (violations["property"] != "")
-        & (violations["source"] == key.source)
-        & (violations["environment"] == key.environment)
-        & (violations["event"] == key.event)
-        & (violations["bucket_start"] >= ep["start"])
-        & (violations["bucket_start"] <= ep["last_hot"])
-    ]
+    v = violations
+    rows = v[(v["vtype"] == "leak") & (v["property"] != "") & (v["source"] == key.source)
+             & (v["environment"] == key.environment) & (v["bucket_start"] >= ep["start"])
+             & (v["bucket_start"] <= ep["last_hot"])]  # fmt: skip
+    if key.event != ALL:
+        rows = rows[rows["event"] == key.event]
     totals = rows.groupby("property")["count"].sum().sort_values(ascending=False)
     return {str(k): int(v) for k, v in totals.items()}
+
+
+def _samples(
+    samples: Samples, found: Found, violations: pd.DataFrame, wanted: list[tuple[str, str | None]]
+) -> list[dict[str, Any]]:
+    """Samples of the series, or for a per-source total, of its events (most affected first)."""
+    if found.series.event != ALL:
+        return samples.pick(found.series, wanted)
+    return samples.pick_source(found.series, wanted, events_by(violations, found, wanted[-1][0]))
 
 
 def create(config: DetectorsConfig) -> LeakageDetector:

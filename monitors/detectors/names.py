@@ -87,7 +87,7 @@ class NamesDetector:
     def _events(self, series: pd.DataFrame, seen: dict[SeriesKey, dict[str, Any]], end: int) -> list[FindingDraft]:
         groups: dict[tuple[str, str], list[tuple[str, str, int, int]]] = defaultdict(list)
         for key, first, last in zip(series_keys(series), series["first_seen"], series["last_seen"], strict=True):
-            if int(last) >= end - self.window and not key.event.startswith("$"):
+            if int(last) >= end - self.window and int(first) < end and not key.event.startswith("$"):
                 groups[(key.environment, fold(key.event))].append((key.event, key.source, int(first), seen[key]["count"]))
         drafts = []
         for (env, folded), rows in sorted(groups.items()):

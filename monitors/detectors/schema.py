@@ -67,7 +67,7 @@ class SchemaDetector:
         if width not in self._books:
             sem, cfg = self.config.semantic, self.config.schema_drift
             checks = {
-                "present": Check(cfg.presence.rule(drop=True, min_rate=cfg.min_presence)),
+                "present": Check(cfg.presence.rule(complement=True, max_baseline=1 - cfg.min_presence)),
                 "new": Check(cfg.new_property.rule(max_baseline=0.01)),
                 "conformance": Check(cfg.conformance.rule(max_baseline=0.95)),
                 "nested_missing": Check(cfg.nested.rule()),
@@ -119,7 +119,7 @@ class SchemaDetector:
         if check == "present":
             evidence["types"] = _usual_types(result, found.series, prop)
             required = _has(violations, found.series, "missing_required_property", prop)
-            title = f"{event} without {prop} in {pct(1 - observed)} of messages (presence {change(found)})"
+            title = f"{event} without {prop} in {pct(observed)} of messages ({change(found)})"
             evidence["required_by_plan"] = required
             wanted: list[tuple[str, str | None]] = [("missing_required_property", prop), ("missing_entity_id", prop)]
             severity = Severity.CRITICAL if required else Severity.WARNING
