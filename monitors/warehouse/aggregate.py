@@ -52,20 +52,39 @@ def planned_keys(evaluator: Evaluator) -> list[str]:
     return sorted({k for keys in evaluator.layout.keys_of.values() for k in keys})
 
 
-def add_main(parts: dict[PartKey, Partial], rows: Iterable[Sequence[Any]], q: Queries, ev: Evaluator) -> None:
-    """Rows of ``main``: slice, event, type, bucket, 4 flags, one code per planned key, nkeys, n."""
-    ncodes = len(q.keys)
+def _part(parts: dict[PartKey, Partial], key: PartKey) -> Partial:
+    p = parts.get(key)
+    if p is None:
+        p = parts[key] = Partial()
+    return p
+
+
+def add_aggregates(parts: dict[PartKey, Partial], rows: Iterable[Sequence[Any]], q: Queries, ev: Evaluator) -> None:
+    """Rows of ``aggregates``: slice, event, type, bucket, part, packed items (see :mod:`.sqlbuild`)."""
     for row in rows:
-        flags = 1 << F_CHECKED
-        for bit, value in zip(_FLAG_BITS, row[4:8], strict=True):
-            flags |= (1 << bit) if int(value) else 0
         key = _key(row)
-        codes = packed_codes(ev, key[0], key[1], q.keys, [int(c) for c in row[8 : 8 + ncodes]])
-        nkeys, n = int(row[8 + ncodes]), int(row[9 + ncodes])
-        verdict = ev.verdict(key[0], key[1], flags, codes, nkeys)
         p = _part(parts, key)
+        part, items = int(row[4]), str(row[5] or "")
+        if part == 0:
+            _add_main(p, key, items, q, ev)
+        elif part <= 3:
+            _add_hop(p, HOPS[part - 1], items)
+        else:
+            _add_registers(p, part, items)
+
+
+def _add_main(p: Partial, key: PartKey, items: str, q: Queries, ev: Evaluator) -> None:
+    """``flags/c0.c1…/keys/count`` items: the plan's verdict per combination, as in the file path."""
+    for item in items.split(","):
+        fl_text, codes_text, nkeys_text, n_text = item.split("/")
+        fl, n = int(fl_text), int(n_text)
+        flags = 1 << F_CHECKED
+        for i, bit in enumerate(_FLAG_BITS):
+            flags |= (1 << bit) if fl >> i & 1 else 0
+        raw = [int(c) for c in codes_text.split(".")] if codes_text else []
+        verdict = ev.verdict(key[0], key[1], flags, packed_codes(ev, key[0], key[1], q.keys, raw), int(nkeys_text))
         p.count += n
-        p.identified += n if flags >> F_IDENTIFIED & 1 else 0
+        p.identified += n if fl & 1 else 0
         p.checked += n if verdict.checked else 0
         p.conforming += n if verdict.conforming else 0
         for vp in verdict.violations:
@@ -74,43 +93,35 @@ def add_main(parts: dict[PartKey, Partial], rows: Iterable[Sequence[Any]], q: Qu
             p.props[pt] = p.props.get(pt, 0) + n
 
 
-def _part(parts: dict[PartKey, Partial], key: PartKey) -> Partial:
-    p = parts.get(key)
-    if p is None:
-        p = parts[key] = Partial()
-    return p
+def _add_hop(p: Partial, hop: str, items: str) -> None:
+    """``bin:count`` items; negative latencies are counted as ``negative_latency`` violations and
+    sketched in the zero bin, as in the file path."""
+    sk = p.latency.get(hop)
+    if sk is None:
+        sk = p.latency[hop] = LatencySketch.empty()
+    for item in items.split(","):
+        b_text, _sep, n_text = item.partition(":")
+        b, n = int(b_text), int(n_text)
+        if b == NEGATIVE_BIN:
+            p.violations[("negative_latency", hop)] = p.violations.get(("negative_latency", hop), 0) + n
+            b = ZERO_BIN
+        sk.bins[b] = sk.bins.get(b, 0) + n
 
 
-def add_sketches(parts: dict[PartKey, Partial], rows: Iterable[Sequence[Any]]) -> None:
-    """Rows of ``sketches``: slice, event, type, bucket, part, packed items (see :mod:`.sqlbuild`).
+_B64 = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
 
-    Parts 1–3 (hops) hold ``bin:count`` items; negative latencies are counted as ``negative_latency``
-    violations and sketched in the zero bin, as in the file path. Parts 4 (userIds), 5 (anonymous-only
-    ids) and 6 (linked ids) hold ``register * 64 + rank`` items; ``users`` = parts 4 ∪ 5."""
-    for row in rows:
-        p = _part(parts, _key(row))
-        part, items = int(row[4]), str(row[5] or "")
-        if part <= 3:
-            hop = HOPS[part - 1]
-            sk = p.latency.get(hop)
-            if sk is None:
-                sk = p.latency[hop] = LatencySketch.empty()
-            for item in items.split(","):
-                b_text, _sep, n_text = item.partition(":")
-                b, n = int(b_text), int(n_text)
-                if b == NEGATIVE_BIN:
-                    p.violations[("negative_latency", hop)] = (
-                        p.violations.get(("negative_latency", hop), 0) + n
-                    )
-                    b = ZERO_BIN
-                sk.bins[b] = sk.bins.get(b, 0) + n
-            continue
-        target = p.uids if part == 4 else p.anon_only if part == 5 else p.linked
-        for item in items.split(","):
-            v = int(item)
-            target.add(v >> 6, v & 63)
-            if part != 6:
-                p.users.add(v >> 6, v & 63)
+
+def _add_registers(p: Partial, part: int, items: str) -> None:
+    """3 base-64 characters per register; parts 4 userIds, 5 anonymous-only ids, 6 linked ids.
+    ``users`` = parts 4 ∪ 5 (userId, else anonymousId), as in the file path."""
+    target = p.uids if part == 4 else p.anon_only if part == 5 else p.linked
+    chars = items.replace(",", "")
+    for i in range(0, len(chars), 3):
+        reg = _B64[chars[i]] * 64 + _B64[chars[i + 1]]
+        rank = _B64[chars[i + 2]]
+        target.add(reg, rank)
+        if part != 6:
+            p.users.add(reg, rank)
 
 
 def extra_names(q: Queries) -> list[tuple[int, str, str]]:

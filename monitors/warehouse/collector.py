@@ -64,6 +64,8 @@ class CollectReport:
     window: tuple[str, str] | None = None
     watermark: str | None = None
     seconds: float = 0.0
+    query_seconds: float = 0.0
+    commit_seconds: float = 0.0
     error: str = ""
     holder: str = ""
     tables: list[str] = field(default_factory=list)
@@ -228,7 +230,9 @@ class WarehouseCollector:
             raise DatabaseError(
                 f"warehouse {self.cfg.name!r}: lost the lease while aggregating — not committed"
             )
+        started = time.monotonic()
         report.keys = self.store.apply_warehouse(batch, self.clock(), renewed)
+        report.commit_seconds = time.monotonic() - started
         report.events = batch.events
         report.watermark = batch.watermark.isoformat() if batch.watermark else None
 
@@ -255,6 +259,8 @@ class WarehouseCollector:
         watermark: datetime | None = None
         try:
             with self.engine.connect() as conn:
+                for statement in self.cfg.session_sql:
+                    conn.exec_driver_sql(statement)
                 wm = self.cfg.watermark.lower()
                 params = {"lo": window.lo, "hi": window.hi}
                 for read in self.reads(conn, catalog, params):
@@ -291,15 +297,16 @@ class WarehouseCollector:
     def _execute(self, conn: Connection, q: sqlbuild.Queries, bound: dict[str, datetime],
                  parts: dict[PartKey, Any], report: CollectReport) -> None:  # fmt: skip
         def fetch(stmt: Any) -> list[Any]:
+            started = time.monotonic()
             rows = list(conn.execute(stmt, bound).all())
+            report.query_seconds += time.monotonic() - started
             report.queries += 1
             report.rows_out += len(rows)
             report.bytes_out += text_bytes(rows)
             return rows
 
         if not q.read.stats_only:
-            aggregate.add_main(parts, fetch(q.main), q, self.evaluator)
-            aggregate.add_sketches(parts, fetch(q.sketches))
+            aggregate.add_aggregates(parts, fetch(q.aggregates), q, self.evaluator)
         if q.extra is not None:
             aggregate.add_extra(parts, fetch(q.extra), q)
 

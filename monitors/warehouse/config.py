@@ -88,6 +88,9 @@ class WarehouseSourceConfig(StrictModel):
     max_window: str = Field(default="7d", description="at most this much watermark time per run (backfills)")
     property_stats: bool = Field(default=True, description="types of unplanned property columns too")
     lease_ttl: str = Field(default="10m", description="a worker holds the source this long between renewals")
+    session_sql: list[str] = Field(
+        default_factory=list, description="statements run first on the warehouse connection, e.g. SET work_mem = '256MB'"
+    )
 
     @field_validator("lateness", "initial_lookback", "max_window", "lease_ttl")
     @classmethod

@@ -8,9 +8,9 @@ identity, impossible timestamp), the type code of each planned property (the fil
 1 string, 2 integer, 3 float, 4 boolean, 5 array, 6 object, 7 null), the number of property keys,
 the three latency sketch bins and the user key. The aggregates group those rows:
 
-* ``main``: count per (slice, event, type, bucket, flags, codes, keys);
-* ``sketches``: in one scan (GROUPING SETS), count per latency bin of each hop and max HyperLogLog
-  rank per register of the user sketches, packed as text per (slice, event, type, bucket, part);
+* ``aggregates``: in one scan (GROUPING SETS), the count per (flags, codes, keys), per latency bin
+  of each hop and the max HyperLogLog rank per register of the user sketches, packed as text per
+  (slice, event, type, bucket, part);
 * ``extra``: non-null counts of the property columns outside the plan, per (…, column, type).
 
 Only these aggregates leave the warehouse. Dialect differences live in :mod:`.dialects`.
@@ -26,6 +26,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Double,
+    Integer,
     String,
     and_,
     bindparam,
@@ -87,8 +88,7 @@ class Queries:
     """The aggregate queries of one table read; ``keys`` are the planned properties of ``c0…``."""
 
     read: TableRead
-    main: Select[Any]
-    sketches: Select[Any]
+    aggregates: Select[Any]
     extra: Select[Any] | None
     keys: tuple[str, ...]
 
@@ -199,6 +199,19 @@ def _word_hex(h: ColumnElement[str]) -> ColumnElement[str]:
 
 def _text(expr: ColumnElement[Any]) -> ColumnElement[str]:
     return cast(expr, String)
+
+
+BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def _b64_char(index: ColumnElement[int]) -> ColumnElement[str]:
+    return func.substr(sql_text(BASE64), cast(index, Integer) + sql_int(1), sql_int(1), type_=String)
+
+
+def _base64_register(reg: ColumnElement[int], rank: ColumnElement[int]) -> ColumnElement[str]:
+    """A register and its rank as 3 base-64 characters (6 + 6 bits of register, 6 bits of rank)."""
+    high = cast(func.floor(reg / sql_float(64)), Integer)
+    return _b64_char(high) + _b64_char(reg - high * sql_int(64)) + _b64_char(rank)
 
 
 class _Builder:
@@ -323,49 +336,52 @@ class _Builder:
         )  # fmt: skip
         return self.fence(rows).subquery("m"), [k for k, _e in codes]
 
-    def main(self, m: Subquery, ncodes: int) -> Select[Any]:
-        """Count per (slice, event, type, bucket, flags, codes, keys)."""
-        cols = (
-            [m.c[g] for g in GROUP]
-            + [m.c[f] for f in FLAGS]
-            + [m.c[f"c{i}"] for i in range(ncodes)]
-            + [m.c.nkeys]
-        )
-        return select(*cols, func.count().label("n")).group_by(*cols)
+    def aggregates(self, m: Subquery, ncodes: int) -> Select[Any]:
+        """Everything but property types, in one scan (GROUPING SETS), packed as text per (slice,
+        event, type, bucket, part) — see :func:`monitors.warehouse.aggregate.add_aggregates`:
 
-    def sketches(self, m: Subquery) -> Select[Any]:
-        """Latency bins and HLL registers in one scan (GROUPING SETS), packed into one text per
-        (slice, event, type, bucket, part): parts 1–3 are the hops (``bin:count,…``), 4 userIds,
-        5 anonymous-only ids, 6 linked ids (``register * 64 + rank,…``)."""
+        * part 0: ``flags/c0.c1…/keys/count`` per combination of check flags, type codes, key count;
+        * parts 1–3: latency hops send, deliver, e2e — ``bin:count`` per sketch bin;
+        * parts 4–6: HLL of userIds, anonymous-only ids, linked ids — 3 base-64 characters per
+          register (12-bit register, 6-bit rank), max rank per register.
+        """
         reg1, rank1 = HexToInt(_reg_hex(m.c.h_user), 3), HexRank(_word_hex(m.c.h_user), 13)
         reg2, rank2 = HexToInt(_reg_hex(m.c.h_link), 3), HexRank(_word_hex(m.c.h_link), 13)
+        fl = sum((m.c[f] * sql_int(1 << i) for i, f in enumerate(FLAGS[1:], 1)), m.c[FLAGS[0]])
+        codes = [m.c[f"c{i}"] for i in range(ncodes)]
         x = select(
-            *[m.c[g] for g in GROUP], m.c.l_send, m.c.l_deliver, m.c.l_e2e, m.c.kind,
+            *[m.c[g] for g in GROUP], fl.label("fl"), *codes, m.c.nkeys, m.c.l_send, m.c.l_deliver, m.c.l_e2e, m.c.kind,
             reg1.label("reg1"), rank1.label("rank1"), reg2.label("reg2"), rank2.label("rank2"),
         ).subquery("x")  # fmt: skip
         combo = [x.c[g] for g in GROUP]
-        sets = [(x.c.l_send,), (x.c.l_deliver,), (x.c.l_e2e,), (x.c.kind, x.c.reg1), (x.c.reg2,)]
+        xcodes = [x.c[f"c{i}"] for i in range(ncodes)]
+        sets = [(x.c.fl, *xcodes, x.c.nkeys), (x.c.l_send,), (x.c.l_deliver,), (x.c.l_e2e,), (x.c.kind, x.c.reg1), (x.c.reg2,)]
         part = case(
+            (func.grouping(x.c.fl) == sql_int(0), sql_int(0)),
             (func.grouping(x.c.l_send) == sql_int(0), sql_int(1)),
             (func.grouping(x.c.l_deliver) == sql_int(0), sql_int(2)),
             (func.grouping(x.c.l_e2e) == sql_int(0), sql_int(3)),
             (func.grouping(x.c.reg1) == sql_int(0), sql_int(3) + x.c.kind),
             else_=sql_int(6),
         )
-        n, r1, r2 = func.count(), func.max(x.c.rank1), func.max(x.c.rank2)
-        hop_item = func.coalesce(x.c.l_send, x.c.l_deliver, x.c.l_e2e)
+        n = func.count()
+        main_item: ColumnElement[str] = _text(x.c.fl) + sql_text("/")
+        for i, c in enumerate(xcodes):
+            main_item = main_item + (sql_text(".") if i else sql_text("")) + _text(c)
+        main_item = main_item + sql_text("/") + _text(x.c.nkeys) + sql_text("/") + _text(n)
         item = case(
-            (part <= sql_int(3), _text(hop_item) + sql_text(":") + _text(n)),
-            (part <= sql_int(5), _text(x.c.reg1 * sql_int(64) + r1)),
-            else_=_text(x.c.reg2 * sql_int(64) + r2),
+            (part == sql_int(0), main_item),
+            (part <= sql_int(3), _text(func.coalesce(x.c.l_send, x.c.l_deliver, x.c.l_e2e)) + sql_text(":") + _text(n)),
+            (part <= sql_int(5), _base64_register(x.c.reg1, func.max(x.c.rank1))),
+            else_=_base64_register(x.c.reg2, func.max(x.c.rank2)),
         )
-        key = func.coalesce(x.c.l_send, x.c.l_deliver, x.c.l_e2e, x.c.reg1, x.c.reg2)
+        key = case((part == sql_int(0), x.c.fl), else_=func.coalesce(x.c.l_send, x.c.l_deliver, x.c.l_e2e, x.c.reg1, x.c.reg2))
         g = (
             select(*combo, part.label("part"), item.label("item"), key.label("k"), x.c.kind)
             .group_by(func.grouping_sets(*[tuple_(*combo, *s) for s in sets]))
             .subquery("g")
         )
-        # Rows whose set key is NULL (no latency, no user, no linked id) carry nothing.
+        # Groups whose set key is NULL (no latency, no user, no linked id) carry nothing.
         usable = and_(g.c.k.is_not(None), or_(g.c.part != sql_int(4), g.c.kind.is_not(None)))
         out = [g.c[c] for c in GROUP] + [g.c.part]
         return select(*out, StringAgg(g.c.item).label("items")).where(usable).group_by(*out)
@@ -409,12 +425,8 @@ class _Builder:
         return select(*keys, *counts).group_by(r.c.slice_start, r.c.event, r.c.msg_type, bucket)
 
 
-def build(
-    read: TableRead, keys: list[str], window: Window, dialect: str, *, property_stats: bool = True
-) -> Queries:
+def build(read: TableRead, keys: list[str], window: Window, dialect: str, *, property_stats: bool = True) -> Queries:
     """The aggregate queries of ``read``; ``keys`` are the plan's property names (JSON layouts)."""
     b = _Builder(read, keys, window, dialect)
     m, used = b.rows()
-    return Queries(
-        read, b.main(m, len(used)), b.sketches(m), b.extra() if property_stats else None, tuple(used)
-    )
+    return Queries(read, b.aggregates(m, len(used)), b.extra() if property_stats else None, tuple(used))

@@ -104,7 +104,7 @@ def test_a_failed_query_leaves_state_and_metrics_unmoved(warehouse: Warehouse, s
     def broken(*_a: object) -> None:
         raise RuntimeError("warehouse went away")
 
-    monkeypatch.setattr(aggregate, "add_sketches", broken)
+    monkeypatch.setattr(aggregate, "add_aggregates", broken)
     with pytest.raises(RuntimeError, match="warehouse went away"):
         collector(sqlite_store, warehouse, NOW).collect()
     assert sqlite_store.warehouse_state("dwh") is None

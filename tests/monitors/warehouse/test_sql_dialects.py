@@ -71,7 +71,7 @@ def compiled(read: TableRead, dialect_name: str) -> dict[str, str]:
     dialect = registry.load(dialect_name)()
     q = build(read, ["order_id", "revenue", "email"], WINDOW, dialect_name)
     out = {}
-    for part in ("main", "sketches", "extra"):
+    for part in ("aggregates", "extra"):
         stmt = getattr(q, part)
         if stmt is not None:
             out[part] = str(
@@ -83,12 +83,12 @@ def compiled(read: TableRead, dialect_name: str) -> dict[str, str]:
 @pytest.mark.parametrize("dialect", sorted(MARKERS))
 def test_typed_tables_compile_with_the_dialects_own_functions(dialect: str) -> None:
     sql = compiled(TYPED, dialect)
-    assert set(sql) == {"main", "sketches", "extra"}
+    assert set(sql) == {"aggregates", "extra"}
     text = "\n".join(sql.values())
     missing = [m for m in MARKERS[dialect] if m not in text]
     assert missing == []
-    assert "2026-11-02" in sql["main"] and "'Order Completed'" in sql["main"]
-    assert "GROUPING SETS" in sql["sketches"].upper()
+    assert "2026-11-02" in sql["aggregates"] and "'Order Completed'" in sql["aggregates"]
+    assert "GROUPING SETS" in sql["aggregates"].upper()
 
 
 @pytest.mark.parametrize("dialect", sorted(JSON_MARKERS))
