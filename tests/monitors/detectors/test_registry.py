@@ -12,8 +12,8 @@ from monitors.errors import ConfigError
 
 def test_volume_is_registered_by_module_name() -> None:
     assert "volume" in available()
-    assert [d.name for d in registry()] == ["volume"]
-    assert registry(DetectorsConfig(disabled=["volume"])) == []
+    assert [d.name for d in registry()] == ["volume", "schema", "leakage", "latency", "identity", "names", "rename"]
+    assert "volume" not in [d.name for d in registry(DetectorsConfig(disabled=["volume"]))]
 
 
 def test_unknown_keys_are_config_errors() -> None:
