@@ -18,6 +18,7 @@ from monitors.config import Config
 from monitors.timeutil import from_epoch, iso, to_epoch
 from monitors.ui.queries.tiling import latency_rows
 from monitors.ui.sketches import quantile_table
+from monitors.ui.slo import slo_seconds
 from storage import Store
 
 HOPS = ("send", "deliver", "e2e")
@@ -68,7 +69,8 @@ def weekly_review(store: Store, config: Config, end: datetime, *, top: int = 10)
     if rows.empty:
         empty = pd.DataFrame(columns=HOP_COLUMNS)
         return WeeklyReview(from_epoch(mid), from_epoch(hi), hop, empty, pd.DataFrame(columns=HOUR_COLUMNS), empty)
-    slo = {e: config.dashboard.slo_seconds(e, s) for s, e in rows[["source", "event"]].drop_duplicates().itertuples(index=False)}
+    pairs = rows[["source", "environment", "event"]].drop_duplicates().itertuples(index=False)
+    slo = {e: slo_seconds(config, e, s, env) for s, env, e in pairs}
     weekly = quantile_table(rows, [*KEY, "hop", "week"], above=slo)
     hourly = latency_rows(store, mid, hi, raw=raw, hop=hop, widths=(3600,))
     hourly = hourly.assign(bucket_start=hourly["bucket_start"] - hourly["bucket_start"] % 3600)

@@ -11,6 +11,7 @@ import pandas as pd
 from monitors.config import Config
 from monitors.redact import redact_line
 from monitors.ui.sketches import quantile_table
+from monitors.ui.slo import slo_seconds
 from monitors.ui.window import Window
 from storage import Store
 from storage.findings_store import StoredFinding
@@ -105,7 +106,7 @@ def event_detail(store: Store, config: Config, key: SeriesKey, win: Window) -> E
     return EventDetail(
         key=key, counts=counts, band=_band(store, key, win), latency=_latency(store, key, win),
         violations=per_bucket, violation_totals=totals.reset_index(drop=True), samples=_samples(store, key),
-        findings=sorted(findings, key=lambda f: f.started_at), slo_s=config.dashboard.slo_seconds(key.event, key.source),
+        findings=sorted(findings, key=lambda f: f.started_at), slo_s=slo_seconds(config, key.event, key.source, key.environment),
         slo_hop=config.dashboard.latency_hop,
     )  # fmt: skip
 

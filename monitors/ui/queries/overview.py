@@ -17,6 +17,7 @@ from monitors.timeutil import to_epoch
 from monitors.ui.queries import ACTIVE, KEY, SEVERITY_RANK
 from monitors.ui.queries.tiling import latency_rows
 from monitors.ui.sketches import quantile_table
+from monitors.ui.slo import slo_seconds
 from monitors.ui.window import Window
 from storage import Store
 from storage.findings_store import StoredFinding
@@ -81,7 +82,8 @@ def overview(store: Store, config: Config, win: Window, findings: list[StoredFin
         frame = frame.merge(part, on=KEY, how="left")
     frame["count"] = frame["count"].fillna(0).astype("int64")
     frame["conformance"] = frame["conforming"] / frame["checked"].where(frame["checked"] > 0)
-    frame["slo_s"] = [config.dashboard.slo_seconds(e, s) for s, e in zip(frame["source"], frame["event"], strict=True)]
+    frame["slo_s"] = [slo_seconds(config, e, s, env) for s, env, e in zip(frame["source"], frame["environment"],
+                                                                           frame["event"], strict=True)]
     frame["p95_ok"] = (frame["p95_s"] <= frame["slo_s"]).where(frame["p95_s"].notna())
     frame["last_seen"] = pd.to_datetime(frame["last_seen"], unit="s", utc=True)
     frame["open_findings"] = frame["open_findings"].fillna(0).astype("int64")

@@ -26,10 +26,14 @@ journeys:
     exit: [Order Completed]
   - name: Welcome
     trigger: [Signed Up]
+detectors:
+  latency:
+    slos:
+      - {event: Order Completed, max: 30s}
 dashboard:
   latency_slo: 60s
   slo_overrides:
-    - {event: Order Completed, latency_slo: 30s}
+    - {event: "Added *", latency_slo: 90s}
 customerio:
   workspace: shop-prod
   base_url: http://127.0.0.1:9

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from monitors.config import Config
+from monitors.config import Config, parse_config
 from monitors.errors import InputError
 from monitors.plan import load_plan
 from monitors.ui.queries import customerio as q_cio
@@ -15,6 +15,7 @@ from monitors.ui.queries import findings as q_findings
 from monitors.ui.queries import operations as q_ops
 from monitors.ui.queries import overview as q_overview
 from monitors.ui.queries import plan as q_plan
+from monitors.ui.slo import slo_seconds
 from monitors.ui.window import window
 from storage import Store
 from tests.monitors.ui.seed import ENV, HOSTILE, SOURCE, Seeded
@@ -31,9 +32,16 @@ def test_overview_rows_hold_volume_conformance_latency_and_findings(
     assert oc["expected"] == 5.0 * seeded.buckets and oc["volume_ratio"] == pytest.approx(0.8)
     assert oc["p95_s"] == pytest.approx(1200, rel=0.01)  # the last two hours (10 % of events) ran 20 minutes late
     assert (oc["slo_s"], bool(oc["p95_ok"])) == (30.0, False)
-    assert cart["p95_s"] == pytest.approx(1.0, rel=0.01) and bool(cart["p95_ok"])
+    assert cart["p95_s"] == pytest.approx(1.0, rel=0.01) and bool(cart["p95_ok"]) and cart["slo_s"] == 90.0
     assert (oc["open_findings"], oc["worst_severity"]) == (1, "critical")
     assert len(oc["trend"]) == 288 and sum(oc["trend"]) == 960
+
+
+def test_slo_comes_from_the_latency_detector_then_the_dashboard(ui_config: Config) -> None:
+    assert slo_seconds(ui_config, "Order Completed", SOURCE, ENV) == 30.0  # detectors.latency.slos
+    assert slo_seconds(ui_config, "Added to Cart", SOURCE, ENV) == 90.0  # dashboard.slo_overrides
+    assert slo_seconds(ui_config, "Product Viewed", SOURCE, ENV) == 60.0  # dashboard.latency_slo
+    assert slo_seconds(parse_config({}), "Order Completed") == 120.0  # the detector's built-in default
 
 
 def test_journeys_at_risk_name_the_role_and_finding(store: Store, seeded: Seeded, ui_config: Config) -> None:
