@@ -85,11 +85,11 @@ def replay(store: Store, config: Config, bounds: list[datetime], files: list[dic
     """Ingest step by step and detect after each; returns when each finding was first opened."""
     clock = {"now": bounds[0]}
     plan = load_plan(None)
-    ingesters = {
-        s: SourceIngester(store, IngestOptions(source=s, environment="production", plan=plan, final_line_grace=0.0,
-                                              clock=lambda: clock["now"], leakage=config.leakage))  # fmt: skip
-        for s in ("web", "ios")
-    }
+    def options(source: str) -> IngestOptions:
+        return IngestOptions(source=source, environment="production", plan=plan, final_line_grace=0.0,
+                             clock=lambda: clock["now"], leakage=config.leakage)  # fmt: skip
+
+    ingesters = {s: SourceIngester(store, options(s)) for s in ("web", "ios")}
     opened: dict[str, datetime] = {}
     started = time.perf_counter()
     spent = {"ingest": 0.0, "detect": 0.0}

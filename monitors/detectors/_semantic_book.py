@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -63,6 +63,9 @@ class Found:
     adapted: bool
 
 
+Annotate = Callable[[Found, "dict[str, Any] | None"], "dict[str, Any]"]
+
+
 @dataclass
 class BookResult:
     """What a run of the book produced."""
@@ -74,6 +77,8 @@ class BookResult:
     judged: int = 0
     history: dict[tuple[SeriesKey, str, str], tuple[float, float]] = field(default_factory=dict)
     """(numerator, denominator) summed over each key's baseline ring after the run"""
+    spans: dict[tuple[SeriesKey, str, str], tuple[int, int | None]] = field(default_factory=dict)
+    """per key: (start, end) of its open episode (end None), else of its last ended one"""
 
     def baseline(self, series: SeriesKey, check: str, subject: str) -> float | None:
         """A key's rate over its baseline ring (None when unknown or without messages)."""
@@ -150,9 +155,12 @@ class RateBook:
         nums: pd.DataFrame,
         dens: pd.DataFrame,
         extra: Mapping[SeriesKey, dict[str, Any]] | None = None,
+        annotate: Annotate | None = None,
     ) -> BookResult:
         """Judge the buckets not judged yet for every series of ``series``; ``extra`` is JSON the
-        detector keeps per series in the same state (see :meth:`extra_of`)."""
+        detector keeps per series in the same state (see :meth:`extra_of`). ``annotate(found,
+        notes)`` returns an episode's notes (evidence gathered over the runs, e.g. counts per leak
+        signal) from its previous notes; they are kept with open episodes as ``episode["notes"]``."""
         end = self.end(now, series)
         result = BookResult(end=end)
         series, state, nums, dens = self._with_totals(series, state, nums, dens)
@@ -170,7 +178,14 @@ class RateBook:
         for o in out.outcomes:
             s, i = owners[o.key]
             check, subject = s.keys[i]
-            result.found.append(Found(s.key, check, subject, o.episode, o.ended_at, o.adapted))
+            found = Found(s.key, check, subject, o.episode, o.ended_at, o.adapted)
+            if annotate is not None:
+                notes = annotate(found, o.episode.get("notes"))
+                o.episode["notes"] = notes
+                kept = out.tracks[o.key].episode
+                if kept is not None and kept["start"] == o.episode["start"]:
+                    kept["notes"] = notes
+            result.found.append(found)
         pos = 0
         for s in items:
             s.tracks = out.tracks[pos : pos + len(s.keys)]
@@ -178,6 +193,10 @@ class RateBook:
             for (check, subject), track in zip(s.keys, s.tracks, strict=True):
                 num, den = track.ring.sum(axis=0, dtype=np.float64)
                 result.history[(s.key, check, subject)] = (float(num), float(den))
+                if track.episode is not None:
+                    result.spans[(s.key, check, subject)] = (int(track.episode["start"]), None)
+                elif track.last is not None:
+                    result.spans[(s.key, check, subject)] = track.last
         virtual = {s.key: self._encode(s) for s in items if totals.is_total(s.key)}
         host_of = {h: v for v, h in totals.hosts(s.key for s in items).items()}
         for s in items:
@@ -222,7 +241,7 @@ class RateBook:
         source = (check.den_from, ck[1]) if check.den_from is not None else (DEN, self.den_name(*ck))
         if source in item.keys:
             ring[:, 1] = item.tracks[item.keys.index(source)].ring[:, 0 if check.den_from else 1]
-        return rates.Track(anchor.through, anchor.slot_end, ring, None)
+        return rates.Track(anchor.through, anchor.slot_end, ring, None, None)
 
     def _rule(self, key: SeriesKey, check: str) -> rates.Rule:
         c = self.checks[check]
@@ -293,6 +312,7 @@ class RateBook:
             "through": [t.through for t in tracks],
             "slot_end": [t.slot_end for t in tracks],
             "episodes": [t.episode for t in tracks],
+            "last": [t.last for t in tracks],
             "extra": extra,
             "virtual": virtual,
         }
@@ -311,9 +331,12 @@ class RateBook:
             rings = np.frombuffer(raw, dtype=np.float32, offset=4 + size).reshape(n, self.timing.slots, 2)
         except (zlib.error, ValueError, KeyError):
             return None
+        lasts = header.get("last") or [None] * n
         tracks = [
-            rates.Track(int(th), int(se), rings[i].copy(), ep)
-            for i, (th, se, ep) in enumerate(zip(header["through"], header["slot_end"], header["episodes"], strict=True))
+            rates.Track(int(th), int(se), rings[i].copy(), ep, None if last is None else (int(last[0]), int(last[1])))
+            for i, (th, se, ep, last) in enumerate(
+                zip(header["through"], header["slot_end"], header["episodes"], lasts, strict=True)
+            )
         ]
         return _Series(key, [(str(c), str(s)) for c, s in header["keys"]], tracks)
 

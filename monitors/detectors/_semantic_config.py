@@ -40,14 +40,18 @@ class RuleConfig(StrictModel):
     """messages in the baseline before the key is judged"""
     total_dispersion: float = Field(default=6.0, ge=1)
     """dispersion on a per-source total (all events: a user's session sends several messages)"""
+    total_threshold: float = Field(default=4.5, gt=0)
+    """score that opens a finding on a per-source total (one key per source: fewer tests than per event)"""
 
     def rule(self, **extra: float | bool) -> Rule:
         """The engine's :class:`Rule`."""
-        return Rule(**self.model_dump(exclude={"total_dispersion"}), **extra)  # type: ignore[arg-type]
+        return Rule(**self.model_dump(exclude={"total_dispersion", "total_threshold"}), **extra)  # type: ignore[arg-type]
 
     def total_rule(self, **extra: float | bool) -> Rule:
         """The :class:`Rule` of the per-source total."""
-        return Rule(**{**self.model_dump(exclude={"total_dispersion"}), "dispersion": self.total_dispersion}, **extra)  # type: ignore[arg-type]
+        values = {**self.model_dump(exclude={"total_dispersion", "total_threshold"}), "dispersion": self.total_dispersion,
+                  "threshold": self.total_threshold}  # fmt: skip
+        return Rule(**values, **extra)  # type: ignore[arg-type]
 
 
 class SemanticConfig(StrictModel):
@@ -112,12 +116,15 @@ class SchemaDetectorConfig(StrictModel):
     nested: RuleConfig = RuleConfig(min_abs=0.05, min_rel=1.0)
     """missing or mistyped item fields (``items[].product_id``), from the plan's violations"""
     conformance: RuleConfig = RuleConfig(min_abs=0.05, min_rel=0.5)
+    conformance_hold: str = "30m"
+    """a conformance drop is reported once it lasted this long (the specific checks name the
+    property first; the drop is not reported when they explain it)"""
     new_event_grace: str = "1d"
     """events first seen this long after monitoring began are new"""
     new_event_window: str = "1d"
     """a new unplanned event is reported for this long after it appeared"""
 
-    _d = field_validator("new_event_grace", "new_event_window")(_duration)
+    _d = field_validator("new_event_grace", "new_event_window", "conformance_hold")(_duration)
 
 
 class SLOConfig(StrictModel):
@@ -208,7 +215,7 @@ class NamesDetectorConfig(StrictModel):
 
     window: str = "1d"
     """variants must have been seen in this window"""
-    interval: str = "1h"
-    """how often the check runs"""
+    hold: str = "1h"
+    """a new spelling is reported once it has been seen this long (a rename claims it first)"""
 
-    _d = field_validator("window", "interval")(_duration)
+    _d = field_validator("window", "hold")(_duration)

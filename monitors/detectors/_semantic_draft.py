@@ -3,13 +3,13 @@ frames the rate book reads (denominators from bucket metrics, numerators from vi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
 
 from monitors.detectors._semantic import KEY, pct, rnd, window
-from monitors.detectors._semantic_book import DEN_COLUMNS, NUM_COLUMNS, Found
+from monitors.detectors._semantic_book import DEN_COLUMNS, NUM_COLUMNS, BookResult, Found
 from monitors.detectors._semantic_rates import Timing
 from monitors.detectors._semantic_totals import ALL
 from monitors.detectors.base import SeriesKey
@@ -146,35 +146,69 @@ def event_counts(violations: pd.DataFrame, found: Found, vtype: str) -> dict[str
     return {str(k): int(n) for k, n in totals.items()}
 
 
+def tally(
+    frame: pd.DataFrame, found: Found, notes: dict[str, Any] | None, by: str, mask: pd.Series | None = None
+) -> dict[str, Any]:
+    """Episode notes: messages per value of column ``by`` over the episode's buckets, counted
+    once each across runs (``through``: the last bucket counted). ``mask`` selects the rows (of
+    the series, or of every event of the source for a per-source total)."""
+    notes = {"through": found.episode["start"] - 1, "counts": {}} if notes is None else dict(notes)
+    counts = dict(notes["counts"])
+    if not frame.empty:
+        key = found.series
+        f = frame if mask is None else frame[mask]
+        mine = (f["source"] == key.source) & (f["environment"] == key.environment)
+        if key.event != ALL:
+            mine &= f["event"] == key.event
+        t = f["bucket_start"]
+        rows = f[mine & (t > notes["through"]) & (t >= found.episode["start"]) & (t <= found.episode["last_hot"])]
+        for value, n in rows.groupby(by)["count"].sum().items():
+            counts[str(value)] = counts.get(str(value), 0) + int(n)
+        if not rows.empty:
+            notes["through"] = int(rows["bucket_start"].max())
+    notes["counts"] = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+    return notes
+
+
 def label(key: SeriesKey) -> str:
     """The event name for titles; a per-source total reads ``all web events``."""
     return f"all {key.source} events" if key.event == ALL else key.event
 
 
-def fold_totals(drafts: list[FindingDraft], slack: int = 3600) -> list[FindingDraft]:
-    """Per-event drafts covered by a per-source total of the same kind (overlapping in time)
-    are dropped; the total lists them under ``evidence["events"]``."""
-    totals = [d for d in drafts if d.event == ALL]
-    if not totals:
+def fold_totals(
+    drafts: list[FindingDraft], result: BookResult, kind_of: Callable[[str], str], *, subjects: bool = True,
+    slack: int = 3600,
+) -> list[FindingDraft]:  # fmt: skip
+    """Per-event drafts that a per-source total of the same kind (and subject, unless
+    ``subjects`` is False) covers — its open episode, or its last one — are dropped; a total
+    reported in this run lists them under ``evidence["events"]``."""
+    spans = [(kind_of(check), key, subject if subjects else "", start, end)
+             for (key, check, subject), (start, end) in result.spans.items() if key.event == ALL]  # fmt: skip
+    if not spans:
         return drafts
+    totals = {(d.kind, d.source, d.environment, d.subject): d for d in drafts if d.event == ALL}
     out = []
     for d in drafts:
-        cover = None if d.event == ALL else next((t for t in totals if _covers(t, d, slack)), None)
-        if cover is None:
+        if d.event == ALL or not _covered(d, spans, slack):
             out.append(d)
             continue
-        cover.evidence.setdefault("events", {})[d.event] = {
-            "rate": d.observed, "baseline": d.expected, "started_at": iso(d.started_at), "title": d.title,
-        }  # fmt: skip
+        total = totals.get((d.kind, d.source, d.environment, d.subject))
+        if total is not None:
+            total.evidence.setdefault("events", {})[d.event] = {
+                "rate": d.observed, "baseline": d.expected, "started_at": iso(d.started_at), "title": d.title,
+            }  # fmt: skip
     return out
 
 
-def _covers(total: FindingDraft, d: FindingDraft, slack: int) -> bool:
-    if (total.kind, total.source, total.environment, total.subject) != (d.kind, d.source, d.environment, d.subject):
-        return False
-    t_end = total.ended_at.timestamp() if total.ended_at else float("inf")
-    d_end = d.ended_at.timestamp() if d.ended_at else float("inf")
-    return total.started_at.timestamp() < d_end + slack and d.started_at.timestamp() < t_end + slack
+def _covered(d: FindingDraft, spans: list[tuple[str, SeriesKey, str, int, int | None]], slack: int) -> bool:
+    start = d.started_at.timestamp()
+    end = d.ended_at.timestamp() if d.ended_at else float("inf")
+    for kind, key, subject, t_start, t_end in spans:
+        if (kind, key.source, key.environment, subject) != (d.kind, d.source, d.environment, d.subject):
+            continue
+        if t_start < end + slack and start < (float("inf") if t_end is None else t_end) + slack:
+            return True
+    return False
 
 
 def change(found: Found) -> str:

@@ -81,7 +81,9 @@ class _Hours:
     def __init__(self, frame: pd.DataFrame, start: int, end: int) -> None:
         self.start = start
         n = max((end - start) // HOUR, 1)
-        hour = np.clip((frame["bucket_start"].to_numpy(np.int64) - start) // HOUR, 0, n - 1)
+        t = frame["bucket_start"].to_numpy(np.int64)
+        frame = frame[(t >= start) & (t < end)]
+        hour = (frame["bucket_start"].to_numpy(np.int64) - start) // HOUR
         events = frame["event"].to_numpy()
         is_identify = events == "$identify"
         is_track = np.array([not str(e).startswith("$") for e in events], dtype=bool)

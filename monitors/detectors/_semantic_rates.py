@@ -85,6 +85,8 @@ class Track:
     slot_end: int
     ring: NDArray[np.float32]
     episode: dict[str, Any] | None = None
+    last: tuple[int, int] | None = None
+    """(start, end) of the last episode that ended"""
 
 
 @dataclass
@@ -186,7 +188,8 @@ def _block(panel: Panel, tracks: list[Track], timing: Timing, end: int, keys: np
             new_end = timing.slot_end(end)
             base = new_end - first // timing.slot  # row of slot new_end - slots
             ring = slots[base : base + timing.slots, j].astype(np.float32)
-            out.tracks[k] = Track(end - w, new_end, ring, episode)
+            ended = [(int(o.episode["start"]), int(o.ended_at)) for o in outs if o.ended_at is not None]
+            out.tracks[k] = Track(end - w, new_end, ring, episode, ended[-1] if ended else track.last)
         else:
             outs = [Outcome(int(k), track.episode, None)] if track.episode and not track.episode.get("muted") else []
         out.outcomes += [Outcome(int(k), o.episode, o.ended_at, o.adapted) for o in outs]

@@ -119,7 +119,7 @@ class IdentityDetector:
         kept, profile_drafts = self._profiles(book, inputs)
         result = book.run(inputs.now, inputs.series, inputs.state, nums, dens, kept)
         samples = Samples(inputs.extras.get("samples"))
-        drafts = fold_totals([self._draft(f, book, samples, violations) for f in result.found])
+        drafts = fold_totals([self._draft(f, book, samples, violations) for f in result.found], result, str)
         suppress = set()
         for f in result.found:
             suppress |= explained(inputs.prior, ["conformance_drop"], f.series, f.episode["start"], f.ended_at, SLACK)

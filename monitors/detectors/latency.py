@@ -102,7 +102,8 @@ class LatencyDetector:
         slos = [f for f in result.found if f.check.startswith("slo:")]
         slow = [f for f in result.found if f.check.startswith("slow:")]
         drafts = [self._slo_draft(f, book, result, decoded, slow) for f in slos]
-        drafts += fold_totals(self._anomaly_drafts(slow, slos, book, result, decoded))
+        anomalies = self._anomaly_drafts(slow, slos, book, result, decoded)
+        drafts += fold_totals(anomalies, result, lambda c: "latency_anomaly" if c.startswith("slow:") else c, subjects=False)
         suppress: set[str] = set()
         for d in drafts:
             end = None if d.ended_at is None else int(d.ended_at.timestamp())

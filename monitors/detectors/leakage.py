@@ -18,19 +18,18 @@ from typing import Any
 import pandas as pd
 
 from monitors.detectors._semantic import Samples, pct
-from monitors.detectors._semantic_book import Check, Found, RateBook
+from monitors.detectors._semantic_book import Annotate, Check, Found, RateBook
 from monitors.detectors._semantic_draft import (
     METRIC_COLUMNS,
     VIOLATION_COLUMNS,
     checked_dens,
     draft,
-    event_counts,
-    events_by,
     extra,
     fold_totals,
     label,
     numbers,
     rates_of,
+    tally,
     violation_nums,
 )
 from monitors.detectors._semantic_totals import ALL
@@ -41,7 +40,6 @@ from monitors.timeutil import parse_duration
 
 CHECKS: dict[tuple[str, str | None], str] = {("leak", ""): "leak", ("impossible_timestamp", ""): "impossible_timestamp"}
 KINDS = {"leak": "staging_leak", "impossible_timestamp": "impossible_timestamps"}
-_VTYPE = {"leak": "leak", "impossible_timestamp": "impossible_timestamp"}
 
 
 class LeakageDetector:
@@ -82,57 +80,55 @@ class LeakageDetector:
         violations = extra(inputs.extras, "violations", VIOLATION_COLUMNS)
         nums = violation_nums(violations, CHECKS, subject=False)
         dens = checked_dens(extra(inputs.extras, "metrics", METRIC_COLUMNS))
-        result = book.run(inputs.now, inputs.series, inputs.state, nums, dens)
+        result = book.run(inputs.now, inputs.series, inputs.state, nums, dens, annotate=_notes(violations))
         samples = Samples(inputs.extras.get("samples"))
-        drafts = fold_totals([self._draft(f, book, violations, samples) for f in result.found])
+        drafts = fold_totals([self._draft(f, book, samples) for f in result.found], result, KINDS.__getitem__)
         return DetectorOutput(
             drafts=drafts, state=result.states, complete=True, covered=result.covered,
             stats={"series": len(result.covered), "judged": result.judged, "episodes": len(drafts), "judged_until": result.end},
         )  # fmt: skip
 
-    def _draft(self, found: Found, book: RateBook, violations: pd.DataFrame, samples: Samples) -> FindingDraft:
+    def _draft(self, found: Found, book: RateBook, samples: Samples) -> FindingDraft:
         evidence: dict[str, Any] = {"detector": self.name, **numbers(found, book.timing)}
         observed, expected = rates_of(found)
         event = label(found.series)
         if found.check == "leak":
-            signals = _signals(violations, found, book.timing.width)
+            signals = found.episode["notes"]["signals"]["counts"]
             evidence["signals"] = signals
-            evidence["signals_note"] = "messages per signal in the episode's buckets read by this run"
-            evidence["samples"] = _samples(samples, found, violations, [*(("leak", s) for s in signals), ("leak", None)])
+            evidence["samples"] = _samples(samples, found, [*(("leak", s) for s in signals), ("leak", None)])
             named = ", ".join(list(signals)[:3]) or "test/staging signals"
             title = f"Test or staging data in production {event}: {pct(observed)} of messages ({named}; usually {pct(expected)})"
         else:
-            evidence["samples"] = _samples(samples, found, violations, [("impossible_timestamp", None)])
+            evidence["samples"] = _samples(samples, found, [("impossible_timestamp", None)])
             title = f"Impossible timestamps in {event}: {pct(observed)} of messages (usually {pct(expected)})"
         if found.series.event == ALL:
-            evidence["messages_by_event"] = event_counts(violations, found, _VTYPE[found.check])
+            evidence["messages_by_event"] = found.episode["notes"]["events"]["counts"]
         critical = observed >= self.config.leakage.critical_rate
         return draft(found, KINDS[found.check], title, Severity.CRITICAL if critical else Severity.WARNING, evidence)
 
 
-def _signals(violations: pd.DataFrame, found: Found, width: int) -> dict[str, Any]:
-    """Leak signals of the series in the episode's buckets read this run (most frequent first)."""
-    ep = found.episode
-    key = found.series
-    if violations.empty:
-        return {}
+def _notes(violations: pd.DataFrame) -> Annotate:
+    """Counts per leak signal and per event, gathered over the episode's buckets run by run."""
     v = violations
-    rows = v[(v["vtype"] == "leak") & (v["property"] != "") & (v["source"] == key.source)
-             & (v["environment"] == key.environment) & (v["bucket_start"] >= ep["start"])
-             & (v["bucket_start"] <= ep["last_hot"])]  # fmt: skip
-    if key.event != ALL:
-        rows = rows[rows["event"] == key.event]
-    totals = rows.groupby("property")["count"].sum().sort_values(ascending=False)
-    return {str(k): int(v) for k, v in totals.items()}
+    leak = (v["vtype"] == "leak") if not v.empty else None
+    signal = None if leak is None else leak & (v["property"] != "")
+    any_leak = None if leak is None else leak & (v["property"] == "")
+    stamps = None if v.empty else v["vtype"] == "impossible_timestamp"
+
+    def annotate(found: Found, notes: dict[str, Any] | None) -> dict[str, Any]:
+        prev = notes or {}
+        events_mask = any_leak if found.check == "leak" else stamps
+        return {"signals": tally(v, found, prev.get("signals"), "property", signal),
+                "events": tally(v, found, prev.get("events"), "event", events_mask)}  # fmt: skip
+
+    return annotate
 
 
-def _samples(
-    samples: Samples, found: Found, violations: pd.DataFrame, wanted: list[tuple[str, str | None]]
-) -> list[dict[str, Any]]:
+def _samples(samples: Samples, found: Found, wanted: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
     """Samples of the series, or for a per-source total, of its events (most affected first)."""
     if found.series.event != ALL:
         return samples.pick(found.series, wanted)
-    return samples.pick_source(found.series, wanted, events_by(violations, found, wanted[-1][0]))
+    return samples.pick_source(found.series, wanted, list(found.episode["notes"]["events"]["counts"]))
 
 
 def create(config: DetectorsConfig) -> LeakageDetector:

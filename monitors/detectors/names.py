@@ -41,6 +41,7 @@ class NamesDetector:
 
     def __init__(self, config: DetectorsConfig) -> None:
         self.window = parse_duration(config.names.window)
+        self.hold = parse_duration(config.names.hold)
         self.lateness = parse_duration(config.semantic.lateness)
 
     def _start(self, key: SeriesKey, end: int, state: Mapping[SeriesKey, DetectorState]) -> int:
@@ -96,7 +97,7 @@ class NamesDetector:
             for event, source, first, count in rows:
                 variants[event][source] = count
                 firsts[event] = min(firsts.get(event, first), first)
-            if len(variants) > 1:
+            if len(variants) > 1 and sorted(firsts.values())[1] <= end - self.hold:
                 drafts.append(_draft("duplicate_event_name", env, folded, variants, firsts, end, Severity.WARNING))
         return drafts
 
@@ -112,7 +113,7 @@ class NamesDetector:
                 firsts[group][prop] = min(firsts[group].get(prop, first), first)
         drafts = []
         for (env, folded), variants in sorted(groups.items()):
-            if len(variants) > 1:
+            if len(variants) > 1 and sorted(firsts[(env, folded)].values())[1] <= end - self.hold:
                 traits = any(w.endswith("/$identify") for v in variants.values() for w in v)
                 severity = Severity.WARNING if traits else Severity.INFO
                 drafts.append(_draft("duplicate_property_name", env, folded, variants, firsts[(env, folded)], end, severity))

@@ -98,7 +98,8 @@ class SchemaDetector:
         result = book.run(inputs.now, inputs.series, inputs.state, nums, checked_dens(metrics), unplanned)
         samples = Samples(inputs.extras.get("samples"))
         drafts = [self._draft(f, book, result, samples, violations, props) for f in result.found]
-        drafts = _without_explained_conformance(drafts)
+        hold = parse_duration(self.config.schema_drift.conformance_hold)
+        drafts = [d for d in _without_explained_conformance(drafts) if not _held(d, result.end, hold)]
         news, suppress = self._new_events(unplanned, result.end, inputs, samples)
         return DetectorOutput(
             drafts=drafts + news, state=result.states, suppress=suppress, complete=True, covered=result.covered,
@@ -260,6 +261,11 @@ def _violation_mix(violations: pd.DataFrame, found: Found) -> dict[str, int]:
     labels = rows["vtype"] + rows["property"].map(lambda p: f":{p}" if p else "")
     totals = rows.groupby(labels)["count"].sum().sort_values(ascending=False)
     return {str(k): int(c) for k, c in totals.head(8).items()}
+
+
+def _held(d: FindingDraft, end: int, hold: int) -> bool:
+    """A conformance drop younger than ``hold`` waits (still open: it has not ended)."""
+    return d.kind == "conformance_drop" and d.ended_at is None and end - int(d.started_at.timestamp()) < hold
 
 
 def _without_explained_conformance(drafts: list[FindingDraft]) -> list[FindingDraft]:

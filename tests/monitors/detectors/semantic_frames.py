@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from monitors.detectors.base import DataRequest, Detector, DetectorInputs, DetectorOutput, DetectorState, SeriesKey
+from monitors.detectors.base import (
+    DataRequest,
+    Detector,
+    DetectorInputs,
+    DetectorOutput,
+    DetectorState,
+    SeriesKey,
+)
 from monitors.models import FindingDraft
 from monitors.sketch import LatencySketch
 from monitors.timeutil import from_epoch

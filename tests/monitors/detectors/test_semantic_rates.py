@@ -10,7 +10,17 @@ from monitors.detectors import _semantic_rates as rates
 from monitors.detectors.config import DetectorsConfig
 from monitors.detectors.leakage import LeakageDetector
 from monitors.timeutil import iso
-from tests.monitors.detectors.semantic_frames import DAY, HOUR, T0, W, Runner, grid, metrics, series, violations
+from tests.monitors.detectors.semantic_frames import (
+    DAY,
+    HOUR,
+    T0,
+    Runner,
+    W,
+    grid,
+    metrics,
+    series,
+    violations,
+)
 
 ONSET = T0 + 10 * DAY + 14 * HOUR
 
