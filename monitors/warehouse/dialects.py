@@ -152,6 +152,13 @@ def _epoch(element: Epoch, compiler: SQLCompiler, **kw: Any) -> str:
     return f"CAST(EXTRACT(EPOCH FROM {_arg(element, compiler, **kw)}) AS DOUBLE PRECISION)"
 
 
+@compiles(Epoch, "postgresql")
+def _epoch_pg(element: Epoch, compiler: SQLCompiler, **kw: Any) -> str:
+    # date_part is computed in float8 (microseconds / 1e6, correctly rounded, as DuckDB's epoch);
+    # EXTRACT goes through numeric, several times slower.
+    return f"date_part('epoch', {_arg(element, compiler, **kw)})"
+
+
 @compiles(Epoch, "duckdb")
 def _epoch_duckdb(element: Epoch, compiler: SQLCompiler, **kw: Any) -> str:
     return f"epoch({_arg(element, compiler, **kw)})"
@@ -257,9 +264,13 @@ def _hex_rank(element: HexRank, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(HexRank, "postgresql")
 def _hex_rank_pg(element: HexRank, compiler: SQLCompiler, **kw: Any) -> str:
+    # Zero digits before the first non-zero one count 4 bits each; that digit's own leading zeros
+    # come from a lookup string indexed by its value (plain text functions, no bit strings).
+    t = f"ltrim({_arg(element, compiler, **kw)}, '0')"
+    digit = f"position(substr({t}, 1, 1) IN '0123456789abcdef')"
+    lz = f"CAST(substr('0322111100000000', {digit}, 1) AS INTEGER)"
     bits = 4 * element.digits
-    pos = f"position('1' IN CAST(CAST('x' || {_arg(element, compiler, **kw)} AS BIT({bits})) AS TEXT))"
-    return f"(CASE WHEN {pos} = 0 THEN {bits} ELSE {pos} END)"
+    return f"(CASE WHEN {t} = '' THEN {bits} ELSE {bits} - 4 * length({t}) + {lz} + 1 END)"
 
 
 # ---------------------------------------------------------------- JSON

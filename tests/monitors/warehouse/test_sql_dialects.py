@@ -54,7 +54,7 @@ MARKERS = {
         "array_join(array_agg(",
     ],
     "redshift": ["EXTRACT(EPOCH FROM", "md5(", "STRTOL(", " ~ ", "LISTAGG(", "OFFSET 0"],
-    "postgresql": ["EXTRACT(EPOCH FROM", "md5(", "AS BIT(12)", "position('1' IN", "string_agg(", "OFFSET 0"],
+    "postgresql": ["date_part('epoch',", "md5(", "AS BIT(12)", "ltrim(", "string_agg(", "OFFSET 0"],
     "duckdb": ["epoch(", "md5(", "CAST('0x' ||", "regexp_full_match(", "string_agg("],
 }
 JSON_MARKERS = {
