@@ -175,19 +175,23 @@ class IdentityDetectorConfig(StrictModel):
     missing_identity: RuleConfig = RuleConfig(min_abs=0.01, min_rel=1.0)
     missing_entity_id: RuleConfig = RuleConfig(min_abs=0.02, min_rel=1.0)
     window: str = "1d"
-    """window of the profile checks (ids never identified, anonymous ids never linked)"""
+    """window of the profile checks (ids never identified, anonymous ids never linked); whole days"""
     identify_horizon: str = "30d"
-    """an id counts as identified when an identify carried it this long back"""
+    """an id counts as identified when an identify carried it this long back (whole days)"""
     link_within: str = "1d"
-    """anonymous activity counts as linked when its id was seen with a user id within this"""
-    interval: str = "1h"
-    """the profile checks run at most this often"""
+    """anonymous activity counts as linked when its id was seen with a user id within this (whole days)"""
     min_increase: float = Field(default=0.1, ge=0, le=1)
     """absolute rise of a profile rate over its baseline (median of the last 7 days) to report"""
     min_ids: int = Field(default=200, ge=1)
     """ids in the window, at least, before a profile rate is judged (estimates are ±2 %)"""
 
-    _d = field_validator("window", "identify_horizon", "link_within", "interval")(_duration)
+    @field_validator("window", "identify_horizon", "link_within")
+    @classmethod
+    def _days(cls, value: str) -> str:
+        seconds = parse_duration(value)
+        if seconds < 86400 or seconds % 86400:
+            raise ValueError("profile windows are whole days (1d, 7d, 30d…)")
+        return value
 
 
 class RenameDetectorConfig(StrictModel):

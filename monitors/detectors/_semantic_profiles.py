@@ -1,22 +1,27 @@
 """Profile checks of the identity detector, from the identity HyperLogLogs stored per bucket.
 
-For one source and environment, evaluated at most every ``interval`` at time ``e``:
+For one source and environment, once per completed UTC day D (windows are whole days):
 
-* **ids never identified** — userIds that sent track events in ``[e - window, e)`` but never came
-  with an identify call in ``[e - horizon, e)``: ``|uid(track) ∪ uid($identify)| − |uid($identify)|``
-  over ``|uid(track)|``;
-* **anonymous activity never linked** — anonymousIds active without a userId in the window that
-  ended ``link_within`` ago, never seen with a userId since: ``|anon ∪ linked| − |linked|`` over
-  ``|anon|``.
+* **ids never identified** — userIds that sent track events in the last ``window`` days but never
+  came with an identify call in the last ``horizon`` days:
+  ``|uid(track) ∪ uid($identify)| − |uid($identify)|`` over ``|uid(track)|``;
+* **anonymous activity never linked** — anonymousIds active without a userId in the ``window``
+  days that ended ``link_within`` days ago, never seen with a userId since:
+  ``|anon ∪ linked| − |linked|`` over ``|anon|``.
 
-Both are HyperLogLog estimates (±1.6 % of each set, so differences of large sets are rough): a
-finding needs the rate to rise ``min_increase`` above its median of the same time on the 7 days
-before, by 4 × the spread of those days and by 4 × the error propagated from the sketches.
+The detector keeps, per source, one merged register array per day and kind of id (track userIds,
+identify userIds, anonymous-only ids, linked anonymous ids) for the days these windows reach, so
+a day's sketches are read once. Both rates are HyperLogLog estimates (±1.6 % per set, so the
+difference of two large sets is rough): a finding needs the rate to rise ``min_increase`` above
+its median on the 7 days before, by 4 × the spread of those days and by 4 × the error propagated
+from the sketches.
 """
 
 from __future__ import annotations
 
+import base64
 import math
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,86 +29,83 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from monitors.detectors._semantic import factorize
 from monitors.detectors._semantic_sketch import estimate, hll_entries, registers, relative_error
+from monitors.sketch import HLL_M
 
-HOUR = 3600
 DAY = 86400
-DAYS = 7
+BASELINE_DAYS = 7
 CHECKS = ("never_identified", "never_linked")
+CHANNELS = ("track", "identify", "anon", "linked")
 
 
 @dataclass(frozen=True)
 class ProfileSettings:
-    """Windows (seconds) and thresholds of the profile checks."""
+    """Windows (whole days) and thresholds of the profile checks."""
 
     window: int
     horizon: int
     link_within: int
-    interval: int
     min_increase: float
     min_ids: int
 
-    def reach(self) -> int:
-        """Seconds of history an evaluation needs (7 baseline days included)."""
-        return DAYS * DAY + max(self.horizon, self.link_within + self.window)
+    def keep(self) -> int:
+        """Days of registers an evaluation needs (7 baseline days included)."""
+        return BASELINE_DAYS + max(self.horizon, self.link_within + self.window)
 
 
-@dataclass(frozen=True)
-class Reading:
-    """One check at one time: the rate now, its baseline days, and the number of ids."""
+@dataclass
+class Days:
+    """Merged registers per channel and day: ``regs[c, i]`` is day ``first + i`` (epoch days)."""
 
-    check: str
-    at: int
-    rate: float
-    ids: float
-    baseline: list[float]
-    noise: float = 0.0
-    """standard error of ``rate`` from the sketches' own error"""
+    first: int
+    regs: NDArray[np.uint8]
+
+    @classmethod
+    def empty(cls, first: int) -> Days:
+        """No day merged yet; the next one is ``first``."""
+        return cls(first, np.zeros((len(CHANNELS), 0, HLL_M), dtype=np.uint8))
 
     @property
-    def median(self) -> float:
-        """Median of the baseline days (0 without any)."""
-        return float(np.median(self.baseline)) if self.baseline else 0.0
+    def until(self) -> int:
+        """The first day not merged yet."""
+        return int(self.first + self.regs.shape[1])
 
-    def flagged(self, s: ProfileSettings) -> bool:
-        """Whether the rate rose enough above its baseline."""
-        if self.ids < s.min_ids or len(self.baseline) < 3:
-            return False
-        spread = 1.4826 * float(np.median(np.abs(np.array(self.baseline) - self.median)))
-        return self.rate - self.median >= max(s.min_increase, 4 * spread, 4 * self.noise)
+    def encode(self) -> dict[str, Any]:
+        """JSON-ready (the registers compressed, base64)."""
+        return {"first": self.first, "days": self.regs.shape[1], "regs": base64.b64encode(zlib.compress(self.regs.tobytes(), 6)).decode()}
 
+    @classmethod
+    def decode(cls, data: dict[str, Any]) -> Days:
+        """Inverse of :meth:`encode`."""
+        raw = zlib.decompress(base64.b64decode(data["regs"]))
+        regs = np.frombuffer(raw, dtype=np.uint8).reshape(len(CHANNELS), int(data["days"]), HLL_M).copy()
+        return cls(int(data["first"]), regs)
 
-class _Hours:
-    """Hourly dense registers of one source/environment for track uids, identify uids, anonymous
-    ids without a user and linked anonymous ids."""
+    def merged(self, frame: pd.DataFrame, until: int, keep: int) -> Days:
+        """These days plus those of ``frame`` up to day ``until`` (exclusive), the last ``keep`` kept."""
+        n = max(until - self.until, 0)
+        new = np.zeros((len(CHANNELS), n, HLL_M), dtype=np.uint8)
+        if n and not frame.empty:
+            day = frame["bucket_start"].to_numpy(np.int64) // DAY - self.until
+            mine = frame[(day >= 0) & (day < n)]
+            day = mine["bucket_start"].to_numpy(np.int64) // DAY - self.until
+            events = mine["event"].astype(str)
+            masks = {"track": ~events.str.startswith("$").to_numpy(), "identify": (events == "$identify").to_numpy()}
+            columns = {"track": "uid_hll", "identify": "uid_hll", "anon": "anon_only_hll", "linked": "linked_hll"}
+            for c, name in enumerate(CHANNELS):
+                mask = masks.get(name, np.ones(len(mine), dtype=bool))
+                blobs = [_bytes(b) if m else b"" for b, m in zip(mine[columns[name]].tolist(), mask.tolist(), strict=True)]
+                rows, reg, rank = hll_entries(blobs)
+                new[c] = registers(day, n, rows, reg, rank)
+        regs = np.concatenate([self.regs, new], axis=1)
+        drop = max(regs.shape[1] - keep, 0)
+        return Days(self.first + drop, regs[:, drop:])
 
-    def __init__(self, frame: pd.DataFrame, start: int, end: int) -> None:
-        self.start = start
-        n = max((end - start) // HOUR, 1)
-        t = frame["bucket_start"].to_numpy(np.int64)
-        frame = frame[(t >= start) & (t < end)]
-        hour = (frame["bucket_start"].to_numpy(np.int64) - start) // HOUR
-        events = frame["event"].to_numpy()
-        is_identify = events == "$identify"
-        is_track = np.array([not str(e).startswith("$") for e in events], dtype=bool)
-        self.track = self._dense(frame["uid_hll"], hour, is_track, n)
-        self.identify = self._dense(frame["uid_hll"], hour, is_identify, n)
-        everything = np.ones(len(frame), dtype=bool)
-        self.anon = self._dense(frame["anon_only_hll"], hour, everything, n)
-        self.linked = self._dense(frame["linked_hll"], hour, everything, n)
-
-    @staticmethod
-    def _dense(blobs: pd.Series, hour: np.ndarray, mask: np.ndarray, n: int) -> NDArray[np.uint8]:
-        values = [_bytes(b) if m else b"" for b, m in zip(blobs.tolist(), mask.tolist(), strict=True)]
-        rows, reg, rank = hll_entries(values)
-        return registers(hour, n, rows, reg, rank)
-
-    def union(self, which: NDArray[np.uint8], lo: int, hi: int) -> NDArray[np.uint8]:
-        """Registers of ``[lo, hi)`` (epoch s, clipped to the hours held)."""
-        a = max((lo - self.start) // HOUR, 0)
-        b = max(min((hi - self.start) // HOUR, len(which)), a)
-        out: NDArray[np.uint8] = which[a:b].max(axis=0) if b > a else np.zeros(which.shape[1], np.uint8)
+    def union(self, channel: str, lo: int, hi: int) -> NDArray[np.uint8]:
+        """Registers of days ``[lo, hi)`` of one channel (days not held count as empty)."""
+        a, b = max(lo - self.first, 0), max(min(hi - self.first, self.regs.shape[1]), 0)
+        c = CHANNELS.index(channel)
+        out: NDArray[np.uint8] = self.regs[c, a:b].max(axis=0) if b > a else np.zeros(HLL_M, np.uint8)
         return out
 
 
@@ -128,50 +130,66 @@ def _difference(n_union: float, n_other: float, n_total: float) -> Estimate:
     return max(n_union - n_other, 0.0) / n_total, float(n_total), float(noise)
 
 
-def _never_identified(h: _Hours, e: int, s: ProfileSettings) -> Estimate:
-    track = h.union(h.track, e - s.window, e)
-    ident = h.union(h.identify, e - s.horizon, e)
+def never_identified(d: Days, day: int, s: ProfileSettings) -> Estimate:
+    """Share of track userIds of the window without an identify in the horizon, at ``day``."""
+    track = d.union("track", day - s.window, day)
+    ident = d.union("identify", day - s.horizon, day)
     n_track, n_ident, n_both = estimate(np.stack([track, ident, np.maximum(track, ident)]))
     return _difference(n_both, n_ident, n_track)
 
 
-def _never_linked(h: _Hours, e: int, s: ProfileSettings) -> Estimate:
-    lo, hi = e - s.link_within - s.window, e - s.link_within
-    anon = h.union(h.anon, lo, hi)
-    linked = h.union(h.linked, lo, e)
+def never_linked(d: Days, day: int, s: ProfileSettings) -> Estimate:
+    """Share of anonymous ids of the window that ended ``link_within`` ago never linked since."""
+    lo, hi = day - s.link_within - s.window, day - s.link_within
+    anon = d.union("anon", lo, hi)
+    linked = d.union("linked", lo, day)
     n_anon, n_linked, n_both = estimate(np.stack([anon, linked, np.maximum(anon, linked)]))
     return _difference(n_both, n_linked, n_anon)
 
 
-def readings(frame: pd.DataFrame, at: int, s: ProfileSettings) -> dict[tuple[str, str], list[Reading]]:
-    """Per (source, environment): both checks at ``at``, with their 7 baseline days."""
-    out: dict[tuple[str, str], list[Reading]] = {}
-    if frame.empty:
-        return out
-    codes, groups = factorize(frame, ["source", "environment"])
-    start = at - s.reach()
-    for g, (source, environment) in enumerate(groups):
-        part = frame[codes == g]
-        if not (part["event"] == "$identify").any():
-            continue
-        hours = _Hours(part, start, at)
-        found = []
-        for check, fn in (("never_identified", _never_identified), ("never_linked", _never_linked)):
-            rate, ids, noise = fn(hours, at, s)
-            base = [fn(hours, at - k * DAY, s) for k in range(1, DAYS + 1)]
-            found.append(Reading(check, at, rate, ids, [r for r, n, _ in base if n >= s.min_ids], noise))
-        out[(source, environment)] = found
+@dataclass(frozen=True)
+class Reading:
+    """One check on one day: the rate, its baseline days, the ids behind it and its error."""
+
+    check: str
+    day: int
+    rate: float
+    ids: float
+    baseline: list[float]
+    noise: float = 0.0
+
+    @property
+    def median(self) -> float:
+        """Median of the baseline days (0 without any)."""
+        return float(np.median(self.baseline)) if self.baseline else 0.0
+
+    def flagged(self, s: ProfileSettings) -> bool:
+        """Whether the rate rose enough above its baseline."""
+        if self.ids < s.min_ids or len(self.baseline) < 3:
+            return False
+        spread = 1.4826 * float(np.median(np.abs(np.array(self.baseline) - self.median)))
+        return self.rate - self.median >= max(s.min_increase, 4 * spread, 4 * self.noise)
+
+
+def readings(d: Days, day: int, s: ProfileSettings) -> list[Reading]:
+    """Both checks at ``day`` (exclusive end) with their baseline days."""
+    out = []
+    for check, fn in (("never_identified", never_identified), ("never_linked", never_linked)):
+        rate, ids, noise = fn(d, day, s)
+        base = [fn(d, day - k, s) for k in range(1, BASELINE_DAYS + 1)]
+        out.append(Reading(check, day, rate, ids, [r for r, n, _ in base if n >= s.min_ids], noise))
     return out
 
 
 def advance(episode: dict[str, Any] | None, reading: Reading, s: ProfileSettings) -> tuple[dict[str, Any] | None, int | None]:
-    """The episode after one reading, and its end time when it just ended."""
+    """The episode after one day's reading, and its end (epoch s) when it just ended."""
+    at = reading.day * DAY
     if reading.flagged(s):
         if episode is None:
-            episode = {"start": reading.at - s.window, "opened_at": reading.at, "peak": reading.rate}
-        episode.update(last=reading.at, rate=reading.rate, median=reading.median, ids=reading.ids, noise=reading.noise,
+            episode = {"start": at - s.window * DAY, "opened_at": at, "peak": reading.rate}
+        episode.update(last=at, rate=reading.rate, median=reading.median, ids=reading.ids, noise=reading.noise,
                        baseline=[round(b, 4) for b in reading.baseline], peak=max(episode["peak"], reading.rate))  # fmt: skip
         return episode, None
-    if episode is not None and reading.at - episode["last"] >= 2 * s.interval:
+    if episode is not None:
         return None, int(episode["last"])
-    return episode, None
+    return None, None

@@ -4,8 +4,9 @@
 * ``missing_identity`` — neither userId nor anonymousId (the event cannot land on a profile);
 * ``missing_entity_id`` — a cart or order event without its ``cart_id`` / ``order_id`` (without it,
   one cart can start several abandon flows), subject = the property;
-* ``never_identified`` / ``never_linked`` — profile checks from the identity HyperLogLogs (see
-  :mod:`._semantic_profiles`), reported on the source's ``$identify`` series.
+* ``never_identified`` / ``never_linked`` — profile checks from the identity HyperLogLogs, once per
+  completed UTC day (see :mod:`._semantic_profiles`), reported on the source's ``$identify``
+  series.
 
 The first three are violation rates (per checked message) judged by the rate engine against each
 event's baseline, with redacted samples. Findings here explain a concurrent ``conformance_drop``
@@ -51,6 +52,7 @@ VIOLATIONS: dict[tuple[str, str | None], str] = {
 IDENTITY_COLUMNS = ["source", "environment", "event", "bucket_start", "uid_hll", "anon_only_hll", "linked_hll"]
 HOST = "$identify"
 SLACK = 3600
+DAY = 86400
 
 
 class IdentityDetector:
@@ -63,11 +65,9 @@ class IdentityDetector:
     def __init__(self, config: DetectorsConfig) -> None:
         self.config = config
         cfg = config.identity
-        self.settings = profiles.ProfileSettings(
-            window=parse_duration(cfg.window), horizon=parse_duration(cfg.identify_horizon),
-            link_within=parse_duration(cfg.link_within), interval=parse_duration(cfg.interval),
-            min_increase=cfg.min_increase, min_ids=cfg.min_ids,
-        )  # fmt: skip
+        days = {k: max(parse_duration(v) // DAY, 1) for k, v in
+                (("window", cfg.window), ("horizon", cfg.identify_horizon), ("link_within", cfg.link_within))}  # fmt: skip
+        self.settings = profiles.ProfileSettings(**days, min_increase=cfg.min_increase, min_ids=cfg.min_ids)
         self._books: dict[int, RateBook] = {}
 
     def book(self, width: int) -> RateBook:
@@ -89,13 +89,16 @@ class IdentityDetector:
     # -- planning ---------------------------------------------------------------------------
 
     def _due(self, book: RateBook, now: datetime, series: pd.DataFrame, state: Mapping[SeriesKey, DetectorState]) -> int | None:
-        """The time the profile checks run at in this pass, or None when not due."""
-        at = book.end(now, series) // self.settings.interval * self.settings.interval
-        hosts = [k for k in _hosts(series)]
-        if not hosts:
-            return None
-        last = min(int((book.extra_of(state.get(k)) or {}).get("at", 0)) for k in hosts)
-        return at if at > last else None
+        """The first sketch bucket the profile checks need now (None: no completed day to judge)."""
+        day = book.end(now, series) // DAY
+        starts = []
+        for host in _hosts(series):
+            kept = book.extra_of(state.get(host)) or {}
+            if int(kept.get("day", 0)) >= day:
+                continue
+            saved = kept.get("days")
+            starts.append(int(saved["first"]) + int(saved["days"]) if saved else day - self.settings.keep())
+        return min(starts) * DAY if starts else None
 
     def plan(
         self, now: datetime, bucket_seconds: int, series: pd.DataFrame, state: Mapping[SeriesKey, DetectorState]
@@ -103,9 +106,8 @@ class IdentityDetector:
         """Metrics and violations for the rates; identity sketches when the profile checks are due."""
         book = self.book(bucket_seconds)
         since = book.since(now, series, state)
-        due = self._due(book, now, series, state)
-        identity = None if due is None else due - self.settings.reach()
-        return DataRequest(metrics_since=since, violations_since=since, identity_since=identity, samples=True)
+        return DataRequest(metrics_since=since, violations_since=since, identity_since=self._due(book, now, series, state),
+                           samples=True)  # fmt: skip
 
     # -- running ----------------------------------------------------------------------------
 
@@ -162,35 +164,51 @@ class IdentityDetector:
 
     def _profiles(self, book: RateBook, inputs: DetectorInputs) -> tuple[dict[SeriesKey, dict[str, Any]], list[FindingDraft]]:
         """Kept JSON per host series and the profile drafts (open episodes re-reported each pass)."""
-        due = self._due(book, inputs.now, inputs.series, inputs.state)
+        day = book.end(inputs.now, inputs.series) // DAY
         frame = inputs.extras.get("identity")
-        fresh = profiles.readings(frame, due, self.settings) if due is not None and frame is not None else {}
         kept: dict[SeriesKey, dict[str, Any]] = {}
         drafts: list[FindingDraft] = []
         for host in _hosts(inputs.series):
-            saved = book.extra_of(inputs.state.get(host)) or {"at": 0, "episodes": {}}
+            saved = book.extra_of(inputs.state.get(host)) or {"day": 0, "episodes": {}, "days": None}
             episodes = dict(saved.get("episodes", {}))
-            for reading in fresh.get((host.source, host.environment), []):
-                episode, ended = profiles.advance(episodes.get(reading.check), reading, self.settings)
-                if ended is not None:
-                    drafts.append(self._profile_draft(host, reading.check, episodes[reading.check], ended))
-                episodes[reading.check] = episode
-            episodes = {k: v for k, v in episodes.items() if v is not None}
+            if int(saved.get("day", 0)) < day and frame is not None:
+                days, ended = self._judge(host, saved, frame, day, episodes)
+                drafts += [self._profile_draft(host, check, ep, end) for check, ep, end in ended]
+                saved = {"day": day, "days": days.encode()}
             drafts += [self._profile_draft(host, check, ep, None) for check, ep in sorted(episodes.items())]
-            kept[host] = {"at": due if due is not None and (host.source, host.environment) in fresh else saved["at"],
-                          "episodes": episodes}  # fmt: skip
+            kept[host] = {"day": saved.get("day", 0), "days": saved.get("days"), "episodes": episodes}
         return kept, drafts
+
+    def _judge(
+        self, host: SeriesKey, saved: dict[str, Any], frame: pd.DataFrame, day: int, episodes: dict[str, Any]
+    ) -> tuple[profiles.Days, list[tuple[str, dict[str, Any], int]]]:
+        """Merge the new days of one source, read both checks at ``day`` and move the episodes."""
+        s = self.settings
+        days = profiles.Days.decode(saved["days"]) if saved.get("days") else profiles.Days.empty(day - s.keep())
+        mine = frame[(frame["source"] == host.source) & (frame["environment"] == host.environment)]
+        days = days.merged(mine, day, s.keep())
+        ended = []
+        for reading in profiles.readings(days, day, s):
+            episode, end = profiles.advance(episodes.get(reading.check), reading, s)
+            if end is not None:
+                ended.append((reading.check, episodes[reading.check], end))
+            if episode is None:
+                episodes.pop(reading.check, None)
+            else:
+                episodes[reading.check] = episode
+        return days, ended
 
     def _profile_draft(self, host: SeriesKey, check: str, ep: dict[str, Any], ended: int | None) -> FindingDraft:
         s = self.settings
+        last = int(ep["last"])
         if check == "never_identified":
             title = f"{pct(ep['rate'])} of ids sending track events were never identified (usually {pct(ep['median'])})"
-            detail = {"window": window(ep["last"] - s.window, ep["last"]), "identify_horizon_s": s.horizon}
+            detail = {"window": window(last - s.window * DAY, last), "identify_horizon_days": s.horizon}
         else:
             title = (f"{pct(ep['rate'])} of anonymous visitors not linked to a profile within "
-                     f"{s.link_within // 3600}h (usually {pct(ep['median'])})")  # fmt: skip
-            detail = {"window": window(ep["last"] - s.link_within - s.window, ep["last"] - s.link_within),
-                      "link_within_s": s.link_within}  # fmt: skip
+                     f"{s.link_within} day(s) (usually {pct(ep['median'])})")  # fmt: skip
+            lo = last - (s.link_within + s.window) * DAY
+            detail = {"window": window(lo, lo + s.window * DAY), "link_within_days": s.link_within}
         return FindingDraft(
             kind=check, source=host.source, environment=host.environment, event=host.event, subject=check,
             started_at=from_epoch(ep["start"]), ended_at=None if ended is None else from_epoch(ended),
@@ -199,7 +217,7 @@ class IdentityDetector:
             evidence={"detector": self.name, **detail, "rate": ep["rate"], "baseline_median": ep["median"],
                       "baseline_days": ep["baseline"], "ids": round(ep["ids"]), "peak": ep["peak"],
                       "detected_at": iso(ep["opened_at"]), "samples": [],
-                      "method": "HyperLogLog estimates (about ±2 % per set); the difference of two sets is rough"},
+                      "noise": ep.get("noise"), "method": "HyperLogLog estimates (±1.6 % per set); the difference of two large sets is rough"},
         )  # fmt: skip
 
 

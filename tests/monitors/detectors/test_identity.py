@@ -78,19 +78,20 @@ def test_ids_never_identified_rising_above_their_usual_share_are_reported_as_est
         rows += _identity_rows(day, users, identified, range(day * 500, day * 500 + 500), range(day * 500, day * 500 + 100))
     identity = pd.DataFrame(rows)
     frames = {"identity": identity, "metrics": metrics("Order Completed", identity["bucket_start"].unique(), np.full(9, 50))}
-    known = series([identity]).assign(last_seen=T0 + 8 * DAY + 13 * HOUR)  # traffic went on after the sketches
+    known = series([identity]).assign(last_seen=T0 + 9 * DAY + 2 * HOUR)  # traffic went on after the sketches
     detector = IdentityDetector(DetectorsConfig.model_validate({"identity": {"identify_horizon": "2d"}}))
     runner = Runner(detector, frames, known)
-    found = runner.play(T0 + 8 * DAY + 13 * HOUR, T0 + 8 * DAY + 14 * HOUR, every=HOUR)
+    assert runner.play(T0 + 8 * DAY + 13 * HOUR, T0 + 8 * DAY + 14 * HOUR, every=HOUR) == {}  # day 8 is not over
+    found = runner.play(T0 + 9 * DAY + HOUR, T0 + 9 * DAY + HOUR)
     (d,) = found.values()
     assert (d.kind, d.event, d.subject) == ("never_identified", "$identify", "never_identified")
     assert 0.55 < d.evidence["rate"] < 0.75 and d.evidence["baseline_median"] < 0.12
     assert "HyperLogLog" in d.evidence["method"]
-    again = runner.step(T0 + 8 * DAY + 14 * HOUR + 300)  # not due again within the hour: kept, not recomputed
+    again = runner.step(T0 + 9 * DAY + 2 * HOUR)  # not due again the same day: kept, not recomputed
     assert [x.fingerprint for x in again.drafts] == [d.fingerprint]
 
 
-def test_profile_checks_run_at_most_once_an_interval() -> None:
+def test_profile_checks_run_once_a_day_and_read_each_day_once() -> None:
     identity = pd.DataFrame(_identity_rows(0, range(10), range(10), range(5), range(2)))
     known = series([identity]).assign(first_seen=T0, last_seen=T0 + 3 * DAY)
     runner = Runner(IdentityDetector(DetectorsConfig()), {"identity": identity}, known)
@@ -100,5 +101,6 @@ def test_profile_checks_run_at_most_once_an_interval() -> None:
 
     assert due(T0 + DAY + 10 * 60)
     runner.step(T0 + DAY + 10 * 60)
-    assert not due(T0 + DAY + 50 * 60)
-    assert due(T0 + DAY + 70 * 60)
+    assert not due(T0 + DAY + 20 * HOUR)
+    since = runner.detector.plan(from_epoch(T0 + 2 * DAY + 600), 300, known, runner.state).identity_since
+    assert since == T0 + DAY  # only the day not merged yet
