@@ -1,7 +1,7 @@
 """The real dashboard in a real browser: Debian chromium driven by Playwright (never a downloaded
 browser), against ``streamlit run dashboard.py`` on a seeded SQLite store.
 
-Opens every page (a screenshot each, in ``$EHM_SCREENSHOTS``, default ``$TMPDIR/ehm-browser-screenshots``), fails on
+Opens every page (a screenshot each, in ``$EHM_SCREENSHOTS``, default ``tests/artifacts/browser/``), fails on
 any Streamlit exception, error element or browser console error, and performs the key actions:
 the shared time range through the URL, an event deep link, acknowledging a finding from its
 alert link, exporting the weekly review as CSV.
@@ -15,7 +15,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -121,7 +120,7 @@ def _clean(page: Any) -> None:
 
 
 def _shots() -> Path:
-    folder = Path(os.environ.get("EHM_SCREENSHOTS") or Path(tempfile.gettempdir()) / "ehm-browser-screenshots")
+    folder = Path(os.environ.get("EHM_SCREENSHOTS") or ROOT / "tests" / "artifacts" / "browser")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
