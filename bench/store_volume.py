@@ -160,7 +160,9 @@ def main() -> int:
         print(f"building: {days} days × {events:,} events × 5-min buckets …", flush=True)
         store, built = build(days, events)
         counts = store.rollup_row_counts()
-        print(f"built in {built:.0f}s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items() if v), flush=True)
+        print(
+            f"built in {built:.0f}s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items() if v), flush=True
+        )
         w = writes(store, events)
         r = reads(store, days)
     finally:
@@ -175,7 +177,9 @@ def main() -> int:
     print("\n| dashboard read (median of 3) | raw table | rows | coarsest rollup | rows | speed-up |")
     print("|---|---:|---:|---:|---:|---:|")
     for what, raw_s, raw_n, roll_s, roll_n in r:
-        print(f"| {what} | {raw_s * 1000:,.0f} ms | {raw_n:,} | {roll_s * 1000:,.0f} ms | {roll_n:,} | {raw_s / roll_s:.1f}× |")
+        print(
+            f"| {what} | {raw_s * 1000:,.0f} ms | {raw_n:,} | {roll_s * 1000:,.0f} ms | {roll_n:,} | {raw_s / roll_s:.1f}× |"
+        )
     return 0
 
 

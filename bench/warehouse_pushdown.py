@@ -85,7 +85,9 @@ def build(rows: int) -> float:
         admin.execute(f"CREATE DATABASE {DB}")
     start = NOW.timestamp() - DAYS * 86400
     with psycopg.connect(_conninfo(DB), autocommit=True) as conn:
-        conn.execute(BUILD.format(start=datetime.fromtimestamp(start, UTC).isoformat(), rows=rows, span=DAYS * 86400))
+        conn.execute(
+            BUILD.format(start=datetime.fromtimestamp(start, UTC).isoformat(), rows=rows, span=DAYS * 86400)
+        )
     return time.monotonic() - started
 
 
@@ -101,18 +103,30 @@ def pushdown(store_url: str, bucket: int) -> tuple[float, int, int, int, float, 
     store.migrate()
     engine = warehouse_engine(cfg)
     started = time.monotonic()
-    report = WarehouseCollector(store, cfg, load_plan(), engine, bucket_seconds=bucket, clock=lambda: NOW).collect()
+    report = WarehouseCollector(
+        store, cfg, load_plan(), engine, bucket_seconds=bucket, clock=lambda: NOW
+    ).collect()
     seconds = time.monotonic() - started
     engine.dispose()
     store.dispose()
     assert report.status == "ok", report.error
-    return seconds, report.bytes_out, report.rows_out, report.events, report.query_seconds, report.commit_seconds
+    return (
+        seconds,
+        report.bytes_out,
+        report.rows_out,
+        report.events,
+        report.query_seconds,
+        report.commit_seconds,
+    )
 
 
 def fetch_rows(store_url: str, workdir: Path, bucket: int) -> tuple[float, float, int, int]:
     """COPY the rows out as JSON lines, then ingest them; returns (fetch s, ingest s, bytes, events)."""
     path = workdir / "tracks.jsonl"
-    lo, hi = datetime.fromtimestamp(NOW.timestamp() - (DAYS + 1) * 86400, UTC), datetime.fromtimestamp(NOW.timestamp() + 1, UTC)
+    lo, hi = (
+        datetime.fromtimestamp(NOW.timestamp() - (DAYS + 1) * 86400, UTC),
+        datetime.fromtimestamp(NOW.timestamp() + 1, UTC),
+    )
     started = time.monotonic()
     nbytes = 0
     with psycopg.connect(_conninfo(DB)) as conn, conn.cursor() as cur, open(path, "wb") as out:
@@ -125,7 +139,17 @@ def fetch_rows(store_url: str, workdir: Path, bucket: int) -> tuple[float, float
     store = Store.from_url(store_url)
     store.migrate()
     started = time.monotonic()
-    report = ingest(store, [str(path)], IngestOptions(source="rows", environment="production", plan=load_plan(), final_line_grace=0, bucket_seconds=bucket))
+    report = ingest(
+        store,
+        [str(path)],
+        IngestOptions(
+            source="rows",
+            environment="production",
+            plan=load_plan(),
+            final_line_grace=0,
+            bucket_seconds=bucket,
+        ),
+    )
     ingested = time.monotonic() - started
     store.dispose()
     path.unlink()
@@ -154,20 +178,30 @@ def main() -> int:
         print(f"building tracks: {rows:,} rows over {DAYS} days …", flush=True)
         built = build(rows)
         print(f"built in {built:.0f}s", flush=True)
-        p_s, p_bytes, p_rows, p_events, p_query, p_commit = pushdown(f"sqlite:///{workdir / 'push.sqlite'}", args.bucket)
+        p_s, p_bytes, p_rows, p_events, p_query, p_commit = pushdown(
+            f"sqlite:///{workdir / 'push.sqlite'}", args.bucket
+        )
         f_s, i_s, f_bytes, f_events = fetch_rows(f"sqlite:///{workdir / 'rows.sqlite'}", workdir, args.bucket)
     finally:
         if not args.keep:
             drop()
     total = f_s + i_s
     print()
-    print(f"| {rows:,}-row tracks table over {DAYS} d, {args.bucket // 60}-min buckets (PostgreSQL 15, 2 cores) | time | bytes moved | rows moved | events |")
+    print(
+        f"| {rows:,}-row tracks table over {DAYS} d, {args.bucket // 60}-min buckets (PostgreSQL 15, 2 cores) | time | bytes moved | rows moved | events |"
+    )
     print("|---|---:|---:|---:|---:|")
-    print(f"| push-down (warehouse aggregates) | {p_s:.1f} s (queries {p_query:.1f}, commit {p_commit:.1f}) | {p_bytes / 1e6:.2f} MB | {p_rows:,} | {p_events:,} |")
-    print(f"| fetch rows (COPY as JSON) + monitor ingest | {total:.1f} s ({f_s:.1f} + {i_s:.1f}) | {f_bytes / 1e6:.1f} MB | {rows:,} | {f_events:,} |")
+    print(
+        f"| push-down (warehouse aggregates) | {p_s:.1f} s (queries {p_query:.1f}, commit {p_commit:.1f}) | {p_bytes / 1e6:.2f} MB | {p_rows:,} | {p_events:,} |"
+    )
+    print(
+        f"| fetch rows (COPY as JSON) + monitor ingest | {total:.1f} s ({f_s:.1f} + {i_s:.1f}) | {f_bytes / 1e6:.1f} MB | {rows:,} | {f_events:,} |"
+    )
     print(f"| ratio | **{total / p_s:.1f}× faster** | **{100 * p_bytes / f_bytes:.2f} % of the bytes** | | |")
     mon_p, mon_f = p_s - p_query, i_s
-    print(f"| monitor-side time (push-down: parse + commit; rows: ingest) | {mon_p:.1f} s vs {mon_f:.1f} s | {mon_f / mon_p:.1f}× less | | |")
+    print(
+        f"| monitor-side time (push-down: parse + commit; rows: ingest) | {mon_p:.1f} s vs {mon_f:.1f} s | {mon_f / mon_p:.1f}× less | | |"
+    )
     print(f"\ntargets: ≥ 10× faster → {'met' if total / p_s >= 10 else 'NOT met'}; ≤ 1 % of the bytes → "
           f"{'met' if p_bytes <= 0.01 * f_bytes else 'NOT met'}; same event count → {p_events == f_events}")  # fmt: skip
     return 0 if p_events == f_events else 1

@@ -59,7 +59,9 @@ def _part(parts: dict[PartKey, Partial], key: PartKey) -> Partial:
     return p
 
 
-def add_aggregates(parts: dict[PartKey, Partial], rows: Iterable[Sequence[Any]], q: Queries, ev: Evaluator) -> None:
+def add_aggregates(
+    parts: dict[PartKey, Partial], rows: Iterable[Sequence[Any]], q: Queries, ev: Evaluator
+) -> None:
     """Rows of ``aggregates``: slice, event, type, bucket, part, packed items (see :mod:`.sqlbuild`)."""
     for row in rows:
         key = _key(row)
@@ -82,7 +84,9 @@ def _add_main(p: Partial, key: PartKey, items: str, q: Queries, ev: Evaluator) -
         for i, bit in enumerate(_FLAG_BITS):
             flags |= (1 << bit) if fl >> i & 1 else 0
         raw = [int(c) for c in codes_text.split(".")] if codes_text else []
-        verdict = ev.verdict(key[0], key[1], flags, packed_codes(ev, key[0], key[1], q.keys, raw), int(nkeys_text))
+        verdict = ev.verdict(
+            key[0], key[1], flags, packed_codes(ev, key[0], key[1], q.keys, raw), int(nkeys_text)
+        )
         p.count += n
         p.identified += n if fl & 1 else 0
         p.checked += n if verdict.checked else 0

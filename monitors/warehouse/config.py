@@ -89,7 +89,8 @@ class WarehouseSourceConfig(StrictModel):
     property_stats: bool = Field(default=True, description="types of unplanned property columns too")
     lease_ttl: str = Field(default="10m", description="a worker holds the source this long between renewals")
     session_sql: list[str] = Field(
-        default_factory=list, description="statements run first on the warehouse connection, e.g. SET work_mem = '256MB'"
+        default_factory=list,
+        description="statements run first on the warehouse connection, e.g. SET work_mem = '256MB'",
     )
 
     @field_validator("lateness", "initial_lookback", "max_window", "lease_ttl")

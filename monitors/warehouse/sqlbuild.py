@@ -355,7 +355,14 @@ class _Builder:
         ).subquery("x")  # fmt: skip
         combo = [x.c[g] for g in GROUP]
         xcodes = [x.c[f"c{i}"] for i in range(ncodes)]
-        sets = [(x.c.fl, *xcodes, x.c.nkeys), (x.c.l_send,), (x.c.l_deliver,), (x.c.l_e2e,), (x.c.kind, x.c.reg1), (x.c.reg2,)]
+        sets = [
+            (x.c.fl, *xcodes, x.c.nkeys),
+            (x.c.l_send,),
+            (x.c.l_deliver,),
+            (x.c.l_e2e,),
+            (x.c.kind, x.c.reg1),
+            (x.c.reg2,),
+        ]
         part = case(
             (func.grouping(x.c.fl) == sql_int(0), sql_int(0)),
             (func.grouping(x.c.l_send) == sql_int(0), sql_int(1)),
@@ -371,11 +378,17 @@ class _Builder:
         main_item = main_item + sql_text("/") + _text(x.c.nkeys) + sql_text("/") + _text(n)
         item = case(
             (part == sql_int(0), main_item),
-            (part <= sql_int(3), _text(func.coalesce(x.c.l_send, x.c.l_deliver, x.c.l_e2e)) + sql_text(":") + _text(n)),
+            (
+                part <= sql_int(3),
+                _text(func.coalesce(x.c.l_send, x.c.l_deliver, x.c.l_e2e)) + sql_text(":") + _text(n),
+            ),
             (part <= sql_int(5), _base64_register(x.c.reg1, func.max(x.c.rank1))),
             else_=_base64_register(x.c.reg2, func.max(x.c.rank2)),
         )
-        key = case((part == sql_int(0), x.c.fl), else_=func.coalesce(x.c.l_send, x.c.l_deliver, x.c.l_e2e, x.c.reg1, x.c.reg2))
+        key = case(
+            (part == sql_int(0), x.c.fl),
+            else_=func.coalesce(x.c.l_send, x.c.l_deliver, x.c.l_e2e, x.c.reg1, x.c.reg2),
+        )
         g = (
             select(*combo, part.label("part"), item.label("item"), key.label("k"), x.c.kind)
             .group_by(func.grouping_sets(*[tuple_(*combo, *s) for s in sets]))
@@ -425,7 +438,9 @@ class _Builder:
         return select(*keys, *counts).group_by(r.c.slice_start, r.c.event, r.c.msg_type, bucket)
 
 
-def build(read: TableRead, keys: list[str], window: Window, dialect: str, *, property_stats: bool = True) -> Queries:
+def build(
+    read: TableRead, keys: list[str], window: Window, dialect: str, *, property_stats: bool = True
+) -> Queries:
     """The aggregate queries of ``read``; ``keys`` are the plan's property names (JSON layouts)."""
     b = _Builder(read, keys, window, dialect)
     m, used = b.rows()

@@ -92,7 +92,9 @@ def test_sql_prints_the_queries_for_another_dialect(
         "--dialect",
         "bigquery",
     )
-    assert code == 0 and "-- added_to_cart: aggregates" in out and "UNIX_MICROS(" in out and "TO_HEX(MD5(" in out
+    assert (
+        code == 0 and "-- added_to_cart: aggregates" in out and "UNIX_MICROS(" in out and "TO_HEX(MD5(" in out
+    )
 
 
 def test_rollup_and_prune(setup: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:

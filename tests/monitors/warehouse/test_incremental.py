@@ -51,11 +51,11 @@ def expected(tmp_path: Path, msgs: list[dict[str, Any]]) -> dict[str, Any]:
 def test_late_rows_inside_the_lateness_window_are_counted_once(
     warehouse: Warehouse, sqlite_store: Store, tmp_path: Path
 ) -> None:
-    first = messages(150, seed=1)
+    first = messages(100, seed=1)
     load_warehouse(warehouse.engine, first, schema=warehouse.schema)
     run(sqlite_store, warehouse, NOW)
     # rows received 1–3 h ago land in the warehouse only now (a late sync)
-    late = messages(80, seed=2, now=NOW - timedelta(hours=1), span=timedelta(hours=2), prefix="late")
+    late = messages(50, seed=2, now=NOW - timedelta(hours=1), span=timedelta(hours=2), prefix="late")
     load_warehouse(warehouse.engine, late, schema=warehouse.schema)
     run(sqlite_store, warehouse, NOW + timedelta(minutes=10))
     want = expected(tmp_path, first + late)
@@ -78,7 +78,7 @@ def test_rows_landing_after_their_slice_settled_are_not_counted(duck_warehouse: 
 def test_backfill_in_capped_windows_equals_one_run(
     duck_warehouse: Warehouse, sqlite_store: Store, tmp_path: Path
 ) -> None:
-    msgs = messages(200, seed=5, span=timedelta(hours=10))
+    msgs = messages(100, seed=5, span=timedelta(hours=10))
     load_warehouse(duck_warehouse.engine, msgs, schema=duck_warehouse.schema)
     windows: list[tuple[str, str] | None] = []
     while not windows or windows[-1] != ("2026-11-02T10:00:00+00:00", "2026-11-02T12:00:01+00:00"):
@@ -118,7 +118,7 @@ def test_a_failed_query_leaves_state_and_metrics_unmoved(warehouse: Warehouse, s
 
 def test_a_failed_commit_leaves_the_previous_run_intact(warehouse: Warehouse, sqlite_store: Store, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    first = messages(120, seed=8)
+    first = messages(80, seed=8)
     load_warehouse(warehouse.engine, first, schema=warehouse.schema)
     run(sqlite_store, warehouse, NOW)
     before, state = snapshot(sqlite_store, "dwh"), sqlite_store.warehouse_state("dwh")

@@ -91,12 +91,12 @@ def test_a_worker_that_lost_its_lease_cannot_commit(duck_warehouse: Warehouse, s
 
 
 def test_workers_share_many_sources_without_overlap(duck_warehouse: Warehouse, tmp_path: Path) -> None:
-    """Two workers loop over three sources twice; per source, the warehouse queries of two runs
+    """Two workers loop over two sources twice; per source, the warehouse queries of two runs
     (issued only while the lease is held) never interleave."""
     load_warehouse(duck_warehouse.engine, messages(40), schema=duck_warehouse.schema)
     url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
     Store.from_url(url).migrate()
-    sources = [f"s{i}" for i in range(3)]
+    sources = [f"s{i}" for i in range(2)]
     current = threading.local()
     queries: list[tuple[float, str, int]] = []  # (time, source, run number)
     lock = threading.Lock()
