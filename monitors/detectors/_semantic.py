@@ -78,7 +78,7 @@ def factorize(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, 
     combined = np.zeros(len(frame), dtype=np.int64)
     parts = []
     for col in columns:
-        codes, uniques = pd.factorize(frame[col].to_numpy())
+        codes, uniques = pd.factorize(frame[col])
         combined = combined * len(uniques) + codes
         parts.append([str(u) for u in uniques])
     distinct, inverse = np.unique(combined, return_inverse=True)
@@ -90,6 +90,18 @@ def factorize(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, 
             items.append(values[i])
         tuples.append(tuple(reversed(items)))
     return inverse.astype(np.int64), tuples
+
+
+def rows_of(frame: pd.DataFrame, keys: Iterable[tuple[str, ...]], columns: Sequence[str]) -> np.ndarray:
+    """Boolean mask of the rows of ``frame`` whose ``columns`` values are one of ``keys``
+    (vectorised: Python never iterates over the rows)."""
+    if frame.empty:
+        return np.zeros(0, dtype=bool)
+    wanted = {tuple(k) for k in keys}
+    codes, uniques = factorize(frame, columns)
+    lookup = np.array([u in wanted for u in uniques], dtype=bool)
+    out: np.ndarray = lookup[codes]
+    return out
 
 
 def key_codes(frame: pd.DataFrame, keys: Sequence[SeriesKey]) -> np.ndarray:

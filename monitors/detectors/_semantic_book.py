@@ -1,10 +1,9 @@
 """The ledger of rate keys a detector tracks: from long frames and saved state to the engine's
 panel, and from the engine's tracks back to per-series :class:`DetectorState`.
 
-A detector names its *checks* (``leak`` over ``checked``, ``above:e2e:300`` over ``hop:e2e``…);
-a *key* is (series, check, subject). Numerators come as a long frame (source, environment,
-event, check, subject, bucket_start, value), denominators as (source, environment, event, den,
-bucket_start, value). State is one compressed blob per series: the keys, their tracks and open
+A detector names its *checks* (``leak`` over ``checked``, ``slow:300`` over ``hop:e2e``…);
+a *key* is (series, check, subject). Numerators come as a :class:`Long` keyed by (series, check,
+subject), denominators as a :class:`Long` keyed by (series, den). State is one compressed blob per series: the keys, their tracks and open
 episodes. Keys that saw nothing for a whole ring and have no episode are dropped.
 """
 
@@ -23,12 +22,11 @@ import pandas as pd
 
 from monitors.detectors import _semantic_rates as rates
 from monitors.detectors import _semantic_totals as totals
-from monitors.detectors._semantic import KEY, factorize, judge_end, series_keys
+from monitors.detectors._semantic import judge_end, series_keys
+from monitors.detectors._semantic_long import Long
 from monitors.detectors.base import DetectorState, SeriesKey
 
 STATE_FORMAT = "book-1"
-NUM_COLUMNS = [*KEY, "check", "subject", "bucket_start", "value"]
-DEN_COLUMNS = [*KEY, "den", "bucket_start", "value"]
 DEN = "~den"
 """Pseudo check kept per series and denominator: its ring holds the denominator's history."""
 NEVER = rates.Rule(threshold=np.inf, cont=np.inf, min_count=np.inf)
@@ -125,8 +123,8 @@ class RateBook:
         return max(first_seen // w * w, end - self.replay)
 
     def _with_totals(
-        self, series: pd.DataFrame, state: Mapping[SeriesKey, DetectorState], nums: pd.DataFrame, dens: pd.DataFrame
-    ) -> tuple[pd.DataFrame, dict[SeriesKey, DetectorState], pd.DataFrame, pd.DataFrame]:
+        self, series: pd.DataFrame, state: Mapping[SeriesKey, DetectorState], nums: Long, dens: Long
+    ) -> tuple[pd.DataFrame, dict[SeriesKey, DetectorState], Long, Long]:
         if not self.totals:
             return series, dict(state), nums, dens
         series, nums, dens = totals.with_totals(series, nums, dens, self.totals)
@@ -135,7 +133,7 @@ class RateBook:
     def since(self, now: datetime, series: pd.DataFrame, state: Mapping[SeriesKey, DetectorState]) -> int | None:
         """First bucket the run must read, or None when nothing is to be judged."""
         end = self.end(now, series)
-        series, state, _, _ = self._with_totals(series, state, pd.DataFrame(), pd.DataFrame())
+        series, state, _, _ = self._with_totals(series, state, Long.empty(), Long.empty())
         starts = [
             self.first_judged(k, int(f), end, state.get(k))
             for k, f in zip(series_keys(series), series["first_seen"], strict=True)
@@ -152,8 +150,8 @@ class RateBook:
         now: datetime,
         series: pd.DataFrame,
         state: Mapping[SeriesKey, DetectorState],
-        nums: pd.DataFrame,
-        dens: pd.DataFrame,
+        nums: Long,
+        dens: Long,
         extra: Mapping[SeriesKey, dict[str, Any]] | None = None,
         annotate: Annotate | None = None,
     ) -> BookResult:
@@ -206,13 +204,12 @@ class RateBook:
         return result
 
     def _items(
-        self, series: pd.DataFrame, state: Mapping[SeriesKey, DetectorState], end: int, nums: pd.DataFrame
+        self, series: pd.DataFrame, state: Mapping[SeriesKey, DetectorState], end: int, nums: Long
     ) -> list[_Series]:
         seen: dict[SeriesKey, set[tuple[str, str]]] = {}
-        if not nums.empty:
-            for src, env, event, check, subject in factorize(nums, [*KEY, "check", "subject"])[1]:
-                if check in self.checks:
-                    seen.setdefault(SeriesKey(src, env, event), set()).add((check, subject))
+        for key, check, subject in nums.keys:
+            if check in self.checks:
+                seen.setdefault(key, set()).add((check, subject))
         out = []
         for key, first_seen in zip(series_keys(series), series["first_seen"], strict=True):
             saved = state.get(key)
@@ -254,7 +251,7 @@ class RateBook:
         c = self.checks[check]
         return f"{c.den}:{subject}" if c.per_subject else c.den
 
-    def _panel(self, items: list[_Series], times: np.ndarray, nums: pd.DataFrame, dens: pd.DataFrame) -> rates.Panel:
+    def _panel(self, items: list[_Series], times: np.ndarray, nums: Long, dens: Long) -> rates.Panel:
         every = [c.rule for c in self.checks.values()] + [c.total_rule for c in self.checks.values() if c.total_rule]
         rules = list({id(r): r for r in every}.values())
         rule_index = {id(r): i for i, r in enumerate(rules)}
@@ -263,8 +260,8 @@ class RateBook:
         plain = sorted({(k, self.den_name(c, sub)) for k, c, sub in flat if self.checks[c].den_from is None})
         den_pos = {dk: i for i, dk in enumerate(plain)}
         w = self.timing.width
-        num = _dense(nums, times, w, key_pos, lambda r: (SeriesKey(r[0], r[1], r[2]), r[3], r[4]), ["check", "subject"])
-        den = _dense(dens, times, w, den_pos, lambda r: (SeriesKey(r[0], r[1], r[2]), r[3]), ["den"])
+        num = _dense(nums, times, w, key_pos)
+        den = _dense(dens, times, w, den_pos)
         den_of = np.empty(len(flat), dtype=np.int64)
         borrowed: list[int] = []
         for i, (k, c, sub) in enumerate(flat):
@@ -341,18 +338,15 @@ class RateBook:
         return _Series(key, [(str(c), str(s)) for c, s in header["keys"]], tracks)
 
 
-def _dense(
-    frame: pd.DataFrame, times: np.ndarray, width: int, position: Mapping[Any, int], key_of: Any, extra: Sequence[str]
-) -> np.ndarray:
-    """(T, len(position)) matrix of ``value`` summed per bucket and key; other rows are ignored."""
+def _dense(long: Long, times: np.ndarray, width: int, position: Mapping[Any, int]) -> np.ndarray:
+    """(T, len(position)) matrix of ``long``'s values summed per bucket and key; other rows are ignored."""
     size = len(position)
-    if frame.empty or not len(times) or not size:
+    if not len(long) or not len(times) or not size:
         return np.zeros((len(times), size))
-    codes, uniques = factorize(frame, [*KEY, *extra])
-    lookup = np.array([position.get(key_of(u), -1) for u in uniques], dtype=np.int64)
-    col = lookup[codes]
-    t = (frame["bucket_start"].to_numpy(np.int64) - int(times[0])) // width
+    lookup = np.array([position.get(k, -1) for k in long.keys], dtype=np.int64)
+    col = lookup[long.key]
+    t = (long.bucket - int(times[0])) // width
     keep = (col >= 0) & (t >= 0) & (t < len(times))
     flat = t[keep] * size + col[keep]
-    summed = np.bincount(flat, weights=frame["value"].to_numpy(np.float64)[keep], minlength=len(times) * size)
+    summed = np.bincount(flat, weights=long.value[keep], minlength=len(times) * size)
     return summed.reshape(len(times), size)

@@ -159,6 +159,11 @@ class LatencyDetectorConfig(StrictModel):
     anomaly: RuleConfig = RuleConfig(min_abs=0.05, min_rel=1.0, min_count=10.0)
     max_baseline_share: float = Field(default=0.5, gt=0, le=1)
     """a threshold most events are usually over says nothing: not judged"""
+    replay: str = "2d"
+    """history judged when a series has no saved state (sketches are costly to read; the baseline
+    keeps growing to its full length afterwards)"""
+
+    _d = field_validator("replay")(_duration)
 
     @field_validator("thresholds")
     @classmethod

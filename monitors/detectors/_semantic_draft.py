@@ -9,7 +9,8 @@ from typing import Any
 import pandas as pd
 
 from monitors.detectors._semantic import KEY, pct, rnd, window
-from monitors.detectors._semantic_book import DEN_COLUMNS, NUM_COLUMNS, BookResult, Found
+from monitors.detectors._semantic_book import BookResult, Found
+from monitors.detectors._semantic_long import Long
 from monitors.detectors._semantic_rates import Timing
 from monitors.detectors._semantic_totals import ALL
 from monitors.detectors.base import SeriesKey
@@ -33,35 +34,21 @@ def extra(extras: Mapping[str, pd.DataFrame], name: str, columns: list[str]) -> 
     return frame if frame is not None else empty(columns)
 
 
-def checked_dens(metrics: pd.DataFrame) -> pd.DataFrame:
+def checked_dens(metrics: pd.DataFrame) -> Long:
     """Denominator ``checked`` (messages the plan was evaluated on) per series and bucket."""
-    if metrics.empty:
-        return empty(DEN_COLUMNS)
-    out = metrics[[*KEY, "bucket_start"]].copy()
-    out["den"] = "checked"
-    out["value"] = metrics["checked"].to_numpy()
-    return out[DEN_COLUMNS]
+    return Long.of(metrics, KEY, lambda u: (SeriesKey(*u), "checked"), "checked")
 
 
-def violation_nums(violations: pd.DataFrame, checks: Mapping[tuple[str, str | None], str], subject: bool) -> pd.DataFrame:
+def violation_nums(violations: pd.DataFrame, checks: Mapping[tuple[str, str | None], str], subject: bool) -> Long:
     """Numerators from violation rows: ``checks`` maps (vtype, property or None for any) to a
     check name; ``subject`` keeps the property as the key's subject (else subject '')."""
-    if violations.empty:
-        return empty(NUM_COLUMNS)
-    parts = []
-    for (vtype, prop), check in checks.items():
-        mask = violations["vtype"] == vtype
-        if prop is not None:
-            mask &= violations["property"] == prop
-        rows = violations[mask]
-        if rows.empty:
-            continue
-        part = rows[[*KEY, "bucket_start"]].copy()
-        part["check"] = check
-        part["subject"] = rows["property"].to_numpy() if subject else ""
-        part["value"] = rows["count"].to_numpy()
-        parts.append(part[NUM_COLUMNS])
-    return pd.concat(parts, ignore_index=True) if parts else empty(NUM_COLUMNS)
+
+    def key_of(u: tuple[str, ...]) -> Any | None:
+        source, environment, event, vtype, prop = u
+        check = checks.get((vtype, prop), checks.get((vtype, None)))
+        return None if check is None else (SeriesKey(source, environment, event), check, prop if subject else "")
+
+    return Long.of(violations, [*KEY, "vtype", "property"], key_of, "count")
 
 
 def _part(n: float, d: float) -> dict[str, Any]:

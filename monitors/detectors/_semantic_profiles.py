@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from monitors.detectors._semantic_sketch import estimate, hll_entries, registers, relative_error
+from monitors.detectors._semantic_sketch import estimate, hll_entries, relative_error
 from monitors.sketch import HLL_M
 
 DAY = 86400
@@ -51,6 +51,11 @@ class ProfileSettings:
     def keep(self) -> int:
         """Days of registers an evaluation needs (7 baseline days included)."""
         return BASELINE_DAYS + max(self.horizon, self.link_within + self.window)
+
+    def cold(self) -> int:
+        """Days read when nothing is kept yet: one (the sketches of many days are costly to read
+        in one pass); the first judgement comes once 3 baseline days and the windows are held."""
+        return 1
 
 
 @dataclass
@@ -83,23 +88,7 @@ class Days:
 
     def merged(self, frame: pd.DataFrame, until: int, keep: int) -> Days:
         """These days plus those of ``frame`` up to day ``until`` (exclusive), the last ``keep`` kept."""
-        n = max(until - self.until, 0)
-        new = np.zeros((len(CHANNELS), n, HLL_M), dtype=np.uint8)
-        if n and not frame.empty:
-            day = frame["bucket_start"].to_numpy(np.int64) // DAY - self.until
-            mine = frame[(day >= 0) & (day < n)]
-            day = mine["bucket_start"].to_numpy(np.int64) // DAY - self.until
-            events = mine["event"].astype(str)
-            masks = {"track": ~events.str.startswith("$").to_numpy(), "identify": (events == "$identify").to_numpy()}
-            columns = {"track": "uid_hll", "identify": "uid_hll", "anon": "anon_only_hll", "linked": "linked_hll"}
-            for c, name in enumerate(CHANNELS):
-                mask = masks.get(name, np.ones(len(mine), dtype=bool))
-                blobs = [_bytes(b) if m else b"" for b, m in zip(mine[columns[name]].tolist(), mask.tolist(), strict=True)]
-                rows, reg, rank = hll_entries(blobs)
-                new[c] = registers(day, n, rows, reg, rank)
-        regs = np.concatenate([self.regs, new], axis=1)
-        drop = max(regs.shape[1] - keep, 0)
-        return Days(self.first + drop, regs[:, drop:])
+        return merge_days({0: self}, np.zeros(len(frame), dtype=np.int64), frame, until, keep)[0]
 
     def union(self, channel: str, lo: int, hi: int) -> NDArray[np.uint8]:
         """Registers of days ``[lo, hi)`` of one channel (days not held count as empty)."""
@@ -107,6 +96,50 @@ class Days:
         c = CHANNELS.index(channel)
         out: NDArray[np.uint8] = self.regs[c, a:b].max(axis=0) if b > a else np.zeros(HLL_M, np.uint8)
         return out
+
+
+def merge_days(days: dict[int, Days], group: np.ndarray, frame: pd.DataFrame, until: int, keep: int) -> dict[int, Days]:
+    """Merge the rows of ``frame`` into the :class:`Days` of their group (``group[i]`` for row
+    ``i``), every blob decoded once: track and identify userIds come from the same column."""
+    starts = {g: d.until for g, d in days.items()}
+    n = {g: max(until - d.until, 0) for g, d in days.items()}
+    fresh = {g: np.zeros((len(CHANNELS), n[g], HLL_M), dtype=np.uint8) for g in days}
+    if not frame.empty and any(n.values()):
+        first = np.array([starts.get(int(g), 0) for g in group], dtype=np.int64) if len(group) else group
+        day = frame["bucket_start"].to_numpy(np.int64) // DAY - first
+        limit = np.array([n.get(int(g), 0) for g in group], dtype=np.int64) if len(group) else group
+        ok = (day >= 0) & (day < limit)
+        events = frame["event"].astype(str)
+        is_identify = (events == "$identify").to_numpy()
+        is_track = ~events.str.startswith("$").to_numpy()
+        for column, channels in (("uid_hll", {"track": is_track, "identify": is_identify}),
+                                 ("anon_only_hll", {"anon": ok}), ("linked_hll", {"linked": ok})):  # fmt: skip
+            rows, reg, rank = hll_entries(_blobs(frame[column], ok))
+            for name, mask in channels.items():
+                take = mask[rows] & ok[rows]
+                _scatter(fresh, CHANNELS.index(name), group[rows[take]], day[rows[take]], reg[take], rank[take])
+    out = {}
+    for g, d in days.items():
+        regs = np.concatenate([d.regs, fresh[g]], axis=1)
+        drop = max(regs.shape[1] - keep, 0)
+        out[g] = Days(d.first + drop, regs[:, drop:])
+    return out
+
+
+def _blobs(column: pd.Series, ok: np.ndarray) -> list[bytes]:
+    values = column.to_numpy(dtype=object)
+    if len(values) and not isinstance(values[0], bytes | bytearray | memoryview | type(None)):
+        values = np.array([_bytes(v) for v in values], dtype=object)  # decoded HLL objects
+    values = np.where(ok, values, b"")
+    return [b if b is not None else b"" for b in values.tolist()]
+
+
+def _scatter(fresh: dict[int, NDArray[np.uint8]], channel: int, group: np.ndarray, day: np.ndarray,
+             reg: np.ndarray, rank: np.ndarray) -> None:  # fmt: skip
+    for g in np.unique(group).tolist():
+        mine = group == g
+        target = fresh[int(g)][channel]
+        np.maximum.at(target, (day[mine], reg[mine]), rank[mine].astype(np.uint8))
 
 
 def _bytes(value: Any) -> bytes:

@@ -181,15 +181,19 @@ def _block(panel: Panel, tracks: list[Track], timing: Timing, end: int, keys: np
         ev.cont &= judged
         ev.opened &= judged
         out.judged += int(judged.sum())
+    new_end = timing.slot_end(end)
+    base = new_end - first // timing.slot  # row of slot new_end - slots
+    rings = slots[base : base + timing.slots].astype(np.float32)
+    was_judged = np.asarray(judged.any(axis=0), dtype=bool)
+    flagged = np.asarray(ev.cont.any(axis=0), dtype=bool) if ev is not None else was_judged
     for j, k in enumerate(keys):
         track = tracks[k]
-        if ev is not None and judged[:, j].any():
-            episode, outs = _walk(track.episode, ev, j, times, timing, end, n[:, j], d[:, j])
-            new_end = timing.slot_end(end)
-            base = new_end - first // timing.slot  # row of slot new_end - slots
-            ring = slots[base : base + timing.slots, j].astype(np.float32)
+        if ev is not None and was_judged[j]:
+            episode, outs = track.episode, list[Outcome]()
+            if flagged[j] or episode is not None:  # only keys in or near an episode are walked
+                episode, outs = _walk(track.episode, ev, j, times, timing, end, n[:, j], d[:, j])
             ended = [(int(o.episode["start"]), int(o.ended_at)) for o in outs if o.ended_at is not None]
-            out.tracks[k] = Track(end - w, new_end, ring, episode, ended[-1] if ended else track.last)
+            out.tracks[k] = Track(end - w, new_end, rings[:, j], episode, ended[-1] if ended else track.last)
         else:
             outs = [Outcome(int(k), track.episode, None)] if track.episode and not track.episode.get("muted") else []
         out.outcomes += [Outcome(int(k), o.episode, o.ended_at, o.adapted) for o in outs]
@@ -232,15 +236,20 @@ def _evaluate(
     opened = np.zeros(shape, dtype=bool)
     zmax = np.zeros(shape)
     big = (np.zeros(shape), np.zeros(shape))
-    v = col["dispersion"]
+    v = np.broadcast_to(col["dispersion"], shape)
     for r in timing.windows:
         lo = np.maximum(t_idx - r, 0)
         nw, dw = cb[t_idx] - cb[lo], cd[t_idx] - cd[lo]
         rate = nw / np.maximum(dw, _EPS)
-        z = z_spike(nw / v, dw * p0 / v)
+        # the score is only computed where the cheap conditions hold (most keys are quiet)
+        near = ok & (nw >= 1) & (rate >= p0 + col["min_abs"] / 2)
+        z = np.zeros(shape)
+        at = np.nonzero(near)
+        if len(at[0]):
+            z[at] = z_spike(nw[at] / v[at], dw[at] * p0[at] / v[at])
         moved = (rate >= p0 + col["min_abs"]) & (rate >= p0 * (1 + col["min_rel"]))
-        o = ok & moved & (nw >= col["min_count"]) & (z >= col["threshold"])
-        c = ok & (nw >= 1) & (rate >= p0 + col["min_abs"] / 2) & (z >= col["cont"])
+        o = near & moved & (nw >= col["min_count"]) & (z >= col["threshold"])
+        c = near & (z >= col["cont"])
         opened |= o
         cont |= c | o
         zmax = np.where(c | o, np.maximum(zmax, z), zmax)
@@ -264,14 +273,16 @@ def _baseline(
     period = max(86400 // timing.slot, 1)
     days = timing.slots // period
     p_flat = (flat[..., 0] + 0.5) / (flat[..., 1] + 1.0)
+    # the same hour on the previous days, per slot (then read per bucket)
+    same = np.zeros_like(slots)
+    for i in range(1, days + 1):
+        same[i * period :] += slots[: len(slots) - i * period]
+    enough = same[..., 1] >= col["min_baseline"] / 4
+    p_slot = np.where(enough, (same[..., 0] + 0.5) / (same[..., 1] + 1.0), 0.0)
     p_same = np.zeros_like(p_flat)
     for slot_of in (times // timing.slot, h0):  # the hours the window spans (it is ≤ 1 slot long)
         rt = np.clip(slot_of - h_first + timing.slots, days * period, len(slots) - 1)
-        same = np.zeros_like(flat)
-        for i in range(1, days + 1):
-            same += slots[rt - i * period]
-        enough = same[..., 1] >= col["min_baseline"] / 4
-        p_same = np.maximum(p_same, np.where(enough, (same[..., 0] + 0.5) / (same[..., 1] + 1.0), 0.0))
+        p_same = np.maximum(p_same, p_slot[rt])
     ok = (flat[..., 1] >= col["min_baseline"]) & (hours >= col["min_hours"] * 3600 / timing.slot) & (p_flat <= col["max_baseline"])
     return np.maximum(p_flat, p_same), ok
 

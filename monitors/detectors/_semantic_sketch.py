@@ -47,8 +47,7 @@ def _ranges(first: I64, count: I64) -> tuple[I64, I64]:
 def latency_entries(blobs: Sequence[bytes | None]) -> tuple[I64, I64, I64]:
     """(row, bin, count) of every bin of every ``LatencySketch`` blob (``L1`` format)."""
     buf, starts, lens = _buffer(blobs)
-    ok = lens >= 7
-    rows = np.flatnonzero(ok)
+    rows = np.flatnonzero(lens >= 7)
     s = starts[rows]
     n = _uint(buf, s + 3, 4)
     wide = buf[s + 2] == ord("W")

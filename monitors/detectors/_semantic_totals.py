@@ -14,10 +14,12 @@ import base64
 import json
 import zlib
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
 from monitors.detectors._semantic import KEY
+from monitors.detectors._semantic_long import Long
 from monitors.detectors.base import DetectorState, SeriesKey
 
 ALL = "*"
@@ -28,12 +30,10 @@ def is_total(key: SeriesKey) -> bool:
     return key.event == ALL
 
 
-def with_totals(
-    series: pd.DataFrame, nums: pd.DataFrame, dens: pd.DataFrame, checks: Iterable[str]
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Series, numerators and denominators with one total row per source, environment, bucket
-    (and check, subject / den) added for the given checks."""
-    wanted = list(checks)
+def with_totals(series: pd.DataFrame, nums: Long, dens: Long, checks: Iterable[str]) -> tuple[pd.DataFrame, Long, Long]:
+    """Series with one total per source and environment (of 2 events or more), and numerators
+    and denominators with the rows of their events added under the total's key too."""
+    wanted = set(checks)
     if series.empty or not wanted:
         return series, nums, dens
     real = series[series["event"] != ALL]
@@ -45,18 +45,22 @@ def with_totals(
         return real, nums, dens
     virtual = totals.drop(columns="events").reset_index().assign(event=ALL, msg_type="track")
     series = pd.concat([real, virtual[[c for c in virtual.columns if c in real.columns]]], ignore_index=True)
-    sources = set(zip(virtual["source"], virtual["environment"], strict=True))
-    mine = nums[nums["check"].isin(wanted)] if not nums.empty else nums
-    if not mine.empty:
-        mine = mine[[k in sources for k in zip(mine["source"], mine["environment"], strict=True)]]
-    if not mine.empty:
-        summed = mine.groupby(["source", "environment", "check", "subject", "bucket_start"], sort=False)["value"].sum()
-        nums = pd.concat([nums, summed.reset_index().assign(event=ALL)[nums.columns]], ignore_index=True)
-    if not dens.empty:
-        dens_in = dens[[k in sources for k in zip(dens["source"], dens["environment"], strict=True)]]
-        summed = dens_in.groupby(["source", "environment", "den", "bucket_start"], sort=False)["value"].sum()
-        dens = pd.concat([dens, summed.reset_index().assign(event=ALL)[dens.columns]], ignore_index=True)
-    return series, nums, dens
+    sources = set(zip(virtual["source"].tolist(), virtual["environment"].tolist(), strict=True))
+
+    def total(key: SeriesKey) -> SeriesKey | None:
+        return SeriesKey(key.source, key.environment, ALL) if (key.source, key.environment) in sources else None
+
+    def num_key(k: Any) -> Any | None:
+        key, check, subject = k
+        t = total(key) if check in wanted else None
+        return None if t is None else (t, check, subject)
+
+    def den_key(k: Any) -> Any | None:
+        key, den = k
+        t = total(key)
+        return None if t is None else (t, den)
+
+    return series, Long.concat([nums, nums.rekeyed(num_key)]), Long.concat([dens, dens.rekeyed(den_key)])
 
 
 def hosts(keys: Iterable[SeriesKey]) -> dict[SeriesKey, SeriesKey]:

@@ -19,10 +19,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from monitors.detectors import _semantic_profiles as profiles
-from monitors.detectors._semantic import Samples, explained, pct, window
+from monitors.detectors._semantic import Samples, explained, factorize, pct, window
 from monitors.detectors._semantic_book import Check, Found, RateBook
 from monitors.detectors._semantic_draft import (
     METRIC_COLUMNS,
@@ -49,6 +50,7 @@ VIOLATIONS: dict[tuple[str, str | None], str] = {
     ("missing_identity", ""): "missing_identity",
     ("missing_entity_id", None): "missing_entity_id",
 }
+"""(vtype, property) → check; only missing_entity_id keeps the property (cart_id, order_id)"""
 IDENTITY_COLUMNS = ["source", "environment", "event", "bucket_start", "uid_hll", "anon_only_hll", "linked_hll"]
 HOST = "$identify"
 SLACK = 3600
@@ -97,7 +99,7 @@ class IdentityDetector:
             if int(kept.get("day", 0)) >= day:
                 continue
             saved = kept.get("days")
-            starts.append(int(saved["first"]) + int(saved["days"]) if saved else day - self.settings.keep())
+            starts.append(int(saved["first"]) + int(saved["days"]) if saved else day - self.settings.cold())
         return min(starts) * DAY if starts else None
 
     def plan(
@@ -116,7 +118,6 @@ class IdentityDetector:
         book = self.book(inputs.bucket_seconds)
         violations = extra(inputs.extras, "violations", VIOLATION_COLUMNS)
         nums = violation_nums(violations, VIOLATIONS, subject=True)
-        nums.loc[nums["check"] != "missing_entity_id", "subject"] = ""
         dens = checked_dens(extra(inputs.extras, "metrics", METRIC_COLUMNS))
         kept, profile_drafts = self._profiles(book, inputs)
         result = book.run(inputs.now, inputs.series, inputs.state, nums, dens, kept)
@@ -166,37 +167,49 @@ class IdentityDetector:
         """Kept JSON per host series and the profile drafts (open episodes re-reported each pass)."""
         day = book.end(inputs.now, inputs.series) // DAY
         frame = inputs.extras.get("identity")
+        hosts = _hosts(inputs.series)
+        saved = {h: book.extra_of(inputs.state.get(h)) or {"day": 0, "episodes": {}, "days": None} for h in hosts}
+        due = [h for h in hosts if int(saved[h].get("day", 0)) < day and frame is not None]
+        merged = self._merge(due, saved, frame, day) if due and frame is not None else {}
         kept: dict[SeriesKey, dict[str, Any]] = {}
         drafts: list[FindingDraft] = []
-        for host in _hosts(inputs.series):
-            saved = book.extra_of(inputs.state.get(host)) or {"day": 0, "episodes": {}, "days": None}
-            episodes = dict(saved.get("episodes", {}))
-            if int(saved.get("day", 0)) < day and frame is not None:
-                days, ended = self._judge(host, saved, frame, day, episodes)
-                drafts += [self._profile_draft(host, check, ep, end) for check, ep, end in ended]
-                saved = {"day": day, "days": days.encode()}
+        for host in hosts:
+            episodes = dict(saved[host].get("episodes", {}))
+            if host in merged:
+                for check, ep, end in self._judge(merged[host], day, episodes):
+                    drafts.append(self._profile_draft(host, check, ep, end))
+                saved[host] = {"day": day, "days": merged[host].encode()}
             drafts += [self._profile_draft(host, check, ep, None) for check, ep in sorted(episodes.items())]
-            kept[host] = {"day": saved.get("day", 0), "days": saved.get("days"), "episodes": episodes}
+            kept[host] = {"day": saved[host].get("day", 0), "days": saved[host].get("days"), "episodes": episodes}
         return kept, drafts
 
-    def _judge(
-        self, host: SeriesKey, saved: dict[str, Any], frame: pd.DataFrame, day: int, episodes: dict[str, Any]
-    ) -> tuple[profiles.Days, list[tuple[str, dict[str, Any], int]]]:
-        """Merge the new days of one source, read both checks at ``day`` and move the episodes."""
+    def _merge(
+        self, hosts: list[SeriesKey], saved: dict[SeriesKey, dict[str, Any]], frame: pd.DataFrame, day: int
+    ) -> dict[SeriesKey, profiles.Days]:
+        """Each due source's days with the new days of the frame merged in (one decode per column)."""
         s = self.settings
-        days = profiles.Days.decode(saved["days"]) if saved.get("days") else profiles.Days.empty(day - s.keep())
-        mine = frame[(frame["source"] == host.source) & (frame["environment"] == host.environment)]
-        days = days.merged(mine, day, s.keep())
+        days = {i: profiles.Days.decode(saved[h]["days"]) if saved[h].get("days") else profiles.Days.empty(day - s.cold())
+                for i, h in enumerate(hosts)}  # fmt: skip
+        index = {(h.source, h.environment): i for i, h in enumerate(hosts)}
+        codes, uniques = factorize(frame, ["source", "environment"]) if not frame.empty else (np.empty(0, np.int64), [])
+        lookup = np.array([index.get((u[0], u[1]), -1) for u in uniques] + [-1], dtype=np.int64)
+        group = lookup[codes] if len(codes) else codes
+        mine = group >= 0
+        merged = profiles.merge_days(days, group[mine], frame[mine], day, s.keep())
+        return {h: merged[i] for i, h in enumerate(hosts)}
+
+    def _judge(self, days: profiles.Days, day: int, episodes: dict[str, Any]) -> list[tuple[str, dict[str, Any], int]]:
+        """Read both checks at ``day`` and move the episodes; the episodes that just ended."""
         ended = []
-        for reading in profiles.readings(days, day, s):
-            episode, end = profiles.advance(episodes.get(reading.check), reading, s)
+        for reading in profiles.readings(days, day, self.settings):
+            episode, end = profiles.advance(episodes.get(reading.check), reading, self.settings)
             if end is not None:
                 ended.append((reading.check, episodes[reading.check], end))
             if episode is None:
                 episodes.pop(reading.check, None)
             else:
                 episodes[reading.check] = episode
-        return days, ended
+        return ended
 
     def _profile_draft(self, host: SeriesKey, check: str, ep: dict[str, Any], ended: int | None) -> FindingDraft:
         s = self.settings

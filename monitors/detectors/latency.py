@@ -22,24 +22,25 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from monitors.detectors._semantic import KEY, explained, factorize, pct, rnd, series_keys, window
-from monitors.detectors._semantic_book import DEN_COLUMNS, NUM_COLUMNS, BookResult, Check, Found, RateBook
+from monitors.detectors._semantic_book import BookResult, Check, Found, RateBook
 from monitors.detectors._semantic_config import SLOConfig
 from monitors.detectors._semantic_draft import (
     LATENCY_COLUMNS,
     draft,
-    empty,
     extra,
     fold_totals,
     label,
     numbers,
     rates_of,
 )
+from monitors.detectors._semantic_long import Long
 from monitors.detectors._semantic_sketch import latency_entries
 from monitors.detectors._semantic_totals import ALL
 from monitors.detectors.base import DataRequest, DetectorInputs, DetectorOutput, DetectorState, SeriesKey
@@ -81,7 +82,7 @@ class LatencyDetector:
                 checks[f"slo:{i}"] = Check(cfg.slo.rule(), den="hop", per_subject=True, fixed=1 - slo.percentile / 100)
             self._books[width] = RateBook(
                 self.name, sem.timing(width), checks, lateness=parse_duration(sem.lateness),
-                replay=parse_duration(sem.replay), settings=cfg.model_dump_json(),
+                replay=parse_duration(cfg.replay), settings=cfg.model_dump_json(),
                 totals=[f"slow:{t}" for t in self.thresholds],
             )  # fmt: skip
         return self._books[width]
@@ -114,19 +115,17 @@ class LatencyDetector:
             stats={"series": len(result.covered), "judged": result.judged, "episodes": len(drafts)},
         )  # fmt: skip
 
-    def _frames(self, d: _Decoded) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def _frames(self, d: _Decoded) -> tuple[Long, Long]:
         if d.frame.empty:
-            return empty(NUM_COLUMNS), empty(DEN_COLUMNS)
-        base = d.frame[[*KEY, "bucket_start"]]
-        hop = d.frame["hop"].astype(str).to_numpy()
-        dens = base.assign(den="hop:" + d.frame["hop"].astype(str), value=d.total)[DEN_COLUMNS]
-        parts = [base.assign(check=f"slow:{t}", subject=hop, value=d.above(t)) for t in self.thresholds]
+            return Long.empty(), Long.empty()
+        codes, uniques = d.codes()
+        bucket = d.frame["bucket_start"].to_numpy(np.int64)
+        dens = Long.coded(codes, uniques, lambda u: (SeriesKey(*u[:3]), f"hop:{u[3]}"), bucket, d.total)
+        parts = [Long.coded(codes, uniques, partial(_slow_key, check=f"slow:{t}"), bucket, d.above(t)) for t in self.thresholds]
         for i, slo in enumerate(self.config.latency.slos):
-            mask = d.matches(slo)
-            if mask.any():
-                part = base[mask].assign(check=f"slo:{i}", subject=hop[mask], value=d.above(parse_duration(slo.max))[mask])
-                parts.append(part)
-        return pd.concat(parts, ignore_index=True)[NUM_COLUMNS], dens
+            key_of = partial(_slo_key, slo=slo, check=f"slo:{i}")
+            parts.append(Long.coded(codes, uniques, key_of, bucket, d.above(parse_duration(slo.max))))
+        return Long.concat(parts), dens
 
     # -- drafts -----------------------------------------------------------------------------
 
@@ -201,24 +200,18 @@ class _Decoded:
         over = self.bins > bin_index(float(seconds))
         return np.bincount(self.rows[over], weights=self.counts[over], minlength=len(self.frame))
 
-    def matches(self, slo: SLOConfig) -> np.ndarray:
-        """Rows of the SLO's events and hop."""
-        f = self.frame
-        ok = {(s, e, v) for s, e, v in f[KEY].drop_duplicates().itertuples(index=False)
-              if fnmatch.fnmatchcase(str(s), slo.source) and fnmatch.fnmatchcase(str(e), slo.environment)
-              and fnmatch.fnmatchcase(str(v), slo.event)}  # fmt: skip
-        keys = list(zip(f["source"], f["environment"], f["event"], strict=True))
-        mask: np.ndarray = np.array([k in ok for k in keys], dtype=bool) & (f["hop"] == slo.hop).to_numpy()
-        return mask
+    def codes(self) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+        """Row codes by (source, environment, event, hop) and the distinct combinations."""
+        if self._keys is None:
+            self._keys = factorize(self.frame, [*KEY, "hop"])
+        return self._keys
 
     def merged(self, key: SeriesKey, hop: str, start: int, end: int) -> LatencySketch:
         """The merged sketch of one series and hop over ``[start, end)``."""
         f = self.frame
         if f.empty:
             return LatencySketch.empty()
-        if self._keys is None:
-            self._keys = factorize(f, [*KEY, "hop"])
-        codes, uniques = self._keys
+        codes, uniques = self.codes()
         wanted = [i for i, u in enumerate(uniques)
                   if u[0] == key.source and u[1] == key.environment and u[3] == hop and key.event in (u[2], ALL)]  # fmt: skip
         t = f["bucket_start"].to_numpy()
@@ -227,6 +220,18 @@ class _Decoded:
         bins, inverse = np.unique(self.bins[take], return_inverse=True)
         counts = np.bincount(inverse, weights=self.counts[take]).astype(np.int64) if len(bins) else np.empty(0, np.int64)
         return LatencySketch({int(b): int(c) for b, c in zip(bins, counts, strict=True)})
+
+
+def _slow_key(u: tuple[str, ...], check: str) -> tuple[SeriesKey, str, str]:
+    return SeriesKey(*u[:3]), check, u[3]
+
+
+def _slo_key(u: tuple[str, ...], slo: SLOConfig, check: str) -> tuple[SeriesKey, str, str] | None:
+    """The SLO's key for a (source, environment, event, hop) combination it covers."""
+    source, environment, event, hop = u
+    covered = (hop == slo.hop and fnmatch.fnmatchcase(source, slo.source)
+               and fnmatch.fnmatchcase(environment, slo.environment) and fnmatch.fnmatchcase(event, slo.event))  # fmt: skip
+    return (SeriesKey(source, environment, event), check, hop) if covered else None
 
 
 def _slow_hop(found: Found, episodes: list[Found], hops: dict[str, dict[str, Any]]) -> str:

@@ -21,10 +21,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from monitors.detectors._semantic import KEY, Samples, explained, pct, series_keys
-from monitors.detectors._semantic_book import NUM_COLUMNS, BookResult, Check, Found, RateBook
+from monitors.detectors._semantic import KEY, Samples, explained, factorize, pct, series_keys
+from monitors.detectors._semantic_book import BookResult, Check, Found, RateBook
 from monitors.detectors._semantic_draft import (
     METRIC_COLUMNS,
     PROPERTY_COLUMNS,
@@ -32,11 +33,11 @@ from monitors.detectors._semantic_draft import (
     change,
     checked_dens,
     draft,
-    empty,
     extra,
     numbers,
     rates_of,
 )
+from monitors.detectors._semantic_long import Long
 from monitors.detectors.base import DataRequest, DetectorInputs, DetectorOutput, DetectorState, SeriesKey
 from monitors.detectors.config import DetectorsConfig
 from monitors.models import FindingDraft, Severity
@@ -93,7 +94,7 @@ class SchemaDetector:
         metrics = extra(inputs.extras, "metrics", METRIC_COLUMNS)
         violations = extra(inputs.extras, "violations", VIOLATION_COLUMNS)
         props = extra(inputs.extras, "props", PROPERTY_COLUMNS)
-        nums = pd.concat([_property_nums(props), _conformance_nums(metrics), _nested_nums(violations)], ignore_index=True)
+        nums = Long.concat([_property_nums(props), _conformance_nums(metrics), _nested_nums(violations)])
         unplanned = self._unplanned(book, inputs, violations)
         result = book.run(inputs.now, inputs.series, inputs.state, nums, checked_dens(metrics), unplanned)
         samples = Samples(inputs.extras.get("samples"))
@@ -189,40 +190,39 @@ class SchemaDetector:
         return drafts, suppress
 
 
-def _property_nums(props: pd.DataFrame) -> pd.DataFrame:
+def _property_nums(props: pd.DataFrame) -> Long:
     """``present`` and ``new`` (non-null messages carrying the key) and ``type:<family>``."""
     if props.empty:
-        return empty(NUM_COLUMNS)
-    typed = props[props["json_type"].isin(list(FAMILIES))].copy()
-    typed["family"] = typed["json_type"].map(FAMILIES)
-    cols = [*KEY, "bucket_start", "property"]
-    present = typed.groupby(cols, sort=False)["count"].sum().reset_index()
-    fam = typed.groupby([*cols, "family"], sort=False)["count"].sum().reset_index()
-    parts = [present.assign(check=name) for name in ("present", "new")]
-    parts.append(fam.assign(check="type:" + fam["family"]).drop(columns="family"))
-    out = pd.concat(parts, ignore_index=True).rename(columns={"property": "subject", "count": "value"})
-    return out[NUM_COLUMNS]
+        return Long.empty()
+    codes, uniques = factorize(props, [*KEY, "property", "json_type"])
+    bucket = props["bucket_start"].to_numpy(np.int64)
+    count = props["count"].to_numpy(np.float64)
+
+    def keyed(check: str | None) -> Long:
+        def key_of(u: tuple[str, ...]) -> tuple[SeriesKey, str, str] | None:
+            family = FAMILIES.get(u[4])
+            return None if family is None else (SeriesKey(*u[:3]), check or f"type:{family}", u[3])
+
+        return Long.coded(codes, uniques, key_of, bucket, count)
+
+    return Long.concat([keyed("present"), keyed("new"), keyed(None)])
 
 
-def _conformance_nums(metrics: pd.DataFrame) -> pd.DataFrame:
+def _conformance_nums(metrics: pd.DataFrame) -> Long:
     if metrics.empty:
-        return empty(NUM_COLUMNS)
-    out = metrics[[*KEY, "bucket_start"]].copy()
-    out["check"], out["subject"] = "conformance", ""
-    out["value"] = (metrics["checked"] - metrics["conforming"]).to_numpy()
-    return out[NUM_COLUMNS]
+        return Long.empty()
+    bad = (metrics["checked"] - metrics["conforming"]).to_numpy(np.float64)
+    return Long.of(metrics, KEY, lambda u: (SeriesKey(*u), "conformance", ""), bad)
 
 
-def _nested_nums(violations: pd.DataFrame) -> pd.DataFrame:
-    if violations.empty:
-        return empty(NUM_COLUMNS)
-    nested = violations[violations["property"].str.contains("[].", regex=False)]
-    nested = nested[nested["vtype"].isin(["missing_required_property", "wrong_type"])]
-    out = nested[[*KEY, "bucket_start"]].copy()
-    out["check"] = nested["vtype"].map({"missing_required_property": "nested_missing", "wrong_type": "nested_type"})
-    out["subject"] = nested["property"].to_numpy()
-    out["value"] = nested["count"].to_numpy()
-    return out[NUM_COLUMNS]
+def _nested_nums(violations: pd.DataFrame) -> Long:
+    checks = {"missing_required_property": "nested_missing", "wrong_type": "nested_type"}
+
+    def key_of(u: tuple[str, ...]) -> tuple[SeriesKey, str, str] | None:
+        check = checks.get(u[3])
+        return None if check is None or "[]." not in u[4] else (SeriesKey(*u[:3]), check, u[4])
+
+    return Long.of(violations, [*KEY, "vtype", "property"], key_of, "count")
 
 
 def _usual_types(result: BookResult, key: SeriesKey, prop: str) -> dict[str, float]:
