@@ -14,7 +14,12 @@ MAX_VALUE = 200
 MAX_SAMPLE = 2000
 
 
+IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+
+
 def _mask_phone(match: re.Match[str]) -> str:
+    if IPV4.match(match.group(0)):  # an IP address, not a phone number
+        return match.group(0)
     digits = re.sub(r"\D", "", match.group(0))
     if len(digits) < 7:
         return match.group(0)

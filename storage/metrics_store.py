@@ -133,6 +133,9 @@ class MetricsStore:
                 for (e, t, v, p), (b, samples) in batch.vsamples.items() for i, s in enumerate(samples[:3])
             ], ["series_id", "vtype", "property", "slot"])  # fmt: skip
             self._write_rejects(conn, batch, now)
+            touched = {(ids[(e, t)], b) for e, t, b in batch.metrics}
+            if touched:
+                self.refresh_rollups(conn, touched)  # type: ignore[attr-defined]  # RollupStore, same Store
             if batch.checkpoint is not None:
                 self._write_checkpoint(conn, batch.source, batch.checkpoint, now)
 

@@ -51,6 +51,8 @@ class ReconcileResult:
 
 def _sent(sent: pd.DataFrame, config: ReconcileConfig) -> tuple[pd.DataFrame, dict[str, str]]:
     rows = sent[sent["environment"] == config.environment]
+    # identify / page / screen calls are not Customer.io "event" activities: only track events reconcile
+    rows = rows[~rows["event"].astype(str).str.startswith("$")]
     if config.sources:
         rows = rows[rows["source"].isin(config.sources)]
     sources = rows.groupby("event")["source"].agg(lambda s: ",".join(sorted(set(s)))).to_dict()
@@ -62,10 +64,20 @@ def _received(received: pd.DataFrame) -> pd.DataFrame:
     events = received[received["atype"] == "event"].rename(columns={"name": "event", "count": "received"})
     failed = received[received["atype"] == "failed_event"].rename(columns={"name": "event", "count": "failed"})
     keys = ["event", "bucket_start"]
-    got = events.groupby(keys, as_index=False).agg(
-        received=("received", "sum"), estimated=("estimated", "any"), latency_n=("latency_n", "sum"),
-        latency_sum=("latency_sum", "sum"), latency_max=("latency_max", "max"))
-    rejected = failed.groupby(keys, as_index=False).agg(failed=("failed", "sum"), estimated_f=("estimated", "any"))
+    if events.empty:  # grouping an empty frame with str keys fails in pandas 3 (no Arrow type to infer)
+        got = pd.DataFrame({"event": pd.Series([], dtype=object), "bucket_start": pd.Series([], dtype="int64"),
+                            "received": pd.Series([], dtype="int64"), "estimated": pd.Series([], dtype=bool),
+                            "latency_n": pd.Series([], dtype="int64"), "latency_sum": pd.Series([], dtype="float64"),
+                            "latency_max": pd.Series([], dtype="float64")})  # fmt: skip
+    else:
+        got = events.groupby(keys, as_index=False).agg(
+            received=("received", "sum"), estimated=("estimated", "any"), latency_n=("latency_n", "sum"),
+            latency_sum=("latency_sum", "sum"), latency_max=("latency_max", "max"))
+    if failed.empty:
+        rejected = pd.DataFrame({"event": pd.Series([], dtype=object), "bucket_start": pd.Series([], dtype="int64"),
+                                 "failed": pd.Series([], dtype="int64"), "estimated_f": pd.Series([], dtype=bool)})  # fmt: skip
+    else:
+        rejected = failed.groupby(keys, as_index=False).agg(failed=("failed", "sum"), estimated_f=("estimated", "any"))
     both = got.merge(rejected, on=keys, how="outer")
     both["estimated"] = both["estimated"].astype("boolean").fillna(False) | both["estimated_f"].astype(
         "boolean").fillna(False)

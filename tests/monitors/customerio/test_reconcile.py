@@ -106,3 +106,12 @@ def test_latency_columns_pass_through() -> None:
 def test_nothing_sent_gives_empty_results() -> None:
     result = reconcile(sent_frame([]), received_frame([("event", "buy", 0, 5)]), ctx())
     assert result.metrics.empty and result.findings == []
+
+
+def test_activities_without_events_and_identify_calls_do_not_break_or_count() -> None:
+    sent = sent_frame([("be", "buy", 0, 50), ("be", "$identify", 0, 80)])
+    result = reconcile(sent, received_frame([("sent_email", "welcome", 0, 5)]), ctx())
+    assert list(result.metrics["event"]) == ["buy"]
+    row = result.metrics.iloc[0]
+    assert (row["sent"], row["received"]) == (50, 0)
+    assert [f.event for f in result.findings] == ["buy"]

@@ -115,3 +115,14 @@ def test_sigkill_at_random_points_then_rerun_gives_the_clean_metrics(db_url: str
     finally:
         clean.dispose()
         crashed.dispose()
+
+
+def test_hourly_rollups_are_current_right_after_ingest(store: Store, tmp_path: Path) -> None:
+    path = _demo_file(tmp_path / "r.jsonl", 3, 4)
+    run_ingest(store, path)
+    raw = store.read_counts()
+    hourly = store.read_counts(step=3600)
+    raw_by_hour = raw.assign(bucket_start=raw["bucket_start"] - raw["bucket_start"] % 3600).groupby(
+        ["event", "bucket_start"])["count"].sum()  # fmt: skip
+    assert hourly.set_index(["event", "bucket_start"])["count"].sort_index().to_dict() == raw_by_hour.sort_index().to_dict()
+    assert hourly["bucket_start"].mod(3600).eq(0).all() and len(hourly) < len(raw)
