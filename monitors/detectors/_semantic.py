@@ -92,29 +92,6 @@ def factorize(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, 
     return inverse.astype(np.int64), tuples
 
 
-def rows_of(frame: pd.DataFrame, keys: Iterable[tuple[str, ...]], columns: Sequence[str]) -> np.ndarray:
-    """Boolean mask of the rows of ``frame`` whose ``columns`` values are one of ``keys``
-    (vectorised: Python never iterates over the rows)."""
-    if frame.empty:
-        return np.zeros(0, dtype=bool)
-    wanted = {tuple(k) for k in keys}
-    codes, uniques = factorize(frame, columns)
-    lookup = np.array([u in wanted for u in uniques], dtype=bool)
-    out: np.ndarray = lookup[codes]
-    return out
-
-
-def key_codes(frame: pd.DataFrame, keys: Sequence[SeriesKey]) -> np.ndarray:
-    """Index into ``keys`` of every row of ``frame`` (-1 for rows of other series)."""
-    if frame.empty:
-        return np.empty(0, dtype=np.int64)
-    position = {k: i for i, k in enumerate(keys)}
-    codes, uniques = factorize(frame, KEY)
-    lookup = np.array([position.get(SeriesKey(*u), -1) for u in uniques], dtype=np.int64)
-    out: np.ndarray = lookup[codes]
-    return out
-
-
 def window(start: int, end: int) -> dict[str, str]:
     """A half-open window ``[start, end)`` in ISO 8601 UTC."""
     return {"from": iso(start), "to": iso(end)}
@@ -207,8 +184,3 @@ def explained(
         if (end is None or d_start < end + slack) and (d_end is None or d_end > start - slack):
             out.add(d.fingerprint)
     return out
-
-
-def covered(keys: Iterable[SeriesKey]) -> set[SeriesKey]:
-    """The set of series a complete detector output covers."""
-    return set(keys)

@@ -113,26 +113,6 @@ def draft(
     )
 
 
-def events_by(violations: pd.DataFrame, found: Found, vtype: str) -> list[str]:
-    """Events of a per-source total's source with violations of ``vtype`` in the episode's
-    buckets read this run, most first."""
-    return list(event_counts(violations, found, vtype))
-
-
-def event_counts(violations: pd.DataFrame, found: Found, vtype: str) -> dict[str, int]:
-    """Messages with violations of ``vtype`` per event of the total's source in the episode's
-    buckets read this run, most first."""
-    if violations.empty:
-        return {}
-    key, ep, v = found.series, found.episode, violations
-    rows = v[(v["vtype"] == vtype) & (v["source"] == key.source) & (v["environment"] == key.environment)
-             & (v["bucket_start"] >= ep["start"]) & (v["bucket_start"] <= ep["last_hot"])]  # fmt: skip
-    if vtype == "leak":
-        rows = rows[rows["property"] == ""]
-    totals = rows.groupby("event")["count"].sum().sort_values(ascending=False)
-    return {str(k): int(n) for k, n in totals.items()}
-
-
 def tally(
     frame: pd.DataFrame, found: Found, notes: dict[str, Any] | None, by: str, mask: pd.Series | None = None
 ) -> dict[str, Any]:

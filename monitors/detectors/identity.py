@@ -24,19 +24,19 @@ import pandas as pd
 
 from monitors.detectors import _semantic_profiles as profiles
 from monitors.detectors._semantic import Samples, explained, factorize, pct, window
-from monitors.detectors._semantic_book import Check, Found, RateBook
+from monitors.detectors._semantic_book import Annotate, Check, Found, RateBook
 from monitors.detectors._semantic_draft import (
     METRIC_COLUMNS,
     VIOLATION_COLUMNS,
     change,
     checked_dens,
     draft,
-    event_counts,
     extra,
     fold_totals,
     label,
     numbers,
     rates_of,
+    tally,
     violation_nums,
 )
 from monitors.detectors._semantic_totals import ALL
@@ -120,7 +120,7 @@ class IdentityDetector:
         nums = violation_nums(violations, VIOLATIONS, subject=True)
         dens = checked_dens(extra(inputs.extras, "metrics", METRIC_COLUMNS))
         kept, profile_drafts = self._profiles(book, inputs)
-        result = book.run(inputs.now, inputs.series, inputs.state, nums, dens, kept)
+        result = book.run(inputs.now, inputs.series, inputs.state, nums, dens, kept, annotate=_notes(violations))
         samples = Samples(inputs.extras.get("samples"))
         drafts = fold_totals([self._draft(f, book, samples, violations) for f in result.found], result, str)
         suppress = set()
@@ -154,7 +154,7 @@ class IdentityDetector:
             wanted = [("missing_entity_id", prop)]
         evidence["why"] = why
         if found.series.event == ALL:
-            evidence["messages_by_event"] = event_counts(violations, found, found.check)
+            evidence["messages_by_event"] = found.episode["notes"]["counts"]
             evidence["samples"] = samples.pick_source(found.series, wanted, list(evidence["messages_by_event"]))
         else:
             evidence["samples"] = samples.pick(found.series, wanted)
@@ -232,6 +232,17 @@ class IdentityDetector:
                       "detected_at": iso(ep["opened_at"]), "samples": [],
                       "noise": ep.get("noise"), "method": "HyperLogLog estimates (±1.6 % per set); the difference of two large sets is rough"},
         )  # fmt: skip
+
+
+def _notes(violations: pd.DataFrame) -> Annotate:
+    """Messages per event behind a per-source total, gathered run by run."""
+
+    def annotate(found: Found, notes: dict[str, Any] | None) -> dict[str, Any]:
+        if found.series.event != ALL or violations.empty:
+            return notes or {"counts": {}}
+        return tally(violations, found, notes, "event", violations["vtype"] == found.check)
+
+    return annotate
 
 
 def _hosts(series: pd.DataFrame) -> list[SeriesKey]:

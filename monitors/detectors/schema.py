@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from monitors.detectors._semantic import KEY, Samples, explained, factorize, pct, series_keys
-from monitors.detectors._semantic_book import BookResult, Check, Found, RateBook
+from monitors.detectors._semantic_book import Annotate, BookResult, Check, Found, RateBook
 from monitors.detectors._semantic_draft import (
     METRIC_COLUMNS,
     PROPERTY_COLUMNS,
@@ -36,6 +36,7 @@ from monitors.detectors._semantic_draft import (
     extra,
     numbers,
     rates_of,
+    tally,
 )
 from monitors.detectors._semantic_long import Long
 from monitors.detectors.base import DataRequest, DetectorInputs, DetectorOutput, DetectorState, SeriesKey
@@ -96,7 +97,8 @@ class SchemaDetector:
         props = extra(inputs.extras, "props", PROPERTY_COLUMNS)
         nums = Long.concat([_property_nums(props), _conformance_nums(metrics), _nested_nums(violations)])
         unplanned = self._unplanned(book, inputs, violations)
-        result = book.run(inputs.now, inputs.series, inputs.state, nums, checked_dens(metrics), unplanned)
+        result = book.run(inputs.now, inputs.series, inputs.state, nums, checked_dens(metrics), unplanned,
+                          annotate=_notes(props, violations))  # fmt: skip
         samples = Samples(inputs.extras.get("samples"))
         drafts = [self._draft(f, book, result, samples, violations, props) for f in result.found]
         hold = parse_duration(self.config.schema_drift.conformance_hold)
@@ -126,7 +128,7 @@ class SchemaDetector:
             wanted: list[tuple[str, str | None]] = [("missing_required_property", prop), ("missing_entity_id", prop)]
             severity = Severity.CRITICAL if required else Severity.WARNING
         elif check == "new":
-            evidence["types"] = _recent_types(props, found)
+            evidence["types"] = found.episode["notes"]["counts"]
             title = f"New property {prop} on {event} (in {pct(observed)} of messages)"
             wanted = [("unplanned_property", "")]
             severity = Severity.INFO
@@ -145,7 +147,7 @@ class SchemaDetector:
             wanted = [("wrong_type", prop)]
         else:
             title = f"{event} breaks the tracking plan in {pct(observed)} of messages ({change(found)})"
-            evidence["violations"] = _violation_mix(violations, found)
+            evidence["violations"] = dict(list(found.episode["notes"]["counts"].items())[:8])
             wanted = [(v.split(":", 1)[0], v.split(":", 1)[1] if ":" in v else None) for v in evidence["violations"]]
         evidence["samples"] = samples.pick(found.series, wanted)
         return draft(found, kind, title, severity, evidence)
@@ -231,15 +233,29 @@ def _usual_types(result: BookResult, key: SeriesKey, prop: str) -> dict[str, flo
     return {k: round(v, 4) for k, v in sorted(shares.items()) if v > 0.01}
 
 
-def _recent_types(props: pd.DataFrame, found: Found) -> dict[str, int]:
-    """JSON type families of a property in the episode's buckets read this run (counts)."""
-    if props.empty:
-        return {}
-    key, p = found.series, props
-    rows = p[(p["source"] == key.source) & (p["environment"] == key.environment) & (p["event"] == key.event)
-             & (p["property"] == found.subject) & (p["bucket_start"] >= found.episode["start"])]  # fmt: skip
-    fams = rows["json_type"].map(lambda t: FAMILIES.get(str(t), "null"))
-    return {str(k): int(v) for k, v in rows.groupby(fams)["count"].sum().items()}
+def _notes(props: pd.DataFrame, violations: pd.DataFrame) -> Annotate:
+    """Counts gathered over an episode's buckets run by run: the JSON type families of a new
+    property, the violations behind a conformance drop."""
+    prepared: dict[str, pd.DataFrame] = {}
+
+    def frame(name: str) -> pd.DataFrame:
+        if name not in prepared:
+            if name == "types":
+                prepared[name] = props.assign(family=props["json_type"].map(lambda t: FAMILIES.get(str(t), "null")))
+            else:
+                v = violations[violations["vtype"] != "leak"]
+                prepared[name] = v.assign(label=v["vtype"] + v["property"].map(lambda p: f":{p}" if p else ""))
+        return prepared[name]
+
+    def annotate(found: Found, notes: dict[str, Any] | None) -> dict[str, Any]:
+        if found.check == "new":
+            f = frame("types")
+            return tally(f, found, notes, "family", f["property"] == found.subject if not f.empty else None)
+        if found.check == "conformance":
+            return tally(frame("violations"), found, notes, "label")
+        return notes or {}
+
+    return annotate
 
 
 def _has(violations: pd.DataFrame, key: SeriesKey, vtype: str, prop: str) -> bool:
@@ -248,19 +264,6 @@ def _has(violations: pd.DataFrame, key: SeriesKey, vtype: str, prop: str) -> boo
     v = violations
     mask = (v["vtype"] == vtype) & (v["property"] == prop) & (v["event"] == key.event) & (v["source"] == key.source)
     return bool(mask.any())
-
-
-def _violation_mix(violations: pd.DataFrame, found: Found) -> dict[str, int]:
-    """Violations of the series in the episode's buckets read this run, most frequent first."""
-    if violations.empty:
-        return {}
-    key, ep = found.series, found.episode
-    v = violations
-    rows = v[(v["source"] == key.source) & (v["environment"] == key.environment) & (v["event"] == key.event)
-             & (v["vtype"] != "leak") & (v["bucket_start"] >= ep["start"]) & (v["bucket_start"] <= ep["last_hot"])]  # fmt: skip
-    labels = rows["vtype"] + rows["property"].map(lambda p: f":{p}" if p else "")
-    totals = rows.groupby(labels)["count"].sum().sort_values(ascending=False)
-    return {str(k): int(c) for k, c in totals.head(8).items()}
 
 
 def _held(d: FindingDraft, end: int, hold: int) -> bool:
