@@ -23,8 +23,8 @@ def test_roll_up_makes_hourly_reads_equal_raw_ones(store: Store, now: datetime) 
     config = parse_config({})
     end = to_epoch(now) - to_epoch(now) % 3600 + 3600
     hours = len({(seeded.first + 300 * i) // 3600 for i in range(seeded.buckets)})
-    stale = store.ui_latency_rows(end - 86400, end, width=3600, hop="e2e")
-    assert len(stale) == 3 * seeded.buckets  # rollups not built yet: read from raw (12 rows an hour)
+    current = store.ui_latency_rows(end - 86400, end, width=3600, hop="e2e")
+    assert len(current) == 3 * hours  # ingest refreshes the rollups in its transaction: hour rows already
     maintenance.roll_up(store, config, now)
     raw = store.ui_series_totals(end - 86400, end)
     hourly = store.ui_series_totals(end - 86400, end, width=3600)
