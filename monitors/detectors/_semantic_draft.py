@@ -137,6 +137,20 @@ def tally(
     return notes
 
 
+def groups(found: list[Found], gap: int) -> list[list[Found]]:
+    """Episodes of the same series that overlap in time (within ``gap``), each group ordered by
+    when its episodes were detected (the first one names the group's finding)."""
+    out: list[list[Found]] = []
+    for f in sorted(found, key=lambda f: (f.series, f.episode["start"])):
+        last = out[-1] if out else None
+        end = max((g.ended_at if g.ended_at is not None else 2**62) for g in last) if last else 0
+        if last and last[0].series == f.series and f.episode["start"] <= end + gap:
+            last.append(f)
+        else:
+            out.append([f])
+    return [sorted(g, key=lambda f: (f.episode["opened_at"], f.check, f.subject)) for g in out]
+
+
 def label(key: SeriesKey) -> str:
     """The event name for titles; a per-source total reads ``all web events``."""
     return f"all {key.source} events" if key.event == ALL else key.event

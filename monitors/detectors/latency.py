@@ -36,6 +36,7 @@ from monitors.detectors._semantic_draft import (
     draft,
     extra,
     fold_totals,
+    groups,
     label,
     numbers,
     rates_of,
@@ -148,8 +149,8 @@ class LatencyDetector:
         self, slow: list[Found], slos: list[Found], book: RateBook, result: BookResult, d: _Decoded
     ) -> list[FindingDraft]:
         out = []
-        for group in _groups(slow, book.timing.resolve_after * book.timing.width):
-            first = min(group, key=lambda f: (f.episode["opened_at"], f.check, f.subject))
+        for group in groups(slow, book.timing.resolve_after * book.timing.width):
+            first = group[0]
             if any(_overlap(first, s) for s in slos if s.series == first.series):
                 continue  # the SLO finding names the slow hop already
             hops = self._hops(first, book, result, d)
@@ -265,20 +266,6 @@ def _overlap(a: Found, b: Found) -> bool:
     a_end = a.ended_at if a.ended_at is not None else 2**62
     b_end = b.ended_at if b.ended_at is not None else 2**62
     return bool(a.episode["start"] < b_end + SLACK and b.episode["start"] < a_end + SLACK)
-
-
-def _groups(found: list[Found], gap: int) -> list[list[Found]]:
-    """Episodes of the same series that overlap in time (within ``gap``)."""
-    groups: list[list[Found]] = []
-    for f in sorted(found, key=lambda f: (f.series, f.episode["start"])):
-        last = groups[-1] if groups else None
-        if last and last[0].series == f.series and any(
-            f.episode["start"] <= (g.ended_at if g.ended_at is not None else 2**62) + gap for g in last
-        ):
-            last.append(f)
-        else:
-            groups.append([f])
-    return groups
 
 
 def create(config: DetectorsConfig) -> LatencyDetector:

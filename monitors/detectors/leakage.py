@@ -4,8 +4,10 @@ Ingest flags every message with test/staging signals (test email domains and for
 ids, non-production hosts in ``context.page.url`` / referrer, development builds, non-production
 environment markers, known QA identities; patterns in the ``leakage:`` config section) and stores
 the count per event and bucket (violation type ``leak``). This detector watches the **leak rate**
-(leaked / checked messages) of every event and raises ``staging_leak`` when it rises above the
-event's baseline, naming the signals and showing redacted samples. Impossible timestamps (in the
+(leaked / checked messages) and the rate of each signal on its own (a development build or a
+staging host usually never shows in production: its rate rises from nothing) of every event and
+source, and raises one ``staging_leak`` per episode when any rises above its baseline, naming the
+signals and showing redacted samples. Impossible timestamps (in the
 future, or around the epoch) are a sign of test fixtures too: ``impossible_timestamps``.
 """
 
@@ -17,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from monitors.detectors._semantic import Samples, pct
+from monitors.detectors._semantic import KEY, Samples, pct
 from monitors.detectors._semantic_book import Annotate, Check, Found, RateBook
 from monitors.detectors._semantic_draft import (
     METRIC_COLUMNS,
@@ -26,20 +28,20 @@ from monitors.detectors._semantic_draft import (
     draft,
     extra,
     fold_totals,
+    groups,
     label,
     numbers,
     rates_of,
     tally,
-    violation_nums,
 )
+from monitors.detectors._semantic_long import Long
 from monitors.detectors._semantic_totals import ALL
 from monitors.detectors.base import DataRequest, DetectorInputs, DetectorOutput, DetectorState, SeriesKey
 from monitors.detectors.config import DetectorsConfig
 from monitors.models import FindingDraft, Severity
 from monitors.timeutil import parse_duration
 
-CHECKS: dict[tuple[str, str | None], str] = {("leak", ""): "leak", ("impossible_timestamp", ""): "impossible_timestamp"}
-KINDS = {"leak": "staging_leak", "impossible_timestamp": "impossible_timestamps"}
+KINDS = {"leak": "staging_leak", "signal": "staging_leak", "impossible_timestamp": "impossible_timestamps"}
 
 
 class LeakageDetector:
@@ -59,6 +61,7 @@ class LeakageDetector:
             sem, cfg = self.config.semantic, self.config.leakage
             checks = {
                 "leak": Check(cfg.leak.rule(), total_rule=cfg.leak.total_rule()),
+                "signal": Check(cfg.leak.rule(), total_rule=cfg.leak.total_rule()),
                 "impossible_timestamp": Check(cfg.impossible_timestamps.rule(), total_rule=cfg.impossible_timestamps.total_rule()),
             }
             self._books[width] = RateBook(
@@ -78,33 +81,51 @@ class LeakageDetector:
         """Judge the leak and impossible-timestamp rates of every event."""
         book = self.book(inputs.bucket_seconds)
         violations = extra(inputs.extras, "violations", VIOLATION_COLUMNS)
-        nums = violation_nums(violations, CHECKS, subject=False)
+        nums = Long.of(violations, [*KEY, "vtype", "property"], _key, "count")
         dens = checked_dens(extra(inputs.extras, "metrics", METRIC_COLUMNS))
         result = book.run(inputs.now, inputs.series, inputs.state, nums, dens, annotate=_notes(violations))
         samples = Samples(inputs.extras.get("samples"))
-        drafts = fold_totals([self._draft(f, book, samples) for f in result.found], result, KINDS.__getitem__)
+        gap = book.timing.resolve_after * book.timing.width
+        leaks = groups([f for f in result.found if f.check in ("leak", "signal")], gap)
+        drafts = [self._draft(g[0], book, samples, g) for g in leaks]
+        drafts += [self._draft(f, book, samples, [f]) for f in result.found if f.check == "impossible_timestamp"]
+        drafts = fold_totals(drafts, result, KINDS.__getitem__, subjects=False)
         return DetectorOutput(
             drafts=drafts, state=result.states, complete=True, covered=result.covered,
             stats={"series": len(result.covered), "judged": result.judged, "episodes": len(drafts), "judged_until": result.end},
         )  # fmt: skip
 
-    def _draft(self, found: Found, book: RateBook, samples: Samples) -> FindingDraft:
+    def _draft(self, found: Found, book: RateBook, samples: Samples, group: list[Found]) -> FindingDraft:
+        """One finding per series and time for the leak rate and the rates of single signals."""
         evidence: dict[str, Any] = {"detector": self.name, **numbers(found, book.timing)}
         observed, expected = rates_of(found)
         event = label(found.series)
-        if found.check == "leak":
+        if found.check in ("leak", "signal"):
             signals = found.episode["notes"]["signals"]["counts"]
             evidence["signals"] = signals
+            evidence["elevated"] = sorted({f.subject or "any signal" for f in group})
             evidence["samples"] = _samples(samples, found, [*(("leak", s) for s in signals), ("leak", None)])
             named = ", ".join(list(signals)[:3]) or "test/staging signals"
-            title = f"Test or staging data in production {event}: {pct(observed)} of messages ({named}; usually {pct(expected)})"
+            what = f"{pct(observed)} of messages" if found.check == "leak" else f"{pct(observed)} of messages show {found.subject}"
+            title = f"Test or staging data in production {event}: {what} ({named}; usually {pct(expected)})"
         else:
             evidence["samples"] = _samples(samples, found, [("impossible_timestamp", None)])
             title = f"Impossible timestamps in {event}: {pct(observed)} of messages (usually {pct(expected)})"
         if found.series.event == ALL:
             evidence["messages_by_event"] = found.episode["notes"]["events"]["counts"]
         critical = observed >= self.config.leakage.critical_rate
-        return draft(found, KINDS[found.check], title, Severity.CRITICAL if critical else Severity.WARNING, evidence)
+        ended = None if any(f.ended_at is None for f in group) else max(int(f.ended_at or 0) for f in group)
+        whole = Found(found.series, found.check, "", found.episode, ended, any(f.adapted for f in group))
+        return draft(whole, KINDS[found.check], title, Severity.CRITICAL if critical else Severity.WARNING, evidence)
+
+
+def _key(u: tuple[str, ...]) -> tuple[SeriesKey, str, str] | None:
+    """Numerator keys: the leak rate (any signal), each signal's rate, impossible timestamps."""
+    source, environment, event, vtype, prop = u
+    key = SeriesKey(source, environment, event)
+    if vtype == "leak":
+        return (key, "leak", "") if prop == "" else (key, "signal", prop)
+    return (key, "impossible_timestamp", "") if vtype == "impossible_timestamp" else None
 
 
 def _notes(violations: pd.DataFrame) -> Annotate:
@@ -117,7 +138,7 @@ def _notes(violations: pd.DataFrame) -> Annotate:
 
     def annotate(found: Found, notes: dict[str, Any] | None) -> dict[str, Any]:
         prev = notes or {}
-        events_mask = any_leak if found.check == "leak" else stamps
+        events_mask = stamps if found.check == "impossible_timestamp" else any_leak
         return {"signals": tally(v, found, prev.get("signals"), "property", signal),
                 "events": tally(v, found, prev.get("events"), "event", events_mask)}  # fmt: skip
 

@@ -81,3 +81,19 @@ def test_impossible_timestamps_are_reported_and_background_test_users_are_not() 
     assert [(d.kind, d.event, d.started_at.timestamp()) for d in found.values()] == [
         ("impossible_timestamps", "Order Completed", ONSET)
     ]
+
+
+def test_a_signal_new_to_production_is_found_even_when_the_overall_leak_rate_hides_it() -> None:
+    rng = np.random.default_rng(12)
+    times = grid(4)
+    checked = rng.poisson(50, len(times))
+    qa = rng.binomial(checked, 0.02)  # QA accounts test on production every day: 2 % of messages
+    debug = np.where(times >= ONSET, 1, 0)  # a debug build ships: 2 % of the messages
+    frames = {"metrics": metrics("Product Viewed", times, checked),
+              "violations": pd.concat([violations("Product Viewed", times, "leak", qa + debug),
+                                       violations("Product Viewed", times, "leak", qa, "test_email"),
+                                       violations("Product Viewed", times, "leak", debug, "dev_build")])}  # fmt: skip
+    runner = Runner(LeakageDetector(DetectorsConfig()), frames, series([frames["metrics"]]))
+    (d,) = runner.play(ONSET - HOUR, ONSET + 3 * HOUR, every=15 * 60).values()
+    assert d.kind == "staging_leak" and d.evidence["elevated"] == ["dev_build"]
+    assert "show dev_build" in d.title and runner.opened_at[d.fingerprint] - ONSET <= 2 * HOUR
