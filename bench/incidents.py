@@ -202,7 +202,7 @@ def print_quality(rows: list[dict[str, Any]], false: list[StoredFinding], days: 
         print(f"    {f.started_at:%m-%d %H:%M} {f.kind} {f.source}/{f.event} {f.subject}: {f.title[:110]}")
 
 
-def quality(days: int, scale: float, keep: Path | None) -> None:
+def quality(days: int, scale: float, keep: Path | None, seed: int = 3) -> None:
     """Generate, ingest and detect; print the tables."""
     end = START + timedelta(days=days)
     incidents = default_incidents(START, days)
@@ -211,7 +211,7 @@ def quality(days: int, scale: float, keep: Path | None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     try:
         t0 = time.perf_counter()
-        files, n = write_steps(Traffic(START, end, incidents, scale=scale), [START, *bounds][1:], folder)
+        files, n = write_steps(Traffic(START, end, incidents, seed=seed, scale=scale), bounds, folder)
         t1 = time.perf_counter()
         print(f"traffic: {days} days, {n:,} messages from 2 sources in {t1 - t0:.0f}s; {len(bounds)} passes", file=sys.stderr)
         store = Store.from_url(f"sqlite:///{folder / 'bench.sqlite'}")
@@ -222,7 +222,7 @@ def quality(days: int, scale: float, keep: Path | None) -> None:
         findings = store.list_findings()
         rows, false = score(incidents, findings, opened, START, end)
         judged = (end - bounds[0]).total_seconds() / 86400
-        print(f"\nIncident benchmark: {days} days of traffic ({n:,} messages), {len(incidents)} incidents, "
+        print(f"\nIncident benchmark (seed {seed}): {days} days of traffic ({n:,} messages), {len(incidents)} incidents, "
               f"{len(bounds)} ingest+detect passes in {t2 - t1:.0f}s (generation {t1 - t0:.0f}s)")  # fmt: skip
         print_quality(rows, false, judged)
         store.dispose()
@@ -352,9 +352,10 @@ def main() -> int:
     p.add_argument("--scale", type=float, help="traffic multiplier (1.0 ≈ 80k messages a day)")
     p.add_argument("--only", choices=("quality", "speed"))
     p.add_argument("--keep", type=Path, help="keep the generated files and store in this folder")
+    p.add_argument("--seed", type=int, default=3, help="random seed of the traffic")
     args = p.parse_args()
     if args.only != "speed":
-        quality(args.days or (18 if args.quick else 28), args.scale or (0.6 if args.quick else 1.0), args.keep)
+        quality(args.days or (18 if args.quick else 28), args.scale or (0.6 if args.quick else 1.0), args.keep, args.seed)
     if args.only != "quality":
         speed(quick=args.quick)
     return 0
