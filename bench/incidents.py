@@ -123,11 +123,11 @@ def _names(inc: Incident) -> set[str]:
 
 
 def related(f: StoredFinding, inc: Incident, end: datetime) -> bool:
-    """Whether a finding is about an incident: its source, its event(s), around its time."""
+    """Whether a finding is about an incident: its source, its event(s), and it started between
+    30 minutes before the incident and 2 hours after it ended."""
     if f.source not in (inc.source, "*"):
         return False
-    f_end = f.ended_at or end
-    if not (f.started_at < inc.end + timedelta(hours=3) and f_end > inc.start - timedelta(minutes=30)):
+    if not inc.start - timedelta(minutes=30) <= f.started_at <= min(inc.end, end) + timedelta(hours=2):
         return False
     if f.source == "*":
         variants = set(f.evidence.get("variants", {}))

@@ -1,7 +1,8 @@
 """Weeks of realistic D2C traffic from two sources (web and an iOS app) with incidents injected at
 known times, for the incident benchmark (``bench/incidents.py``) and end-to-end tests.
 
-Traffic: sessions with a diurnal (peak 20:00 UTC) and weekly rhythm and day-to-day drift; known
+Traffic: sessions with a diurnal (peak 20:00 UTC) and weekly rhythm and a level that wanders
+±5 % around it (mean-reverting); known
 users who log in (identify with traits) and anonymous visitors who sometimes sign up mid-session
 (identify linking their anonymous id); a funnel of planned events (Product Viewed → Added to Cart
 → Checkout Started → Order Completed) and unplanned ones (Product Searched, Cart Viewed…), page
@@ -136,8 +137,8 @@ class Traffic:
             t = clocks[source]
             if t >= self.end:
                 break
-            if t.minute == 0 and t.second < 10:
-                drift[source] = min(1.3, max(0.75, drift[source] * math.exp(rnd.gauss(0, 0.02))))
+            if t.minute == 0 and t.second < 10:  # the level wanders ±5 % around the weekly rhythm
+                drift[source] = 1.0 + 0.97 * (drift[source] - 1.0) + rnd.gauss(0, 0.012)
             while pending and pending[0][0] <= t:
                 arrival, _, src, msg = heapq.heappop(pending)
                 yield src, arrival, msg

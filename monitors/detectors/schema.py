@@ -102,7 +102,7 @@ class SchemaDetector:
         samples = Samples(inputs.extras.get("samples"))
         drafts = [self._draft(f, book, result, samples, violations, props) for f in result.found]
         hold = parse_duration(self.config.schema_drift.conformance_hold)
-        drafts = [d for d in _without_explained_conformance(drafts) if not _held(d, result.end, hold)]
+        drafts = [d for d in _without_explained_conformance(drafts, result) if not _held(d, result.end, hold)]
         news, suppress = self._new_events(unplanned, result.end, inputs, samples)
         return DetectorOutput(
             drafts=drafts + news, state=result.states, suppress=suppress, complete=True, covered=result.covered,
@@ -271,18 +271,28 @@ def _held(d: FindingDraft, end: int, hold: int) -> bool:
     return d.kind == "conformance_drop" and d.ended_at is None and end - int(d.started_at.timestamp()) < hold
 
 
-def _without_explained_conformance(drafts: list[FindingDraft]) -> list[FindingDraft]:
-    """Drop conformance drops that another schema finding on the same event explains."""
+def _without_explained_conformance(drafts: list[FindingDraft], result: BookResult) -> list[FindingDraft]:
+    """Drop conformance drops that another schema finding on the same event explains: one
+    reported now, or another check's episode (open, or the last one that ended) around it."""
     others = [d for d in drafts if d.kind != "conformance_drop"]
     keep = []
     for d in drafts:
         if d.kind == "conformance_drop":
             key = SeriesKey(d.source, d.environment, d.event)
             start, end = int(d.started_at.timestamp()), None if d.ended_at is None else int(d.ended_at.timestamp())
-            if explained(others, [o.kind for o in others], key, start, end, SLACK):
+            if explained(others, [o.kind for o in others], key, start, end, SLACK) or _spans_explain(result, key, start, end):
                 continue
         keep.append(d)
     return keep
+
+
+def _spans_explain(result: BookResult, key: SeriesKey, start: int, end: int | None) -> bool:
+    for (series, check, _), (s_start, s_end) in result.spans.items():
+        if series != key or check in ("conformance", "~den"):
+            continue
+        if s_start < (end if end is not None else 2**62) + SLACK and start < (s_end if s_end is not None else 2**62) + SLACK:
+            return True
+    return False
 
 
 def create(config: DetectorsConfig) -> SchemaDetector:
