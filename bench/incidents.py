@@ -89,6 +89,7 @@ def replay(store: Store, config: Config, bounds: list[datetime], files: list[dic
     clock = {"now": bounds[0]}
     plan = load_plan(None)
     def options(source: str) -> IngestOptions:
+        """Ingest options of one source, on the benchmark's clock."""
         return IngestOptions(source=source, environment="production", plan=plan, final_line_grace=0.0,
                              clock=lambda: clock["now"], leakage=config.leakage)  # fmt: skip
 

@@ -186,6 +186,7 @@ class _Session:
         return self.email if self.email_id and not self.uid.startswith("test_") else self.uid
 
     def messages(self) -> Iterator[tuple[datetime, dict[str, Any]]]:
+        """The session's messages with their arrival times."""
         rnd, at = self.rnd, self.t
         yield self._msg(at, "page", name=rnd.choice(("Home", "Product", "Collection")), properties={"path": "/"})
         if self.known and rnd.random() < 0.25:

@@ -44,6 +44,7 @@ def violation_nums(violations: pd.DataFrame, checks: Mapping[tuple[str, str | No
     check name; ``subject`` keeps the property as the key's subject (else subject '')."""
 
     def key_of(u: tuple[str, ...]) -> Any | None:
+        """The key of a (source, environment, event, vtype, property) combination, or None."""
         source, environment, event, vtype, prop = u
         check = checks.get((vtype, prop), checks.get((vtype, None)))
         return None if check is None else (SeriesKey(source, environment, event), check, prop if subject else "")

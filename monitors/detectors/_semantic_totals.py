@@ -48,14 +48,17 @@ def with_totals(series: pd.DataFrame, nums: Long, dens: Long, checks: Iterable[s
     sources = set(zip(virtual["source"].tolist(), virtual["environment"].tolist(), strict=True))
 
     def total(key: SeriesKey) -> SeriesKey | None:
+        """The total series of a series' source, when the source has one."""
         return SeriesKey(key.source, key.environment, ALL) if (key.source, key.environment) in sources else None
 
     def num_key(k: Any) -> Any | None:
+        """A numerator key under its source's total (checks judged on totals only)."""
         key, check, subject = k
         t = total(key) if check in wanted else None
         return None if t is None else (t, check, subject)
 
     def den_key(k: Any) -> Any | None:
+        """A denominator key under its source's total."""
         key, den = k
         t = total(key)
         return None if t is None else (t, den)

@@ -238,6 +238,7 @@ def _notes(violations: pd.DataFrame) -> Annotate:
     """Messages per event behind a per-source total, gathered run by run."""
 
     def annotate(found: Found, notes: dict[str, Any] | None) -> dict[str, Any]:
+        """The episode's notes: messages per event so far (per-source totals)."""
         if found.series.event != ALL or violations.empty:
             return notes or {"counts": {}}
         return tally(violations, found, notes, "event", violations["vtype"] == found.check)

@@ -248,6 +248,7 @@ def _slow_hop(found: Found, episodes: list[Found], hops: dict[str, dict[str, Any
         return max(sorted(strength), key=lambda h: strength[h])
 
     def rise(hop: str) -> float:
+        """How much more of the hop's events are over a threshold than usually."""
         shares = hops.get(hop, {}).get("shares", {})
         return max(((v["now"] or 0.0) - (v["usual"] or 0.0) for v in shares.values()), default=0.0)
 

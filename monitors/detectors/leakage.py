@@ -137,6 +137,7 @@ def _notes(violations: pd.DataFrame) -> Annotate:
     stamps = None if v.empty else v["vtype"] == "impossible_timestamp"
 
     def annotate(found: Found, notes: dict[str, Any] | None) -> dict[str, Any]:
+        """The episode's notes: counts per signal and per event so far."""
         prev = notes or {}
         events_mask = stamps if found.check == "impossible_timestamp" else any_leak
         return {"signals": tally(v, found, prev.get("signals"), "property", signal),

@@ -201,7 +201,9 @@ def _property_nums(props: pd.DataFrame) -> Long:
     count = props["count"].to_numpy(np.float64)
 
     def keyed(check: str | None) -> Long:
+        """Rows under one check (``None``: the check of their JSON type family)."""
         def key_of(u: tuple[str, ...]) -> tuple[SeriesKey, str, str] | None:
+            """The key of a combination, or None when it is not judged."""
             family = FAMILIES.get(u[4])
             return None if family is None else (SeriesKey(*u[:3]), check or f"type:{family}", u[3])
 
@@ -221,6 +223,7 @@ def _nested_nums(violations: pd.DataFrame) -> Long:
     checks = {"missing_required_property": "nested_missing", "wrong_type": "nested_type"}
 
     def key_of(u: tuple[str, ...]) -> tuple[SeriesKey, str, str] | None:
+        """The key of a combination, or None when it is not judged."""
         check = checks.get(u[3])
         return None if check is None or "[]." not in u[4] else (SeriesKey(*u[:3]), check, u[4])
 
@@ -239,6 +242,7 @@ def _notes(props: pd.DataFrame, violations: pd.DataFrame) -> Annotate:
     prepared: dict[str, pd.DataFrame] = {}
 
     def frame(name: str) -> pd.DataFrame:
+        """The frame a kind of notes counts from, prepared once per run."""
         if name not in prepared:
             if name == "types":
                 prepared[name] = props.assign(family=props["json_type"].map(lambda t: FAMILIES.get(str(t), "null")))
@@ -248,6 +252,7 @@ def _notes(props: pd.DataFrame, violations: pd.DataFrame) -> Annotate:
         return prepared[name]
 
     def annotate(found: Found, notes: dict[str, Any] | None) -> dict[str, Any]:
+        """The episode's notes for new properties and conformance drops."""
         if found.check == "new":
             f = frame("types")
             return tally(f, found, notes, "family", f["property"] == found.subject if not f.empty else None)
