@@ -13,6 +13,7 @@ from functools import lru_cache
 from monitors.ingest.leakage import signals_of
 from monitors.ingest.sqlgen import (
     CODE_NAMES,
+    CODES_OF,
     F_CHECKED,
     F_EMAIL_ID,
     F_IMPOSSIBLE_TS,
@@ -22,7 +23,6 @@ from monitors.ingest.sqlgen import (
 )
 from monitors.plan import ObjectSpec, Plan
 
-ALLOWED = {"string": {1}, "number": {2, 3}, "integer": {2}, "boolean": {4}, "array": {5}, "object": {6}}
 FLAG_VIOLATIONS = (
     (F_EMAIL_ID, "email_as_user_id"),
     (F_NO_IDENTITY, "missing_identity"),
@@ -81,7 +81,7 @@ class Evaluator:
                 if code in (0, 7):
                     if prop.required:
                         out.append(("missing_required_property", prop.name))
-                elif not any(code in ALLOWED[t] for t in prop.types):
+                elif not any(code in CODES_OF[t] for t in prop.types):
                     out.append(("wrong_type", prop.name))
                 if prop.items is not None:
                     out.extend(self._item_violations(prop.name, prop.items, flags))

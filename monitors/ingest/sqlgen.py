@@ -36,7 +36,11 @@ NEGATIVE_BIN = ZERO_BIN + 1
 HOPS = ("send", "deliver", "e2e")
 SEGMENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 KEYS_PER_CODE = 21  # 3 bits each in a BIGINT
-TYPE_CODES = {"VARCHAR": 1, "BIGINT": 2, "UBIGINT": 2, "DOUBLE": 3, "BOOLEAN": 4, "ARRAY": 5, "OBJECT": 6, "NULL": 7}
+TYPE_CODES = {
+    "VARCHAR": 1, "BIGINT": 2, "UBIGINT": 2, "HUGEINT": 2, "DOUBLE": 3, "BOOLEAN": 4, "ARRAY": 5, "OBJECT": 6, "NULL": 7,
+}  # fmt: skip
+# Plan types → the type codes that satisfy them (used in SQL for item checks and in Python).
+CODES_OF = {"string": {1}, "number": {2, 3}, "integer": {2}, "boolean": {4}, "array": {5}, "object": {6}}
 CODE_NAMES = {1: "VARCHAR", 2: "BIGINT", 3: "DOUBLE", 4: "BOOLEAN", 5: "ARRAY", 6: "OBJECT", 7: "NULL"}
 
 # Row flags (bit positions). Item checks take the bits from ITEM_BASE on (see ``Layout``).
@@ -64,8 +68,7 @@ CREATE OR REPLACE TEMP MACRO ehm_bin(x) AS CASE
     WHEN x < {MIN_VALUE} THEN {ZERO_BIN}
     ELSE least(30000, ceil(ln(x) / {LN_GAMMA!r}))::SMALLINT END;
 CREATE OR REPLACE TEMP MACRO ehm_tcode(t) AS CASE t
-    WHEN 'VARCHAR' THEN 1 WHEN 'BIGINT' THEN 2 WHEN 'UBIGINT' THEN 2 WHEN 'DOUBLE' THEN 3 WHEN 'BOOLEAN' THEN 4
-    WHEN 'ARRAY' THEN 5 WHEN 'OBJECT' THEN 6 WHEN 'NULL' THEN 7 WHEN 'HUGEINT' THEN 2 ELSE 0 END;
+    {" ".join(f"WHEN '{name}' THEN {code}" for name, code in TYPE_CODES.items())} ELSE 0 END;
 """
 
 
@@ -139,8 +142,6 @@ def _arrays(layout: Layout) -> dict[str, list[tuple[int, str]]]:
         by_array.setdefault(array, []).append((j, item))
     return by_array
 
-
-CODES_OF = {"string": {1}, "number": {2, 3}, "integer": {2}, "boolean": {4}, "array": {5}, "object": {6}}
 
 
 def _quoted(struct: str, key: str) -> str:
