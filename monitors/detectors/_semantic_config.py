@@ -100,6 +100,12 @@ class LeakageDetectorConfig(StrictModel):
     """test data comes in sessions of several messages: on the per-source total the dispersion is
     about messages per session (``total_dispersion``)"""
     impossible_timestamps: RuleConfig = RuleConfig(min_abs=0.003, min_rel=1.0)
+    strong_signals: list[str] = Field(
+        default_factory=lambda: ["test_email", "nonprod_host", "nonprod_environment", "qa_identity", "dev_build"]
+    )
+    """signals no customer sends: on a per-source total each is judged on its own with the exact
+    Poisson tail, so a few test sessions on a zero baseline count (a weak signal such as a
+    ``test``-like user id, which real ids can match, only counts towards the overall leak rate)"""
     critical_rate: float = Field(default=0.05, ge=0, le=1)
     """a leak rate at or above this is critical (else warning)"""
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from monitors.detectors.countstats import z_spike
+from monitors.detectors.countstats import z_spike, z_spike_exact
 
 F64 = NDArray[np.float64]
 BLOCK = 256
@@ -53,6 +53,9 @@ class Rule:
     """hours with messages in the baseline before the key is judged"""
     complement: bool = False
     """judge ``den - num`` (a usually present property going missing is a rise of its absence)"""
+    exact: bool = False
+    """score with the exact Poisson tail where little is expected (:func:`z_spike_exact`): for
+    strong evidence on a near-zero baseline; otherwise the score saturates at ``3·sqrt(count)``"""
 
 
 @dataclass(frozen=True)
@@ -246,7 +249,12 @@ def _evaluate(
         z = np.zeros(shape)
         at = np.nonzero(near)
         if len(at[0]):
-            z[at] = z_spike(nw[at] / v[at], dw[at] * p0[at] / v[at])
+            xs, ms = nw[at] / v[at], dw[at] * p0[at] / v[at]
+            exact = np.broadcast_to(col["exact"], shape)[at]
+            za = z_spike(xs, ms)
+            if exact.any():
+                za[exact] = z_spike_exact(xs[exact], ms[exact])
+            z[at] = za
         moved = (rate >= p0 + col["min_abs"]) & (rate >= p0 * (1 + col["min_rel"]))
         o = near & moved & (nw >= col["min_count"]) & (z >= col["threshold"])
         c = near & (z >= col["cont"])
@@ -278,7 +286,9 @@ def _baseline(
     for i in range(1, days + 1):
         same[i * period :] += slots[: len(slots) - i * period]
     enough = same[..., 1] >= col["min_baseline"] / 4
-    p_slot = np.where(enough, (same[..., 0] + 0.5) / (same[..., 1] + 1.0), 0.0)
+    # no prior of its own: the flat rate carries the prior (half a bad message over the ring), so
+    # a zero baseline is not inflated 24-fold by the smaller denominator of one hour of the day
+    p_slot = np.where(enough, same[..., 0] / (same[..., 1] + 1.0), 0.0)
     p_same = np.zeros_like(p_flat)
     for slot_of in (times // timing.slot, h0):  # the hours the window spans (it is ≤ 1 slot long)
         rt = np.clip(slot_of - h_first + timing.slots, days * period, len(slots) - 1)

@@ -3,14 +3,18 @@
 Counts are not Gaussian: 3 events where 0.5 are expected is far less surprising than a Gaussian
 z of 3.5 suggests. We score a window's observed total ``x`` against its expected total ``m`` with
 the Wilson–Hilferty approximation of the Poisson tail (through the Poisson–Gamma identity
-``P(X >= x) = P(Gamma(x) <= m)``), accurate to a few hundredths of a z unit from tiny to huge
-counts. Over-dispersion is handled by the quasi-Poisson trick: divide both totals by the
+``P(X >= x) = P(Gamma(x) <= m)``), accurate to a few hundredths of a z unit while ``m`` is not
+far below ``x``. When almost nothing is expected (``m`` ≪ ``x``, a rate rising from a zero
+baseline) the approximation saturates at ``3·sqrt(x)``: :func:`z_spike_exact` sums the series of
+the incomplete gamma function there instead. Over-dispersion is handled by the quasi-Poisson trick: divide both totals by the
 dispersion ``v`` (variance / mean) before scoring.
 
 Nothing here needs SciPy.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +27,24 @@ def z_spike(x: Array, m: Array) -> Array:
     """z of ``P(X >= x)`` for ``X ~ Poisson(m)`` (large = surprisingly many); <= 0 when x <= m."""
     xs = np.maximum(x, _TINY)
     return 3.0 * np.sqrt(xs) * (1.0 - 1.0 / (9.0 * xs) - np.cbrt(m / xs))
+
+
+def z_spike_exact(x: Array, m: Array, terms: int = 40) -> Array:
+    """:func:`z_spike` without its ceiling: where ``m <= x / 2`` the tail ``P(Gamma(x) <= m)`` is
+    summed exactly (``m^x e^-m / Γ(x+1) · Σ m^k / ((x+1)…(x+k))``, terms at most halving), so two
+    messages where 0.001 are expected score far above one; elsewhere :func:`z_spike`."""
+    z = z_spike(x, m)
+    at = np.flatnonzero((m <= x / 2) & (x > 0))
+    if at.size:
+        xa, ma = x[at], np.maximum(m[at], _TINY)
+        term, total = np.ones_like(xa), np.ones_like(xa)
+        for k in range(1, terms + 1):
+            term = term * ma / (xa + k)
+            total += term
+        lgam = np.array([math.lgamma(v + 1.0) for v in xa.tolist()])
+        neglog = -(xa * np.log(ma) - ma - lgam + np.log(total))
+        z[at] = z_from_neglog(neglog)
+    return z
 
 
 def z_drop(x: Array, m: Array) -> Array:

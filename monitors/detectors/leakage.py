@@ -13,7 +13,7 @@ future, or around the epoch) are a sign of test fixtures too: ``impossible_times
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -41,7 +41,8 @@ from monitors.detectors.config import DetectorsConfig
 from monitors.models import FindingDraft, Severity
 from monitors.timeutil import parse_duration
 
-KINDS = {"leak": "staging_leak", "signal": "staging_leak", "impossible_timestamp": "impossible_timestamps"}
+KINDS = {"leak": "staging_leak", "signal": "staging_leak", "strong": "staging_leak", "impossible_timestamp": "impossible_timestamps"}
+LEAKS = ("leak", "signal", "strong")
 
 
 class LeakageDetector:
@@ -62,6 +63,8 @@ class LeakageDetector:
             checks = {
                 "leak": Check(cfg.leak.rule(), total_rule=cfg.leak.total_rule()),
                 "signal": Check(cfg.leak.rule(), total_rule=cfg.leak.total_rule()),
+                # a strong signal on a per-source total: the exact tail (sessions are the unit)
+                "strong": Check(cfg.leak.rule(), total_rule=cfg.leak.total_rule(exact=True)),
                 "impossible_timestamp": Check(cfg.impossible_timestamps.rule(), total_rule=cfg.impossible_timestamps.total_rule()),
             }
             self._books[width] = RateBook(
@@ -81,12 +84,12 @@ class LeakageDetector:
         """Judge the leak and impossible-timestamp rates of every event."""
         book = self.book(inputs.bucket_seconds)
         violations = extra(inputs.extras, "violations", VIOLATION_COLUMNS)
-        nums = Long.of(violations, [*KEY, "vtype", "property"], _key, "count")
+        nums = Long.of(violations, [*KEY, "vtype", "property"], _keyer(set(self.config.leakage.strong_signals)), "count")
         dens = checked_dens(extra(inputs.extras, "metrics", METRIC_COLUMNS))
         result = book.run(inputs.now, inputs.series, inputs.state, nums, dens, annotate=_notes(violations))
         samples = Samples(inputs.extras.get("samples"))
         gap = book.timing.resolve_after * book.timing.width
-        leaks = groups([f for f in result.found if f.check in ("leak", "signal")], gap)
+        leaks = groups([f for f in result.found if f.check in LEAKS], gap)
         drafts = [self._draft(g[0], book, samples, g) for g in leaks]
         drafts += [self._draft(f, book, samples, [f]) for f in result.found if f.check == "impossible_timestamp"]
         drafts = fold_totals(drafts, result, KINDS.__getitem__, subjects=False)
@@ -100,7 +103,7 @@ class LeakageDetector:
         evidence: dict[str, Any] = {"detector": self.name, **numbers(found, book.timing)}
         observed, expected = rates_of(found)
         event = label(found.series)
-        if found.check in ("leak", "signal"):
+        if found.check in LEAKS:
             signals = found.episode["notes"]["signals"]["counts"]
             evidence["signals"] = signals
             evidence["elevated"] = sorted({f.subject or "any signal" for f in group})
@@ -119,13 +122,19 @@ class LeakageDetector:
         return draft(whole, KINDS[found.check], title, Severity.CRITICAL if critical else Severity.WARNING, evidence)
 
 
-def _key(u: tuple[str, ...]) -> tuple[SeriesKey, str, str] | None:
-    """Numerator keys: the leak rate (any signal), each signal's rate, impossible timestamps."""
-    source, environment, event, vtype, prop = u
-    key = SeriesKey(source, environment, event)
-    if vtype == "leak":
-        return (key, "leak", "") if prop == "" else (key, "signal", prop)
-    return (key, "impossible_timestamp", "") if vtype == "impossible_timestamp" else None
+def _keyer(strong: set[str]) -> Callable[[tuple[str, ...]], tuple[SeriesKey, str, str] | None]:
+    """Numerator keys: the leak rate (any signal), each signal's rate (``strong`` or weak
+    ``signal``), impossible timestamps."""
+
+    def key_of(u: tuple[str, ...]) -> tuple[SeriesKey, str, str] | None:
+        """The rate key of one (series, violation type, signal) row."""
+        source, environment, event, vtype, prop = u
+        key = SeriesKey(source, environment, event)
+        if vtype == "leak":
+            return (key, "leak", "") if prop == "" else (key, "strong" if prop in strong else "signal", prop)
+        return (key, "impossible_timestamp", "") if vtype == "impossible_timestamp" else None
+
+    return key_of
 
 
 def _notes(violations: pd.DataFrame) -> Annotate:
