@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -71,9 +72,30 @@ class LatencySketch:
 
     def merge(self, other: LatencySketch) -> LatencySketch:
         """Add ``other`` into this sketch (in place) and return it."""
+        mine = self.bins
         for i, c in other.bins.items():
-            self.bins[i] = self.bins.get(i, 0) + c
+            mine[i] = mine.get(i, 0) + c
         return self
+
+    @classmethod
+    def from_arrays(cls, keys: Iterable[int] | np.ndarray, counts: Iterable[int] | np.ndarray) -> LatencySketch:
+        """A sketch from parallel arrays of bin indices (unique) and counts."""
+        k = keys.tolist() if isinstance(keys, np.ndarray) else list(keys)
+        c = counts.tolist() if isinstance(counts, np.ndarray) else list(counts)
+        return cls(dict(zip(k, c, strict=True)))
+
+    @classmethod
+    def total(cls, sketches: Iterable[LatencySketch]) -> LatencySketch:
+        """The merge of many sketches at once (vectorised; the inputs are not changed)."""
+        parts = [sk.bins for sk in sketches if sk.bins]
+        if len(parts) <= 1:
+            return cls(dict(parts[0]) if parts else {})
+        keys = np.fromiter(itertools.chain.from_iterable(b.keys() for b in parts), dtype=np.int64)
+        counts = np.fromiter(itertools.chain.from_iterable(b.values() for b in parts), dtype=np.int64)
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        sums = np.zeros(uniq.size, dtype=np.int64)
+        np.add.at(sums, inverse, counts)
+        return cls.from_arrays(uniq, sums)
 
     def quantiles(self, qs: Iterable[float]) -> list[float | None]:
         """Quantiles (lower nearest-rank on the sorted values), ``None`` when empty."""
@@ -100,8 +122,11 @@ class LatencySketch:
 
     def encode(self) -> bytes:
         """Compact bytes: magic, then int16 indices and uint32 counts (int64 if needed)."""
-        keys = np.array(sorted(self.bins), dtype=np.int16)
-        counts = np.array([self.bins[int(k)] for k in keys], dtype=np.int64)
+        n = len(self.bins)
+        raw_keys = np.fromiter(self.bins.keys(), dtype=np.int64, count=n)
+        order = np.argsort(raw_keys, kind="stable")
+        keys = raw_keys[order].astype(np.int16)
+        counts = np.fromiter(self.bins.values(), dtype=np.int64, count=n)[order]
         wide = bool(counts.size and counts.max() > np.iinfo(np.uint32).max)
         flag = b"W" if wide else b"N"
         body = counts.astype(np.int64 if wide else np.uint32).tobytes()
@@ -118,7 +143,7 @@ class LatencySketch:
         n = int.from_bytes(data[3:7], "little")
         keys = np.frombuffer(data, dtype=np.int16, count=n, offset=7)
         counts = np.frombuffer(data, dtype=np.int64 if wide else np.uint32, count=n, offset=7 + 2 * n)
-        return cls({int(k): int(c) for k, c in zip(keys, counts, strict=True)})
+        return cls.from_arrays(keys, counts)
 
 
 class HLL:

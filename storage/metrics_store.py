@@ -133,9 +133,13 @@ class MetricsStore:
                 for (e, t, v, p), (b, samples) in batch.vsamples.items() for i, s in enumerate(samples[:3])
             ], ["series_id", "vtype", "property", "slot"])  # fmt: skip
             self._write_rejects(conn, batch, now)
-            touched = {(ids[(e, t)], b) for e, t, b in batch.metrics}
-            if touched:
-                self.refresh_rollups(conn, touched)  # type: ignore[attr-defined]  # RollupStore, same Store
+            self.add_to_rollups(conn, {  # type: ignore[attr-defined]  # RollupStore, same Store
+                (ids[(e, t)], b): {"count": d.count, "checked": d.checked, "conforming": d.conforming,
+                                   "identified": d.identified, "sample_rate": batch.sample_rate, "users_hll": d.users,
+                                   "uid_hll": d.uids, "anon_only_hll": d.anon_only, "linked_hll": d.linked}
+                for (e, t, b), d in batch.metrics.items()
+            }, {(ids[(e, t)], b, h): sk for (e, t, b, h), sk in batch.latency.items()},
+               {(ids[(e, t)], b, v, p): n for (e, t, b, v, p), n in batch.violations.items()})  # fmt: skip
             if batch.checkpoint is not None:
                 self._write_checkpoint(conn, batch.source, batch.checkpoint, now)
 

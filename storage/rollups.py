@@ -2,9 +2,11 @@
 
 ``event_metrics_hour`` / ``_day`` (counts added, user sketches merged), ``latency_sketches_*``
 (bins merged) and ``violations_*`` (counts added) hold exactly what adding up the raw rows of the
-hour or day gives. Writers call :meth:`RollupStore.refresh_rollups` with the (series, bucket) keys
-they wrote, inside their transaction: the hour rows of those keys are rebuilt from the raw rows,
-then the day rows from the hour rows — so any rerun or replacement leaves them exact.
+hour or day gives. Additive writers (file ingest) call :meth:`RollupStore.add_to_rollups` with the
+deltas they merged into the raw rows, inside the same transaction (cost of the delta, not of the
+hour). Writers that replace buckets (warehouse collection) call :meth:`RollupStore.refresh_rollups`
+with the (series, bucket) keys they wrote: the hour rows of those keys are rebuilt from the raw
+rows, then the day rows from the hour rows — so any rerun or replacement leaves them exact.
 :meth:`RollupStore.rollup_range` rebuilds a time range (backfills, writers that do not call the
 hook). :meth:`RollupStore.prune_metrics` applies the retention of each resolution.
 
@@ -115,11 +117,11 @@ def _rebuild(conn: Connection, sources: tuple[Table, Table, Table], targets: tup
         m["sample_rate"] = min(m["sample_rate"], float(r.sample_rate))
         for c in SKETCH_COLUMNS:
             m[c].merge(HLL.decode(r._mapping[c]))
-    sketches: dict[tuple[int, int, str], LatencySketch] = {}
+    parts: dict[tuple[int, int, str], list[LatencySketch]] = {}
     for r in _source_rows(conn, src_l, width, keys):
         k3 = (r.series_id, r.bucket_start - r.bucket_start % width, r.hop)
-        sk = LatencySketch.decode(r.bins)
-        sketches[k3] = sk if k3 not in sketches else sketches[k3].merge(sk)
+        parts.setdefault(k3, []).append(LatencySketch.decode(r.bins))
+    sketches = {k3: LatencySketch.total(sks) for k3, sks in parts.items()}
     viols: dict[tuple[int, int, str, str], int] = {}
     for r in _source_rows(conn, src_v, width, keys):
         k4 = (r.series_id, r.bucket_start - r.bucket_start % width, r.vtype, r.property)
@@ -140,10 +142,89 @@ def _rebuild(conn: Connection, sources: tuple[Table, Table, Table], targets: tup
             conn.execute(insert(table), rows)
 
 
+def _add_metrics(conn: Connection, table: Table, width: int, deltas: dict[Key, dict[str, Any]]) -> None:
+    coarse: dict[Key, dict[str, Any]] = {}
+    for (sid, b), d in deltas.items():
+        k = (sid, b - b % width)
+        m = coarse.get(k)
+        if m is None:
+            coarse[k] = {**d, **{c: HLL(d[c].regs) for c in SKETCH_COLUMNS}}
+            continue
+        for f in ("count", "checked", "conforming", "identified"):
+            m[f] += d[f]
+        m["sample_rate"] = min(m["sample_rate"], d["sample_rate"])
+        for c in SKETCH_COLUMNS:
+            m[c].merge(d[c])
+    for r in rows_for_keys(conn, table, coarse):
+        m = coarse[(r.series_id, r.bucket_start)]
+        for f in ("count", "checked", "conforming", "identified"):
+            m[f] += int(r._mapping[f])
+        m["sample_rate"] = min(m["sample_rate"], float(r.sample_rate))
+        for c in SKETCH_COLUMNS:
+            m[c].merge(HLL.decode(r._mapping[c]))
+    delete_keys(conn, table, coarse)
+    rows = [{"series_id": s, "bucket_start": b, **{f: m[f] for f in ("count", "checked", "conforming", "identified",
+             "sample_rate")}, **{c: m[c].encode() for c in SKETCH_COLUMNS}} for (s, b), m in coarse.items()]  # fmt: skip
+    if rows:
+        conn.execute(insert(table), rows)
+
+
+def _add_latency(conn: Connection, table: Table, width: int, deltas: dict[tuple[int, int, str], LatencySketch]) -> None:
+    parts: dict[tuple[int, int, str], list[LatencySketch]] = {}
+    for (sid, b, hop), sk in deltas.items():
+        parts.setdefault((sid, b - b % width, hop), []).append(sk)
+    if not parts:
+        return
+    keys = {(s, b) for s, b, _ in parts}
+    old = list(rows_for_keys(conn, table, keys))
+    for r in old:
+        k3 = (r.series_id, r.bucket_start, r.hop)
+        if k3 in parts:
+            parts[k3].append(LatencySketch.decode(r.bins))
+    merged = {k3: LatencySketch.total(sks) for k3, sks in parts.items()}
+    stmt = delete(table).where(
+        table.c.series_id == bindparam("k_sid"), table.c.bucket_start == bindparam("k_b"), table.c.hop == bindparam("k_h")
+    )
+    conn.execute(stmt, [{"k_sid": s, "k_b": b, "k_h": h} for s, b, h in merged])
+    conn.execute(insert(table), [
+        {"series_id": s, "bucket_start": b, "hop": h, "count": sk.count, "bins": sk.encode()} for (s, b, h), sk in merged.items()
+    ])  # fmt: skip
+
+
+def _add_violations(conn: Connection, table: Table, width: int, deltas: dict[tuple[int, int, str, str], int]) -> None:
+    from storage.metrics_store import upsert  # the module imports this one
+
+    coarse: dict[tuple[int, int, str, str], int] = {}
+    for (sid, b, v, p), n in deltas.items():
+        k = (sid, b - b % width, v, p)
+        coarse[k] = coarse.get(k, 0) + n
+    upsert(conn, table, [
+        {"series_id": s, "bucket_start": b, "vtype": v, "property": p, "count": n} for (s, b, v, p), n in coarse.items()
+    ], ["series_id", "bucket_start", "vtype", "property"], additive=["count"])  # fmt: skip
+
+
 class RollupStore:
     """Maintains and prunes the hour/day rollups."""
 
     engine: Engine
+
+    def add_to_rollups(
+        self,
+        conn: Connection,
+        metrics: dict[Key, dict[str, Any]],
+        latency: dict[tuple[int, int, str], LatencySketch],
+        violation_counts: dict[tuple[int, int, str, str], int],
+    ) -> None:
+        """Inside a write transaction: add the raw deltas just merged (additive writers such as file
+        ingest) to the hour and day rows. ``metrics`` values hold count, checked, conforming,
+        identified, sample_rate and the four HLL sketches. Equivalent to :meth:`refresh_rollups` for
+        writers that only add, at the cost of the delta instead of the whole hour."""
+        for name in ("hour", "day"):
+            width = RESOLUTIONS[name]
+            dst_m, dst_l, dst_v = ROLLUP_TABLES[name]
+            _add_metrics(conn, dst_m, width, metrics)
+            _add_latency(conn, dst_l, width, latency)
+            _add_violations(conn, dst_v, width, violation_counts)
 
     def refresh_rollups(self, conn: Connection, keys: set[Key]) -> int:
         """Inside a write transaction: rebuild the hour and day rows covering the raw ``keys``

@@ -4,6 +4,7 @@ lists, samples redacted. Pure: no I/O."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from monitors.ingest.columnar import Facts
@@ -54,11 +55,10 @@ def _main(batch: IngestBatch, parts: dict[str, pd.DataFrame], ev: Evaluator) -> 
 
 def _latency(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:
     for row in parts["latency"].itertuples(index=False):
-        bins = dict(zip(list(row.bins), list(row.counts), strict=True))
+        bins: dict[int, int] = LatencySketch.from_arrays(np.asarray(row.bins), np.asarray(row.counts)).bins
         negative = int(bins.pop(NEGATIVE_BIN, 0))
         if negative:
             bins[ZERO_BIN] = bins.get(ZERO_BIN, 0) + negative
-        bins = {int(b): int(c) for b, c in bins.items()}
         event, msg_type, bucket = _key(row)
         key = (event, msg_type, bucket, str(row.hop))
         sk = batch.latency.get(key)
