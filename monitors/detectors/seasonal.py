@@ -153,6 +153,17 @@ class Seasonal:
         mu = np.where(self._is0, cand[0], np.where(self._is1, cand[1], cand[2]))
         return mu, cand
 
+    def rel_var(self, tm: Timing, k: int) -> F64:
+        """Relative variance of the last prediction (after :meth:`predict`) from the events its
+        profile slot was learned from: a ratio learned from ``N`` events is off by about
+        ``1/sqrt(N)``. Busy hours learn from thousands of events, a quiet night hour from a few
+        hundred, so a night baseline is less certain than one dispersion per series says."""
+        g, f = self._g, tm.frac[k]
+        seen = g[0:6:2] + f * (g[1:6:2] - g[0:6:2])  # events behind each candidate's slot
+        r = 1.0 / np.maximum(seen, 1.0)
+        r[2] += 1.0 / np.maximum(g[6], 1.0)  # day_and_hour: its day-of-week factor too
+        return np.asarray(np.where(self._is0, r[0], np.where(self._is1, r[1], r[2])), dtype=np.float64)
+
     def learn(self, tm: Timing, k: int, learn: NDArray[np.bool_], x: F64, cand: F64, n_obs: F64) -> None:
         """Learn bucket ``k`` (after :meth:`predict`) where ``learn``; leave the other series untouched."""
         skip = np.flatnonzero(~learn) if not learn.all() else _NONE

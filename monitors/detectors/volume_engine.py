@@ -205,10 +205,13 @@ def run(
         valid = lengths <= np.minimum(n_obs, (t - ep[LAST_END]) / width)
         m_tot = np.maximum(win_m, MU_MIN)
         v = disp.variance_factor(m_tot)
+        # judged with the baseline's own uncertainty too: variance V·M + M²·r (r: relative variance
+        # of the prediction from the events its profile slot learned from; large in quiet hours)
+        vj = v + m_tot * sea.rel_var(tm, k)[None, :]
         totals = win_x.copy()
         totals[0] = x
         dev = totals - m_tot
-        z, pearson = _scores(totals, m_tot, v, dev)
+        z, pearson = _scores(totals, m_tot, vj, dev)
         adev = np.abs(dev)
         ok = valid & (adev >= np.maximum(abs_, rel * m_tot))
         judge = obs & (n_obs >= params.min_history)
@@ -240,8 +243,8 @@ def run(
         if tm.choose[k]:
             disp.solve()
         if k >= rec.start:
-            z1 = z_signed(x, m_tot[0], v[0])
-            _record(rec, k - rec.start, act, obs, counts[k], mu, v[0], z1, anomalous, params)
+            z1 = z_signed(x, m_tot[0], vj[0])
+            _record(rec, k - rec.start, act, obs, counts[k], mu, vj[0], z1, anomalous, params)
     return rec.result(book.closed)
 
 

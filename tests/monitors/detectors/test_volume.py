@@ -167,3 +167,15 @@ def test_bands_bracket_normal_buckets() -> None:
     assert (bands["lower"] <= bands["expected"]).all() and (bands["expected"] <= bands["upper"]).all()
     inside = (bands["observed"] >= bands["lower"]) & (bands["observed"] <= bands["upper"])
     assert inside.mean() > 0.99
+
+
+def test_quiet_night_hours_across_a_weekly_step_are_not_flagged() -> None:
+    # a shop's rhythm: night trough at 08:00 UTC, weekends 25 % busier from midnight UTC; at
+    # night a 5-minute bucket holds a few events, so the night profile is learned from a few
+    # hundred of them and is that much less certain (the baseline's own error counts too)
+    times = grid(22)
+    hours = (times % DAY) / 3600.0
+    weekend = ((times // DAY) + 3) % 7 >= 5
+    mu = 8.0 * (0.55 + 0.45 * np.cos((hours - 20.0) / 24.0 * 2 * np.pi)) * np.where(weekend, 1.25, 1.0)
+    out = _run(22, mu, seed=5)
+    assert _volume(out.drafts) == []
