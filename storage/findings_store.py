@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -118,6 +118,23 @@ def _values(draft: FindingDraft) -> dict[str, Any]:
     }
 
 
+def first_samples(stored: str | None, evidence: dict[str, Any]) -> dict[str, Any]:
+    """``evidence`` with the samples the episode's finding already shows kept first: the first bad
+    payloads stay in the evidence (ingest keeps only the latest per violation), newer ones fill
+    the rest up to the same number."""
+    new = evidence.get("samples")
+    try:
+        old = json.loads(stored or "{}").get("samples")
+    except ValueError:
+        return evidence
+    if not isinstance(old, list) or not old or not isinstance(new, list):
+        return evidence
+    limit = max(len(old), len(new))  # the detector's own limit
+    seen = {json.dumps(s, sort_keys=True) for s in old}
+    merged = old + [s for s in new if json.dumps(s, sort_keys=True) not in seen]
+    return {**evidence, "samples": merged[:limit]}
+
+
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]
@@ -180,7 +197,7 @@ class FindingsStore:
     def _fs_update(
         self, conn: Connection, row: dict[str, Any], draft: FindingDraft, now: datetime, report: UpsertReport
     ) -> None:
-        values = _values(draft)
+        values = _values(replace(draft, evidence=first_samples(row["evidence"], draft.evidence)))
         changes = {k: v for k, v in values.items() if row[k] != v}
         if draft.ended_at is not None and row["status"] in ACTIVE:
             changes.update(status=Status.RESOLVED.value, status_by=DETECTOR, status_at=now)

@@ -185,3 +185,18 @@ def test_detector_state_round_trip(store: Store) -> None:
     assert store.load_detector_state("volume") == {key: (T0 + WIDTH, "v2", b"new")}
     assert store.clear_detector_state("volume") == 1
     assert store.load_detector_state("volume") == {}
+
+
+def _samples(*texts: str) -> dict[str, object]:
+    return {"samples": [{"violation": "leak:test_email", "at": "2024-01-20T10:00:00Z", "sample": t} for t in texts]}
+
+
+def test_an_episode_keeps_its_first_samples_and_newer_ones_fill_the_rest(store: Store) -> None:
+    first = _draft(kind="staging_leak", evidence=_samples("a", "b"))
+    store.upsert_findings([first], now=NOW)
+    later = replace(first, evidence=_samples("c", "d", "e", "f", "g"))
+    assert store.upsert_findings([later], now=NOW + timedelta(minutes=5)).updated == [first.fingerprint]
+    assert store.upsert_findings([later], now=NOW + timedelta(minutes=10)).updated == []  # idempotent
+    stored = store.get_finding(first.fingerprint)
+    assert stored is not None
+    assert [s["sample"] for s in stored.evidence["samples"]] == ["a", "b", "c", "d", "e"]
