@@ -15,14 +15,17 @@ import os
 from dataclasses import dataclass, field
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from monitors.ingest import rows, sqlgen
 from monitors.ingest.conformance import Evaluator
 from monitors.ingest.leakage import LeakageConfig
+from monitors.ingest.sketches import Accumulator, GroupSketches
 from monitors.plan import Plan
 
 MAX_LINE = 16 * 1024 * 1024
+SKETCH_BATCH_ROWS = 1_000_000  # rows per record batch handed to numpy (bounds memory on big inputs)
 _counter = itertools.count()
 
 
@@ -39,16 +42,18 @@ class FactOptions:
 
 @dataclass
 class Facts:
-    """Aggregates of one input, one DataFrame per part."""
+    """Aggregates of one input: one DataFrame per part, and the sketches per (event, type, bucket)."""
 
     parts: dict[str, pd.DataFrame] = field(default_factory=dict)
     reader: str = "fast"
+    sketches: list[tuple[list[tuple[str, str, int]], GroupSketches]] = field(default_factory=list)
 
     def extend(self, other: Facts) -> None:
         """Append another input's parts (they are added up when merged into a batch)."""
         for name, frame in other.parts.items():
             mine = self.parts.get(name)
             self.parts[name] = frame if mine is None or mine.empty else pd.concat([mine, frame], ignore_index=True)
+        self.sketches.extend(other.sketches)
 
 
 def connect(memory_limit: str = "640MB", threads: int | None = None, temp_dir: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -143,12 +148,32 @@ class _Run:
                                sample_rate=self.opts.sample_rate, source=f"({rows})", with_props=with_props,
                                leakage=self.opts.leakage)  # fmt: skip
 
-    def stage(self, inp: _Input, mode: str, table: str) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+    def stage(self, inp: _Input, mode: str, table: str) -> tuple[Facts, dict[str, int]]:
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {self.lean(inp.rows(mode))}")
         queries = sqlgen.stage2_sql(table, self.n_codes)
         parts = {name: self.con.execute(q).df() for name, q in queries.items() if name != "control"}
         control = self.con.execute(queries["control"]).df().iloc[0].to_dict()
-        return parts, {k: int(v or 0) for k, v in control.items()}
+        facts = Facts(parts, mode)
+        if not control.get("suspect"):
+            facts.sketches.append(self._sketches(table, parts["main"]))
+        return facts, {k: int(v or 0) for k, v in control.items()}
+
+    def _sketches(self, table: str, main: pd.DataFrame) -> tuple[list[tuple[str, str, int]], GroupSketches]:
+        """Latency and user sketches per (event, type, bucket) of the rows in ``table``."""
+        groups = main[["ek", "bucket", "event", "msg_type"]].drop_duplicates(["ek", "bucket"], ignore_index=True)
+        groups["g"] = np.arange(len(groups), dtype=np.int32)
+        keys = list(zip(groups["event"].astype(str).tolist(), groups["msg_type"].astype(str).tolist(),
+                        groups["bucket"].astype(np.int64).tolist(), strict=True))
+        name = f"{table}_groups"
+        self.con.register(name, groups[["ek", "bucket", "g"]])
+        try:
+            reader = self.con.sql(sqlgen.sketch_rows_sql(table, name)).to_arrow_reader(SKETCH_BATCH_ROWS)
+            try:
+                return keys, Accumulator(len(groups)).add_all(reader)
+            finally:
+                reader.close()
+        finally:
+            self.con.unregister(name)
 
     def follow_ups(self, inp: _Input, mode: str, parts: dict[str, pd.DataFrame]) -> None:
         main = parts["main"]
@@ -204,21 +229,20 @@ def run_facts(
     try:
         mode = "fast"
         try:
-            parts, control = run.stage(inp, "fast", table)
+            facts, control = run.stage(inp, "fast", table)
             if control["suspect"]:
                 raise LookupError("suspect rows")
         except (duckdb.Error, LookupError):
             mode = "exact"
-            parts, control = run.stage(inp, "exact", table)
+            facts, control = run.stage(inp, "exact", table)
             enc = _encoding_rejects(con, inp.rejects)
             if not enc.empty:
-                parts["rejects"] = pd.concat([parts["rejects"], enc], ignore_index=True)
-        run.follow_ups(inp, mode, parts)
-        facts = Facts(parts, mode)
+                facts.parts["rejects"] = pd.concat([facts.parts["rejects"], enc], ignore_index=True)
+        run.follow_ups(inp, mode, facts.parts)
         if control["batches"]:
-            bparts, _ = run.stage(inp, "batch", table)
-            run.follow_ups(inp, "batch", bparts)
-            facts.extend(Facts(bparts))
+            batch, _ = run.stage(inp, "batch", table)
+            run.follow_ups(inp, "batch", batch.parts)
+            facts.extend(batch)
         return facts
     finally:
         for t in (table, inp.rejects, f"{inp.rejects}_scan"):

@@ -9,9 +9,9 @@ import pandas as pd
 
 from monitors.ingest.columnar import Facts
 from monitors.ingest.conformance import Evaluator
-from monitors.ingest.sqlgen import NEGATIVE_BIN
+from monitors.ingest.sqlgen import HLL_KINDS, NEGATIVE_BIN
 from monitors.redact import redact_line
-from monitors.sketch import HLL, ZERO_BIN, LatencySketch
+from monitors.sketch import ZERO_BIN, LatencySketch
 from storage.batch import IngestBatch, MetricDelta
 
 
@@ -44,27 +44,25 @@ def _main(batch: IngestBatch, parts: dict[str, pd.DataFrame], ev: Evaluator) -> 
             _add(batch.violations, (*key, "leak", ""), n)  # type: ignore[arg-type]
         for prop, jtype in verdict.props:
             _add(batch.props, (*key, prop, jtype), n)  # type: ignore[arg-type]
-    for row in parts["hll"].itertuples(index=False):
-        d = batch.metrics.setdefault(_key(row), MetricDelta())
-        d.users.merge(HLL.from_lists(row.idx, row.ranks))
-    for row in parts.get("idhll", pd.DataFrame()).itertuples(index=False):
-        d = batch.metrics.setdefault(_key(row), MetricDelta())
-        sketch = HLL.from_lists(row.idx, row.ranks)
-        {"u": d.uids, "a": d.anon_only, "l": d.linked}[str(row.kind)].merge(sketch)
 
 
-def _latency(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:
-    for row in parts["latency"].itertuples(index=False):
-        bins: dict[int, int] = LatencySketch.from_arrays(np.asarray(row.bins), np.asarray(row.counts)).bins
-        negative = int(bins.pop(NEGATIVE_BIN, 0))
-        if negative:
-            bins[ZERO_BIN] = bins.get(ZERO_BIN, 0) + negative
-        event, msg_type, bucket = _key(row)
-        key = (event, msg_type, bucket, str(row.hop))
-        sk = batch.latency.get(key)
-        batch.latency[key] = LatencySketch(bins) if sk is None else sk.merge(LatencySketch(bins))
-        if negative:
-            _add(batch.violations, (event, msg_type, bucket, "negative_latency", str(row.hop)), negative)  # type: ignore[arg-type]
+def _sketches(batch: IngestBatch, facts: Facts) -> None:
+    for keys, sk in facts.sketches:
+        regs = [sk.registers[kind] for kind in HLL_KINDS]
+        for g, key in enumerate(keys):
+            d = batch.metrics.setdefault(key, MetricDelta())
+            for target, source in zip((d.users, d.uids, d.anon_only, d.linked), regs, strict=True):
+                np.maximum(target.regs, source[g], out=target.regs)
+        for (g, hop), (bins_arr, counts_arr) in sk.latency.items():
+            event, msg_type, bucket = keys[g]
+            bins: dict[int, int] = LatencySketch.from_arrays(bins_arr, counts_arr).bins
+            negative = int(bins.pop(NEGATIVE_BIN, 0))
+            if negative:
+                bins[ZERO_BIN] = bins.get(ZERO_BIN, 0) + negative
+                _add(batch.violations, (event, msg_type, bucket, "negative_latency", hop), negative)  # type: ignore[arg-type]
+            lkey = (event, msg_type, bucket, hop)
+            old = batch.latency.get(lkey)
+            batch.latency[lkey] = LatencySketch(bins) if old is None else old.merge(LatencySketch(bins))
 
 
 def _samples(batch: IngestBatch, parts: dict[str, pd.DataFrame], ev: Evaluator) -> None:
@@ -107,7 +105,7 @@ def to_batch(facts: Facts, ev: Evaluator, *, source: str, environment: str, samp
     """The batch of deltas for one read of one file."""
     batch = IngestBatch(source=source, environment=environment, sample_rate=sample_rate, file=file)
     _main(batch, facts.parts, ev)
-    _latency(batch, facts.parts)
+    _sketches(batch, facts)
     _samples(batch, facts.parts, ev)
     _extra_keys(batch, facts.parts)
     _rejects(batch, facts.parts)

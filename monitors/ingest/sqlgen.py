@@ -251,7 +251,7 @@ def lean_sql(
       ehm_bin(n.sent_t - n.ev_t) AS l_send,
       ehm_bin(n.recv_t - n.sent_t) AS l_deliver,
       ehm_bin(n.recv_t - n.ev_t) AS l_e2e,
-      NULLIF(n.user_id, '') AS uid, NULLIF(n.anon_id, '') AS aid,
+      NULLIF(n.user_id, '') AS uid, NULLIF(n.anon_id, '') AS aid, hash(n.event, n.msg_type) AS ek,
       {flags} AS flags,
       {codes},
       CASE WHEN n.checked AND n.is_obj THEN CAST(len(json_keys(n.props)) AS INTEGER) ELSE 0 END AS nkeys
@@ -275,38 +275,41 @@ def _hll_reg(h: str) -> str:
     )
 
 
+# HyperLogLog sketch kinds: users (MD5 of userId, else anonymousId — portable to warehouses),
+# then the identity sketches (DuckDB's fast hash; file sources only): userIds, anonymousIds of
+# messages without a userId, anonymousIds seen together with a userId.
+HLL_KINDS = ("users", "u", "a", "l")
+
+
 def stage2_sql(table: str, n_codes: int) -> dict[str, str]:
-    """Aggregates over the narrow table, one small query each."""
+    """Aggregates over the narrow table that are small: one row per combination (``main``: the plan
+    is evaluated per combination), rejects, and control counts. ``ek`` is a 64-bit hash of event
+    and message type; the sketches are added up from :func:`sketch_rows_sql`."""
     grp = "event, msg_type, bucket"
     tcs = ", ".join(f"tc{c}" for c in range(n_codes))
-    lat = " UNION ALL ".join(
-        f"SELECT {grp}, '{hop}' AS hop, l_{hop} AS bin, count(*) AS n FROM {table} "
-        f"WHERE reason IS NULL AND l_{hop} IS NOT NULL GROUP BY ALL"
-        for hop in HOPS
-    )
     return {
-        "main": f"SELECT {grp}, flags, {tcs}, nkeys, count(*) AS n FROM {table} WHERE reason IS NULL GROUP BY ALL",
-        "latency": f"SELECT {grp}, hop, list(bin ORDER BY bin) AS bins, list(n ORDER BY bin) AS counts FROM ({lat}) GROUP BY ALL",
-        # Users (HyperLogLog over userId, else anonymousId): MD5 — portable to warehouses — once per
-        # distinct key.
-        "hll": f"""WITH u AS (SELECT DISTINCT {grp}, coalesce(uid, aid) AS key FROM {table}
-                              WHERE reason IS NULL AND coalesce(uid, aid) IS NOT NULL),
-                   h AS (SELECT key, md5_number_upper(key) AS h FROM (SELECT DISTINCT key FROM u))
-                   SELECT {grp}, list(i ORDER BY i) AS idx, list(r ORDER BY i) AS ranks FROM (
-                     SELECT {grp}, {_hll_reg("h")} FROM u JOIN h USING (key) GROUP BY ALL) GROUP BY ALL""",
-        # Identity sketches for identity hygiene (DuckDB's fast hash; file sources only): ``u`` userIds,
-        # ``a`` anonymousIds of messages without a userId, ``l`` anonymousIds seen with a userId.
-        "idhll": f"""WITH k AS (
-                     SELECT {grp}, CASE WHEN uid IS NOT NULL THEN 'u' ELSE 'a' END AS kind, hash(coalesce(uid, aid)) AS h
-                     FROM {table} WHERE reason IS NULL AND coalesce(uid, aid) IS NOT NULL
-                     UNION ALL SELECT {grp}, 'l', hash(aid) FROM {table} WHERE reason IS NULL AND uid IS NOT NULL AND aid IS NOT NULL)
-                   SELECT {grp}, kind, list(i ORDER BY i) AS idx, list(r ORDER BY i) AS ranks FROM (
-                     SELECT {grp}, kind, {_hll_reg("h")} FROM k GROUP BY ALL) GROUP BY ALL""",
+        "main": f"SELECT {grp}, ek, flags, {tcs}, nkeys, count(*) AS n FROM {table} WHERE reason IS NULL GROUP BY ALL",
         "rejects": f"""SELECT reason, count(*) AS n, max_by(sample, hash(sample), {QUARANTINE_PER_REASON}) AS rejected
                      FROM {table} WHERE reason IS NOT NULL AND reason NOT IN ('batch', 'suspect') GROUP BY ALL""",
         "control": f"""SELECT count(*) FILTER (WHERE reason = 'batch') AS batches,
                      count(*) FILTER (WHERE reason = 'suspect') AS suspect FROM {table}""",
     }
+
+
+def sketch_rows_sql(table: str, groups: str) -> str:
+    """Per accepted message: its group ``g`` (from ``groups``: ek, bucket, g), the three latency
+    bins and the user hashes — ``hu``: MD5 of userId, else anonymousId (portable to warehouses;
+    computed once per distinct key, the expensive part), ``hk``: DuckDB's hash of the same key,
+    ``hl``: hash of the anonymousId of a message that also has a userId."""
+    key = "coalesce(t.uid, t.aid)"
+    return f"""
+    WITH h AS (SELECT key, md5_number_upper(key) AS hu FROM (
+                 SELECT DISTINCT coalesce(uid, aid) AS key FROM {table} WHERE reason IS NULL AND coalesce(uid, aid) IS NOT NULL))
+    SELECT grp.g, t.l_send, t.l_deliver, t.l_e2e, h.hu, hash({key}) AS hk, t.uid IS NOT NULL AS has_uid,
+           CASE WHEN t.uid IS NOT NULL AND t.aid IS NOT NULL THEN hash(t.aid) END AS hl
+    FROM {table} AS t JOIN {groups} AS grp ON grp.ek = t.ek AND grp.bucket = t.bucket
+    LEFT JOIN h ON h.key = {key}
+    WHERE t.reason IS NULL"""
 
 
 def _known_keys_case(layout: Layout) -> str:

@@ -1,0 +1,107 @@
+"""Latency and user sketches of one input, built in numpy from the narrow per-message rows.
+
+DuckDB hands over, per message, the group index ``g`` (a (series, bucket) of the ``main`` part),
+the three latency bins and the user hashes, in record batches of bounded size; this module adds
+them up without a Python object per message: latency bins are counted with ``np.unique`` per hop,
+HyperLogLog registers are raised with ``np.maximum.at`` on one ``uint8[G, 4096]`` array per kind.
+Group-bys in SQL with millions of (series, bucket, bin) or (series, bucket, register) groups
+cost several times more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from monitors.ingest.sqlgen import HLL_KINDS, HOPS
+from monitors.sketch import HLL_M, HLL_P
+
+_BIN_OFFSET = 1 << 15  # bins are SMALLINT: shift to 0..65535
+_LOW = (1 << (64 - HLL_P)) - 1
+
+
+@dataclass
+class GroupSketches:
+    """Sketches per group ``g``: latency (bins, counts) per hop and HLL registers per kind."""
+
+    groups: int
+    latency: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    registers: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _ints(column: pa.ChunkedArray | pa.Array, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """(values with nulls as 0, mask of non-null) of an integer column."""
+    valid = pc.is_valid(column).to_numpy(zero_copy_only=False)
+    values = pc.fill_null(column, 0).to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+    return values, valid
+
+
+def ranks(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(register index, rank) of 64-bit hashes: the top 12 bits pick the register; the rank is the
+    position of the first 1-bit in the other 52 (``52 - floor(log2(max(1, low)))``, exactly)."""
+    idx = (hashes >> np.uint64(64 - HLL_P)).astype(np.intp)
+    low = np.maximum(hashes & np.uint64(_LOW), np.uint64(1)).astype(np.float64)  # < 2^52: exact
+    _, exponent = np.frexp(low)  # low = m * 2**exponent, 0.5 <= m < 1: exponent = bit length
+    return idx, (53 - exponent).astype(np.uint8)
+
+
+class Accumulator:
+    """Adds record batches of (g, l_send, l_deliver, l_e2e, hu, hk, has_uid, hl) into sketches."""
+
+    def __init__(self, groups: int) -> None:
+        self.out = GroupSketches(groups)
+        self._lat: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {h: [] for h in range(len(HOPS))}
+        self.out.registers = {kind: np.zeros((groups, HLL_M), dtype=np.uint8) for kind in HLL_KINDS}
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        """One record batch of rows."""
+        g = batch.column("g").to_numpy(zero_copy_only=False).astype(np.int64)
+        for h, hop in enumerate(HOPS):
+            bins, valid = _ints(batch.column(f"l_{hop}"), np.int64)
+            keys = g[valid] * 65536 + (bins[valid] + _BIN_OFFSET)
+            uniq, counts = np.unique(keys, return_counts=True)
+            self._lat[h].append((uniq, counts.astype(np.int64)))
+        hu, hu_ok = _ints(batch.column("hu"), np.uint64)
+        hk, hk_ok = _ints(batch.column("hk"), np.uint64)
+        hl, hl_ok = _ints(batch.column("hl"), np.uint64)
+        has_uid = pc.fill_null(batch.column("has_uid"), False).to_numpy(zero_copy_only=False).astype(bool)
+        for kind, hashes, take in (
+            ("users", hu, hu_ok), ("u", hk, hk_ok & has_uid), ("a", hk, hk_ok & ~has_uid), ("l", hl, hl_ok),
+        ):  # fmt: skip
+            if take.any():
+                idx, rank = ranks(hashes[take])
+                np.maximum.at(self.out.registers[kind], (g[take], idx), rank)
+
+    def add_all(self, batches: Iterable[pa.RecordBatch]) -> GroupSketches:
+        """Every batch, then the result."""
+        for batch in batches:
+            self.add(batch)
+        return self.finish()
+
+    def finish(self) -> GroupSketches:
+        """The latency sketches per (group, hop) from the counted bins."""
+        for h, hop in enumerate(HOPS):
+            parts = self._lat[h]
+            if not parts:
+                continue
+            keys = np.concatenate([k for k, _ in parts])
+            counts = np.concatenate([c for _, c in parts])
+            if len(parts) > 1:
+                keys, inverse = np.unique(keys, return_inverse=True)
+                summed = np.zeros(keys.size, dtype=np.int64)
+                np.add.at(summed, inverse, counts)
+                counts = summed
+            if not keys.size:
+                continue
+            gs = keys // 65536
+            bins = keys % 65536 - _BIN_OFFSET
+            starts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])
+            ends = np.r_[starts[1:], gs.size].astype(np.int64)
+            for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+                self.out.latency[(int(gs[s]), hop)] = (bins[s:e], counts[s:e])
+        self._lat = {h: [] for h in range(len(HOPS))}
+        return self.out
