@@ -163,8 +163,21 @@ def _item_lists(layout: Layout, plan: Plan) -> str:
     return "".join(cols)
 
 
+# Whether the raw JSON text ``v`` (never a JSON null here: ``from_json`` gives SQL NULL) is of a plan
+# type — from its first character, as ``_code`` classifies it.
+_TEXT_IS = {
+    "string": "starts_with({v}, '\"')",
+    "object": "starts_with({v}, '{{')",
+    "array": "starts_with({v}, '[')",
+    "boolean": "({v} = 'true' OR {v} = 'false')",
+    "number": "(left({v}, 1) IN ('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'))",
+    "integer": "(left({v}, 1) IN ('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9') AND NOT contains({v}, '.') "
+               "AND NOT contains({v}, 'e') AND NOT contains({v}, 'E'))",
+}  # fmt: skip
+
+
 def _item_flags(layout: Layout, plan: Plan) -> str:
-    """Flag bits of the item checks: one pass over each array's elements, OR-ed together."""
+    """Flag bits of the item checks: per item a bit mask, OR-ed over the array's items."""
     if not layout.items:
         return "0"
     parts = []
@@ -173,29 +186,17 @@ def _item_flags(layout: Layout, plan: Plan) -> str:
         for j, item in checks:
             types, required = layout.item_types[(array, item)]
             x = _quoted("x", item)
-            allowed = ", ".join(str(c) for c in sorted(set().union(*(CODES_OF[t] for t in types))))
             if required:
                 bits.append(f"(CAST({x} IS NULL AS BIGINT) << {layout.item_bit(j, False)})")
-            bits.append(f"(CAST({x} IS NOT NULL AND ({_code(x)}) NOT IN ({allowed}, 7) AS BIGINT) << {layout.item_bit(j, True)})")
+            allowed = " OR ".join(_TEXT_IS[t].format(v=x) for t in sorted(types))
+            bits.append(f"(CAST({x} IS NOT NULL AND NOT ({allowed}) AS BIGINT) << {layout.item_bit(j, True)})")
         per_item = " | ".join(bits)
-        parts.append(
-            f"coalesce(list_reduce(list_concat([0::BIGINT], list_transform(n.il{k}, lambda x: {per_item})), lambda a, b: a | b), 0)"
-        )
+        parts.append(f"coalesce(list_aggregate(list_transform(n.il{k}, lambda x: {per_item}), 'bit_or'), 0)")
     return " | ".join(parts)
 
 
 def _bit(cond: str, bit: int) -> str:
     return f"(CAST(coalesce({cond}, false) AS BIGINT) << {bit})"
-
-
-def _code(raw: str) -> str:
-    """Type code (see TYPE_CODES) of a raw JSON value from its text (item properties)."""
-    v = f"CAST({raw} AS VARCHAR)"
-    return (
-        f"CASE WHEN {raw} IS NULL THEN 0 ELSE CASE left({v}, 1) WHEN '\"' THEN 1 WHEN '{{' THEN 6 WHEN '[' THEN 5 "
-        f"WHEN 't' THEN 4 WHEN 'f' THEN 4 WHEN 'n' THEN 7 "
-        f"ELSE CASE WHEN contains({v}, '.') OR contains({v}, 'e') OR contains({v}, 'E') THEN 3 ELSE 2 END END END"
-    )
 
 
 def _type_lists(layout: Layout) -> str:
