@@ -134,6 +134,11 @@ class Seasonal:
     def _set_masks(self) -> None:
         self._is0 = self.choice[0] == 0
         self._is1 = self.choice[0] == 1
+        self._is2 = (self.choice[0] == 2).astype(np.float64)
+        self._any2 = bool(self._is2.any())
+        self._row = 2 * self.choice[0].astype(np.int64)
+        self._row1 = self._row + 1
+        self._cols_n = np.arange(self.choice.shape[1])
 
     def predict(self, tm: Timing, k: int) -> tuple[F64, F64]:
         """Expected count of bucket ``k`` for every series, and each candidate's prediction (3, n)."""
@@ -159,10 +164,16 @@ class Seasonal:
         ``1/sqrt(N)``. Busy hours learn from thousands of events, a quiet night hour from a few
         hundred, so a night baseline is less certain than one dispersion per series says."""
         g, f = self._g, tm.frac[k]
-        seen = g[0:6:2] + f * (g[1:6:2] - g[0:6:2])  # events behind each candidate's slot
-        r = 1.0 / np.maximum(seen, 1.0)
-        r[2] += 1.0 / np.maximum(g[6], 1.0)  # day_and_hour: its day-of-week factor too
-        return np.asarray(np.where(self._is0, r[0], np.where(self._is1, r[1], r[2])), dtype=np.float64)
+        row = self._row  # the chosen candidate's first profile row, per series
+        lo = g[row, self._cols_n]
+        seen = g[self._row1, self._cols_n]
+        seen -= lo
+        seen *= f
+        seen += lo  # events behind the chosen candidate's slot (interpolated like the profile)
+        r: F64 = 1.0 / np.maximum(seen, 1.0, out=seen)
+        if self._any2:  # day_and_hour: its day-of-week factor was learned from events too
+            r += self._is2 / np.maximum(g[6], 1.0)
+        return r
 
     def learn(self, tm: Timing, k: int, learn: NDArray[np.bool_], x: F64, cand: F64, n_obs: F64) -> None:
         """Learn bucket ``k`` (after :meth:`predict`) where ``learn``; leave the other series untouched."""
