@@ -7,7 +7,10 @@ the count per event and bucket (violation type ``leak``). This detector watches 
 (leaked / checked messages) and the rate of each signal on its own (a development build or a
 staging host usually never shows in production: its rate rises from nothing) of every event and
 source, and raises one ``staging_leak`` per episode when any rises above its baseline, naming the
-signals and showing redacted samples. Impossible timestamps (in the
+signals and showing redacted samples. Strong signals (``strong_signals``: no customer sends them)
+are judged on per-source totals with the exact Poisson tail, so two test sessions on a source
+that never sends test data are a finding while one stray session, or a QA trickle the baseline
+already carries, is not. Impossible timestamps (in the
 future, or around the epoch) are a sign of test fixtures too: ``impossible_timestamps``.
 """
 
