@@ -77,6 +77,18 @@ def _conninfo(db: str) -> str:
     return ADMIN.rsplit("/", 1)[0] + "/" + db
 
 
+def existing_rows() -> int | None:
+    """Rows of ``tracks`` in the scratch database, or None when it does not exist."""
+    with psycopg.connect(ADMIN, autocommit=True) as admin:
+        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB,)).fetchone() is None:
+            return None
+    with psycopg.connect(_conninfo(DB), autocommit=True) as conn:
+        if conn.execute("SELECT to_regclass('tracks')").fetchone() == (None,):
+            return None
+        row = conn.execute("SELECT count(*) FROM tracks").fetchone()
+        return None if row is None else int(row[0])
+
+
 def build(rows: int) -> float:
     """Create the scratch database and fill ``tracks``; returns seconds."""
     started = time.monotonic()
@@ -91,14 +103,14 @@ def build(rows: int) -> float:
     return time.monotonic() - started
 
 
-def pushdown(store_url: str, bucket: int) -> tuple[float, int, int, int, float, float]:
+def pushdown(store_url: str, bucket: int, concurrency: int) -> tuple[float, int, int, int, float, float]:
     """Collect with push-down; returns (seconds, bytes, result rows, events, query s, commit s)."""
     os.environ["EHM_BENCH_DWH"] = _conninfo(DB)
     from monitors.warehouse.collector import warehouse_engine
 
     cfg = WarehouseSourceConfig(name="dwh", url_env="EHM_BENCH_DWH", tables=["tracks"], initial_lookback=f"{DAYS + 1}d",
                                 max_window=f"{DAYS + 2}d", property_stats=False,
-                                session_sql=["SET work_mem = '256MB'"])  # fmt: skip
+                                session_sql=["SET work_mem = '256MB'"], concurrency=concurrency)  # fmt: skip
     store = Store.from_url(store_url)
     store.migrate()
     engine = warehouse_engine(cfg)
@@ -170,25 +182,52 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=DAYS, help="days the rows span (default 7)")
     parser.add_argument("--bucket", type=int, default=300, help="bucket width in seconds (default 300)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse a kept table of the same size (implies --keep)"
+    )
+    parser.add_argument("--skip-rows", action="store_true", help="measure the push-down side only")
+    parser.add_argument("--concurrency", type=int, default=2, help="push-down queries at once (default 2)")
     args = parser.parse_args()
     globals()["DAYS"] = args.days
     rows = args.rows or (500_000 if args.quick else 10_000_000)
     workdir = Path(tempfile.mkdtemp(prefix="ehm-bench-"))
     try:
-        print(f"building tracks: {rows:,} rows over {DAYS} days …", flush=True)
-        built = build(rows)
-        print(f"built in {built:.0f}s", flush=True)
-        p_s, p_bytes, p_rows, p_events, p_query, p_commit = pushdown(
-            f"sqlite:///{workdir / 'push.sqlite'}", args.bucket
-        )
-        f_s, i_s, f_bytes, f_events = fetch_rows(f"sqlite:///{workdir / 'rows.sqlite'}", workdir, args.bucket)
+        if args.reuse and existing_rows() == rows:
+            print(f"reusing tracks: {rows:,} rows (built with the same --days)", flush=True)
+        else:
+            print(f"building tracks: {rows:,} rows over {DAYS} days …", flush=True)
+            built = build(rows)
+            print(f"built in {built:.0f}s", flush=True)
+        print(f"load average before: {_load()}", flush=True)
+        push = pushdown(f"sqlite:///{workdir / 'push.sqlite'}", args.bucket, args.concurrency)
+        print(f"push-down: {push[0]:.1f} s (load average after: {_load()})", flush=True)
+        if args.skip_rows:
+            return 0
+        rows_side = fetch_rows(f"sqlite:///{workdir / 'rows.sqlite'}", workdir, args.bucket)
+        print(f"fetch rows + ingest: {rows_side[0] + rows_side[1]:.1f} s (load average after: {_load()})")
     finally:
-        if not args.keep:
+        if not (args.keep or args.reuse):
             drop()
+    return report(rows, args.bucket, push, rows_side)
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def report(
+    rows: int,
+    bucket: int,
+    push: tuple[float, int, int, int, float, float],
+    fetched: tuple[float, float, int, int],
+) -> int:
+    """Print the side-by-side table; 0 when both ways counted the same events."""
+    p_s, p_bytes, p_rows, p_events, p_query, p_commit = push
+    f_s, i_s, f_bytes, f_events = fetched
     total = f_s + i_s
     print()
     print(
-        f"| {rows:,}-row tracks table over {DAYS} d, {args.bucket // 60}-min buckets (PostgreSQL 15, 2 cores) | time | bytes moved | rows moved | events |"
+        f"| {rows:,}-row tracks table over {DAYS} d, {bucket // 60}-min buckets (PostgreSQL 15, 2 cores) | time | bytes moved | rows moved | events |"
     )
     print("|---|---:|---:|---:|---:|")
     print(

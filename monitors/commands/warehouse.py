@@ -162,10 +162,8 @@ def run_sql(args: argparse.Namespace) -> int:
                 to_epoch(now), config.bucket_seconds, src.slice_seconds, src.watermark.lower()
             )
             q = sqlbuild.build(read, keys, w, dialect.name, property_stats=src.property_stats)
-            for part in ("aggregates", "extra"):
-                stmt = getattr(q, part)
-                if stmt is not None:
-                    print(f"-- {read.table}: {part}\n{stmt.compile(dialect=dialect)};\n")
+            for part, stmt in q.statements():
+                print(f"-- {read.table}: {part}\n{stmt.compile(dialect=dialect)};\n")
     finally:
         engine.dispose()
         store.dispose()

@@ -18,6 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +36,9 @@ from monitors.timeutil import from_epoch, parse_duration, to_epoch, utcnow
 from monitors.warehouse import aggregate, sqlbuild
 from monitors.warehouse.aggregate import PartKey
 from monitors.warehouse.config import WarehouseSourceConfig
+from monitors.warehouse.dialects import SESSION_DEFAULTS
 from monitors.warehouse.mapping import (
+    TABLE_TYPES,
     Catalog,
     TableRead,
     column_kind,
@@ -162,8 +165,10 @@ def _tables_of(
     """Event name → table, from the distinct (event_text, event) pairs of ``tracks`` in the window."""
     cols = catalog.tables.get("tracks", {})
     names = (cfg.columns.event_text.lower(), cfg.columns.event.lower(), cfg.watermark.lower())
-    if not all(n in cols for n in names):
-        return {}
+    if not all(n in cols for n in names) or not any(
+        t not in TABLE_TYPES and t != "tracks" for t in catalog.tables
+    ):
+        return {}  # no table can be an event's own: skip the scan
     text_c, slug_c, wm = (column(n) for n in names)  # type: ColumnClause[Any], ColumnClause[Any], ColumnClause[Any]
     naive = names[2] in catalog.naive.get("tracks", set())
     query = (
@@ -257,10 +262,10 @@ class WarehouseCollector:
         keys = aggregate.planned_keys(self.evaluator)
         parts: dict[PartKey, Any] = {}
         watermark: datetime | None = None
+        jobs: list[tuple[sqlbuild.Queries, str, Any, dict[str, datetime]]] = []
         try:
             with self.engine.connect() as conn:
-                for statement in self.cfg.session_sql:
-                    conn.exec_driver_sql(statement)
+                self._session(conn)
                 wm = self.cfg.watermark.lower()
                 params = {"lo": window.lo, "hi": window.hi}
                 for read in self.reads(conn, catalog, params):
@@ -272,14 +277,46 @@ class WarehouseCollector:
                     bound = sqlbuild.params(window.lo, window.hi, naive)
                     if not read.stats_only:
                         watermark = _later(watermark, self._max_watermark(conn, read, wm, bound, naive))
-                    self._execute(conn, q, bound, parts, report)
+                    jobs += [(q, name, stmt, bound) for name, stmt in q.statements()]
                     report.tables.append(read.table)
+            self._run_queries(jobs, parts, report)
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:300]
             raise DatabaseError(f"warehouse {self.cfg.name!r}: query failed: {reason}") from exc
         batch = WarehouseBatch(self.cfg.name, self.cfg.environment, window.live_from, watermark, parts)
         batch.next_live_from = next_live_from(window, watermark, self.cfg)
         return batch
+
+    def _session(self, conn: Connection) -> None:
+        for statement in (*SESSION_DEFAULTS.get(self.engine.dialect.name, ()), *self.cfg.session_sql):
+            conn.exec_driver_sql(statement)
+
+    def _fetch(self, stmt: Any, bound: dict[str, datetime]) -> list[Any]:
+        """One aggregate query on its own connection (queries of a run go to the warehouse at once)."""
+        with self.engine.connect() as conn:
+            self._session(conn)
+            return list(conn.execute(stmt, bound).all())
+
+    def _run_queries(self, jobs: list[tuple[sqlbuild.Queries, str, Any, dict[str, datetime]]],
+             parts: dict[PartKey, Any], report: CollectReport) -> None:  # fmt: skip
+        """Run the queries ``concurrency`` at a time; fold their rows in (in order, on this thread)."""
+        started = time.monotonic()
+        workers = min(self.cfg.concurrency, len(jobs))
+        if workers <= 1:
+            results = [self._fetch(stmt, bound) for _q, _name, stmt, bound in jobs]
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ehm-warehouse") as pool:
+                futures = [pool.submit(self._fetch, stmt, bound) for _q, _name, stmt, bound in jobs]
+                results = [f.result() for f in futures]
+        report.query_seconds += time.monotonic() - started
+        for (q, name, _stmt, _bound), rows in zip(jobs, results, strict=True):
+            report.queries += 1
+            report.rows_out += len(rows)
+            report.bytes_out += text_bytes(rows)
+            if name == "extra":
+                aggregate.add_extra(parts, rows, q)
+            else:
+                aggregate.add_aggregates(parts, rows, q, self.evaluator)
 
     def _max_watermark(
         self, conn: Connection, read: TableRead, wm: str, bound: dict[str, datetime], naive: bool
@@ -293,22 +330,6 @@ class WarehouseCollector:
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
         return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-    def _execute(self, conn: Connection, q: sqlbuild.Queries, bound: dict[str, datetime],
-                 parts: dict[PartKey, Any], report: CollectReport) -> None:  # fmt: skip
-        def fetch(stmt: Any) -> list[Any]:
-            started = time.monotonic()
-            rows = list(conn.execute(stmt, bound).all())
-            report.query_seconds += time.monotonic() - started
-            report.queries += 1
-            report.rows_out += len(rows)
-            report.bytes_out += text_bytes(rows)
-            return rows
-
-        if not q.read.stats_only:
-            aggregate.add_aggregates(parts, fetch(q.aggregates), q, self.evaluator)
-        if q.extra is not None:
-            aggregate.add_extra(parts, fetch(q.extra), q)
 
 
 def text_bytes(rows: list[Any]) -> int:

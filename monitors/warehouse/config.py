@@ -90,7 +90,10 @@ class WarehouseSourceConfig(StrictModel):
     lease_ttl: str = Field(default="10m", description="a worker holds the source this long between renewals")
     session_sql: list[str] = Field(
         default_factory=list,
-        description="statements run first on the warehouse connection, e.g. SET work_mem = '256MB'",
+        description="statements run first on each warehouse connection, e.g. SET work_mem = '256MB'",
+    )
+    concurrency: int = Field(
+        default=2, ge=1, le=16, description="aggregate queries run at once, each on its own connection"
     )
 
     @field_validator("lateness", "initial_lookback", "max_window", "lease_ttl")

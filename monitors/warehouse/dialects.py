@@ -12,6 +12,7 @@ dialect with ``@compiles`` (PostgreSQL, Redshift, DuckDB, BigQuery, Snowflake, T
 * :class:`JsonKeyCount` — number of top-level keys of a JSON object column.
 * :class:`StringAgg` — comma-joined text of a group (``string_agg``, ``LISTAGG``, …).
 * :class:`LooksLikeEmail` — the file path's ``[^@\\s]+@[^@\\s]+\\.[^@\\s]+`` test.
+* ``SESSION_DEFAULTS`` — planner settings run first on each connection (PostgreSQL: hash joins).
 
 Constructs without an override for a dialect fall back to portable SQL (CASE over characters) or,
 for JSON, raise a :class:`~sqlalchemy.exc.CompileError` that names the dialect.
@@ -32,6 +33,11 @@ from sqlalchemy.types import Boolean
 EMAIL_RE = r"[^@\s]+@[^@\s]+\.[^@\s]+"
 HEX = "0123456789abcdef"
 JSON_KEY_COUNT = frozenset({"postgresql", "duckdb", "bigquery", "snowflake", "trino"})
+
+# Run on every warehouse connection before the source's own ``session_sql``. PostgreSQL has no
+# statistics on the computed keys (user keys per bucket), estimates billions of join rows and picks a
+# sort-merge join that spills to disk; the hash join it should use is several times faster.
+SESSION_DEFAULTS: dict[str, tuple[str, ...]] = {"postgresql": ("SET enable_mergejoin = off",)}
 
 
 def sql_text(value: str) -> ColumnElement[str]:

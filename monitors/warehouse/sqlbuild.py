@@ -26,7 +26,6 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Double,
-    Integer,
     String,
     and_,
     bindparam,
@@ -48,13 +47,10 @@ from monitors.ingest.sqlgen import NEGATIVE_BIN
 from monitors.sketch import LN_GAMMA, MIN_VALUE, ZERO_BIN
 from monitors.warehouse.dialects import (
     Epoch,
-    HexRank,
-    HexToInt,
     JsonKeyCount,
     JsonText,
     JsonValueText,
     LooksLikeEmail,
-    Md5Hex,
     StringAgg,
     sql_float,
     sql_int,
@@ -63,6 +59,7 @@ from monitors.warehouse.dialects import (
     supports_json_key_count,
 )
 from monitors.warehouse.mapping import PropColumn, TableRead
+from monitors.warehouse.sqlusers import users_query
 
 MIN_EPOCH = 946684800  # 2000-01-01
 MAX_BIN = 30000
@@ -89,8 +86,15 @@ class Queries:
 
     read: TableRead
     aggregates: Select[Any]
+    users: Select[Any]
     extra: Select[Any] | None
     keys: tuple[str, ...]
+
+    def statements(self) -> list[tuple[str, Select[Any]]]:
+        """The queries to run, by name (``aggregates`` and ``users`` unless the read only counts
+        property types; ``extra`` when property stats are on)."""
+        out = [] if self.read.stats_only else [("aggregates", self.aggregates), ("users", self.users)]
+        return out + ([("extra", self.extra)] if self.extra is not None else [])
 
 
 def params(lo: datetime, hi: datetime, naive: bool) -> dict[str, datetime]:
@@ -183,35 +187,8 @@ def _present(read: TableRead) -> ColumnElement[int]:
     return total
 
 
-def _reg_hex(h: ColumnElement[str]) -> ColumnElement[str]:
-    """The 3 hex digits of the HLL register: the top 12 bits of the first 8 MD5 bytes read
-    little-endian (DuckDB's ``md5_number_upper``), i.e. byte 8 then the high half of byte 7."""
-    return substr(h, 15, 2) + substr(h, 13, 1)
-
-
-def _word_hex(h: ColumnElement[str]) -> ColumnElement[str]:
-    """The 13 hex digits of the remaining 52 bits (rank), in the same little-endian order."""
-    out: ColumnElement[str] = substr(h, 14, 1)
-    for start in (11, 9, 7, 5, 3, 1):
-        out = out + substr(h, start, 2)
-    return out
-
-
 def _text(expr: ColumnElement[Any]) -> ColumnElement[str]:
     return cast(expr, String)
-
-
-BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-
-
-def _b64_char(index: ColumnElement[int]) -> ColumnElement[str]:
-    return func.substr(sql_text(BASE64), cast(index, Integer) + sql_int(1), sql_int(1), type_=String)
-
-
-def _base64_register(reg: ColumnElement[int], rank: ColumnElement[int]) -> ColumnElement[str]:
-    """A register and its rank as 3 base-64 characters (6 + 6 bits of register, 6 bits of rank)."""
-    high = cast(func.floor(reg / sql_float(64)), Integer)
-    return _b64_char(high) + _b64_char(reg - high * sql_int(64)) + _b64_char(rank)
 
 
 class _Builder:
@@ -291,113 +268,110 @@ class _Builder:
         repeat their expressions — MD5, epoch extraction — once per use); others deduplicate them."""
         return query.offset(0) if self.dialect in ("postgresql", "redshift") else query
 
-    def rows(self) -> tuple[Subquery, list[str]]:
-        """The per-row subquery (see the module docstring) and the planned keys of its codes."""
-        codes = self.codes()
-        user = self.col("user_id")
-        uid, aid = self.ids()
-        inner = select(
+    def base(self, *, checks: bool) -> Subquery:
+        """The per-row subquery ``r``: slice, event, type, epochs and either the ids (userId,
+        anonymousId; NULL when blank) or, with ``checks``, the identity flags (identified, email
+        as userId, missing identity), key count and type codes. Fenced: its epochs are used several
+        times each, and only these narrow columns travel up from the scan."""
+        cols: list[ColumnElement[Any]] = [
             _floor_to(Epoch(_c(self.w.watermark)), self.w.slice_seconds).label("slice_start"),
             self.event().label("event"), self.msg_type().label("msg_type"),
             self.epoch("timestamp", "original_timestamp").label("ev_t"), self.epoch("sent_at").label("sent_t"),
             self.epoch("received_at").label("recv_t"),
-            (user if user is not None else cast(None, String)).label("user_id"),
-            uid.label("uid"), aid.label("aid"),
-            self.nkeys().label("nkeys"), *[expr.label(f"c{i}") for i, (_k, expr) in enumerate(codes)],
-        ).select_from(sql_table(self.read.table, schema=self.read.schema)).where(*self.where())  # fmt: skip
-        r = self.fence(inner).subquery("r")
+        ]  # fmt: skip
+        uid, aid = self.ids()
+        if checks:
+            cols += [self.identity_flags(uid, aid).label("f_ids"), self.nkeys().label("nkeys")]
+            cols += [expr.label(f"c{i}") for i, (_k, expr) in enumerate(self.codes())]
+        else:
+            cols += [uid.label("uid"), aid.label("aid")]
+        inner = (
+            select(*cols)
+            .select_from(sql_table(self.read.table, schema=self.read.schema))
+            .where(*self.where())
+        )
+        return self.fence(inner).subquery("r")
+
+    def identity_flags(self, uid: ColumnElement[Any], aid: ColumnElement[Any]) -> ColumnElement[int]:
+        """Bits 0–2 of the check flags: identified, email as userId, missing identity."""
+        user = self.col("user_id")
+        identified = _nonblank(user) if user is not None else false()
+        email = (
+            and_(identified, user.like(sql_text("%@%")), LooksLikeEmail(user))
+            if user is not None
+            else false()
+        )
+        no_identity = and_(
+            self.msg_type().not_in([sql_text("alias"), sql_text("other")]), uid.is_(None), aid.is_(None)
+        )
+        return _flag(identified) + _flag(email) * sql_int(2) + _flag(no_identity) * sql_int(4)
+
+    def bucket(self, r: Subquery) -> ColumnElement[int]:
+        """The bucket of a row: event time, unless before 2000 or over a day ahead (then received_at,
+        sent_at, now), floored to the bucket width in epoch seconds."""
         hi = sql_float(self.w.now_epoch + 86400)
         ev_ok = and_(r.c.ev_t >= sql_int(MIN_EPOCH), r.c.ev_t <= hi)
         bucket_t = func.coalesce(
             case((ev_ok, r.c.ev_t), else_=None), r.c.recv_t, r.c.sent_t, sql_float(self.w.now_epoch)
         )
-        identified = _nonblank(r.c.user_id) if user is not None else false()
-        email = (
-            and_(identified, r.c.user_id.like(sql_text("%@%")), LooksLikeEmail(r.c.user_id))
-            if user is not None
-            else false()
-        )
-        flags = [
-            _flag(identified), _flag(email),
-            _flag(and_(r.c.msg_type.not_in([sql_text("alias"), sql_text("other")]), r.c.uid.is_(None), r.c.aid.is_(None))),
-            _flag(and_(r.c.ev_t.is_not(None), or_(r.c.ev_t < sql_int(MIN_EPOCH), r.c.ev_t > hi))),
-        ]  # fmt: skip
-        rows = select(
-            r.c.slice_start, r.c.event, r.c.msg_type, _floor_to(bucket_t, self.w.bucket_seconds).label("bucket"),
-            *[f.label(n) for f, n in zip(flags, FLAGS, strict=True)],
+        return _floor_to(bucket_t, self.w.bucket_seconds)
+
+    def rows(self) -> tuple[Subquery, list[str]]:
+        """Rows reduced to their features (bucket, flags, codes, keys, latency bins) and counted per
+        distinct combination — one hash aggregation per row; the parts are built from these counts."""
+        codes = self.codes()
+        r = self.base(checks=True)
+        hi = sql_float(self.w.now_epoch + 86400)
+        impossible = _flag(and_(r.c.ev_t.is_not(None), or_(r.c.ev_t < sql_int(MIN_EPOCH), r.c.ev_t > hi)))
+        fl = r.c.f_ids + impossible * sql_int(8)
+        features = [
+            r.c.slice_start, r.c.event, r.c.msg_type, self.bucket(r).label("bucket"), fl.label("fl"),
             *[r.c[f"c{i}"] for i in range(len(codes))], r.c.nkeys,
             latency_bin(r.c.sent_t - r.c.ev_t).label("l_send"),
             latency_bin(r.c.recv_t - r.c.sent_t).label("l_deliver"),
             latency_bin(r.c.recv_t - r.c.ev_t).label("l_e2e"),
-            # users sketch: userId, else anonymousId (kind 1 / 2); linked: anonymousId seen with a userId
-            case((r.c.uid.is_not(None), sql_int(1)), (r.c.aid.is_not(None), sql_int(2)), else_=None).label("kind"),
-            Md5Hex(func.coalesce(r.c.uid, r.c.aid)).label("h_user"),
-            case((and_(r.c.uid.is_not(None), r.c.aid.is_not(None)), Md5Hex(r.c.aid)), else_=None).label("h_link"),
-        )  # fmt: skip
-        return self.fence(rows).subquery("m"), [k for k, _e in codes]
+        ]  # fmt: skip
+        counted = select(*features, func.count().label("n")).group_by(*features)
+        return counted.subquery("x"), [k for k, _e in codes]
 
-    def aggregates(self, m: Subquery, ncodes: int) -> Select[Any]:
-        """Everything but property types, in one scan (GROUPING SETS), packed as text per (slice,
-        event, type, bucket, part) — see :func:`monitors.warehouse.aggregate.add_aggregates`:
+    def aggregates(self, x: Subquery, ncodes: int) -> Select[Any]:
+        """Counts and latency bins from the reduced rows ``x`` (GROUPING SETS over a few hundred
+        thousand rows, not the table), packed as text per (slice, event, type, bucket, part) — see
+        :func:`monitors.warehouse.aggregate.add_aggregates`:
 
         * part 0: ``flags/c0.c1…/keys/count`` per combination of check flags, type codes, key count;
-        * parts 1–3: latency hops send, deliver, e2e — ``bin:count`` per sketch bin;
-        * parts 4–6: HLL of userIds, anonymous-only ids, linked ids — 3 base-64 characters per
-          register (12-bit register, 6-bit rank), max rank per register.
+        * parts 1–3: latency hops send, deliver, e2e — ``bin:count`` per sketch bin.
         """
-        reg1, rank1 = HexToInt(_reg_hex(m.c.h_user), 3), HexRank(_word_hex(m.c.h_user), 13)
-        reg2, rank2 = HexToInt(_reg_hex(m.c.h_link), 3), HexRank(_word_hex(m.c.h_link), 13)
-        fl = sum((m.c[f] * sql_int(1 << i) for i, f in enumerate(FLAGS[1:], 1)), m.c[FLAGS[0]])
-        codes = [m.c[f"c{i}"] for i in range(ncodes)]
-        x = select(
-            *[m.c[g] for g in GROUP], fl.label("fl"), *codes, m.c.nkeys, m.c.l_send, m.c.l_deliver, m.c.l_e2e, m.c.kind,
-            reg1.label("reg1"), rank1.label("rank1"), reg2.label("reg2"), rank2.label("rank2"),
-        ).subquery("x")  # fmt: skip
         combo = [x.c[g] for g in GROUP]
         xcodes = [x.c[f"c{i}"] for i in range(ncodes)]
-        sets = [
-            (x.c.fl, *xcodes, x.c.nkeys),
-            (x.c.l_send,),
-            (x.c.l_deliver,),
-            (x.c.l_e2e,),
-            (x.c.kind, x.c.reg1),
-            (x.c.reg2,),
-        ]
+        sets = [(x.c.fl, *xcodes, x.c.nkeys), (x.c.l_send,), (x.c.l_deliver,), (x.c.l_e2e,)]
         part = case(
             (func.grouping(x.c.fl) == sql_int(0), sql_int(0)),
             (func.grouping(x.c.l_send) == sql_int(0), sql_int(1)),
             (func.grouping(x.c.l_deliver) == sql_int(0), sql_int(2)),
-            (func.grouping(x.c.l_e2e) == sql_int(0), sql_int(3)),
-            (func.grouping(x.c.reg1) == sql_int(0), sql_int(3) + x.c.kind),
-            else_=sql_int(6),
+            else_=sql_int(3),
         )
-        n = func.count()
+        n = func.sum(x.c.n)
         main_item: ColumnElement[str] = _text(x.c.fl) + sql_text("/")
         for i, c in enumerate(xcodes):
             main_item = main_item + (sql_text(".") if i else sql_text("")) + _text(c)
         main_item = main_item + sql_text("/") + _text(x.c.nkeys) + sql_text("/") + _text(n)
-        item = case(
-            (part == sql_int(0), main_item),
-            (
-                part <= sql_int(3),
-                _text(func.coalesce(x.c.l_send, x.c.l_deliver, x.c.l_e2e)) + sql_text(":") + _text(n),
-            ),
-            (part <= sql_int(5), _base64_register(x.c.reg1, func.max(x.c.rank1))),
-            else_=_base64_register(x.c.reg2, func.max(x.c.rank2)),
-        )
-        key = case(
-            (part == sql_int(0), x.c.fl),
-            else_=func.coalesce(x.c.l_send, x.c.l_deliver, x.c.l_e2e, x.c.reg1, x.c.reg2),
-        )
+        bin_ = func.coalesce(x.c.l_send, x.c.l_deliver, x.c.l_e2e)
+        item = case((part == sql_int(0), main_item), else_=_text(bin_) + sql_text(":") + _text(n))
+        key = case((part == sql_int(0), x.c.fl), else_=bin_)
         g = (
-            select(*combo, part.label("part"), item.label("item"), key.label("k"), x.c.kind)
+            select(*combo, part.label("part"), item.label("item"), key.label("k"))
             .group_by(func.grouping_sets(*[tuple_(*combo, *s) for s in sets]))
             .subquery("g")
         )
-        # Groups whose set key is NULL (no latency, no user, no linked id) carry nothing.
-        usable = and_(g.c.k.is_not(None), or_(g.c.part != sql_int(4), g.c.kind.is_not(None)))
+        # A hop's group whose bin is NULL (a timestamp missing) carries nothing.
         out = [g.c[c] for c in GROUP] + [g.c.part]
-        return select(*out, StringAgg(g.c.item).label("items")).where(usable).group_by(*out)
+        return select(*out, StringAgg(g.c.item).label("items")).where(g.c.k.is_not(None)).group_by(*out)
+
+    def users(self) -> Select[Any]:
+        """The user sketches' registers (parts 4–6, see :mod:`.sqlusers`)."""
+        r = self.base(checks=False)
+        return users_query(r, self.bucket(r), self.fence)
 
     def extra(self) -> Select[Any] | None:
         """Non-null counts of the unplanned property columns, split by value type (numbers: integral or not)."""
@@ -443,5 +417,6 @@ def build(
 ) -> Queries:
     """The aggregate queries of ``read``; ``keys`` are the plan's property names (JSON layouts)."""
     b = _Builder(read, keys, window, dialect)
-    m, used = b.rows()
-    return Queries(read, b.aggregates(m, len(used)), b.extra() if property_stats else None, tuple(used))
+    x, used = b.rows()
+    extra = b.extra() if property_stats else None
+    return Queries(read, b.aggregates(x, len(used)), b.users(), extra, tuple(used))

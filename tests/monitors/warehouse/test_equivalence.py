@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from monitors.plan import load_plan
 from monitors.warehouse.collector import WarehouseCollector
 from monitors.warehouse.config import WarehouseSourceConfig
@@ -45,6 +47,22 @@ def test_files_and_warehouse_give_identical_metrics(
                       "wrong_type", "email_as_user_id", "missing_identity", "negative_latency",
                       "impossible_timestamp"}  # fmt: skip
     assert sum(dict(r)["count"] for r in from_wh["event_metrics"]) == 300
+
+
+@pytest.mark.parametrize("concurrency", [1, 3], ids=["one-query-at-a-time", "three-at-once"])
+def test_concurrent_queries_give_the_same_metrics(
+    duck_warehouse: Warehouse, tmp_path: Path, concurrency: int
+) -> None:
+    """The queries of a run may go to the warehouse at once (one connection each); the metrics are
+    the same as one query at a time — and as the file path's."""
+    msgs = messages(200, seed=5)
+    load_warehouse(duck_warehouse.engine, msgs, schema=duck_warehouse.schema)
+    store = Store.from_url(f"sqlite:///{tmp_path / 'm.sqlite'}")
+    store.migrate()
+    collect(store, duck_warehouse, concurrency=concurrency)
+    run_ingest(store, write_log(tmp_path / "events.jsonl", msgs), source="files")
+    assert snapshot(store, "dwh") == without_leaks(snapshot(store, "files"))
+    store.dispose()
 
 
 def test_timestamps_without_time_zone_are_read_as_utc(

@@ -25,9 +25,10 @@ from tests.monitors.warehouse.helpers import NOW, load_warehouse, messages, snap
 def make(
     store: Store, wh: Warehouse, name: str, holder: str, clock: Any, ttl: str = "10m"
 ) -> WarehouseCollector:
-    """A collector of source ``name`` for worker ``holder``."""
+    """A collector of source ``name`` for worker ``holder``; its queries run on the worker's own
+    thread (``concurrency=1``), which the hooks below tell apart by name."""
     cfg = WarehouseSourceConfig(
-        name=name, url_env="UNUSED", schema=wh.schema, initial_lookback="1d", lease_ttl=ttl
+        name=name, url_env="UNUSED", schema=wh.schema, initial_lookback="1d", lease_ttl=ttl, concurrency=1
     )
     return WarehouseCollector(store, cfg, load_plan(), wh.engine, holder=holder, clock=clock)
 
