@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
+
 from monitors.ingest.conformance import Evaluator
 from monitors.ingest.sqlgen import (
     F_CHECKED,
@@ -22,6 +24,7 @@ from monitors.ingest.sqlgen import (
 )
 from monitors.sketch import ZERO_BIN, LatencySketch
 from monitors.warehouse.sqlbuild import HOPS, Queries
+from monitors.warehouse.sqlusers import BASE64
 from storage.warehouse_store import Partial
 
 PartKey = tuple[str, str, int, int]  # event, msg_type, slice, bucket
@@ -103,29 +106,29 @@ def _add_hop(p: Partial, hop: str, items: str) -> None:
     sk = p.latency.get(hop)
     if sk is None:
         sk = p.latency[hop] = LatencySketch.empty()
-    for item in items.split(","):
-        b_text, _sep, n_text = item.partition(":")
-        b, n = int(b_text), int(n_text)
+    bins = sk.bins
+    nums = [int(v) for v in items.replace(":", ",").split(",")]
+    for b, n in zip(nums[::2], nums[1::2], strict=True):
         if b == NEGATIVE_BIN:
             p.violations[("negative_latency", hop)] = p.violations.get(("negative_latency", hop), 0) + n
             b = ZERO_BIN
-        sk.bins[b] = sk.bins.get(b, 0) + n
+        bins[b] = bins.get(b, 0) + n
 
 
-_B64 = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
+_B64 = np.full(256, 255, dtype=np.uint8)
+_B64[np.frombuffer(BASE64.encode(), dtype=np.uint8)] = np.arange(64, dtype=np.uint8)
 
 
 def _add_registers(p: Partial, part: int, items: str) -> None:
     """3 base-64 characters per register; parts 4 userIds, 5 anonymous-only ids, 6 linked ids.
-    ``users`` = parts 4 ∪ 5 (userId, else anonymousId), as in the file path."""
+    ``users`` = parts 4 ∪ 5 (userId, else anonymousId), as in the file path. A register may come
+    more than once (one per key): the max rank wins."""
     target = p.uids if part == 4 else p.anon_only if part == 5 else p.linked
-    chars = items.replace(",", "")
-    for i in range(0, len(chars), 3):
-        reg = _B64[chars[i]] * 64 + _B64[chars[i + 1]]
-        rank = _B64[chars[i + 2]]
-        target.add(reg, rank)
-        if part != 6:
-            p.users.add(reg, rank)
+    codes = _B64[np.frombuffer(items.replace(",", "").encode("ascii"), dtype=np.uint8)].reshape(-1, 3)
+    regs = codes[:, 0].astype(np.int64) * 64 + codes[:, 1]
+    np.maximum.at(target.regs, regs, codes[:, 2])
+    if part != 6:
+        np.maximum.at(p.users.regs, regs, codes[:, 2])
 
 
 def extra_names(q: Queries) -> list[tuple[int, str, str]]:
