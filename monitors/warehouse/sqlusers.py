@@ -84,14 +84,19 @@ def users_query(r: Subquery, bucket: ColumnElement[int], fence: Any) -> Select[A
     keys = union(select(func.coalesce(d.c.uid, d.c.aid).label("key")), select(d.c.aid).where(linked))
     ks = keys.subquery("keys")
     hk = fence(select(ks.c.key, Md5Hex(ks.c.key).label("h"))).subquery("hk")
-    # Fenced as well: the register and rank are text work, done once per key, not per joined row.
+    # Fenced as well: register, rank and their 3 characters are text work, done once per key (not
+    # per joined row).
     k = fence(
         select(
             hk.c.key, HexToInt(_reg_hex(hk.c.h), 3).label("reg"), HexRank(_word_hex(hk.c.h), 13).label("rank")
         )
     ).subquery("k")
+    packed = fence(select(k.c.key, base64_register(k.c.reg, k.c.rank).label("b64"))).subquery("kp")
     # No max per register here: keys are distinct per (…, part) already, so few registers repeat
     # (the monitor keeps the max); a grouping over millions of rows costs more than the bytes saved.
-    g = select(u, k.c.reg, k.c.rank).select_from(u.join(k, u.c.key == k.c.key)).subquery("g")
-    out = [g.c.slice_start, g.c.event, g.c.msg_type, g.c.bucket, g.c.part]
-    return select(*out, StringAgg(base64_register(g.c.reg, g.c.rank)).label("items")).group_by(*out)
+    out = [u.c.slice_start, u.c.event, u.c.msg_type, u.c.bucket, u.c.part]
+    return (
+        select(*out, StringAgg(packed.c.b64).label("items"))
+        .select_from(u.join(packed, u.c.key == packed.c.key))
+        .group_by(*out)
+    )
