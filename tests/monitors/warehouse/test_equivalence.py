@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from monitors.plan import load_plan
 from monitors.warehouse.collector import WarehouseCollector
@@ -63,6 +64,26 @@ def test_concurrent_queries_give_the_same_metrics(
     run_ingest(store, write_log(tmp_path / "events.jsonl", msgs), source="files")
     assert snapshot(store, "dwh") == without_leaks(snapshot(store, "files"))
     store.dispose()
+
+
+def test_postgresql_connections_are_kept_off_merge_joins(
+    pg_warehouse: Warehouse, sqlite_store: Store
+) -> None:
+    """Every connection of a run (the one that plans the reads, one per aggregate query) starts
+    with the dialect's session defaults, before the source's own ``session_sql`` (one query at a
+    time here, so that the statements come in order)."""
+    load_warehouse(pg_warehouse.engine, messages(40, seed=9), schema=pg_warehouse.schema)
+    seen: list[str] = []
+    event.listen(pg_warehouse.engine, "before_cursor_execute", lambda *a: seen.append(str(a[2])))
+    source = WarehouseSourceConfig(name="dwh", url_env="UNUSED", schema=pg_warehouse.schema,
+                                   initial_lookback="2d", session_sql=["SET work_mem = '64MB'"],
+                                   concurrency=1)  # fmt: skip
+    report = WarehouseCollector(
+        sqlite_store, source, load_plan(), pg_warehouse.engine, clock=lambda: NOW
+    ).collect()
+    assert report.status == "ok" and report.queries >= 2
+    sets = [s for s in seen if s.startswith("SET ")]
+    assert sets == ["SET enable_mergejoin = off", "SET work_mem = '64MB'"] * (1 + report.queries)
 
 
 def test_timestamps_without_time_zone_are_read_as_utc(

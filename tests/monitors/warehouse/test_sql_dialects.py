@@ -87,6 +87,17 @@ def test_typed_tables_compile_with_the_dialects_own_functions(dialect: str) -> N
     assert "GROUPING SETS" in sql["aggregates"].upper()
 
 
+@pytest.mark.parametrize("dialect", sorted(MARKERS))
+def test_md5_runs_once_per_distinct_user_key_not_per_row(dialect: str) -> None:
+    """MD5 (the costliest per-row function) appears only in the users query, applied to the union
+    of distinct keys; the aggregates query groups the rows once before its GROUPING SETS."""
+    sql = compiled(TYPED, dialect)
+    md5 = "md5(" if dialect != "bigquery" else "MD5("
+    assert [sql[q].count(md5) for q in ("aggregates", "users", "extra")] == [0, 1, 0]
+    assert sql["users"].upper().count("UNION") == 2  # keys per part (ALL); distinct keys
+    assert sql["aggregates"].upper().count("GROUP BY") == 3  # rows → combinations → sets → parts
+
+
 @pytest.mark.parametrize("dialect", sorted(JSON_MARKERS))
 def test_json_property_columns_compile(dialect: str) -> None:
     text = "\n".join(compiled(CUSTOM, dialect).values())
