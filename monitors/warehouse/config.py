@@ -93,7 +93,7 @@ class WarehouseSourceConfig(StrictModel):
         description="statements run first on each warehouse connection, e.g. SET work_mem = '256MB'",
     )
     concurrency: int = Field(
-        default=2, ge=1, le=16, description="aggregate queries run at once, each on its own connection"
+        default=2, ge=1, le=8, description="aggregate queries run at once, each on its own connection"
     )
 
     @field_validator("lateness", "initial_lookback", "max_window", "lease_ttl")
