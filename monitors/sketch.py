@@ -12,10 +12,8 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -45,11 +43,51 @@ def bin_value(index: int) -> float:
     return 2.0 * GAMMA**index / (GAMMA + 1.0)
 
 
-@dataclass
 class LatencySketch:
-    """Bin index → count. Merge by adding; quantiles by walking the cumulative counts."""
+    """Bin index → count. Merge by adding; quantiles by walking the cumulative counts.
 
-    bins: dict[int, int]
+    Held either as a dict (``bins``; built up value by value, mutable) or as parallel arrays of
+    unique bin indices and counts (what the hot path, the store and merges of many sketches use);
+    reading ``bins`` turns the arrays into the dict once."""
+
+    __slots__ = ("_bins", "_counts", "_keys")
+
+    def __init__(self, bins: dict[int, int] | None = None) -> None:
+        self._bins: dict[int, int] | None = bins if bins is not None else {}
+        self._keys: np.ndarray | None = None
+        self._counts: np.ndarray | None = None
+
+    @property
+    def bins(self) -> dict[int, int]:
+        """Bin index → count (a dict that may be changed in place)."""
+        if self._bins is None:
+            assert self._keys is not None and self._counts is not None
+            self._bins = dict(zip(self._keys.tolist(), self._counts.tolist(), strict=True))
+            self._keys = self._counts = None
+        return self._bins
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(bin indices, counts) as int64 arrays, sorted by bin."""
+        if self._bins is None:
+            assert self._keys is not None and self._counts is not None
+            return self._keys, self._counts
+        n = len(self._bins)
+        keys = np.fromiter(self._bins.keys(), dtype=np.int64, count=n)
+        counts = np.fromiter(self._bins.values(), dtype=np.int64, count=n)
+        order = np.argsort(keys, kind="stable")
+        return keys[order], counts[order]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LatencySketch):
+            return NotImplemented
+        (k1, c1), (k2, c2) = self.arrays(), other.arrays()
+        return bool(np.array_equal(k1, k2) and np.array_equal(c1, c2))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        keys, counts = self.arrays()
+        return f"LatencySketch({dict(zip(keys.tolist(), counts.tolist(), strict=True))!r})"
 
     @classmethod
     def empty(cls) -> LatencySketch:
@@ -60,15 +98,19 @@ class LatencySketch:
     def from_values(cls, values: Iterable[float]) -> LatencySketch:
         """Sketch raw latencies (used by tests and small inputs)."""
         sk = cls.empty()
+        bins = sk.bins
         for v in values:
             i = bin_index(v)
-            sk.bins[i] = sk.bins.get(i, 0) + 1
+            bins[i] = bins.get(i, 0) + 1
         return sk
 
     @property
     def count(self) -> int:
         """Number of values sketched."""
-        return sum(self.bins.values())
+        if self._bins is None:
+            assert self._counts is not None
+            return int(self._counts.sum())
+        return sum(self._bins.values())
 
     def merge(self, other: LatencySketch) -> LatencySketch:
         """Add ``other`` into this sketch (in place) and return it."""
@@ -79,19 +121,31 @@ class LatencySketch:
 
     @classmethod
     def from_arrays(cls, keys: Iterable[int] | np.ndarray, counts: Iterable[int] | np.ndarray) -> LatencySketch:
-        """A sketch from parallel arrays of bin indices (unique) and counts."""
-        k = keys.tolist() if isinstance(keys, np.ndarray) else list(keys)
-        c = counts.tolist() if isinstance(counts, np.ndarray) else list(counts)
-        return cls(dict(zip(k, c, strict=True)))
+        """A sketch from parallel arrays of unique bin indices and counts (kept as arrays)."""
+        k = np.asarray(keys if isinstance(keys, np.ndarray) else list(keys), dtype=np.int64)
+        c = np.asarray(counts if isinstance(counts, np.ndarray) else list(counts), dtype=np.int64)
+        if k.shape != c.shape:
+            raise ValueError("bins and counts differ in length")
+        if k.size > 1 and not bool(np.all(k[1:] > k[:-1])):
+            order = np.argsort(k, kind="stable")
+            k, c = k[order], c[order]
+            if not bool(np.all(k[1:] > k[:-1])):
+                raise ValueError("bin indices repeat")
+        sk = cls.__new__(cls)
+        sk._bins, sk._keys, sk._counts = None, k, c
+        return sk
 
     @classmethod
     def total(cls, sketches: Iterable[LatencySketch]) -> LatencySketch:
         """The merge of many sketches at once (vectorised; the inputs are not changed)."""
-        parts = [sk.bins for sk in sketches if sk.bins]
-        if len(parts) <= 1:
-            return cls(dict(parts[0]) if parts else {})
-        keys = np.fromiter(itertools.chain.from_iterable(b.keys() for b in parts), dtype=np.int64)
-        counts = np.fromiter(itertools.chain.from_iterable(b.values() for b in parts), dtype=np.int64)
+        parts = [sk.arrays() for sk in sketches]
+        parts = [p for p in parts if p[0].size]
+        if not parts:
+            return cls.empty()
+        if len(parts) == 1:
+            return cls.from_arrays(parts[0][0].copy(), parts[0][1].copy())
+        keys = np.concatenate([k for k, _ in parts])
+        counts = np.concatenate([c for _, c in parts])
         uniq, inverse = np.unique(keys, return_inverse=True)
         sums = np.zeros(uniq.size, dtype=np.int64)
         np.add.at(sums, inverse, counts)
@@ -100,37 +154,34 @@ class LatencySketch:
     def quantiles(self, qs: Iterable[float]) -> list[float | None]:
         """Quantiles (lower nearest-rank on the sorted values), ``None`` when empty."""
         qs = list(qs)
-        total = self.count
+        keys, counts = self.arrays()
+        total = int(counts.sum())
         if total == 0:
             return [None for _ in qs]
-        keys = sorted(self.bins)
-        cum = np.cumsum([self.bins[k] for k in keys])
+        cum = np.cumsum(counts)
         out: list[float | None] = []
         for q in qs:
             rank = min(total - 1, max(0, math.floor(q * (total - 1))))
             pos = int(np.searchsorted(cum, rank + 1))
-            out.append(bin_value(keys[pos]))
+            out.append(bin_value(int(keys[pos])))
         return out
 
     def share_above(self, seconds: float) -> float:
         """Fraction of values above ``seconds`` (to the sketch's accuracy)."""
-        total = self.count
+        keys, counts = self.arrays()
+        total = int(counts.sum())
         if not total:
             return 0.0
         edge = bin_index(seconds)
-        return sum(c for i, c in self.bins.items() if i > edge) / total
+        return int(counts[keys > edge].sum()) / total
 
     def encode(self) -> bytes:
         """Compact bytes: magic, then int16 indices and uint32 counts (int64 if needed)."""
-        n = len(self.bins)
-        raw_keys = np.fromiter(self.bins.keys(), dtype=np.int64, count=n)
-        order = np.argsort(raw_keys, kind="stable")
-        keys = raw_keys[order].astype(np.int16)
-        counts = np.fromiter(self.bins.values(), dtype=np.int64, count=n)[order]
+        keys, counts = self.arrays()
         wide = bool(counts.size and counts.max() > np.iinfo(np.uint32).max)
         flag = b"W" if wide else b"N"
         body = counts.astype(np.int64 if wide else np.uint32).tobytes()
-        return _MAGIC_LAT + flag + len(keys).to_bytes(4, "little") + keys.tobytes() + body
+        return _MAGIC_LAT + flag + len(keys).to_bytes(4, "little") + keys.astype(np.int16).tobytes() + body
 
     @classmethod
     def decode(cls, data: bytes | None) -> LatencySketch:

@@ -44,8 +44,19 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys:
     cols = [c for c in rows[0] if c not in keys]
     set_ = {c: (table.c[c] + stmt.excluded[c]) if c in add else stmt.excluded[c] for c in cols}
     stmt = stmt.on_conflict_do_update(index_elements=keys, set_=set_) if set_ else stmt.on_conflict_do_nothing()
+    if all(type(v) in _PLAIN for v in rows[0].values()):
+        # Plain values need no type processing: hand the compiled statement and the raw rows to the
+        # driver's executemany (several times faster than the ORM-neutral path for big batches).
+        compiled = stmt.compile(dialect=conn.dialect, column_keys=list(rows[0]))
+        names = compiled.positiontup
+        params = [tuple(r[k] for k in names) for r in rows] if compiled.positional and names is not None else list(rows)
+        conn.exec_driver_sql(str(compiled), params)
+        return
     for start in range(0, len(rows), 5000):
         conn.execute(stmt, list(rows[start : start + 5000]))
+
+
+_PLAIN = (int, float, str, bytes, bool, type(None))
 
 
 class MetricsStore:
@@ -172,7 +183,7 @@ class MetricsStore:
         rows = []
         for (sid, b, hop), sk in keyed.items():
             old = existing.get((sid, b, hop))
-            merged = sk if old is None else LatencySketch.decode(old.bins).merge(sk)
+            merged = sk if old is None else LatencySketch.total([LatencySketch.decode(old.bins), sk])
             rows.append({"series_id": sid, "bucket_start": b, "hop": hop, "count": merged.count, "bins": merged.encode()})
         upsert(conn, latency_sketches, rows, ["series_id", "bucket_start", "hop"])
 

@@ -53,16 +53,21 @@ def _sketches(batch: IngestBatch, facts: Facts) -> None:
             d = batch.metrics.setdefault(key, MetricDelta())
             for target, source in zip((d.users, d.uids, d.anon_only, d.linked), regs, strict=True):
                 np.maximum(target.regs, source[g], out=target.regs)
-        for (g, hop), (bins_arr, counts_arr) in sk.latency.items():
+        for (g, hop), (bins, counts) in sk.latency.items():
             event, msg_type, bucket = keys[g]
-            bins: dict[int, int] = LatencySketch.from_arrays(bins_arr, counts_arr).bins
-            negative = int(bins.pop(NEGATIVE_BIN, 0))
-            if negative:
-                bins[ZERO_BIN] = bins.get(ZERO_BIN, 0) + negative
-                _add(batch.violations, (event, msg_type, bucket, "negative_latency", hop), negative)  # type: ignore[arg-type]
+            negative = bins == NEGATIVE_BIN
+            if negative.any():  # negative latencies (clock skew) count in the zero bin, and as a violation
+                n_neg = int(counts[negative].sum())
+                _add(batch.violations, (event, msg_type, bucket, "negative_latency", hop), n_neg)  # type: ignore[arg-type]
+                bins, counts = bins[~negative], counts[~negative].copy()
+                if bins.size and bins[0] == ZERO_BIN:  # the lowest bin there is
+                    counts[0] += n_neg
+                else:
+                    bins, counts = np.r_[ZERO_BIN, bins], np.r_[n_neg, counts]
             lkey = (event, msg_type, bucket, hop)
+            new = LatencySketch.from_arrays(bins, counts)
             old = batch.latency.get(lkey)
-            batch.latency[lkey] = LatencySketch(bins) if old is None else old.merge(LatencySketch(bins))
+            batch.latency[lkey] = new if old is None else LatencySketch.total([old, new])
 
 
 def _samples(batch: IngestBatch, parts: dict[str, pd.DataFrame], ev: Evaluator) -> None:

@@ -306,7 +306,8 @@ def sketch_rows_sql(table: str, groups: str) -> str:
     return f"""
     WITH h AS (SELECT key, md5_number_upper(key) AS hu FROM (
                  SELECT DISTINCT coalesce(uid, aid) AS key FROM {table} WHERE reason IS NULL AND coalesce(uid, aid) IS NOT NULL))
-    SELECT grp.g, t.l_send, t.l_deliver, t.l_e2e, h.hu, hash({key}) AS hk, t.uid IS NOT NULL AS has_uid,
+    SELECT grp.g, t.l_send, t.l_deliver, t.l_e2e, h.hu, CASE WHEN {key} IS NOT NULL THEN hash({key}) END AS hk,
+           t.uid IS NOT NULL AS has_uid,
            CASE WHEN t.uid IS NOT NULL AND t.aid IS NOT NULL THEN hash(t.aid) END AS hl
     FROM {table} AS t JOIN {groups} AS grp ON grp.ek = t.ek AND grp.bucket = t.bucket
     LEFT JOIN h ON h.key = {key}
