@@ -50,11 +50,11 @@ def ranks(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Accumulator:
-    """Adds record batches of (g, l_send, l_deliver, l_e2e, hu, hk, has_uid, hl) into sketches."""
+    """Adds record batches of (g, l_send, l_deliver, l_e2e, hu, has_uid, hl) into sketches."""
 
     def __init__(self, groups: int) -> None:
         self.out = GroupSketches(groups)
-        self._lat: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {h: [] for h in range(len(HOPS))}
+        self._lat: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.out.registers = {kind: np.zeros((groups, HLL_M), dtype=np.uint8) for kind in HLL_KINDS}
 
     def add(self, batch: pa.RecordBatch) -> None:
@@ -64,13 +64,12 @@ class Accumulator:
             bins, valid = _ints(batch.column(f"l_{hop}"), np.int64)
             keys = g[valid] * 65536 + (bins[valid] + _BIN_OFFSET)
             uniq, counts = np.unique(keys, return_counts=True)
-            self._lat[h].append((uniq, counts.astype(np.int64)))
+            self._lat[h] = _add_counts(self._lat.get(h), uniq, counts.astype(np.int64))
         hu, hu_ok = _ints(batch.column("hu"), np.uint64)
-        hk, hk_ok = _ints(batch.column("hk"), np.uint64)
         hl, hl_ok = _ints(batch.column("hl"), np.uint64)
         has_uid = pc.fill_null(batch.column("has_uid"), False).to_numpy(zero_copy_only=False).astype(bool)
         for kind, hashes, take in (
-            ("users", hu, hu_ok), ("u", hk, hk_ok & has_uid), ("a", hk, hk_ok & ~has_uid), ("l", hl, hl_ok),
+            ("users", hu, hu_ok), ("u", hu, hu_ok & has_uid), ("a", hu, hu_ok & ~has_uid), ("l", hl, hl_ok),
         ):  # fmt: skip
             if take.any():
                 idx, rank = ranks(hashes[take])
@@ -85,16 +84,9 @@ class Accumulator:
     def finish(self) -> GroupSketches:
         """The latency sketches per (group, hop) from the counted bins."""
         for h, hop in enumerate(HOPS):
-            parts = self._lat[h]
-            if not parts:
+            if h not in self._lat:
                 continue
-            keys = np.concatenate([k for k, _ in parts])
-            counts = np.concatenate([c for _, c in parts])
-            if len(parts) > 1:
-                keys, inverse = np.unique(keys, return_inverse=True)
-                summed = np.zeros(keys.size, dtype=np.int64)
-                np.add.at(summed, inverse, counts)
-                counts = summed
+            keys, counts = self._lat[h]
             if not keys.size:
                 continue
             gs = keys // 65536
@@ -103,5 +95,19 @@ class Accumulator:
             ends = np.r_[starts[1:], gs.size].astype(np.int64)
             for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
                 self.out.latency[(int(gs[s]), hop)] = (bins[s:e], counts[s:e])
-        self._lat = {h: [] for h in range(len(HOPS))}
+        self._lat = {}
         return self.out
+
+
+def _add_counts(
+    running: tuple[np.ndarray, np.ndarray] | None, keys: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique keys with summed counts: ``running`` plus (``keys``, ``counts``). Merged after
+    every record batch, so memory holds one set of distinct (group, bin) keys, not one per batch."""
+    if running is None:
+        return keys, counts
+    all_keys = np.concatenate([running[0], keys])
+    uniq, inverse = np.unique(all_keys, return_inverse=True)
+    summed = np.zeros(uniq.size, dtype=np.int64)
+    np.add.at(summed, inverse, np.concatenate([running[1], counts]))
+    return uniq, summed

@@ -187,15 +187,11 @@ def load_warehouse(
             )
 
 
-IDENTITY_SKETCHES = ("uid_hll", "anon_only_hll", "linked_hll")
-
-
 def snapshot(store: Store, source: str) -> dict[str, Any]:
     """Every metric row of ``source``, keyed by (environment, event) instead of series ids.
 
-    The identity sketches (userIds, anonymous-only, linked ids) are compared by their estimates:
-    the file path hashes them with DuckDB's ``hash``, which warehouses do not have, so the
-    warehouse path uses MD5 (as for ``users_hll``, which is compared bit for bit)."""
+    Sketches are compared bit for bit (both paths hash user keys with MD5), except the linked
+    anonymousIds: files hash them with DuckDB's ``hash`` (cheaper), so they compare by estimate."""
     with store.engine.connect() as conn:
         names = {
             r.id: (r.environment, r.event)
@@ -206,9 +202,8 @@ def snapshot(store: Store, source: str) -> dict[str, Any]:
             rows = []
             for r in conn.execute(select(table)).all():
                 d = r._asdict()
-                for col in IDENTITY_SKETCHES:
-                    if col in d:
-                        d[col] = round(HLL.decode(d[col]).estimate(), 6)
+                if "linked_hll" in d:
+                    d["linked_hll"] = round(HLL.decode(d["linked_hll"]).estimate(), 6)
                 sid = d.pop("series_id")
                 if sid in names:
                     d["series"] = names[sid]
