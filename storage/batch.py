@@ -17,9 +17,10 @@ SeriesKey = tuple[str, str]  # (event, msg_type)
 class MetricDelta:
     """Additive counts and mergeable sketches of one (series, bucket).
 
-    ``users`` counts userId, else anonymousId (MD5-based, portable); ``uids``, ``anon_only`` and
-    ``linked`` (anonymousIds seen together with a userId: anonymous activity stitched to a
-    profile) use DuckDB's hash and only merge with each other."""
+    ``users`` counts userId, else anonymousId; ``uids`` and ``anon_only`` split the same MD5-based
+    keys by whether a userId was there (portable: warehouses compute the same registers);
+    ``linked`` (anonymousIds seen together with a userId: anonymous activity stitched to a profile)
+    uses DuckDB's hash in the file path and only merges with itself."""
 
     count: int = 0
     checked: int = 0
