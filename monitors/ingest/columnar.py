@@ -25,7 +25,7 @@ from monitors.ingest.sketches import Accumulator, GroupSketches
 from monitors.plan import Plan
 
 MAX_LINE = 16 * 1024 * 1024
-SKETCH_BATCH_ROWS = 1_000_000  # rows per record batch handed to numpy (bounds memory on big inputs)
+SKETCH_BATCH_ROWS = 262_144  # rows per record batch handed to numpy (bounds memory on big inputs)
 _counter = itertools.count()
 
 
@@ -56,7 +56,7 @@ class Facts:
         self.sketches.extend(other.sketches)
 
 
-def connect(memory_limit: str = "640MB", threads: int | None = None, temp_dir: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect(memory_limit: str = "512MB", threads: int | None = None, temp_dir: str | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection for streaming aggregation in UTC with bounded memory (spills to disk)."""
     config: dict[str, str | bool | int | float | list[str]] = {
         "memory_limit": memory_limit,
