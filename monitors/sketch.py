@@ -27,6 +27,7 @@ HLL_M = 1 << HLL_P
 _MAGIC_LAT = b"L1"
 _MAGIC_HLL = b"H1"
 _MAGIC_HLL_DENSE = b"H2"
+_EMPTY_HLL = _MAGIC_HLL + (0).to_bytes(4, "little")
 
 
 def bin_index(seconds: float) -> int:
@@ -273,10 +274,13 @@ class HLL:
 
     def encode(self) -> bytes:
         """Sparse (magic, uint16 indices, uint8 ranks) or, when smaller, dense (magic, 4096 ranks)."""
-        nz = np.flatnonzero(self.regs)
-        if 3 * nz.size > HLL_M:
+        n = int(np.count_nonzero(self.regs))
+        if n == 0:
+            return _EMPTY_HLL
+        if 3 * n > HLL_M:
             return _MAGIC_HLL_DENSE + self.regs.tobytes()
-        return _MAGIC_HLL + nz.size.to_bytes(4, "little") + nz.astype(np.uint16).tobytes() + self.regs[nz].tobytes()
+        nz = np.flatnonzero(self.regs)
+        return _MAGIC_HLL + n.to_bytes(4, "little") + nz.astype(np.uint16).tobytes() + self.regs[nz].tobytes()
 
     @classmethod
     def decode(cls, data: bytes | None) -> HLL:

@@ -88,6 +88,22 @@ def delete_keys(conn: Connection, table: Table, keys: Iterable[Key], *where: Any
         conn.execute(stmt, params)
 
 
+_PLAIN = (int, float, str, bytes, bool, type(None))
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT many rows; plain values go straight to the driver's executemany (no type processing)."""
+    if not rows:
+        return
+    if not all(type(v) in _PLAIN for v in rows[0].values()):
+        conn.execute(insert(table), rows)
+        return
+    compiled = insert(table).compile(dialect=conn.dialect, column_keys=list(rows[0]))
+    names = compiled.positiontup
+    params = [tuple(r[k] for k in names) for r in rows] if compiled.positional and names is not None else rows
+    conn.exec_driver_sql(str(compiled), params)
+
+
 def _source_rows(conn: Connection, table: Table, width: int, keys: list[Key]) -> list[Any]:
     """Rows of ``table`` falling in the coarse buckets ``keys`` (series, coarse start) of ``width``."""
     sids = sorted({k[0] for k in keys})
@@ -138,8 +154,7 @@ def _rebuild(conn: Connection, sources: tuple[Table, Table, Table], targets: tup
         for (s, b, v, p), n in viols.items()
     ]
     for table, rows in ((dst_m, rows_m), (dst_l, rows_l), (dst_v, rows_v)):
-        if rows:
-            conn.execute(insert(table), rows)
+        insert_rows(conn, table, rows)
 
 
 def _add_metrics(conn: Connection, table: Table, width: int, deltas: dict[Key, dict[str, Any]]) -> None:
@@ -165,8 +180,7 @@ def _add_metrics(conn: Connection, table: Table, width: int, deltas: dict[Key, d
     delete_keys(conn, table, coarse)
     rows = [{"series_id": s, "bucket_start": b, **{f: m[f] for f in ("count", "checked", "conforming", "identified",
              "sample_rate")}, **{c: m[c].encode() for c in SKETCH_COLUMNS}} for (s, b), m in coarse.items()]  # fmt: skip
-    if rows:
-        conn.execute(insert(table), rows)
+    insert_rows(conn, table, rows)
 
 
 def _add_latency(conn: Connection, table: Table, width: int, deltas: dict[tuple[int, int, str], LatencySketch]) -> None:
@@ -186,7 +200,7 @@ def _add_latency(conn: Connection, table: Table, width: int, deltas: dict[tuple[
         table.c.series_id == bindparam("k_sid"), table.c.bucket_start == bindparam("k_b"), table.c.hop == bindparam("k_h")
     )
     conn.execute(stmt, [{"k_sid": s, "k_b": b, "k_h": h} for s, b, h in merged])
-    conn.execute(insert(table), [
+    insert_rows(conn, table, [
         {"series_id": s, "bucket_start": b, "hop": h, "count": sk.count, "bins": sk.encode()} for (s, b, h), sk in merged.items()
     ])  # fmt: skip
 
