@@ -228,16 +228,6 @@ class HLL:
         return cls()
 
     @classmethod
-    def from_lists(cls, idx: Iterable[int], ranks: Iterable[int]) -> HLL:
-        """Registers from parallel lists (indices unique), as the SQL engines return them."""
-        h = cls()
-        ix = np.asarray(list(idx) if not isinstance(idx, np.ndarray) else idx, dtype=np.int64)
-        rk = np.asarray(list(ranks) if not isinstance(ranks, np.ndarray) else ranks, dtype=np.uint8)
-        if ix.size:
-            np.maximum.at(h.regs, ix, rk)
-        return h
-
-    @classmethod
     def from_keys(cls, keys: Iterable[str]) -> HLL:
         """Sketch user keys in Python (tests, small inputs); same hashing as the SQL engines."""
         import hashlib

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, delete, func, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from monitors.sketch import HLL, LatencySketch
 from storage.batch import Checkpoint, IngestBatch
+from storage.bulk import upsert
 from storage.tables import (
     checkpoints,
     event_metrics,
@@ -32,31 +31,6 @@ QUARANTINE_LINE_LIMIT = 65536
 
 class ConcurrentIngestError(RuntimeError):
     """Another process committed the same file region first; this batch was not written."""
-
-
-def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: list[str], additive: Iterable[str] = ()) -> None:
-    """INSERT … ON CONFLICT (keys) DO UPDATE: replace non-key columns, or add those in ``additive``."""
-    if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
-    add = set(additive)
-    cols = [c for c in rows[0] if c not in keys]
-    set_ = {c: (table.c[c] + stmt.excluded[c]) if c in add else stmt.excluded[c] for c in cols}
-    stmt = stmt.on_conflict_do_update(index_elements=keys, set_=set_) if set_ else stmt.on_conflict_do_nothing()
-    if all(type(v) in _PLAIN for v in rows[0].values()):
-        # Plain values need no type processing: hand the compiled statement and the raw rows to the
-        # driver's executemany (several times faster than the ORM-neutral path for big batches).
-        compiled = stmt.compile(dialect=conn.dialect, column_keys=list(rows[0]))
-        names = compiled.positiontup
-        params = [tuple(r[k] for k in names) for r in rows] if compiled.positional and names is not None else list(rows)
-        conn.exec_driver_sql(str(compiled), params)
-        return
-    for start in range(0, len(rows), 5000):
-        conn.execute(stmt, list(rows[start : start + 5000]))
-
-
-_PLAIN = (int, float, str, bytes, bool, type(None))
 
 
 class MetricsStore:

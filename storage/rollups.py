@@ -20,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, select
+from sqlalchemy import Table, and_, bindparam, delete, func, select
 from sqlalchemy.engine import Connection, Engine
 
 from monitors.sketch import HLL, LatencySketch
+from storage.bulk import insert_rows, upsert
 from storage.tables import (
     event_metrics,
     latency_sketches,
@@ -86,22 +87,6 @@ def delete_keys(conn: Connection, table: Table, keys: Iterable[Key], *where: Any
             table.c.series_id == bindparam("k_sid"), table.c.bucket_start == bindparam("k_b"), *where
         )
         conn.execute(stmt, params)
-
-
-_PLAIN = (int, float, str, bytes, bool, type(None))
-
-
-def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """INSERT many rows; plain values go straight to the driver's executemany (no type processing)."""
-    if not rows:
-        return
-    if not all(type(v) in _PLAIN for v in rows[0].values()):
-        conn.execute(insert(table), rows)
-        return
-    compiled = insert(table).compile(dialect=conn.dialect, column_keys=list(rows[0]))
-    names = compiled.positiontup
-    params = [tuple(r[k] for k in names) for r in rows] if compiled.positional and names is not None else rows
-    conn.exec_driver_sql(str(compiled), params)
 
 
 def _source_rows(conn: Connection, table: Table, width: int, keys: list[Key]) -> list[Any]:
@@ -206,8 +191,6 @@ def _add_latency(conn: Connection, table: Table, width: int, deltas: dict[tuple[
 
 
 def _add_violations(conn: Connection, table: Table, width: int, deltas: dict[tuple[int, int, str, str], int]) -> None:
-    from storage.metrics_store import upsert  # the module imports this one
-
     coarse: dict[tuple[int, int, str, str], int] = {}
     for (sid, b, v, p), n in deltas.items():
         k = (sid, b - b % width, v, p)

@@ -29,8 +29,8 @@ from sqlalchemy import and_, delete, exists, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from monitors.sketch import HLL, LatencySketch
+from storage.bulk import upsert
 from storage.leases_store import Lease
-from storage.metrics_store import upsert
 from storage.rollups import delete_keys, rows_for_keys
 from storage.tables import event_metrics, latency_sketches, property_stats, series, violations
 from storage.tables_warehouse import SETTLED, warehouse_partials, warehouse_state

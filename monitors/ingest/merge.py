@@ -48,11 +48,11 @@ def _main(batch: IngestBatch, parts: dict[str, pd.DataFrame], ev: Evaluator) -> 
 
 def _sketches(batch: IngestBatch, facts: Facts) -> None:
     for keys, sk in facts.sketches:
-        regs = [sk.registers[kind] for kind in HLL_KINDS]
         for g, key in enumerate(keys):
             d = batch.metrics.setdefault(key, MetricDelta())
-            for target, source in zip((d.users, d.uids, d.anon_only, d.linked), regs, strict=True):
-                np.maximum(target.regs, source[g], out=target.regs)
+            targets = {"users": d.users, "u": d.uids, "a": d.anon_only, "l": d.linked}
+            for kind in HLL_KINDS:
+                np.maximum(targets[kind].regs, sk.registers[kind][g], out=targets[kind].regs)
         for (g, hop), (bins, counts) in sk.latency.items():
             event, msg_type, bucket = keys[g]
             negative = bins == NEGATIVE_BIN

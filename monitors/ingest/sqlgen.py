@@ -271,13 +271,6 @@ def lean_sql(
     """
 
 
-def _hll_reg(h: str) -> str:
-    return (
-        f"CAST({h} >> 52 AS SMALLINT) AS i, "
-        f"max(CAST(52 - floor(log2(greatest(1, {h} & 4503599627370495))) AS TINYINT)) AS r"
-    )
-
-
 # HyperLogLog sketch kinds: users (userId, else anonymousId), then the identity sketches: userIds,
 # anonymousIds of messages without a userId (these three MD5-based, as in warehouses), anonymousIds
 # seen together with a userId (DuckDB's hash in files; MD5 in warehouses).
