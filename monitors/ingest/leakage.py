@@ -62,30 +62,42 @@ def _email_test(e: str, cfg: LeakageConfig) -> str:
     domains = "[" + ", ".join(_s(d.lower()) for d in cfg.test_email_domains) + "]::VARCHAR[]"
     domain = f"split_part({e}, '@', 2)"
     return (
-        f"({e} IS NOT NULL AND contains({e}, '@') AND (list_contains({domains}, lower({domain})) "
+        f"CASE WHEN contains({e}, '@') THEN list_contains({domains}, lower({domain})) "
         f"OR regexp_matches({domain}, {_ci(cfg.test_domain_pattern)}) "
-        f"OR regexp_matches(split_part({e}, '@', 1), {_ci(cfg.test_email_local_pattern)})))"
+        f"OR regexp_matches(split_part({e}, '@', 1), {_ci(cfg.test_email_local_pattern)}) END"
     )
+
+
+def _matches(column: str, pattern: str) -> str:
+    """Whether ``column`` matches ``pattern`` (case-insensitive), a missing value counting as ''.
+
+    Written as a CASE so the pattern runs only on the rows that have a value (DuckDB evaluates a
+    CASE branch only for the rows it selects) unless the pattern matches the empty string."""
+    if re.search(pattern, "", re.IGNORECASE):
+        return f"regexp_matches(coalesce({column}, ''), {_ci(pattern)})"
+    return f"CASE WHEN {column} IS NOT NULL THEN regexp_matches({column}, {_ci(pattern)}) END"
 
 
 def leak_flags_sql(cfg: LeakageConfig) -> str:
     """SQL over the normalised row ``n`` (context fields ``n.cx_*``, ``n.lx_email``) giving the leak bits.
 
-    Written without lambdas and with case-insensitive patterns: it runs for every message."""
+    Written without lambdas, with case-insensitive patterns and with every test inside a CASE on
+    its inputs being present: it runs for every message, and most context fields are missing."""
     uid_email = "CASE WHEN contains(n.user_id, '@') THEN n.user_id END"
-    email_test = " OR ".join(_email_test(e, cfg) for e in ("n.lx_email", "n.cx_email", uid_email))
-    hosts = " OR ".join(f"regexp_matches(coalesce(n.{c}, ''), {_ci(cfg.nonprod_host_pattern)})" for c in ("cx_url", "cx_ref"))
+    email_test = " OR ".join(f"coalesce({_email_test(e, cfg)}, false)" for e in ("n.lx_email", "n.cx_email", uid_email))
+    hosts = " OR ".join(f"coalesce({_matches(f'n.{c}', cfg.nonprod_host_pattern)}, false)" for c in ("cx_url", "cx_ref"))
     builds = " OR ".join(
-        f"regexp_matches(coalesce(n.{c}, ''), {_ci(cfg.dev_build_pattern)})" for c in ("cx_build", "cx_version", "cx_namespace")
+        f"coalesce({_matches(f'n.{c}', cfg.dev_build_pattern)}, false)" for c in ("cx_build", "cx_version", "cx_namespace")
     )
     envs = "[" + ", ".join(_s(e.lower()) for e in cfg.production_environments) + "]::VARCHAR[]"
-    env = f"coalesce(n.cx_env, n.cx_env2) IS NOT NULL AND NOT list_contains({envs}, lower(coalesce(n.cx_env, n.cx_env2)))"
+    env_value = "coalesce(n.cx_env, n.cx_env2)"
+    env = f"CASE WHEN {env_value} IS NOT NULL THEN NOT list_contains({envs}, lower({env_value})) END"
     qa = "[" + ", ".join(_s(q) for q in cfg.qa_identities) + "]::VARCHAR[]"
     qa_test = (
         f"list_contains({qa}, n.user_id) OR list_contains({qa}, n.anon_id) OR list_contains({qa}, n.lx_email)"
         if cfg.qa_identities else "false"
     )  # fmt: skip
-    uid = f"regexp_matches(coalesce(n.user_id, ''), {_ci(cfg.test_user_id_pattern)})"
+    uid = _matches("n.user_id", cfg.test_user_id_pattern)
     tests = [email_test, uid, hosts, builds, env, qa_test]
     return " + ".join(f"(CAST(coalesce({t}, false) AS BIGINT) << {LEAK_BASE + i})" for i, t in enumerate(tests))
 

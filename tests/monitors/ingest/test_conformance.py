@@ -131,6 +131,27 @@ def test_staging_and_test_data_signals_are_counted_per_event(store: Store, tmp_p
     assert recs["$identify"]["leak_signals"] == {"test_email": 1}
 
 
+def test_configured_leak_patterns_treat_a_missing_field_as_empty(store: Store, tmp_path: Path) -> None:
+    """A pattern that matches '' flags messages without the field; other patterns run only on values."""
+    from monitors.ingest.leakage import LeakageConfig
+    from monitors.ingest.pipeline import IngestOptions, ingest
+    from monitors.plan import load_plan
+
+    lines = [
+        track(cart_id="c1", items=ITEMS, cart_value=1),                                          # no app at all
+        {**track(cart_id="c1", items=ITEMS, cart_value=1), "context": {"app": {"build": "7.1-rc"}}},
+        {**track(cart_id="c1", items=ITEMS, cart_value=1), "context": {"app": {"build": "7.1", "version": "7.1",
+                                                                               "namespace": "com.shop"}}},
+        track(user="ops-42", cart_id="c1", items=ITEMS, cart_value=1),
+    ]  # fmt: skip
+    cfg = LeakageConfig(dev_build_pattern=r"^$|-rc", test_user_id_pattern=r"^ops-")
+    opts = IngestOptions(source="web", environment="production", plan=load_plan(), final_line_grace=0.0, leakage=cfg)
+    ingest(store, [str(write_lines(tmp_path / "cfg.jsonl", lines))], opts)
+    (cart,) = [r for r in metric_records(store, width=86400) if r["event"] == "Added to Cart"]
+    assert cart["leak_signals"] == {"dev_build": 3, "test_user_id": 1}
+    assert cart["leak_suspect"] == 3
+
+
 def test_identity_sketches_separate_users_anonymous_and_linked_ids(store: Store, tmp_path: Path) -> None:
     def msg(user: str | None, anon: str | None) -> dict[str, object]:
         return {**track(user=user, cart_id="c", items=ITEMS, cart_value=1), "anonymousId": anon}
