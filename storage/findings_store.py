@@ -1,5 +1,5 @@
-"""Findings part of the Store: findings and their lifecycle, the actions people take, expected
-bands for charts, and the detectors' saved state.
+"""Findings part of the Store: findings and their lifecycle, and the actions people take (bands and
+detector state are in :mod:`storage.detector_store`).
 
 Lifecycle of a finding (``status``)::
 
@@ -22,23 +22,19 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-import pandas as pd
-from sqlalchemy import Select, and_, delete, insert, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Select, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from monitors.errors import InputError
 from monitors.models import FindingDraft, Status
 from monitors.timeutil import iso, utcnow
-from storage.tables import series
-from storage.tables_detectors import detector_state, expected_bands
+from storage.detector_store import SeriesTuple
 from storage.tables_findings import finding_actions, findings
 
 ACTIVE = (Status.OPEN.value, Status.ACKNOWLEDGED.value)
 DETECTOR = "detector"
 _CHUNK = 500
 _COMPARED = ("title", "severity", "score", "observed", "expected", "ended_at", "last_seen_at", "evidence")
-SeriesTuple = tuple[str, str, str]
 
 
 @dataclass(frozen=True)
@@ -407,143 +403,3 @@ class FindingsStore:
                 finding_id=finding_id, action=action, actor=actor, at=at, note=note
             )
         )
-
-    # -- expected bands --------------------------------------------------------------------------
-
-    def series_ids(self) -> dict[SeriesTuple, int]:
-        """Id of every known series by (source, environment, event)."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(series.c.id, series.c.source, series.c.environment, series.c.event)
-            ).all()
-        return {(r.source, r.environment, r.event): int(r.id) for r in rows}
-
-    def _fs_upsert(self, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(table)
-        others = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
-        stmt = stmt.on_conflict_do_update(index_elements=keys, set_=others)
-        with self.engine.begin() as conn:
-            for chunk in _chunks(rows):
-                conn.execute(stmt, list(chunk))
-
-    def write_bands(self, frame: pd.DataFrame, *, metric: str = "count") -> int:
-        """Store expected bands (columns: source, environment, event, bucket_start, observed,
-        expected, lower, upper, score, anomalous); rows of unknown series are skipped."""
-        if frame.empty:
-            return 0
-        ids = self.series_ids()
-        keys = list(zip(frame["source"], frame["environment"], frame["event"], strict=True))
-        sid = pd.Series([ids.get(k) for k in keys], index=frame.index)
-        data = frame.assign(series_id=sid, metric=metric)[sid.notna()]
-        data = data.astype({"series_id": "int64", "bucket_start": "int64", "anomalous": "bool"})
-        cols = [
-            "series_id",
-            "metric",
-            "bucket_start",
-            "observed",
-            "expected",
-            "lower",
-            "upper",
-            "score",
-            "anomalous",
-        ]
-        records = data[cols].astype(object).where(data[cols].notna(), None).to_dict("records")
-        self._fs_upsert(expected_bands, records, ["series_id", "metric", "bucket_start"])
-        return len(records)
-
-    def read_bands(
-        self,
-        since: int | None = None,
-        until: int | None = None,
-        *,
-        source: str | None = None,
-        environment: str | None = None,
-        event: str | None = None,
-        metric: str = "count",
-    ) -> pd.DataFrame:
-        """Expected bands for buckets in ``[since, until)``: source, environment, event, bucket_start
-        (epoch s), observed, expected, lower, upper, score, anomalous — for charts."""
-        conds: list[Any] = [expected_bands.c.metric == metric]
-        if since is not None:
-            conds.append(expected_bands.c.bucket_start >= since)
-        if until is not None:
-            conds.append(expected_bands.c.bucket_start < until)
-        for col, val in (("source", source), ("environment", environment), ("event", event)):
-            if val is not None:
-                conds.append(series.c[col] == val)
-        cols = ["observed", "expected", "lower", "upper", "score", "anomalous"]
-        query = (
-            select(
-                series.c.source,
-                series.c.environment,
-                series.c.event,
-                expected_bands.c.bucket_start,
-                *[expected_bands.c[c] for c in cols],
-            )
-            .select_from(expected_bands.join(series, series.c.id == expected_bands.c.series_id))
-            .where(and_(*conds))
-            .order_by(series.c.source, series.c.environment, series.c.event, expected_bands.c.bucket_start)
-        )
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        names = ["source", "environment", "event", "bucket_start", *cols]
-        frame = pd.DataFrame([tuple(r) for r in rows], columns=names)
-        return frame.astype({"bucket_start": "int64", "anomalous": "bool"})
-
-    def prune_bands(self, before: int) -> int:
-        """Delete bands of buckets before ``before`` (epoch s); returns how many."""
-        with self.engine.begin() as conn:
-            return int(
-                conn.execute(delete(expected_bands).where(expected_bands.c.bucket_start < before)).rowcount
-            )
-
-    # -- detector state --------------------------------------------------------------------------
-
-    def load_detector_state(self, detector: str) -> dict[SeriesTuple, tuple[int, str, bytes]]:
-        """Saved state of ``detector`` per series: (through, version, state bytes)."""
-        query = (
-            select(
-                series.c.source,
-                series.c.environment,
-                series.c.event,
-                detector_state.c.through,
-                detector_state.c.version,
-                detector_state.c.state,
-            )
-            .select_from(detector_state.join(series, series.c.id == detector_state.c.series_id))
-            .where(detector_state.c.detector == detector)
-        )
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        return {(r.source, r.environment, r.event): (int(r.through), r.version, bytes(r.state)) for r in rows}
-
-    def save_detector_state(
-        self, detector: str, states: Mapping[SeriesTuple, tuple[int, str, bytes]], *, now: datetime
-    ) -> int:
-        """Replace the saved state of ``detector`` for the given series."""
-        ids = self.series_ids()
-        rows = [
-            {
-                "detector": detector,
-                "series_id": ids[key],
-                "through": through,
-                "version": version,
-                "state": blob,
-                "updated_at": now,
-            }
-            for key, (through, version, blob) in states.items()
-            if key in ids
-        ]
-        if rows:
-            self._fs_upsert(detector_state, rows, ["detector", "series_id"])
-        return len(rows)
-
-    def clear_detector_state(self, detector: str, keys: Sequence[SeriesTuple] | None = None) -> int:
-        """Forget saved state (of some series, or all): the next run rebuilds it from history."""
-        query = delete(detector_state).where(detector_state.c.detector == detector)
-        if keys is not None:
-            ids = self.series_ids()
-            query = query.where(tuple_(detector_state.c.series_id).in_([(ids[k],) for k in keys if k in ids]))
-        with self.engine.begin() as conn:
-            return int(conn.execute(query).rowcount)

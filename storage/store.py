@@ -1,5 +1,5 @@
 """The Store: the only place SQL is written. One class, composed of one mixin per domain
-(metrics, findings, Customer.io activity, alerts, jobs), each in its own module."""
+(metrics, findings, detector state, Customer.io activity, alerts, jobs), each in its own module."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from monitors.errors import DatabaseError
 from storage import migrate
 from storage.alerts_store import AlertsStore
 from storage.customerio_store import CustomerIOStore
+from storage.detector_store import DetectorStore
 from storage.engine import make_engine, redact_url
 from storage.findings_store import FindingsStore
 from storage.jobs_store import JobsStore
@@ -25,7 +26,7 @@ from storage.tables import meta
 from storage.warehouse_store import WarehouseStore
 
 
-class Store(MetricsStore, MetricsReader, FindingsStore, CustomerIOStore, AlertsStore, LeasesStore, JobsStore, WarehouseStore, RollupStore, SemanticStore):
+class Store(MetricsStore, MetricsReader, FindingsStore, DetectorStore, CustomerIOStore, AlertsStore, LeasesStore, JobsStore, WarehouseStore, RollupStore, SemanticStore):
     """Owns the engine and every query. Create with :meth:`from_url`; call :meth:`migrate` first."""
 
     def __init__(self, engine: Engine) -> None:
