@@ -34,6 +34,7 @@ from storage.tables_findings import finding_actions, findings
 ACTIVE = (Status.OPEN.value, Status.ACKNOWLEDGED.value)
 DETECTOR = "detector"
 _CHUNK = 500
+BASELINES = ("adapt", "keep")
 _COMPARED = ("title", "severity", "score", "observed", "expected", "ended_at", "last_seen_at", "evidence")
 
 
@@ -63,6 +64,8 @@ class StoredFinding:
     created_at: datetime
     updated_at: datetime
     evidence: dict[str, Any] = field(default_factory=dict)
+    baseline: str | None = None
+    """For an expected finding: ``adapt`` (the detector adopts the new level now) or ``keep``."""
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> StoredFinding:
@@ -327,18 +330,46 @@ class FindingsStore:
         )
 
     def mark_expected(
-        self, ref: int | str, *, actor: str, note: str | None = None, at: datetime | None = None
+        self,
+        ref: int | str,
+        *,
+        actor: str,
+        note: str | None = None,
+        at: datetime | None = None,
+        baseline: str = "keep",
     ) -> StoredFinding:
-        """Intended change (a campaign, a planned migration): any status → expected."""
+        """Intended change (a campaign, a planned migration): any status → expected.
+
+        ``baseline``: ``adapt`` — the new level is the new normal, the detector adopts it at its
+        next run and ends the episode; ``keep`` — a temporary change, the baseline stays as it was
+        and the episode is never adapted to (it ends when the data is back to normal)."""
+        if baseline not in BASELINES:
+            raise InputError(f"baseline must be one of {', '.join(BASELINES)}, not {baseline!r}")
         every = (Status.OPEN, Status.ACKNOWLEDGED, Status.RESOLVED)
-        return self._fs_transition(ref, "mark_expected", Status.EXPECTED, every, actor, note, at)
+        return self._fs_transition(
+            ref, "mark_expected", Status.EXPECTED, every, actor, note, at, {"baseline": baseline}
+        )
+
+    def expected_baselines(self, kinds: Sequence[str]) -> dict[SeriesTuple, tuple[int, str]]:
+        """Ongoing episodes of ``kinds`` marked expected: per series, (episode start in epoch
+        seconds, ``adapt`` or ``keep``) — what the detector reads to honour the choice."""
+        query = (
+            select(findings.c.source, findings.c.environment, findings.c.event, findings.c.started_at,
+                   findings.c.baseline)
+            .where(findings.c.kind.in_(list(kinds)), findings.c.status == Status.EXPECTED.value,
+                   findings.c.ended_at.is_(None), findings.c.baseline.is_not(None))
+            .order_by(findings.c.started_at)
+        )  # fmt: skip
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {(r.source, r.environment, r.event): (int(r.started_at.timestamp()), str(r.baseline)) for r in rows}
 
     def reopen(
         self, ref: int | str, *, actor: str, note: str | None = None, at: datetime | None = None
     ) -> StoredFinding:
         """Not fixed after all: resolved or expected → open (clears any snooze)."""
         return self._fs_transition(
-            ref, "reopen", Status.OPEN, (Status.RESOLVED, Status.EXPECTED), actor, note, at
+            ref, "reopen", Status.OPEN, (Status.RESOLVED, Status.EXPECTED), actor, note, at, {"baseline": None}
         )
 
     def snooze(
@@ -375,6 +406,7 @@ class FindingsStore:
         actor: str,
         note: str | None,
         at: datetime | None,
+        extra: dict[str, Any] | None = None,
     ) -> StoredFinding:
         at = at or utcnow()
         found = self._fs_require(ref)
@@ -383,6 +415,7 @@ class FindingsStore:
         values: dict[str, Any] = {"status": to.value, "status_by": actor, "status_at": at, "updated_at": at}
         if to is Status.OPEN:
             values["snoozed_until"] = None
+        values.update(extra or {})
         with self.engine.begin() as conn:
             conn.execute(update(findings).where(findings.c.id == found.id).values(**values))
             self._fs_action(conn, found.id, action, actor, at, note)

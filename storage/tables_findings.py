@@ -29,6 +29,7 @@ findings = Table(
     Column("status_by", String(128), nullable=True),
     Column("status_at", UTCDateTime(), nullable=True),
     Column("snoozed_until", UTCDateTime(), nullable=True),
+    Column("baseline", String(8), nullable=True),
     Column("evidence", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),

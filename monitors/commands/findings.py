@@ -29,6 +29,7 @@ COLUMNS = (
     "expected",
     "snoozed_until",
     "status_by",
+    "baseline",
 )
 
 
@@ -51,6 +52,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--by", help="who acts (with --act)")
     parser.add_argument("--until", metavar="ISO", help="end of the snooze (with --act snooze)")
     parser.add_argument("--note")
+    parser.add_argument(
+        "--baseline",
+        choices=("adapt", "keep"),
+        default="keep",
+        help="with --act expected: adapt the detector's baseline to the new level now, or keep it (default)",
+    )
     add_format_arg(parser)
     parser.set_defaults(func=run)
 
@@ -67,7 +74,9 @@ def _act(args: argparse.Namespace) -> int:
         raise InputError("--act needs --id (finding id or fingerprint) and --by (who acts)")
     store = open_store(args, config_of(args))
     ref: int | str = int(args.id) if args.id.isdigit() else args.id
-    if args.act == "snooze":
+    if args.act == "expected":
+        found = store.mark_expected(ref, actor=args.by, note=args.note, baseline=args.baseline)
+    elif args.act == "snooze":
         if not args.until:
             raise InputError("--act snooze needs --until ISO")
         found = store.snooze(ref, _time(args.until, "--until"), actor=args.by, note=args.note)
@@ -75,7 +84,6 @@ def _act(args: argparse.Namespace) -> int:
         method = {
             "acknowledge": store.acknowledge,
             "resolve": store.resolve,
-            "expected": store.mark_expected,
             "reopen": store.reopen,
         }[args.act]
         found = method(ref, actor=args.by, note=args.note)

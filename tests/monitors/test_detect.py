@@ -129,5 +129,7 @@ def test_cli_detect_and_findings(tmp_path: Path, capsys: pytest.CaptureFixture[s
     )
     assert main(["findings", "--db", url, "--act", "acknowledge", "--id", "1", "--by", "ana"]) == 0
     assert '"status": "acknowledged"' in capsys.readouterr().out
+    assert main(["findings", "--db", url, "--act", "expected", "--id", "1", "--by", "ana", "--baseline", "adapt"]) == 0
+    assert '"status": "expected"' in (out := capsys.readouterr().out) and '"baseline": "adapt"' in out
     assert main(["detect", "--db", url, "--now", "yesterday"]) == 3
     assert "is not an ISO 8601 time" in capsys.readouterr().err

@@ -81,6 +81,26 @@ def test_people_acknowledge_snooze_resolve_expect_and_reopen_with_who_and_when(s
     ]
 
 
+def test_the_baseline_choice_of_an_expected_episode_is_stored_and_listed_while_it_lasts(store: Store) -> None:
+    drop, spike = _draft(event="A"), _draft(event="B", kind="volume_spike")
+    ended = _draft(event="C", ended_at=datetime(2024, 1, 20, 11, 0, tzinfo=UTC))
+    store.upsert_findings([drop, spike, ended], now=NOW)
+    assert store.mark_expected(drop.fingerprint, actor="bo", baseline="adapt").baseline == "adapt"
+    assert store.mark_expected(spike.fingerprint, actor="bo").baseline == "keep"
+    assert store.mark_expected(ended.fingerprint, actor="bo", baseline="adapt").baseline == "adapt"
+    start = int(drop.started_at.timestamp())
+    assert store.expected_baselines(["volume_drop", "volume_spike"]) == {
+        ("web", "production", "A"): (start, "adapt"), ("web", "production", "B"): (start, "keep"),
+    }  # fmt: skip
+    assert store.expected_baselines(["volume_spike"]) == {("web", "production", "B"): (start, "keep")}
+    reopened = store.reopen(drop.fingerprint, actor="cy")
+    assert reopened.baseline is None and reopened.status == "open"
+    assert set(store.expected_baselines(["volume_drop"])) == set()
+    with pytest.raises(InputError, match="baseline must be one of adapt, keep, not 'maybe'"):
+        store.mark_expected(drop.fingerprint, actor="bo", baseline="maybe")
+    assert store.get_finding(drop.fingerprint).status == "open"  # type: ignore[union-attr]
+
+
 def test_invalid_actions_say_why(store: Store) -> None:
     store.upsert_findings([_draft()], now=NOW)
     fid = store.list_findings()[0].id

@@ -85,7 +85,8 @@ def apply_action(store: Store, ref: str | int, action: str, *, actor: str, at: d
                  note: str | None = None, until: datetime | None = None, baseline: str | None = None) -> StoredFinding:  # fmt: skip
     """Acknowledge, snooze (until a time), resolve or mark expected; recorded with ``actor`` and ``at``.
 
-    Marking expected records the baseline choice (``adapt`` or ``keep``) in the action's note.
+    Marking expected stores the baseline choice (``adapt`` or ``keep``), which the volume detector
+    honours at its next run, and records it in the action's note.
     """
     actor = actor.strip()
     if not actor:
@@ -103,5 +104,5 @@ def apply_action(store: Store, ref: str | int, action: str, *, actor: str, at: d
         if choice not in BASELINE:
             raise InputError(f"baseline must be one of {', '.join(BASELINE)}")
         text = f"baseline: {choice}" + (f" — {note}" if note else "")
-        return store.mark_expected(ref, actor=actor, note=text, at=at)
+        return store.mark_expected(ref, actor=actor, note=text, at=at, baseline=choice)
     raise InputError(f"unknown action {action!r} (use {', '.join(ACTIONS)})")

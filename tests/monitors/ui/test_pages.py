@@ -132,6 +132,7 @@ def test_mark_expected_records_the_baseline_choice(open_page: OpenPage, app_stor
     found = store.get_finding(seeded.fingerprints["drop"])
     assert found is not None and found.status == "expected"
     assert store.finding_actions(found.id)[-1].note == f"baseline: {choice}"
+    assert found.baseline == choice
 
 
 def test_an_action_without_a_name_is_refused(open_page: OpenPage, app_store: tuple[Store, Seeded]) -> None:
