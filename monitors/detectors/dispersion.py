@@ -24,20 +24,27 @@ _MIN_HALF_LIFE_BUCKETS = 30.0
 _PRIOR_WEIGHT = 2.0
 _PRIOR_A = 2.0
 _CLIP = 16.0
+_SUMS = ("s00", "s01", "s11", "t0", "t1")
 
 
 class Dispersion:
-    """Dispersion state of ``n`` series × ``W`` windows; every array is ``(W, n)``."""
+    """Dispersion state of ``n`` series × ``W`` windows; every array is ``(W, n)``.
+
+    The five sums are worked on in one stacked copy (one update for all five): call :meth:`flush`
+    after the last bucket."""
 
     WIDTHS: ClassVar[dict[str, int]] = {name: 1 for name in ("s00", "s01", "s11", "t0", "t1", "a", "b")}
 
     def __init__(self, arrays: dict[str, F64], width: int, floor: F64) -> None:
-        self.s00, self.s01, self.s11 = arrays["s00"], arrays["s01"], arrays["s11"]
-        self.t0, self.t1 = arrays["t0"], arrays["t1"]
+        self._arrays = arrays
+        self._sums = np.stack([arrays[name] for name in _SUMS])
+        self.s00, self.s01, self.s11, self.t0, self.t1 = self._sums
         self.a, self.b = arrays["a"], arrays["b"]
         self.floor = floor
         half_life = max(_HALF_LIFE_S / width, _MIN_HALF_LIFE_BUCKETS)
         self._rate = 1.0 - 0.5 ** (1.0 / half_life)
+        self._add = np.empty_like(self._sums)
+        self._r, self._cap = np.empty_like(self.a), np.empty_like(self.a)
 
     @staticmethod
     def fresh(n: int, windows: int) -> dict[str, F64]:
@@ -48,27 +55,32 @@ class Dispersion:
         arrays["a"][:] = _PRIOR_A
         return arrays
 
-    def variance_factor(self, m: F64) -> F64:
-        """``V`` for expected totals ``m`` (W, n): variance of the total = V · m."""
-        v = self.b * m
+    def flush(self) -> None:
+        """Write the working sums back to the state arrays."""
+        for name, rows in zip(_SUMS, self._sums, strict=True):
+            self._arrays[name][...] = rows
+
+    def variance_factor(self, m: F64, out: F64) -> F64:
+        """``V`` for expected totals ``m`` (W, n), into ``out``: variance of the total = V · m."""
+        v = np.multiply(self.b, m, out)
         v += self.a
         return np.maximum(v, self.floor, out=v)
 
     def learn(self, dev: F64, m: F64, v: F64, upd: F64) -> None:
-        """Learn from window deviations ``dev = X − M`` where ``upd`` (W, n) is 1."""
-        r = np.minimum(dev * dev / m, _CLIP * v)
-        w = upd / (v * v)
+        """Learn from window deviations ``dev = X − M`` where ``upd`` (W, n, or n for every
+        window alike) is 1."""
+        r = np.multiply(dev, dev, self._r)
+        r /= m
+        np.minimum(r, np.multiply(_CLIP, v, self._cap), out=r)
+        add = self._add
+        w = np.divide(upd, np.multiply(v, v, add[0]), add[0])
         keep = 1.0 - upd * self._rate
-        wm = w * m
-        for acc, add in (
-            (self.s00, w),
-            (self.s01, wm),
-            (self.s11, wm * m),
-            (self.t0, w * r),
-            (self.t1, wm * r),
-        ):
-            acc *= keep
-            acc += add
+        wm = np.multiply(w, m, add[1])
+        np.multiply(wm, m, add[2])
+        np.multiply(w, r, add[3])
+        np.multiply(wm, r, add[4])
+        self._sums *= keep  # s00 += w, s01 += w·m, s11 += w·m², t0 += w·r, t1 += w·m·r
+        self._sums += add
 
     def solve(self) -> None:
         """Refit ``a`` and ``b`` from the sums (cheap; called once an hour)."""

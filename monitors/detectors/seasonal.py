@@ -16,7 +16,9 @@ learned at all (``learn`` with ``u = 0``), so an incident neither drifts the lev
 one week later through the weekly profile.
 
 All series advance in lock-step: one call per bucket updates every series with a handful of
-numpy operations, and a series' numbers never depend on the others in the batch.
+numpy operations, and a series' numbers never depend on the others in the batch. During a pass
+the 14 profile rows the current bucket touches, the levels and the losses live in one working
+array (the rows move to the next slots once an hour); :meth:`Seasonal.flush` writes them back.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ _MIN_LEVEL_HALF_LIFE_BUCKETS = 4.0
 _PROFILE_HALF_LIFE_OCC = np.array([7.0, 7.0, 4.0, 4.0, 7.0, 7.0, 4.0])
 _LOSS_HALF_LIFE_S = 3 * 86400.0
 _SWITCH_MARGIN = 0.97
-_NONE = np.zeros(0, dtype=np.int64)
+_TOUCHED = 14
+"""profile rows one bucket touches: 7 observed sums, then their 7 expected sums"""
+_SUMS = ("level_x", "level_p", "loss")
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -59,6 +63,8 @@ class Timing:
     """(T,) whether model losses are updated at this bucket (every third, by absolute time)."""
     choose: NDArray[np.bool_]
     """(T,) whether models are re-chosen after this bucket (hourly; every 6 h for wide buckets)."""
+    moved: NDArray[np.bool_]
+    """(T,) whether the bucket touches other profile rows than the one before (always the first)."""
 
 
 def timing(times: I64, width: int) -> Timing:
@@ -82,7 +88,9 @@ def timing(times: I64, width: int) -> Timing:
     every = max(1, 3600 // width) if width < 3600 else max(1, 21600 // width)
     choose = (times // width) % every == 0
     score = (times // width) % 3 == 0
-    return Timing(idx=idx, frac=frac, weight=weight, decay=decay, score=score, choose=choose)
+    moved = np.ones(len(times), dtype=bool)
+    moved[1:] = (idx[1:] != idx[:-1]).any(axis=1)
+    return Timing(idx=idx, frac=frac, weight=weight, decay=decay, score=score, choose=choose, moved=moved)
 
 
 def level_decay(width: int) -> F64:
@@ -92,9 +100,11 @@ def level_decay(width: int) -> F64:
 
 
 class Seasonal:
-    """The baseline state of ``n`` series and its two operations, :meth:`predict` and :meth:`learn`.
+    """The baseline state of ``n`` series and its operations, :meth:`predict` and :meth:`learn`.
 
     Arrays are feature-major, ``(k, n)``: one contiguous row per quantity, one column per series.
+    The levels, the losses and the profile rows in use are worked on in a copy: call
+    :meth:`flush` after the last bucket.
     """
 
     WIDTHS: ClassVar[dict[str, int]] = {
@@ -106,18 +116,24 @@ class Seasonal:
     }
 
     def __init__(self, arrays: dict[str, F64], width: int) -> None:
-        self.level_x = arrays["level_x"]
-        self.level_p = arrays["level_p"]
+        self._arrays = arrays
         self.prof = arrays["prof"]
         """observed sums (first N_PROFILE rows) over expected sums (last N_PROFILE rows), per slot"""
-        self.loss = arrays["loss"]
         self.choice = arrays["choice"]
-        n = self.level_x.shape[1]
-        self._cols = np.zeros(7, dtype=np.int64)
+        n = self.prof.shape[1]
+        # one working array, so that a skipped series is saved and restored in one gather / scatter
+        self._work = np.empty((_TOUCHED + 9, n))
+        self._g = self._work[:_TOUCHED]
+        self.level_x, self.level_p, self.loss = (self._work[_TOUCHED + 3 * i : _TOUCHED + 3 * i + 3] for i in range(3))
+        for name, view in zip(_SUMS, (self.level_x, self.level_p, self.loss), strict=True):
+            view[...] = arrays[name]
+        self._cols: I64 | None = None
         self._level_decay = level_decay(width)[:, None]
         self._loss_rate = 1.0 - 0.5 ** (3 * width / _LOSS_HALF_LIFE_S)
         self._eligible = (_ELIGIBLE_DAYS * 86400.0 / width)[:, None]
-        self._add = np.empty((14, n))
+        self._ratio, self._add = np.empty((7, n)), np.empty((_TOUCHED, n))
+        self._shape, self._cand, self._level = np.empty((3, n)), np.empty((3, n)), np.empty((3, n))
+        self._hour_c, self._lo, self._seen, self._tmp = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
         self._set_masks()
 
     @staticmethod
@@ -131,82 +147,100 @@ class Seasonal:
             "choice": np.zeros((1, n)),
         }
 
-    def _set_masks(self) -> None:
-        self._is0 = self.choice[0] == 0
-        self._is1 = self.choice[0] == 1
-        self._is2 = (self.choice[0] == 2).astype(np.float64)
-        self._any2 = bool(self._is2.any())
-        self._row = 2 * self.choice[0].astype(np.int64)
-        self._row1 = self._row + 1
-        self._cols_n = np.arange(self.choice.shape[1])
+    def flush(self) -> None:
+        """Write the working copy back to the state arrays."""
+        if self._cols is not None:
+            self.prof[self._cols] = self._g
+        for name, view in zip(_SUMS, (self.level_x, self.level_p, self.loss), strict=True):
+            self._arrays[name][...] = view
 
-    def predict(self, tm: Timing, k: int) -> tuple[F64, F64]:
-        """Expected count of bucket ``k`` for every series, and each candidate's prediction (3, n)."""
-        cols = tm.idx[k]
-        self._cols = cols
-        self._g = self.prof[cols]
-        ratio = self._g[:7] / self._g[7:]
-        f = tm.frac[k]
+    def _set_masks(self) -> None:
+        choice = self.choice[0]
+        n = choice.size
+        self._is2 = (choice == 2).astype(np.float64)
+        self._any2 = bool(self._is2.any())
+        pick = np.where(choice == 0, 0, np.where(choice == 1, 1, 2))
+        self._one = int(pick[0]) if n and bool((pick == pick[0]).all()) else -1
+        """the candidate every series uses, or -1"""
+        columns = np.arange(n)
+        self._pick = pick * n + columns  # flat positions in (3, n): each series' chosen candidate
+        self._pick_lo = 2 * choice.astype(np.int64) * n + columns  # and in (14, n): its first profile row
+        self._pick_hi = self._pick_lo + n
+
+    def predict(self, tm: Timing, k: int, mu: F64) -> F64:
+        """Expected count of bucket ``k`` for every series into ``mu``; returns each candidate's
+        prediction (3, n)."""
+        if self._cols is None or tm.moved[k]:
+            if self._cols is not None:
+                self.prof[self._cols] = self._g
+            self._cols = tm.idx[k]
+            self._g[...] = self.prof[self._cols]
+        g = self._g
+        ratio = np.divide(g[:7], g[7:], self._ratio)
         lo = ratio[0:6:2]
-        shape = lo + f * (ratio[1:6:2] - lo)
-        self._hour_c = shape[2].copy()
+        shape = np.subtract(ratio[1:6:2], lo, self._shape)
+        shape *= tm.frac[k]
+        shape += lo
+        self._hour_c[...] = shape[2]
         self._dow_c = ratio[6]
         shape[2] *= self._dow_c
-        self._shape = shape
-        cand = self.level_x / self.level_p
+        cand = np.divide(self.level_x, self.level_p, self._cand)
         cand *= shape
-        mu = np.where(self._is0, cand[0], np.where(self._is1, cand[1], cand[2]))
-        return mu, cand
+        if self._one >= 0:
+            mu[...] = cand[self._one]
+        else:
+            np.take(cand.reshape(-1), self._pick, out=mu)
+        return cand
 
-    def rel_var(self, tm: Timing, k: int) -> F64:
+    def rel_var(self, tm: Timing, k: int, out: F64) -> F64:
         """Relative variance of the last prediction (after :meth:`predict`) from the events its
-        profile slot was learned from: a ratio learned from ``N`` events is off by about
-        ``1/sqrt(N)``. Busy hours learn from thousands of events, a quiet night hour from a few
-        hundred, so a night baseline is less certain than one dispersion per series says."""
-        g, f = self._g, tm.frac[k]
-        row = self._row  # the chosen candidate's first profile row, per series
-        lo = g[row, self._cols_n]
-        seen = g[self._row1, self._cols_n]
-        seen -= lo
-        seen *= f
+        profile slot was learned from, into ``out``: a ratio learned from ``N`` events is off by
+        about ``1/sqrt(N)``. Busy hours learn from thousands of events, a quiet night hour from a
+        few hundred, so a night baseline is less certain than one dispersion per series says."""
+        g = self._g
+        if self._one >= 0:  # the chosen candidate's two profile rows
+            lo, hi = g[2 * self._one], g[2 * self._one + 1]
+        else:
+            lo = np.take(g.reshape(-1), self._pick_lo, out=self._lo)
+            hi = np.take(g.reshape(-1), self._pick_hi, out=self._seen)
+        seen = np.subtract(hi, lo, self._seen)
+        seen *= tm.frac[k]
         seen += lo  # events behind the chosen candidate's slot (interpolated like the profile)
-        r: F64 = 1.0 / np.maximum(seen, 1.0, out=seen)
+        r: F64 = np.divide(1.0, np.maximum(seen, 1.0, out=seen), out)
         if self._any2:  # day_and_hour: its day-of-week factor was learned from events too
-            r += self._is2 / np.maximum(g[6], 1.0)
+            day = np.maximum(g[6], 1.0, out=self._tmp)
+            r += np.divide(self._is2, day, day)
         return r
 
-    def learn(self, tm: Timing, k: int, learn: NDArray[np.bool_], x: F64, cand: F64, n_obs: F64) -> None:
-        """Learn bucket ``k`` (after :meth:`predict`) where ``learn``; leave the other series untouched."""
-        skip = np.flatnonzero(~learn) if not learn.all() else _NONE
-        keep = (self.level_x[:, skip], self.level_p[:, skip], self.loss[:, skip]) if skip.size else None
+    def learn(self, tm: Timing, k: int, skip: I64, x: F64, n_obs: F64) -> None:
+        """Learn bucket ``k`` (after :meth:`predict`) from counts ``x``, except series ``skip``."""
+        keep = self._work[:, skip] if skip.size else None
         dec = self._level_decay
         self.level_x *= dec
         self.level_x += x
         self.level_p *= dec
         self.level_p += self._shape
-        level = self.level_x / self.level_p
+        level = np.divide(self.level_x, self.level_p, self._level)
         add = self._add
-        weight = tm.weight[k]
-        np.multiply.outer(weight, x, out=add[:7])
+        weight = tm.weight[k][:, None]
+        np.multiply(weight, x, add[:7])
         target = add[7:]
-        target[0] = target[1] = level[0]
-        target[2] = target[3] = level[1]
-        np.multiply(level[2], self._dow_c, out=target[4])
+        target[0:2] = level[0]
+        target[2:4] = level[1]
+        np.multiply(level[2], self._dow_c, target[4])
         target[5] = target[4]
-        np.multiply(level[2], self._hour_c, out=target[6])
-        target *= weight[:, None]
-        new = self._g * tm.decay[k][:, None]
-        new += add
+        np.multiply(level[2], self._hour_c, target[6])
+        target *= weight
+        self._g *= tm.decay[k][:, None]
+        self._g += add
         if tm.score[k]:
-            err = np.sqrt(x) - np.sqrt(cand)
+            err = np.sqrt(x) - np.sqrt(self._cand)
             err *= err
             err -= self.loss
             err *= self._loss_rate
             self.loss += err
         if keep is not None:
-            self.level_x[:, skip], self.level_p[:, skip], self.loss[:, skip] = keep
-            new[:, skip] = self._g[:, skip]
-        self.prof[self._cols] = new
+            self._work[:, skip] = keep
         if tm.choose[k]:
             self._rechoose(n_obs)
 

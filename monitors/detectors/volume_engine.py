@@ -45,6 +45,10 @@ DISPERSION_EVERY = 3
 """Dispersion is learned from every third bucket (by absolute time): plenty, and a third of the cost."""
 MU_MIN = 0.01
 STATE_VERSION = 1
+LMAX = max(WINDOWS)
+LENGTHS = np.array(WINDOWS, dtype=np.float64)[:, None]
+_NONE = np.zeros(0, dtype=np.int64)
+_EMPTY = np.zeros(0)
 
 
 @dataclass(frozen=True)
@@ -158,157 +162,309 @@ def run(
     ``observed`` (T, n) marks buckets that have a value (all, for counts: missing means 0).
     """
     n = counts.shape[1]
-    width = params.width
+    if not bool((params.threshold > 0).all()):
+        raise ValueError("volume engine: thresholds must be > 0")
     first = np.zeros(n, dtype=np.int64) if first is None else first
     rec = _Recorder(times, int(times[-1]) + 1 if record_from is None else record_from, n)
-    tm = timing(times, width)
-    sea = Seasonal(state, width)
-    disp = Dispersion(state, width, params.floor)
-    book = Book(state, width, params.resolve_after, params.adapt_after)
-    ring_x, ring_m, win_x, win_m = state["ring_x"], state["ring_m"], state["win_x"], state["win_m"]
-    meta, ep = state["meta"], state["ep"]
-    n_obs, e_since, zero_run = meta[META_N_OBS], meta[META_E_SINCE], meta[META_ZERO_RUN]
-    lengths = np.array(WINDOWS, dtype=np.float64)[:, None]
-    lmax = max(WINDOWS)
-    h, abs_, rel = params.threshold, params.min_abs, params.min_rel
-    h_win = h + np.array(WINDOW_EXTRA)[:, None]
-    offsets = np.array(WINDOWS)
-    no_silence = np.zeros(n)
-    all_active = int(first.max()) if n else 0
-    # from this bucket on every series is past its minimum history (learned values winsorised)
-    warm_from = int(np.ceil(np.max(first + np.maximum(params.min_history - n_obs, 0)))) if n else 0
-    for k in range(len(times)):
-        t = int(times[k])
-        act = k >= first
-        obs = act if observed is None else act & observed[k]
-        mu, cand = sea.predict(tm, k)
-        np.maximum(mu, MU_MIN, out=mu)
-        x = np.where(obs, counts[k], mu)
-        pos = (t // width) % lmax
-        old = (pos - offsets) % lmax
-        # series not yet (or not now) active keep their windows untouched
-        # windows add up buckets winsorised at ±CLIP_SD s.d., so one heavy-tailed outlier cannot
-        # make a run of normal buckets look anomalous; the one-bucket window sees the raw count
-        reach = CLIP_SD * np.sqrt(disp.a[0] * mu + disp.b[0] * mu * mu)
-        xc = np.clip(x, mu - reach, mu + reach)
-        if k >= all_active:
-            win_x += xc - ring_x[old]
-            win_m += mu - ring_m[old]
-            ring_x[pos] = xc
-            ring_m[pos] = mu
-        else:
-            win_x += np.where(act, xc - ring_x[old], 0.0)
-            win_m += np.where(act, mu - ring_m[old], 0.0)
-            ring_x[pos] = np.where(act, xc, ring_x[pos])
-            ring_m[pos] = np.where(act, mu, ring_m[pos])
-        n_obs += act
-        valid = lengths <= np.minimum(n_obs, (t - ep[LAST_END]) / width)
-        m_tot = np.maximum(win_m, MU_MIN)
-        v = disp.variance_factor(m_tot)
-        # judged with the baseline's own uncertainty too: variance V·M + M²·r (r: relative variance
-        # of the prediction from the events its profile slot learned from; large in quiet hours)
-        vj = v + m_tot * sea.rel_var(tm, k)[None, :]
-        totals = win_x.copy()
-        totals[0] = x
-        dev = totals - m_tot
-        z, pearson = _scores(totals, m_tot, vj, dev)
-        adev = np.abs(dev)
-        ok = valid & (adev >= np.maximum(abs_, rel * m_tot))
-        judge = obs & (n_obs >= params.min_history)
-        up, dn = ok & (z >= h_win), ok & (z <= -h_win)
-        zero = obs & (x == 0)
-        e_since[:] = np.where(zero, e_since + mu, np.where(obs, 0.0, e_since))
-        zero_run[:] = np.where(zero, zero_run + 1.0, np.where(obs, 0.0, zero_run))
-        zsil = _silence(e_since, disp.a[0]) if e_since.any() else no_silence
-        sil = (zsil >= h) & (e_since >= abs_)
-        in_ep = ep[episodes.DIR] != 0
-        rows = np.flatnonzero((judge & ((up | dn).any(axis=0) | sil)) | in_ep)
-        anomalous = rows[:0]
-        if rows.size:
-            span_ok = valid[:, rows] & (lengths <= np.maximum(ep[episodes.SPAN, rows], CONTINUE_SPAN))
-            sums = (totals, m_tot, e_since, zero_run)
-            verdicts = _verdicts(rows, judge, z, pearson, up, dn, sil, zsil, span_ok, adev, sums, params)
-            anomalous, adapt_rows, ratios = book.step(t, verdicts, x, mu, (ring_x, ring_m, pos))
-            if adapt_rows.size:
-                sea.adapt(adapt_rows, ratios)
-        learn = obs & (zsil < PENDING_Z)
-        learn[anomalous] = False
-        # learned values are winsorised like the windows' (once the baseline is trusted)
-        sea.learn(
-            tm, k, learn, xc if warm_from <= k else np.where(n_obs >= params.min_history, xc, x), cand, n_obs
+    bucket = _Pass(state, params, times, first)
+    try:
+        for k in range(len(times)):
+            bucket.step(k, counts[k], None if observed is None else observed[k], rec)
+    finally:
+        bucket.flush()
+    return rec.result(bucket.book.closed)
+
+
+class _Pass:
+    """The buckets of one run, judged and learned one at a time, with every buffer allocated once.
+
+    The common case costs a fixed handful of numpy calls per bucket: exact scores are computed only
+    where a cheap screen says they could matter (a few entries), and the verdict and episode
+    machinery only runs for series that alarm or are in an episode."""
+
+    def __init__(self, state: dict[str, F64], params: Params, times: I64, first: I64) -> None:
+        n, width = len(first), params.width
+        self.n, self.params, self.first, self.state = n, params, first, state
+        self.tm = timing(times, width)
+        self.sea = Seasonal(state, width)
+        self.disp = Dispersion(state, width, params.floor)
+        self.book = Book(state, width, params.resolve_after, params.adapt_after)
+        self.times = times.tolist()
+        slots = (times // width) % LMAX
+        self.pos = slots.tolist()
+        self.learn_disp = ((times // width) % DISPERSION_EVERY == 0).tolist()
+        self.old = (np.arange(LMAX)[:, None] - np.array(WINDOWS)) % LMAX
+        # clipped counts and expectations, stacked: ring of the last LMAX buckets, window sums
+        self.ring = np.stack([state["ring_x"], state["ring_m"]])
+        self.win = np.stack([state["win_x"], state["win_m"]])
+        self.xm = np.empty((2, n))
+        meta, self.ep = state["meta"], state["ep"]
+        self.n_obs, self.e_since, self.zero_run = meta[META_N_OBS], meta[META_E_SINCE], meta[META_ZERO_RUN]
+        self.all_active = int(first.max()) if n else 0
+        # from this bucket on every series is past its minimum history (learned values winsorised)
+        gap = np.maximum(params.min_history - self.n_obs, 0)
+        self.warm_from = int(np.ceil(np.max(first + gap))) if n else 0
+        self.h_win = params.threshold + np.array(WINDOW_EXTRA)[:, None]
+        self.h_low = -self.h_win
+        self.h_min = float(self.h_win.min()) if n else np.inf
+        self.n_ok = False
+        """every series has seen LMAX buckets (n_obs only grows)"""
+        self.le_max = float(self.ep[LAST_END].max()) if n else -np.inf
+        self.all_true = np.ones(n, dtype=bool)
+        w = len(WINDOWS)
+        self.r1, self.r2, self.rv, self.y = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+        self.zero = np.empty(n, dtype=bool)
+        self.d = np.empty((2, w, n))
+        self.m_tot, self.v, self.vj, self.totals, self.dev, self.pearson, self.a4 = (
+            np.empty((w, n)) for _ in range(7)
         )
-        if (t // width) % DISPERSION_EVERY == 0:
-            quiet = valid & (learn & (ep[episodes.DIR] == 0))
-            disp.learn(dev, m_tot, v, quiet.astype(np.float64))
-        if tm.choose[k]:
-            disp.solve()
+        self.screen = np.empty((w, n), dtype=bool)
+
+    def flush(self) -> None:
+        """Write the working copies back to ``state``."""
+        self.sea.flush()
+        self.disp.flush()
+        for i, kind in enumerate("xm"):
+            self.state[f"ring_{kind}"][...] = self.ring[i]
+            self.state[f"win_{kind}"][...] = self.win[i]
+
+    def step(self, k: int, raw: F64, seen: B | None, rec: _Recorder) -> None:
+        """Judge and learn bucket ``k`` (counts ``raw``; ``seen``: which have a value)."""
+        full = k >= self.all_active
+        act = self.all_true if full else k >= self.first
+        obs = act if seen is None else act & seen
+        obs_all = full and seen is None
+        mu = self.xm[1]
+        self.sea.predict(self.tm, k, mu)
+        np.maximum(mu, MU_MIN, out=mu)
+        x = raw if obs_all else np.where(obs, raw, mu)
+        xc = self._clip(x, mu)
+        self._windows(k, act, full)
+        valid = self._valid(k)
+        m_tot, vj, dev = self._expected(k, x)
+        idx, zs = self._screen(dev, m_tot, vj)
+        self._zeros(x, mu, obs, obs_all)
+        sidx, zsil = self._silence()
+        alarm = self._alarms(idx, zs, dev, m_tot, valid)
+        pending = sidx[~(zsil < PENDING_Z)] if zsil.size else _NONE
+        silent = sidx[(zsil >= self.params.threshold[sidx]) & (self.e_since[sidx] >= self.params.min_abs[sidx])]
+        hot = np.concatenate([alarm, silent]) if silent.size else alarm
+        if hot.size:
+            hot = hot[obs[hot] & (self.n_obs[hot] >= self.params.min_history[hot])]
+        anomalous = _NONE
+        busy = hot.size > 0 or bool(self.ep[episodes.DIR].any())
+        if busy:
+            rows = self._rows(hot)
+            z = np.zeros_like(dev)
+            z.reshape(-1)[idx] = zs
+            full_zsil = np.zeros(self.n)
+            full_zsil[sidx] = zsil
+            anomalous = self._episodes(k, rows, (obs, x, z, full_zsil, valid))
+        if obs_all and not pending.size and not anomalous.size:
+            learn, skip = self.all_true, _NONE
+        else:
+            learn = obs.copy()
+            learn[pending] = False
+            learn[anomalous] = False
+            skip = np.flatnonzero(~learn)
+        self._learn(k, learn, skip, x, xc, busy, valid)
         if k >= rec.start:
             z1 = z_signed(x, m_tot[0], vj[0])
-            _record(rec, k - rec.start, act, obs, counts[k], mu, vj[0], z1, anomalous, params)
-    return rec.result(book.closed)
+            _record(rec, k - rec.start, act, obs, raw, mu, vj[0], z1, anomalous, self.params)
+
+    def _clip(self, x: F64, mu: F64) -> F64:
+        """Counts winsorised at ±CLIP_SD s.d. of one bucket, into ``xm[0]``: windows add these up,
+        so one heavy-tailed outlier cannot make a run of normal buckets look anomalous (the
+        one-bucket window sees the raw count)."""
+        reach = np.multiply(self.disp.a[0], mu, self.r1)
+        quad = np.multiply(self.disp.b[0], mu, self.r2)
+        quad *= mu
+        reach += quad
+        np.sqrt(reach, reach)
+        reach *= CLIP_SD
+        lo, hi = np.subtract(mu, reach, self.r2), np.add(mu, reach, self.r1)
+        xc = self.xm[0]
+        clipped: F64 = np.minimum(np.maximum(x, lo, out=xc), hi, out=xc)  # np.clip without its wrapper
+        return clipped
+
+    def _windows(self, k: int, act: B, full: bool) -> None:
+        """Add the bucket to the window sums and the ring; series not yet active keep theirs."""
+        pos = self.pos[k]
+        old = self.ring[:, self.old[pos]]
+        if full:
+            self.win += np.subtract(self.xm[:, None, :], old, self.d)
+            self.ring[:, pos] = self.xm
+        else:
+            self.win += np.where(act, self.xm[:, None, :] - old, 0.0)
+            self.ring[:, pos] = np.where(act, self.xm, self.ring[:, pos])
+        self.n_obs += act
+
+    def _valid(self, k: int) -> B | None:
+        """Windows long enough to judge: covered by the series' history and past its last episode
+        (``None``: every window of every series, the common case)."""
+        if not self.n_ok:
+            self.n_ok = bool(self.n_obs.min() >= LMAX) if self.n else True
+        since_episode = (self.times[k] - self.le_max) / self.params.width
+        if self.n_ok and since_episode >= LMAX:
+            return None
+        since = (self.times[k] - self.ep[LAST_END]) / self.params.width
+        valid: B = np.minimum(self.n_obs, since) >= LENGTHS
+        return valid
+
+    def _expected(self, k: int, x: F64) -> tuple[F64, F64, F64]:
+        """Expected window totals, their variance factor, the variance the judgement uses (V·M +
+        M²·r, r: relative variance of the prediction from the events its profile slot learned
+        from; large in quiet hours), and the deviations (the one-bucket window sees ``x``)."""
+        m_tot = np.maximum(self.win[1], MU_MIN, out=self.m_tot)
+        v = self.disp.variance_factor(m_tot, self.v)
+        vj = np.multiply(m_tot, self.sea.rel_var(self.tm, k, self.rv), self.vj)
+        np.add(v, vj, vj)
+        totals = self.totals
+        totals[1:] = self.win[0, 1:]
+        totals[0] = x
+        return m_tot, vj, np.subtract(totals, m_tot, self.dev)
+
+    def _screen(self, dev: F64, m_tot: F64, vj: F64) -> tuple[I64, F64]:
+        """Pearson scores of every window, and the count-aware z of those where it could matter
+        (|Pearson| >= 2; the exact score is at most 1.25 × Pearson in the drop tail): flat
+        positions and their z (z is 0 elsewhere)."""
+        pearson = np.multiply(vj, m_tot, self.pearson)
+        np.sqrt(pearson, pearson)
+        np.divide(dev, pearson, pearson)
+        idx = np.flatnonzero(np.greater_equal(np.abs(pearson, self.a4), SCREEN_Z, self.screen))
+        if not idx.size:
+            return idx, _EMPTY
+        zs = z_signed(self.totals.reshape(-1)[idx], m_tot.reshape(-1)[idx], vj.reshape(-1)[idx])
+        return idx, zs
+
+    def _zeros(self, x: F64, mu: F64, obs: B, obs_all: bool) -> None:
+        """Expected events since the last one, and the run of zero buckets."""
+        zero = np.equal(x, 0, self.zero)
+        e_since, zero_run = self.e_since, self.zero_run
+        if obs_all:
+            e_since[:] = np.where(zero, e_since + mu, 0.0)
+            zero_run[:] = np.where(zero, zero_run + 1.0, 0.0)
+        else:
+            zero &= obs
+            e_since[:] = np.where(zero, e_since + mu, np.where(obs, 0.0, e_since))
+            zero_run[:] = np.where(zero, zero_run + 1.0, np.where(obs, 0.0, zero_run))
+
+    def _silence(self) -> tuple[I64, F64]:
+        """z of seeing no event while ``e_since`` were expected (quasi-Poisson, dispersion ``a``),
+        where it is not negligible: positions and their z (0 elsewhere)."""
+        y = np.divide(self.e_since, self.disp.a[0], self.y)
+        sidx = np.flatnonzero(y >= 3.0)
+        return sidx, (z_from_neglog(y[sidx]) if sidx.size else _EMPTY)
+
+    def _alarms(self, idx: I64, zs: F64, dev: F64, m_tot: F64, valid: B | None) -> I64:
+        """Series where some window crosses its threshold and its change floors."""
+        if not zs.size or bool(np.abs(zs).max() < self.h_min):
+            return _NONE
+        cols = idx % self.n
+        p = self.params
+        big = np.abs(dev.reshape(-1)[idx]) >= np.maximum(p.min_abs[cols], p.min_rel[cols] * m_tot.reshape(-1)[idx])
+        if valid is not None:
+            big &= valid.reshape(-1)[idx]
+        hit = big & ((zs >= self.h_win.reshape(-1)[idx]) | (zs <= self.h_low.reshape(-1)[idx]))
+        alarm: I64 = cols[hit]
+        return alarm
+
+    def _rows(self, hot: I64) -> I64:
+        mask = self.ep[episodes.DIR] != 0
+        mask[hot] = True
+        return np.flatnonzero(mask)
+
+    def _episodes(self, k: int, rows: I64, arrays: tuple[B, F64, F64, F64, B | None]) -> I64:
+        """Verdicts of the series of interest, then the episode book; returns the anomalous ones."""
+        obs, x, z, zsil, valid = arrays
+        p, n_obs, ep = self.params, self.n_obs, self.ep
+        ar = np.abs(self.dev[:, rows])
+        mr = self.m_tot[:, rows]
+        valid_r = np.ones(ar.shape, dtype=bool) if valid is None else valid[:, rows]
+        zr = z[:, rows]
+        big = valid_r & (ar >= np.maximum(p.min_abs[rows], p.min_rel[rows] * mr))
+        scores = _Rows(
+            judge=obs[rows] & (n_obs[rows] >= p.min_history[rows]),
+            z=zr,
+            pearson=self.pearson[:, rows],
+            up=big & (zr >= self.h_win[:, rows]),
+            down=big & (zr <= self.h_low[:, rows]),
+            silent=(zsil[rows] >= p.threshold[rows]) & (self.e_since[rows] >= p.min_abs[rows]),
+            zsil=zsil[rows],
+            span_ok=valid_r & (np.maximum(ep[episodes.SPAN, rows], CONTINUE_SPAN) >= LENGTHS),
+            adev=ar,
+            totals=self.totals[:, rows],
+            m_tot=mr,
+            e_since=self.e_since[rows],
+            zero_run=self.zero_run[rows],
+        )
+        verdicts = _verdicts(rows, scores, p.min_abs[rows], p.min_rel[rows])
+        ring = (self.ring[0], self.ring[1], self.pos[k])
+        anomalous, adapt_rows, ratios = self.book.step(self.times[k], verdicts, x, self.xm[1], ring)
+        if adapt_rows.size:
+            self.sea.adapt(adapt_rows, ratios)
+        self.le_max = float(ep[LAST_END].max())
+        return anomalous
+
+    def _learn(self, k: int, learn: B, skip: I64, x: F64, xc: F64, busy: bool, valid: B | None) -> None:
+        """Learn the bucket (series in ``skip`` not): learned values are winsorised like the
+        windows' once the baseline is trusted; dispersion from windows free of anomalies."""
+        value = xc if self.warm_from <= k else np.where(self.n_obs >= self.params.min_history, xc, x)
+        self.sea.learn(self.tm, k, skip, value, self.n_obs)
+        if self.learn_disp[k]:
+            quiet = learn & (self.ep[episodes.DIR] == 0) if busy else learn
+            if valid is not None:
+                quiet = valid & quiet
+            self.disp.learn(self.dev, self.m_tot, self.v, quiet.astype(np.float64))
+        if self.tm.choose[k]:
+            self.disp.solve()
 
 
-def _scores(x: F64, m: F64, v: F64, dev: F64) -> tuple[F64, F64]:
-    """Count-aware z of every window, computed exactly only where a cheap Pearson score says it
-    could matter (|Pearson| >= 2; the exact score is at most 1.25 × Pearson in the drop tail)."""
-    pearson = dev / np.sqrt(v * m)
-    idx = np.flatnonzero(np.abs(pearson) >= SCREEN_Z)
-    z = np.zeros_like(x)
-    if idx.size:
-        flat = z.reshape(-1)
-        flat[idx] = z_signed(x.reshape(-1)[idx], m.reshape(-1)[idx], v.reshape(-1)[idx])
-    return z, pearson
+@dataclass(frozen=True)
+class _Rows:
+    """Scores of the rows of interest (columns of the window arrays: one per row)."""
+
+    judge: B
+    z: F64
+    pearson: F64
+    up: B
+    down: B
+    silent: B
+    zsil: F64
+    span_ok: B
+    adev: F64
+    totals: F64
+    m_tot: F64
+    e_since: F64
+    zero_run: F64
 
 
-def _silence(e_since: F64, a: F64) -> F64:
-    """z of seeing no event while ``e_since`` were expected (quasi-Poisson, dispersion ``a``)."""
-    y = e_since / a
-    idx = np.flatnonzero(y >= 3.0)
-    z = np.zeros_like(y)
-    if idx.size:
-        z[idx] = z_from_neglog(y[idx])
-    return z
-
-
-def _verdicts(
-    rows: I64,
-    judge: B,
-    z: F64,
-    pearson: F64,
-    up: B,
-    dn: B,
-    sil: B,
-    zsil: F64,
-    span_ok: B,
-    adev: F64,
-    totals: tuple[F64, F64, F64, F64],
-    params: Params,
-) -> Verdicts:
+def _verdicts(rows: I64, s: _Rows, min_abs: F64, min_rel: F64) -> Verdicts:
     """Alarm scores of the rows of interest, and whether each row's episode is still going:
     continuation looks at windows no longer than the one that opened the episode (at least 3
     buckets), at a lower z and half the change floors."""
-    zr = z[:, rows]
-    up_z = np.where(up[:, rows], zr, 0.0)
-    dn_z = np.where(dn[:, rows], -zr, 0.0)
-    silent = sil[rows]
+    zr = s.z
+    up_z = np.where(s.up, zr, 0.0)
+    dn_z = np.where(s.down, -zr, 0.0)
+    silent = s.silent
     up_s = up_z.max(axis=0)
-    dn_s = np.maximum(dn_z.max(axis=0), np.where(silent, zsil[rows], 0.0))
-    win_x, m_tot, e_since, zero_run = totals
+    dn_s = np.maximum(dn_z.max(axis=0), np.where(silent, s.zsil, 0.0))
     which = np.where(up_s >= dn_s, up_z.argmax(axis=0), dn_z.argmax(axis=0))
+    at = np.arange(len(rows))
     quiet = silent & (dn_s > 0)
-    span = np.where(quiet, np.maximum(zero_run[rows], 1.0), np.array(WINDOWS, dtype=np.float64)[which])
-    seen = np.where(quiet, 0.0, win_x[which, rows])
-    expected = np.where(quiet, e_since[rows], m_tot[which, rows])
-    ar = adev[:, rows]
-    near = (ar >= 0.5 * params.min_abs[rows]) & (ar >= 0.5 * params.min_rel[rows] * m_tot[:, rows])
-    near &= span_ok
+    span = np.where(quiet, np.maximum(s.zero_run, 1.0), np.array(WINDOWS, dtype=np.float64)[which])
+    seen = np.where(quiet, 0.0, s.totals[which, at])
+    expected = np.where(quiet, s.e_since, s.m_tot[which, at])
+    ar = s.adev
+    near = (ar >= 0.5 * min_abs) & (ar >= 0.5 * min_rel * s.m_tot)
+    near &= s.span_ok
     cont_up: B = np.asarray(((zr >= CONTINUE_Z) & near).any(axis=0))
-    cont_dn = ((zr <= -CONTINUE_Z) & near).any(axis=0) | (zsil[rows] >= CONTINUE_Z)
-    pr = np.where(span_ok, pearson[:, rows], 0.0)
+    cont_dn = ((zr <= -CONTINUE_Z) & near).any(axis=0) | (s.zsil >= CONTINUE_Z)
+    pr = np.where(s.span_ok, s.pearson, 0.0)
     hold_up: B = np.asarray((pr >= HOLD_Z).any(axis=0))
-    hold_dn = (pr <= -HOLD_Z).any(axis=0) | (zsil[rows] >= HOLD_Z)
+    hold_dn = (pr <= -HOLD_Z).any(axis=0) | (s.zsil >= HOLD_Z)
     return Verdicts(
-        rows, judge[rows], up_s, dn_s, quiet, cont_up, cont_dn, hold_up, hold_dn, span, seen, expected
+        rows, s.judge, up_s, dn_s, quiet, cont_up, cont_dn, hold_up, hold_dn, span, seen, expected
     )
 
 
