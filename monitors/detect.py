@@ -120,7 +120,8 @@ def _inputs(
         counts = store.read_counts(since=request.counts_since, until=to_epoch(now))
     extras = _extras(store, request, to_epoch(now), cache)
     return DetectorInputs(
-        now=now, bucket_seconds=width, series=series, counts=counts, state=saved, prior=tuple(prior), extras=extras
+        now=now, bucket_seconds=width, series=series, counts=counts, state=saved, prior=tuple(prior), extras=extras,
+        expected=store.expected_baselines(detector.kinds),
     )
 
 

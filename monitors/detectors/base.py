@@ -72,7 +72,9 @@ class DetectorInputs:
       start (missing buckets of a known series mean zero events);
     * ``state``: this detector's saved state per series;
     * ``prior``: drafts of the detectors that ran before this one, in this pass;
-    * ``extras``: further frames by name, for detectors added later.
+    * ``extras``: further frames by name, for detectors added later;
+    * ``expected``: ongoing episodes of this detector's kinds that a person marked expected — per
+      series, (episode start in epoch s, ``adapt`` or ``keep``: what to do with the baseline).
     """
 
     now: datetime
@@ -82,6 +84,7 @@ class DetectorInputs:
     state: Mapping[SeriesKey, DetectorState] = field(default_factory=dict)
     prior: Sequence[FindingDraft] = ()
     extras: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    expected: Mapping[tuple[str, str, str], tuple[int, str]] = field(default_factory=dict)
 
 
 BAND_COLUMNS = (

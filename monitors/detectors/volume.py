@@ -29,7 +29,7 @@ from monitors.detectors.base import (
     SeriesKey,
 )
 from monitors.detectors.config import DetectorsConfig, ResolvedVolume, VolumeConfig
-from monitors.detectors.episodes import DIR, Episode, record
+from monitors.detectors.episodes import DIR, START, Episode, record
 from monitors.models import FindingDraft
 from monitors.timeutil import parse_duration, to_epoch
 
@@ -140,7 +140,7 @@ class VolumeDetector:
             first = np.minimum((starts - t0) // width, steps)
             result = engine.run(
                 state,
-                self._params(items, width),
+                self._params(items, width, state, inputs.expected),
                 times,
                 np.nan_to_num(counts),
                 first=first,
@@ -199,11 +199,23 @@ class VolumeDetector:
         counts[t, column] = values  # one row per series and bucket, as the Store returns them
         return counts
 
-    def _params(self, items: list[_Series], width: int) -> engine.Params:
+    def _params(
+        self,
+        items: list[_Series],
+        width: int,
+        state: dict[str, np.ndarray],
+        expected: Mapping[tuple[str, str, str], tuple[int, str]],
+    ) -> engine.Params:
         def arr(values: list[float]) -> np.ndarray:
             return np.asarray(values, dtype=np.float64)
 
         st = [s.settings for s in items]
+        adapt_after = arr([np.inf if x.adapt_after_s is None else x.adapt_after_s / width for x in st])
+        # a person marked the open episode expected: adopt its level now, or never
+        for i, s in enumerate(items):
+            started, choice = expected.get(s.key, (None, ""))
+            if started is not None and state["ep"][DIR, i] != 0 and int(state["ep"][START, i]) == started:
+                adapt_after[i] = 0.0 if choice == "adapt" else np.inf
         return engine.Params(
             width=width,
             threshold=arr([x.threshold for x in st]),
@@ -211,7 +223,7 @@ class VolumeDetector:
             min_rel=arr([x.min_rel_change for x in st]),
             resolve_after=arr([float(x.resolve_after) for x in st]),
             min_history=arr([max(x.min_history_s / width, self.config.min_history_buckets) for x in st]),
-            adapt_after=arr([np.inf if x.adapt_after_s is None else x.adapt_after_s / width for x in st]),
+            adapt_after=adapt_after,
             floor=np.full(len(items), self.floor),
         )
 

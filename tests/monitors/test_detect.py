@@ -4,7 +4,7 @@ idempotent, findings open and resolve, bands are stored, later detectors can sup
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +97,39 @@ class _Explains:
 
     def run(self, inputs: DetectorInputs) -> DetectorOutput:
         return DetectorOutput(suppress={d.fingerprint for d in inputs.prior if d.kind == "volume_drop"})
+
+
+def test_marking_a_new_level_expected_adapts_the_baseline_now_or_keeps_it(store: Store) -> None:
+    """A lasting doubling on three events: marked expected with ``adapt`` the episode ends at the
+    next run and the new level is normal; with ``keep`` it is never adapted to; unmarked, it is
+    adapted to after ``adapt_after`` (3 days)."""
+    times = grid(19)
+    rng = np.random.default_rng(11)
+    step = np.where(times >= T0 + 14 * DAY, 2.0, 1.0)
+    frames = [counts_frame(times, rng.poisson(diurnal(times, 200.0) * step), event=e) for e in ("A", "B", "C")]
+    store_counts(store, pd.concat(frames, ignore_index=True))
+    config = Config()
+    run_detection(store, config, now=from_epoch(T0 + 14 * DAY + 3600))
+    found = {f.event: f for f in store.list_findings(kind=["volume_spike"])}
+    assert sorted(found) == ["A", "B", "C"] and all(f.ended_at is None for f in found.values())
+    store.mark_expected(found["A"].fingerprint, actor="ana", baseline="adapt")
+    store.mark_expected(found["B"].fingerprint, actor="ana", baseline="keep")
+
+    run_detection(store, config, now=from_epoch(T0 + 14 * DAY + 2 * 3600))
+    after = {f.event: f for f in store.list_findings(kind=["volume_spike"])}
+    assert after["A"].ended_at is not None and after["A"].status == "expected"
+    assert after["A"].evidence["adapted"] is True
+    assert after["B"].ended_at is None and after["C"].ended_at is None
+
+    run_detection(store, config, now=from_epoch(T0 + 18 * DAY + 600))
+    final = store.list_findings()
+    by_event = {e: [f for f in final if f.event == e] for e in ("A", "B", "C")}
+    assert [f.fingerprint for f in by_event["A"]] == [found["A"].fingerprint]  # the new level is normal
+    assert [f.fingerprint for f in by_event["B"]] == [found["B"].fingerprint]
+    assert by_event["B"][0].ended_at is None and by_event["B"][0].status == "expected"  # kept: still going
+    (c,) = by_event["C"]
+    assert c.ended_at is not None and c.evidence["adapted"] is True
+    assert c.ended_at - c.started_at >= timedelta(days=3)
 
 
 def test_a_later_detector_sees_earlier_drafts_and_can_suppress_them(store: Store) -> None:
