@@ -2,9 +2,9 @@
 
 Stage 1 writes the narrow numeric row of every message (:func:`sqlgen.lean_sql`) to a temp table,
 read by the fast source when the input is clean and by the exact source otherwise (results never
-depend on which one ran). Stage 2 runs small group-bys over it. Two follow-ups run only when
-needed: samples of the messages that violate the plan, and the names and types of keys outside
-the plan.
+depend on which one ran). The same pass keeps a few samples of each combination that violates
+the plan (:mod:`monitors.ingest.samples`) and lists the keys outside the plan, so no input is
+read twice. Stage 2 runs small group-bys over the table.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import pandas as pd
+from duckdb.func import FunctionNullHandling, PythonUDFType
 
 from monitors.ingest import rows, sqlgen
 from monitors.ingest.conformance import Evaluator
 from monitors.ingest.leakage import LeakageConfig
+from monitors.ingest.samples import SampleKeeper
 from monitors.ingest.sketches import Accumulator, GroupSketches
 from monitors.plan import Plan
 
@@ -130,11 +132,11 @@ class _Input:
     compressed: bool
     rejects: str
 
-    def rows(self, mode: str, *, keep_raw: bool = False) -> str:
+    def rows(self, mode: str) -> str:
         if mode == "fast":
-            return rows.fast_rows(_ndjson_reader(self.path, self.compressed), keep_raw=keep_raw)
+            return rows.fast_rows(_ndjson_reader(self.path, self.compressed))
         m = _exact_m(self.path, self.compressed, self.rejects) if mode == "exact" else _batch_m(self.path, self.compressed, self.rejects)
-        return rows.exact_rows(m, keep_raw=keep_raw)
+        return rows.exact_rows(m)
 
 
 class _Run:
@@ -143,20 +145,38 @@ class _Run:
         self.n_codes = evaluator.layout.n_codes
         self.tcs = [f"tc{c}" for c in range(self.n_codes)]
 
-    def lean(self, rows: str, *, with_props: bool = False) -> str:
+    def lean(self, rows: str) -> str:
         return sqlgen.lean_sql(self.plan, bucket_seconds=self.opts.bucket_seconds, now_epoch=self.opts.now_epoch,
-                               sample_rate=self.opts.sample_rate, source=f"({rows})", with_props=with_props,
-                               leakage=self.opts.leakage)  # fmt: skip
+                               sample_rate=self.opts.sample_rate, source=f"({rows})", leakage=self.opts.leakage,
+                               property_stats=self.opts.property_stats)  # fmt: skip
 
     def stage(self, inp: _Input, mode: str, table: str) -> tuple[Facts, dict[str, int]]:
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {self.lean(inp.rows(mode))}")
+        keeper = f"{table}_keep"
+        udf = SampleKeeper(self.ev)
+        self.con.create_function(keeper, udf.function(), list(udf.parameters()), "UBIGINT", type=PythonUDFType.ARROW,
+                                 null_handling=FunctionNullHandling.SPECIAL, side_effects=True)  # fmt: skip
+        try:
+            lean = sqlgen.with_samples(self.lean(inp.rows(mode)), keeper, self.n_codes, rows.SAMPLE_JSON[mode])
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {lean}")
+        finally:
+            self.con.remove_function(keeper)
         queries = sqlgen.stage2_sql(table, self.n_codes)
+        queries["samples"] = sqlgen.samples_sql(table, self.n_codes)
+        if self.opts.property_stats:
+            queries["extra_keys"] = sqlgen.extra_keys_sql(table)
         parts = {name: self.con.execute(q).df() for name, q in queries.items() if name != "control"}
+        parts["samples"] = self._sample_buckets(parts["samples"], parts["main"])
         control = self.con.execute(queries["control"]).df().iloc[0].to_dict()
         facts = Facts(parts, mode)
         if not control.get("suspect"):
             facts.sketches.append(self._sketches(table, parts["main"]))
         return facts, {k: int(v or 0) for k, v in control.items()}
+
+    def _sample_buckets(self, samples: pd.DataFrame, main: pd.DataFrame) -> pd.DataFrame:
+        """Each sampled combination with the newest bucket it was seen in."""
+        cols = ["event", "msg_type", "flags", *self.tcs, "nkeys"]
+        newest = main.groupby(cols, as_index=False, dropna=False)["bucket"].max()
+        return samples.merge(newest, on=cols, how="left")
 
     def _sketches(self, table: str, main: pd.DataFrame) -> tuple[list[tuple[str, str, int]], GroupSketches]:
         """Latency and user sketches per (event, type, bucket) of the rows in ``table``."""
@@ -174,32 +194,6 @@ class _Run:
                 reader.close()
         finally:
             self.con.unregister(name)
-
-    def follow_ups(self, inp: _Input, mode: str, parts: dict[str, pd.DataFrame]) -> None:
-        main = parts["main"]
-        bad = []
-        extra = False
-        for row in main.itertuples(index=False):
-            codes = tuple(int(getattr(row, t)) for t in self.tcs)
-            verdict = self.ev.verdict(str(row.event), str(row.msg_type), int(row.flags), codes, int(row.nkeys))
-            if verdict.violations or verdict.leaks:
-                bad.append((str(row.event), str(row.msg_type), int(row.flags), *codes, int(row.nkeys)))
-            extra = extra or int(row.nkeys) > len(verdict.props)
-        if bad:
-            parts["samples"] = self._samples(inp, mode, sorted(set(bad)))
-        if self.opts.property_stats and extra:
-            lean = self.lean(inp.rows(mode), with_props=True)
-            parts["extra_keys"] = self.con.execute(sqlgen.extra_keys_sql(lean, self.ev.layout)).df()
-
-    def _samples(self, inp: _Input, mode: str, combos: list[tuple[object, ...]]) -> pd.DataFrame:
-        cols = ["event", "msg_type", "flags", *self.tcs, "nkeys"]
-        values = ", ".join("(" + ", ".join(sqlgen.sql_str(v) if isinstance(v, str) else str(v) for v in c) + ")" for c in combos[:500])
-        sql = (
-            f"SELECT {', '.join(cols)}, max(bucket) AS bucket, max_by(sample, hash(sample), 3) AS samples "
-            f"FROM ({self.lean(inp.rows(mode, keep_raw=True))}) WHERE reason IS NULL AND ({', '.join(cols)}) IN ({values}) "
-            f"GROUP BY ALL"
-        )
-        return self.con.execute(sql).df()
 
 
 def _encoding_rejects(con: duckdb.DuckDBPyConnection, rejects: str) -> pd.DataFrame:
@@ -227,21 +221,17 @@ def run_facts(
     table = f"ehm_msg_{n}"
     run = _Run(con, plan, opts, evaluator or Evaluator(plan))
     try:
-        mode = "fast"
         try:
             facts, control = run.stage(inp, "fast", table)
             if control["suspect"]:
                 raise LookupError("suspect rows")
         except (duckdb.Error, LookupError):
-            mode = "exact"
             facts, control = run.stage(inp, "exact", table)
             enc = _encoding_rejects(con, inp.rejects)
             if not enc.empty:
                 facts.parts["rejects"] = pd.concat([facts.parts["rejects"], enc], ignore_index=True)
-        run.follow_ups(inp, mode, facts.parts)
         if control["batches"]:
             batch, _ = run.stage(inp, "batch", table)
-            run.follow_ups(inp, "batch", batch.parts)
             facts.extend(batch)
         return facts
     finally:

@@ -22,14 +22,14 @@ def _classify(is_v2: str, j: str) -> tuple[str, str, str]:
     return msg_type, needs_name, raw_name
 
 
-def exact_rows(m: str, *, keep_raw: bool = False) -> str:
+def exact_rows(m: str) -> str:
     """Normalised rows from ``m`` (raw, len, pre_reason, top_sent, j: MESSAGE_SPEC struct).
 
-    The raw line is kept as ``sample`` for rejected rows (or for every row with ``keep_raw``)."""
-    sample = "raw" if keep_raw else "CASE WHEN reason IS NOT NULL THEN raw END"
+    Every row carries its raw line as ``sample`` (a reference, not a copy: only the rows kept as
+    samples or rejected are stored, see :func:`monitors.ingest.sqlgen.with_samples`)."""
     msg_type, needs_name, raw_name = _classify("is_v2", "j")
     return f"""
-    SELECT *, {sample} AS sample FROM (
+    SELECT *, raw AS sample FROM (
     SELECT *,
       CASE
         WHEN pre_reason IS NOT NULL THEN pre_reason
@@ -57,14 +57,18 @@ def exact_rows(m: str, *, keep_raw: bool = False) -> str:
     ))"""
 
 
-def fast_rows(reader: str, *, keep_raw: bool = False) -> str:
+SAMPLE_JSON = {"fast": "CAST(to_json(sample) AS VARCHAR)", "exact": "sample", "batch": "sample"}
+"""SQL giving a row's ``sample`` as text, per row source."""
+
+
+def fast_rows(reader: str) -> str:
     """Normalised rows straight from typed ``read_ndjson`` columns (clean single messages only).
 
-    With ``keep_raw`` each row carries a JSON rendering of its message as ``sample``."""
+    Each row carries its message's main fields as a struct ``sample`` (rendered as JSON only for
+    the rows kept as samples: :data:`SAMPLE_JSON`)."""
     sample = (
-        "CAST(to_json({'type': \"type\", 'event': event, 'userId': userId, 'anonymousId': anonymousId, "
-        "'messageId': messageId, 'timestamp': \"timestamp\", 'properties': properties, 'traits': traits}) AS VARCHAR)"
-        if keep_raw else "NULL::VARCHAR"
+        "{'type': \"type\", 'event': event, 'userId': userId, 'anonymousId': anonymousId, "
+        "'messageId': messageId, 'timestamp': \"timestamp\", 'properties': properties, 'traits': traits}"
     )
     seg_types = ", ".join(sql_str(t) for t in SEGMENT_TYPES)
     # The fast reader has no raw line to measure: properties / traits (where payloads grow) plus a

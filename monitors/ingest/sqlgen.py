@@ -227,10 +227,14 @@ def _type_codes(layout: Layout) -> list[str]:
 
 
 def lean_sql(
-    plan: Plan, *, bucket_seconds: int, now_epoch: float, sample_rate: float, source: str, with_props: bool = False,
-    leakage: LeakageConfig | None = None,
+    plan: Plan, *, bucket_seconds: int, now_epoch: float, sample_rate: float, source: str,
+    leakage: LeakageConfig | None = None, property_stats: bool = True,
 ) -> str:
-    """The narrow numeric row of every message of ``source`` (see the module docstring)."""
+    """The narrow numeric row of every message of ``source`` (see the module docstring).
+
+    With ``property_stats``, ``xk`` lists the keys outside the message's own plan with their JSON
+    types (only on the rows that have such keys: NULL elsewhere), so they are counted in the
+    same pass."""
     layout = Layout(plan)
     hi = now_epoch + 86400
     threshold = int(sample_rate * 1_000_000)
@@ -248,19 +252,21 @@ def lean_sql(
     ])  # fmt: skip
     return f"""
     SELECT
-      n.reason, n.event, n.msg_type, n.sample, n.len,{" n.props," if with_props else ""}
+      n.reason, n.event, n.msg_type, n.sample, n.len,
       CAST(floor(coalesce(CASE WHEN n.ev_t BETWEEN 946684800 AND {hi!r} THEN n.ev_t END, n.recv_t, n.sent_t, {now_epoch!r})
                  / {bucket_seconds}) * {bucket_seconds} AS BIGINT) AS bucket,
       ehm_bin(n.sent_t - n.ev_t) AS l_send,
       ehm_bin(n.recv_t - n.sent_t) AS l_deliver,
       ehm_bin(n.recv_t - n.ev_t) AS l_e2e,
       NULLIF(n.user_id, '') AS uid, NULLIF(n.anon_id, '') AS aid, hash(n.event, n.msg_type) AS ek,
+      hash(n.msg_id, n.user_id, n.anon_id, n.ev_t, n.sent_t, n.recv_t) AS sh_in,
       {flags} AS flags,
       {codes},
-      CASE WHEN n.checked AND n.is_obj THEN CAST(len(json_keys(n.props)) AS INTEGER) ELSE 0 END AS nkeys
+      n.nkeys{_extra_keys(layout) if property_stats else ""}
     FROM (
       SELECT *{_item_lists(layout, plan)} FROM (
-        SELECT *, {_type_lists(layout)}, {leak_fields_sql()} FROM (
+        SELECT *, {_type_lists(layout)}, {leak_fields_sql()},
+               CASE WHEN checked AND is_obj THEN CAST(len(json_keys(props)) AS INTEGER) ELSE 0 END AS nkeys FROM (
           SELECT *, coalesce(NULLIF(user_id, ''), NULLIF(anon_id, '')) AS user_key,
                  reason IS NULL AND (hash(coalesce(msg_id, user_id, anon_id, '')) % 1000000) < {threshold} AS checked,
                  props IS NOT NULL AND starts_with(CAST(props AS VARCHAR), '{{') AS is_obj
@@ -269,6 +275,23 @@ def lean_sql(
       )
     ) AS n
     """
+
+
+def with_samples(lean: str, keeper: str, n_codes: int, render: str) -> str:
+    """``lean`` with ``sh``: the sample hash of the rows the UDF ``keeper`` keeps as samples of a
+    combination that violates the plan (NULL elsewhere), and ``sample`` rendered as text (by
+    ``render``) only for those rows and for rejected lines (:mod:`monitors.ingest.samples`)."""
+    args = ", ".join(["event", "msg_type", "ek", "flags", *(f"tc{c}" for c in range(n_codes)), "nkeys", "sh_in"])
+    return f"""
+    SELECT * EXCLUDE (sample, sh_in), CASE WHEN sh IS NOT NULL OR reason IS NOT NULL THEN {render} END AS sample
+    FROM (SELECT *, CASE WHEN reason IS NULL THEN {keeper}({args}) END AS sh FROM ({lean}))"""
+
+
+def samples_sql(table: str, n_codes: int) -> str:
+    """Up to 3 samples per combination that violates the plan (the largest sample hashes)."""
+    tcs = "".join(f", tc{c}" for c in range(n_codes))
+    return f"""SELECT event, msg_type, flags{tcs}, nkeys, max_by(sample, sh, 3) AS samples
+               FROM {table} WHERE reason IS NULL AND sh IS NOT NULL GROUP BY ALL"""
 
 
 # HyperLogLog sketch kinds: users (userId, else anonymousId), then the identity sketches: userIds,
@@ -313,17 +336,24 @@ def sketch_rows_sql(table: str, groups: str) -> str:
 def _known_keys_case(layout: Layout) -> str:
     whens = []
     for name, keys in layout.keys_of.items():
-        cond = "msg_type = 'identify'" if name == "$identify" else f"msg_type = 'track' AND event = {sql_str(name)}"
+        cond = "n.msg_type = 'identify'" if name == "$identify" else f"n.msg_type = 'track' AND n.event = {sql_str(name)}"
         whens.append(f"WHEN {cond} THEN [{', '.join(sql_str(k) for k in keys)}]::VARCHAR[]")
     return f"CASE {' '.join(whens)} ELSE []::VARCHAR[] END" if whens else "[]::VARCHAR[]"
 
 
-def extra_keys_sql(lean_rows: str, layout: Layout) -> str:
-    """Keys outside the message's own plan, with their JSON types (rows that have some)."""
+def _extra_keys(layout: Layout) -> str:
+    """Column ``xk``: [{key, jtype}] of the keys outside the plan, on rows whose key count exceeds
+    the planned keys they have (the list functions run only on those rows: a CASE branch)."""
+    present = " + ".join(f"coalesce(list_count(n.tl{c}), 0)" for c in range(layout.n_codes))
+    escaped = "'/' || replace(replace(k, '~', '~0'), '/', '~1')"
+    keys = f"list_filter(json_keys(n.props), lambda k: NOT list_contains({_known_keys_case(layout)}, k))"
+    pairs = f"list_transform({keys}, lambda k: {{'key': k, 'jtype': coalesce(json_type(n.props, {escaped}), 'NULL')}})"
+    return f",\n      CASE WHEN n.nkeys > {present} THEN {pairs} END AS xk"
+
+
+def extra_keys_sql(table: str) -> str:
+    """Keys outside the plan per (event, type, bucket, key, JSON type), from the ``xk`` lists."""
     return f"""
-    SELECT event, msg_type, bucket, k AS key, coalesce(json_type(props, '/' || replace(replace(k, '~', '~0'), '/', '~1')), 'NULL') AS jtype,
-           count(*) AS n
-    FROM (SELECT event, msg_type, bucket, props, unnest(list_filter(json_keys(props), lambda k: NOT list_contains(known, k))) AS k
-          FROM (SELECT *, {_known_keys_case(layout)} AS known FROM ({lean_rows}))
-          WHERE reason IS NULL AND props IS NOT NULL AND starts_with(CAST(props AS VARCHAR), '{{'))
+    SELECT event, msg_type, bucket, x.key AS key, x.jtype AS jtype, count(*) AS n
+    FROM (SELECT event, msg_type, bucket, unnest(xk) AS x FROM {table} WHERE reason IS NULL AND xk IS NOT NULL)
     GROUP BY ALL"""

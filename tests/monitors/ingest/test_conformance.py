@@ -152,6 +152,51 @@ def test_configured_leak_patterns_treat_a_missing_field_as_empty(store: Store, t
     assert cart["leak_suspect"] == 3
 
 
+def test_keys_outside_the_plan_are_counted_with_their_json_types(store: Store, tmp_path: Path) -> None:
+    lines = [
+        track(cart_id="c1", items=ITEMS, cart_value=1, **{"utm/source": "x", "a~b": [1], "gift": None}),
+        track(cart_id="c1", items=ITEMS, cart_value=1, **{"utm/source": 7}),
+        track(cart_id="c1", items=ITEMS, cart_value=1),
+        track("Coupon Applied", code="X", meta={"k": 1}),
+        {"type": "identify", "userId": "u9", "timestamp": T0, "traits": {"email": "a@b.co", "plan": "gold"}},
+    ]  # fmt: skip
+    run_ingest(store, write_lines(tmp_path / "extra.jsonl", lines))
+    frame = store.read_property_stats(None, None)
+    got = {(r.event, r.property, r.json_type): int(r.count) for r in frame.itertuples()}
+    unplanned = {k: v for k, v in got.items() if k[1] not in {"cart_id", "items", "cart_value", "email"}}
+    assert unplanned == {
+        ("Added to Cart", "utm/source", "VARCHAR"): 1, ("Added to Cart", "utm/source", "BIGINT"): 1,
+        ("Added to Cart", "a~b", "ARRAY"): 1, ("Added to Cart", "gift", "NULL"): 1,
+        ("Coupon Applied", "code", "VARCHAR"): 1, ("Coupon Applied", "meta", "OBJECT"): 1,
+        ("$identify", "plan", "VARCHAR"): 1,
+    }  # fmt: skip
+    assert got[("Added to Cart", "cart_id", "VARCHAR")] == 3
+
+
+def test_violation_samples_are_the_same_three_messages_whatever_the_reader_and_line_order(tmp_path: Path) -> None:
+    """Samples are picked in the single pass (a streaming bottom-3 by message hash), so the fast
+    reader, the exact reader and any order of the lines keep the same messages, redacted."""
+    import re
+
+    bad = [{**track(user=f"u{i}", cart_value=1, items=ITEMS), "messageId": f"msg{i:02d}",
+            "context": {"traits": {"email": f"person{i}@gmail.com"}}} for i in range(40)]  # fmt: skip
+    good = [{**track(user=f"g{i}", cart_id="c1", items=ITEMS, cart_value=1), "messageId": f"ok{i}"} for i in range(20)]
+    shuffled = list(reversed(bad + good))
+    random.Random(4).shuffle(shuffled)
+    picked = []
+    for name, lines in (("fast", bad + good), ("exact", [*shuffled, "{not json"])):
+        store = Store.from_url(f"sqlite:///{tmp_path / name}.sqlite")
+        store.migrate()
+        report = run_ingest(store, write_lines(tmp_path / f"{name}.jsonl", lines))
+        assert report.files[0].reader == name
+        frame = store.read_sample_payloads()
+        rows = frame[(frame["vtype"] == "missing_required_property") & (frame["property"] == "cart_id")]
+        assert len(rows) == 3 and not any("person" in s for s in rows["sample"])
+        picked.append(sorted(re.search(r'"messageId":\s*"(msg\d+)"', s).group(1) for s in rows["sample"]))  # type: ignore[union-attr]
+        store.dispose()
+    assert picked[0] == picked[1] and len(set(picked[0])) == 3
+
+
 def test_identity_sketches_separate_users_anonymous_and_linked_ids(store: Store, tmp_path: Path) -> None:
     def msg(user: str | None, anon: str | None) -> dict[str, object]:
         return {**track(user=user, cart_id="c", items=ITEMS, cart_value=1), "anonymousId": anon}

@@ -1,0 +1,93 @@
+"""Picks the sample messages of each combination that violates the plan, inside the hot path's one
+pass over the input (no second read of the file).
+
+DuckDB calls a :class:`SampleKeeper` on every chunk of narrow rows. It judges each distinct
+combination (event, type, flags, type codes, key count) once with the plan's :class:`Evaluator`,
+and for the combinations that violate it keeps the rows whose sample hash is among the ``k``
+largest seen so far (a streaming bottom-k). The ``k`` largest of the whole input are always among
+the kept rows, whatever order the chunks come in, so the final pick (``max_by(sample, sh, k)``)
+is the same on every run; and only about ``k · ln(n / k)`` rows per combination are ever kept,
+so the rendered samples stay a few kilobytes however many messages violate the plan.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from monitors.ingest.conformance import Evaluator
+
+SAMPLES_PER_COMBINATION = 3
+
+
+def _numpy(column: Any, dtype: type[np.generic]) -> np.ndarray:
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return np.asarray(array.fill_null(0).to_numpy(zero_copy_only=False), dtype=dtype)
+
+
+class SampleKeeper:
+    """A DuckDB arrow UDF: ``keeper(event, msg_type, ek, flags, tc0, …, nkeys, sh)`` → ``sh`` for
+    the rows to keep as samples, NULL for the others (see the module docstring)."""
+
+    def __init__(self, evaluator: Evaluator, k: int = SAMPLES_PER_COMBINATION) -> None:
+        self.ev = evaluator
+        self.k = k
+        self.n_codes = evaluator.layout.n_codes
+        self._bad: dict[bytes, bool] = {}
+        self._top: dict[bytes, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def parameters(self) -> list[str]:
+        """DuckDB parameter types, in call order."""
+        return ["VARCHAR", "VARCHAR", "UBIGINT", "BIGINT", *["BIGINT"] * self.n_codes, "INTEGER", "UBIGINT"]
+
+    def function(self) -> Callable[..., pa.Array]:
+        """This keeper as a function whose signature has one parameter per column (DuckDB checks
+        the arity)."""
+
+        def keep(*columns: Any) -> pa.Array:
+            return self(*columns)
+
+        params = [inspect.Parameter(f"c{i}", inspect.Parameter.POSITIONAL_ONLY) for i in range(len(self.parameters()))]
+        keep.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        return keep
+
+    def __call__(self, event: Any, msg_type: Any, *numeric: Any) -> pa.Array:
+        sh = _numpy(numeric[-1], np.uint64)
+        n = len(sh)
+        features = np.column_stack([_numpy(c, np.int64) for c in numeric[:-1]]) if n else np.zeros((0, 1), np.int64)
+        rows = np.ascontiguousarray(features).view(np.dtype((np.void, features.dtype.itemsize * features.shape[1])))
+        uniques, first, inverse = np.unique(rows.ravel(), return_index=True, return_inverse=True)
+        keep = np.zeros(n, dtype=bool)
+        with self._lock:
+            for u, (key, at) in enumerate(zip(uniques, first, strict=True)):
+                combo = key.tobytes()
+                bad = self._bad.get(combo)
+                if bad is None:
+                    bad = self._judge(event, msg_type, features[at], int(at))
+                    self._bad[combo] = bad
+                if bad:
+                    idx = np.flatnonzero(inverse == u)
+                    keep[idx] = self._offer(combo, sh[idx])
+        return pa.array(sh, type=pa.uint64(), mask=~keep)
+
+    def _judge(self, event: Any, msg_type: Any, row: np.ndarray, at: int) -> bool:
+        codes = tuple(int(c) for c in row[2 : 2 + self.n_codes])
+        verdict = self.ev.verdict(
+            str(event[at].as_py()), str(msg_type[at].as_py()), int(row[1]), codes, int(row[2 + self.n_codes])
+        )
+        return bool(verdict.violations or verdict.leaks)
+
+    def _offer(self, combo: bytes, hashes: np.ndarray) -> np.ndarray:
+        """Which of ``hashes`` enter the running top ``k`` of ``combo`` (updating it)."""
+        pool = np.concatenate([self._top.get(combo, np.zeros(0, np.uint64)), hashes])
+        if len(pool) > self.k:
+            pool = np.sort(pool)[-self.k :]
+        self._top[combo] = pool
+        kept: np.ndarray = hashes >= pool[0]
+        return kept
