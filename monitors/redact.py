@@ -8,17 +8,19 @@ import re
 from typing import Any
 
 EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
-PHONE = re.compile(r"(?<![\w.])\+?\d(?:[\s\-().]*\d){6,14}(?![\w.])")
+PHONE = re.compile(r"(?<![\w.\-])\+?\d(?:[\s\-().]*\d){6,14}(?![\w.\-])")
+"""7 to 15 digits with separators, not inside a word, a number or a dash-joined id (UUIDs)."""
 SECRET_KEYS = re.compile(r"pass(word)?|secret|token|api[_-]?key|authori[sz]ation|credit|card_?number|cvv|ssn", re.I)
 MAX_VALUE = 200
 MAX_SAMPLE = 2000
 
 
 IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2})?$")
 
 
 def _mask_phone(match: re.Match[str]) -> str:
-    if IPV4.match(match.group(0)):  # an IP address, not a phone number
+    if IPV4.match(match.group(0)) or DATE.match(match.group(0)):  # an IP address or a date, not a phone number
         return match.group(0)
     digits = re.sub(r"\D", "", match.group(0))
     if len(digits) < 7:

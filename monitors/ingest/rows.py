@@ -57,8 +57,13 @@ def exact_rows(m: str) -> str:
     ))"""
 
 
-SAMPLE_JSON = {"fast": "CAST(to_json(sample) AS VARCHAR)", "exact": "sample", "batch": "sample"}
-"""SQL giving a row's ``sample`` as text, per row source."""
+_FAST_SAMPLE = (
+    "CAST(to_json({'type': sample.type, 'event': sample.event, 'userId': sample.userId, 'anonymousId': sample.anonymousId, "
+    "'messageId': sample.messageId, 'timestamp': strftime(sample.timestamp, '%Y-%m-%dT%H:%M:%S.%fZ'), "
+    "'properties': sample.properties, 'traits': sample.traits}) AS VARCHAR)"
+)
+SAMPLE_JSON = {"fast": _FAST_SAMPLE, "exact": "sample", "batch": "sample"}
+"""SQL giving a row's ``sample`` as text, per row source (the fast reader's times in ISO 8601)."""
 
 
 def fast_rows(reader: str) -> str:

@@ -8,6 +8,16 @@ def test_emails_and_phones_are_masked_but_ip_addresses_and_domains_kept() -> Non
     assert out == "ip 203.0.113.77 mail j***@example.com call <phone:…00>"
 
 
+def test_dates_and_times_are_not_taken_for_phone_numbers() -> None:
+    out = redact_text("at 2026-11-26 20:40:57.77+00 or 2026-11-26T20:40:57Z on 2026-11-26, call 415-555-0100")
+    assert out == "at 2026-11-26 20:40:57.77+00 or 2026-11-26T20:40:57Z on 2026-11-26, call <phone:…00>"
+
+
+def test_uuids_and_ids_keep_their_digit_groups() -> None:
+    out = redact_text('"anonymousId":"1e7577ce-f89e-7812-4234-b0800d07815d","phone":"+1-415-555-0100","sku":"a-5550100123"')
+    assert out == '"anonymousId":"1e7577ce-f89e-7812-4234-b0800d07815d","phone":"<phone:…00>","sku":"a-5550100123"'
+
+
 def test_secret_keys_are_dropped_and_long_values_cut() -> None:
     out = redact_line('{"api_key": "abc", "note": "' + "x" * 300 + '"}')
     assert '"api_key":"<redacted>"' in out and "…(+100 chars)" in out
