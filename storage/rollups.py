@@ -17,7 +17,8 @@ a multiple reads hours; a multiple of 86400 reads days), used by ``read_counts(s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, delete, func, select
@@ -89,57 +90,119 @@ def delete_keys(conn: Connection, table: Table, keys: Iterable[Key], *where: Any
         conn.execute(stmt, params)
 
 
-def _source_rows(conn: Connection, table: Table, width: int, keys: list[Key]) -> list[Any]:
-    """Rows of ``table`` falling in the coarse buckets ``keys`` (series, coarse start) of ``width``."""
+@dataclass
+class Fine:
+    """What the metric tables hold for one (series, bucket), in memory: the ``event_metrics`` row
+    (count, checked, conforming, identified, sample_rate and the :data:`SKETCH_COLUMNS` as
+    :class:`HLL`; None when there is none), latency sketches by hop, violation counts. Writers that
+    replace buckets pass what they just wrote, so rollups need not read it back."""
+
+    metrics: dict[str, Any] | None = None
+    latency: dict[str, LatencySketch] = field(default_factory=dict)
+    violations: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def _source_rows(
+    conn: Connection, table: Table, width: int, keys: list[Key], known: Collection[Key]
+) -> list[Any]:
+    """Rows of ``table`` falling in the coarse buckets ``keys`` (series, coarse start) of ``width``,
+    except the fine keys in ``known`` (only their keys are read, then the other rows)."""
     sids = sorted({k[0] for k in keys})
     lo = min(k[1] for k in keys)
     hi = max(k[1] for k in keys) + width
-    rows = conn.execute(
-        select(table).where(
-            table.c.series_id.in_(sids), table.c.bucket_start >= lo, table.c.bucket_start < hi
-        )
-    ).all()
     wanted = set(keys)
-    return [r for r in rows if (r.series_id, r.bucket_start - r.bucket_start % width) in wanted]
+    where = (table.c.series_id.in_(sids), table.c.bucket_start >= lo, table.c.bucket_start < hi)
+    if not known:
+        rows = conn.execute(select(table).where(*where)).all()
+        return [r for r in rows if (r.series_id, r.bucket_start - r.bucket_start % width) in wanted]
+    found = conn.execute(select(table.c.series_id, table.c.bucket_start).distinct().where(*where)).all()
+    other = {(int(s), int(b)) for s, b in found if (s, b - b % width) in wanted and (s, b) not in known}
+    return list(rows_for_keys(conn, table, other)) if other else []
+
+
+def _empty_metrics(sample_rate: float) -> dict[str, Any]:
+    return {"count": 0, "checked": 0, "conforming": 0, "identified": 0, "sample_rate": sample_rate,
+            **{c: HLL.empty() for c in SKETCH_COLUMNS}}  # fmt: skip
+
+
+def _add_fine(out: Fine, metrics: Mapping[str, Any] | None, sketches: Mapping[str, HLL]) -> None:
+    if metrics is None:
+        return
+    m = out.metrics
+    if m is None:
+        m = out.metrics = _empty_metrics(float(metrics["sample_rate"]))
+    for f in ("count", "checked", "conforming", "identified"):
+        m[f] += int(metrics[f])
+    m["sample_rate"] = min(m["sample_rate"], float(metrics["sample_rate"]))
+    for c in SKETCH_COLUMNS:
+        m[c].merge(sketches[c])
 
 
 def _rebuild(conn: Connection, sources: tuple[Table, Table, Table], targets: tuple[Table, Table, Table],
-             width: int, keys: list[Key]) -> None:  # fmt: skip
-    """Recompute the coarse rows ``keys`` of ``targets`` from the finer ``sources``."""
+             width: int, keys: list[Key], known: Mapping[Key, Fine]) -> dict[Key, Fine]:  # fmt: skip
+    """Recompute the coarse rows ``keys`` of ``targets`` from the finer ``sources``; the fine rows in
+    ``known`` are taken from memory, the others read. Returns the coarse rows written."""
     src_m, src_l, src_v = sources
+    wanted = set(keys)
+    out: dict[Key, Fine] = {}
+    lat: dict[tuple[Key, str], list[LatencySketch]] = {}
+
+    def at(sid: int, b: int) -> Fine:
+        k = (sid, b - b % width)
+        f = out.get(k)
+        if f is None:
+            f = out[k] = Fine()
+        return f
+
+    def add(
+        f: Fine, coarse: Key, latency: Mapping[str, LatencySketch], viols: Mapping[tuple[str, str], int]
+    ) -> None:
+        for hop, sk in latency.items():
+            lat.setdefault((coarse, hop), []).append(sk)
+        for vk, n in viols.items():
+            f.violations[vk] = f.violations.get(vk, 0) + n
+
+    for (sid, b), fine in known.items():
+        coarse = (sid, b - b % width)
+        if coarse in wanted:
+            f = at(sid, b)
+            _add_fine(f, fine.metrics, fine.metrics or {})
+            add(f, coarse, fine.latency, fine.violations)
+    for r in _source_rows(conn, src_m, width, keys, known):
+        m = r._mapping
+        _add_fine(at(r.series_id, r.bucket_start), m, {c: HLL.decode(m[c]) for c in SKETCH_COLUMNS})
+    for r in _source_rows(conn, src_l, width, keys, known):
+        coarse = (r.series_id, r.bucket_start - r.bucket_start % width)
+        add(at(*coarse), coarse, {r.hop: LatencySketch.decode(r.bins)}, {})
+    for r in _source_rows(conn, src_v, width, keys, known):
+        coarse = (r.series_id, r.bucket_start - r.bucket_start % width)
+        add(at(*coarse), coarse, {}, {(r.vtype, r.property): int(r._mapping["count"])})
+    for (coarse, hop), sks in lat.items():
+        out[coarse].latency[hop] = LatencySketch.total(sks)
+    _write_coarse(conn, targets, keys, out)
+    return out
+
+
+def _write_coarse(
+    conn: Connection, targets: tuple[Table, Table, Table], keys: list[Key], rows: dict[Key, Fine]
+) -> None:
     dst_m, dst_l, dst_v = targets
-    metrics: dict[Key, dict[str, Any]] = {}
-    for r in _source_rows(conn, src_m, width, keys):
-        k = (r.series_id, r.bucket_start - r.bucket_start % width)
-        m = metrics.setdefault(k, {"count": 0, "checked": 0, "conforming": 0, "identified": 0,
-                                   "sample_rate": float(r.sample_rate), **{c: HLL.empty() for c in SKETCH_COLUMNS}})  # fmt: skip
-        for f in ("count", "checked", "conforming", "identified"):
-            m[f] += int(r._mapping[f])
-        m["sample_rate"] = min(m["sample_rate"], float(r.sample_rate))
-        for c in SKETCH_COLUMNS:
-            m[c].merge(HLL.decode(r._mapping[c]))
-    parts: dict[tuple[int, int, str], list[LatencySketch]] = {}
-    for r in _source_rows(conn, src_l, width, keys):
-        k3 = (r.series_id, r.bucket_start - r.bucket_start % width, r.hop)
-        parts.setdefault(k3, []).append(LatencySketch.decode(r.bins))
-    sketches = {k3: LatencySketch.total(sks) for k3, sks in parts.items()}
-    viols: dict[tuple[int, int, str, str], int] = {}
-    for r in _source_rows(conn, src_v, width, keys):
-        k4 = (r.series_id, r.bucket_start - r.bucket_start % width, r.vtype, r.property)
-        viols[k4] = viols.get(k4, 0) + int(r._mapping["count"])
     for table in targets:
         delete_keys(conn, table, keys)
-    rows_m = [{"series_id": s, "bucket_start": b, "count": m["count"], "checked": m["checked"],
-               "conforming": m["conforming"], "identified": m["identified"], "sample_rate": m["sample_rate"],
-               **{c: m[c].encode() for c in SKETCH_COLUMNS}} for (s, b), m in metrics.items()]  # fmt: skip
+    rows_m = [{"series_id": s, "bucket_start": b, **{f: m[f] for f in ("count", "checked", "conforming", "identified", "sample_rate")},
+               **{c: m[c].encode() for c in SKETCH_COLUMNS}}
+              for (s, b), f in rows.items() if (m := f.metrics) is not None]  # fmt: skip
     rows_l = [{"series_id": s, "bucket_start": b, "hop": h, "count": sk.count, "bins": sk.encode()}
-              for (s, b, h), sk in sketches.items()]  # fmt: skip
-    rows_v = [
-        {"series_id": s, "bucket_start": b, "vtype": v, "property": p, "count": n}
-        for (s, b, v, p), n in viols.items()
-    ]
-    for table, rows in ((dst_m, rows_m), (dst_l, rows_l), (dst_v, rows_v)):
-        insert_rows(conn, table, rows)
+              for (s, b), f in rows.items() for h, sk in f.latency.items()]  # fmt: skip
+    rows_v = [{"series_id": s, "bucket_start": b, "vtype": v, "property": p, "count": n}
+              for (s, b), f in rows.items() for (v, p), n in f.violations.items()]  # fmt: skip
+    for table, batch in ((dst_m, rows_m), (dst_l, rows_l), (dst_v, rows_v)):
+        insert_rows(conn, table, batch)
+
+
+def _within(known: Mapping[Key, Fine], coarse: list[Key], width: int) -> dict[Key, Fine]:
+    wanted = set(coarse)
+    return {k: f for k, f in known.items() if (k[0], k[1] - k[1] % width) in wanted}
 
 
 def _add_metrics(conn: Connection, table: Table, width: int, deltas: dict[Key, dict[str, Any]]) -> None:
@@ -168,7 +231,9 @@ def _add_metrics(conn: Connection, table: Table, width: int, deltas: dict[Key, d
     insert_rows(conn, table, rows)
 
 
-def _add_latency(conn: Connection, table: Table, width: int, deltas: dict[tuple[int, int, str], LatencySketch]) -> None:
+def _add_latency(
+    conn: Connection, table: Table, width: int, deltas: dict[tuple[int, int, str], LatencySketch]
+) -> None:
     parts: dict[tuple[int, int, str], list[LatencySketch]] = {}
     for (sid, b, hop), sk in deltas.items():
         parts.setdefault((sid, b - b % width, hop), []).append(sk)
@@ -182,7 +247,9 @@ def _add_latency(conn: Connection, table: Table, width: int, deltas: dict[tuple[
             parts[k3].append(LatencySketch.decode(r.bins))
     merged = {k3: LatencySketch.total(sks) for k3, sks in parts.items()}
     stmt = delete(table).where(
-        table.c.series_id == bindparam("k_sid"), table.c.bucket_start == bindparam("k_b"), table.c.hop == bindparam("k_h")
+        table.c.series_id == bindparam("k_sid"),
+        table.c.bucket_start == bindparam("k_b"),
+        table.c.hop == bindparam("k_h"),
     )
     conn.execute(stmt, [{"k_sid": s, "k_b": b, "k_h": h} for s, b, h in merged])
     insert_rows(conn, table, [
@@ -190,7 +257,9 @@ def _add_latency(conn: Connection, table: Table, width: int, deltas: dict[tuple[
     ])  # fmt: skip
 
 
-def _add_violations(conn: Connection, table: Table, width: int, deltas: dict[tuple[int, int, str, str], int]) -> None:
+def _add_violations(
+    conn: Connection, table: Table, width: int, deltas: dict[tuple[int, int, str, str], int]
+) -> None:
     coarse: dict[tuple[int, int, str, str], int] = {}
     for (sid, b, v, p), n in deltas.items():
         k = (sid, b - b % width, v, p)
@@ -223,15 +292,24 @@ class RollupStore:
             _add_latency(conn, dst_l, width, latency)
             _add_violations(conn, dst_v, width, violation_counts)
 
-    def refresh_rollups(self, conn: Connection, keys: set[Key]) -> int:
+    def refresh_rollups(
+        self, conn: Connection, keys: set[Key], known: Mapping[Key, Fine] | None = None
+    ) -> int:
         """Inside a write transaction: rebuild the hour and day rows covering the raw ``keys``
-        (series_id, bucket_start). Returns the number of hour rows rebuilt."""
+        (series_id, bucket_start). ``known``: raw rows the caller just wrote (taken from memory
+        instead of read back; the other raw rows of those hours are read). Returns the number of
+        hour rows rebuilt."""
         hours = sorted({(s, b - b % 3600) for s, b in keys})
+        built: dict[Key, Fine] = {}
         for chunk in _chunks(hours):
-            _rebuild(conn, RAW, ROLLUP_TABLES["hour"], 3600, chunk)
+            built.update(
+                _rebuild(conn, RAW, ROLLUP_TABLES["hour"], 3600, chunk, _within(known or {}, chunk, 3600))
+            )
         days = sorted({(s, b - b % 86400) for s, b in hours})
         for chunk in _chunks(days):
-            _rebuild(conn, ROLLUP_TABLES["hour"], ROLLUP_TABLES["day"], 86400, chunk)
+            _rebuild(
+                conn, ROLLUP_TABLES["hour"], ROLLUP_TABLES["day"], 86400, chunk, _within(built, chunk, 86400)
+            )
         return len(hours)
 
     def rollup_range(self, since: int, until: int) -> int:

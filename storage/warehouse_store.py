@@ -20,24 +20,23 @@ that fails writes nothing, so the watermark and the metrics stay as they were.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, select, text, update
+from sqlalchemy import and_, delete, exists, func, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from monitors.sketch import HLL, LatencySketch
-from storage.bulk import upsert
+from storage.bulk import insert_rows, upsert
 from storage.leases_store import Lease
-from storage.rollups import delete_keys, rows_for_keys
+from storage.rollups import Fine, delete_keys, rows_for_keys
 from storage.tables import event_metrics, latency_sketches, property_stats, series, violations
 from storage.tables_warehouse import SETTLED, warehouse_partials, warehouse_state
 
 Key = tuple[int, int]  # (series_id, bucket_start)
 SKETCHES = {"users": "users_hll", "uids": "uid_hll", "anon_only": "anon_only_hll", "linked": "linked_hll"}
-_CHUNK = 400
 
 
 @dataclass
@@ -128,17 +127,12 @@ class WarehouseBatch:
         return sum(p.count for p in self.partials.values())
 
 
-def _chunks(items: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
 class WarehouseStore:
     """Watermarks and exact window replacement for warehouse sources (uses the leases and rollups mixins)."""
 
     engine: Engine
     fence_lease: Callable[[Connection, Lease, datetime], None]
-    refresh_rollups: Callable[[Connection, set[Key]], int]
+    refresh_rollups: Callable[..., int]  # RollupStore.refresh_rollups(conn, keys, known)
 
     def warehouse_state(self, source: str) -> dict[str, Any] | None:
         """The source's watermark, live window start, environment and run count, if it ran."""
@@ -163,10 +157,10 @@ class WarehouseStore:
             for (event, msg_type, slc, bucket), part in batch.partials.items():
                 new.setdefault((ids[(event, msg_type)], bucket), {})[slc] = part
             self._wh_settle(conn, batch.source, batch.live_from)
-            touched = self._wh_replace(conn, batch, new)
-            self.refresh_rollups(conn, touched)
+            totals = self._wh_replace(conn, batch, new)
+            self.refresh_rollups(conn, set(totals), _fine_rows(totals))
             self._wh_state(conn, batch, now)
-        return len(touched)
+        return len(totals)
 
     # ------------------------------------------------------------------ steps
     def _wh_check_window(self, conn: Connection, batch: WarehouseBatch) -> None:
@@ -234,34 +228,41 @@ class WarehouseStore:
 
     def _wh_replace(
         self, conn: Connection, batch: WarehouseBatch, new: dict[Key, dict[int, Partial]]
-    ) -> set[Key]:
+    ) -> dict[Key, Partial]:
+        """Replace the live slices of every touched key; returns the keys' new totals (settled ⊕ live).
+
+        Slices before the next run's live window (``next_live_from``) can no longer change: they are
+        folded into the settled part now (what the next run's :meth:`_wh_settle` would do), so only
+        keys that keep live slices get staging rows."""
         p = warehouse_partials
         live = conn.execute(
             select(p.c.series_id, p.c.bucket_start).where(p.c.source == batch.source, p.c.slice_start >= batch.live_from)
         ).all()  # fmt: skip
         had_live = {(int(r.series_id), int(r.bucket_start)) for r in live}
-        touched = had_live | set(new)
-        keys = sorted(touched)
-        base = {k: v[SETTLED] for k, v in self._wh_rows(conn, batch.source, keys, SETTLED).items()}
+        keys = sorted(had_live | set(new))
+        settled = {k: v[SETTLED] for k, v in self._wh_rows(conn, batch.source, keys, SETTLED).items()}
         # Keys with live partials but no settled row have an empty settled part; keys without live
         # partials are all settled: their metric rows are their settled part.
-        fresh = [k for k in keys if k not in base and k not in had_live]
-        base.update(self._wh_current(conn, fresh))
+        base = dict(settled)
+        current = self._wh_current(conn, [k for k in keys if k not in settled and k not in had_live])
+        base.update(current)
+        stored = had_live | set(current)  # the keys that can have metric rows (the others have none)
         conn.execute(delete(p).where(p.c.source == batch.source, p.c.slice_start >= batch.live_from))
-        self._wh_insert(
-            conn,
-            batch.source,
-            {k: {SETTLED: base[k]} for k in fresh if k in new and k in base and not base[k].empty},
-        )
-        self._wh_insert(conn, batch.source, new)
+        delete_keys(conn, p, sorted(settled), p.c.source == batch.source, p.c.slice_start == SETTLED)
+        settle_at = max(batch.live_from, batch.next_live_from or batch.live_from)
+        staged: dict[Key, dict[int, Partial]] = {}
         totals: dict[Key, Partial] = {}
         for k in keys:
-            total = Partial().merge(base[k]) if k in base else Partial()
-            for part in new.get(k, {}).values():
-                total.merge(part)
-            totals[k] = total
-        self._wh_write(conn, totals)
-        return touched
+            parts = new.get(k, {})
+            totals[k] = _sum(base.get(k), parts.values())
+            live_parts = {slc: v for slc, v in parts.items() if slc >= settle_at}
+            if live_parts:
+                rest = _sum(base.get(k), [v for slc, v in parts.items() if slc < settle_at])
+                staged[k] = live_parts if rest.empty else {SETTLED: rest, **live_parts}
+        encode = _Encoder()
+        self._wh_insert(conn, batch.source, staged, encode)
+        self._wh_write(conn, totals, encode, stored)
+        return totals
 
     def _wh_state(self, conn: Connection, batch: WarehouseBatch, now: datetime) -> None:
         s = warehouse_state
@@ -286,15 +287,16 @@ class WarehouseStore:
             )
         return out
 
-    def _wh_insert(self, conn: Connection, source: str, parts: dict[Key, dict[int, Partial]]) -> None:
+    def _wh_insert(self, conn: Connection, source: str, parts: dict[Key, dict[int, Partial]],
+                   encode: _Encoder | None = None) -> None:  # fmt: skip
+        enc = encode or _Encoder()
         rows = [
             {"source": source, "slice_start": slc, "series_id": sid, "bucket_start": b, "count": v.count,
              "checked": v.checked, "conforming": v.conforming, "identified": v.identified,
-             **{col: getattr(v, name).encode() for name, col in SKETCHES.items()}, "detail": v.detail()}
+             **{col: enc(getattr(v, name)) for name, col in SKETCHES.items()}, "detail": v.detail()}
             for (sid, b), by_slice in parts.items() for slc, v in by_slice.items()
         ]  # fmt: skip
-        for chunk in _chunks(rows):
-            conn.execute(insert(warehouse_partials), chunk)
+        insert_rows(conn, warehouse_partials, rows)
 
     def _wh_current(self, conn: Connection, keys: list[Key]) -> dict[Key, Partial]:
         """What the metric tables hold for ``keys`` (the settled state of keys without partials)."""
@@ -316,18 +318,17 @@ class WarehouseStore:
             at(r).props[(r.property, r.json_type)] = int(r._mapping["count"])
         return out
 
-    def _wh_write(self, conn: Connection, totals: dict[Key, Partial]) -> None:
-        """Replace the metric rows of every key in ``totals`` (an empty total removes the key)."""
-        keys = sorted(totals)
+    def _wh_write(self, conn: Connection, totals: dict[Key, Partial], encode: _Encoder, stored: set[Key]) -> None:
+        """Replace the metric rows of every key in ``totals`` (an empty total removes the key);
+        ``stored``: the keys that may have rows already."""
+        keys = sorted(stored)
         for table in (event_metrics, latency_sketches, violations, property_stats):
             delete_keys(conn, table, keys)
-        rows = _metric_rows(totals.items())
-        for table, batch in rows.items():
-            for chunk in _chunks(batch):
-                conn.execute(insert(table), chunk)
+        for table, rows in _metric_rows(totals.items(), encode).items():
+            insert_rows(conn, table, rows)
 
 
-def _metric_rows(items: Iterable[tuple[Key, Partial]]) -> dict[Any, list[dict[str, Any]]]:
+def _metric_rows(items: Iterable[tuple[Key, Partial]], enc: _Encoder) -> dict[Any, list[dict[str, Any]]]:
     out: dict[Any, list[dict[str, Any]]] = {
         event_metrics: [],
         latency_sketches: [],
@@ -339,9 +340,9 @@ def _metric_rows(items: Iterable[tuple[Key, Partial]]) -> dict[Any, list[dict[st
             continue
         out[event_metrics].append({"series_id": sid, "bucket_start": b, "count": t.count, "checked": t.checked,
                                    "conforming": t.conforming, "identified": t.identified, "sample_rate": 1.0,
-                                   **{col: getattr(t, name).encode() for name, col in SKETCHES.items()}})  # fmt: skip
+                                   **{col: enc(getattr(t, name)) for name, col in SKETCHES.items()}})  # fmt: skip
         out[latency_sketches].extend(
-            {"series_id": sid, "bucket_start": b, "hop": h, "count": sk.count, "bins": sk.encode()}
+            {"series_id": sid, "bucket_start": b, "hop": h, "count": sk.count, "bins": enc(sk)}
             for h, sk in sorted(t.latency.items())
         )
         out[violations].extend(
@@ -352,4 +353,43 @@ def _metric_rows(items: Iterable[tuple[Key, Partial]]) -> dict[Any, list[dict[st
             {"series_id": sid, "bucket_start": b, "property": p, "json_type": jt, "count": n}
             for (p, jt), n in sorted(t.props.items())
         )
+    return out
+
+
+class _Encoder:
+    """Encodes each sketch object once per commit: a total that is a single slice's partial is the
+    same object as that partial, written both as its staging row and as the metric row."""
+
+    def __init__(self) -> None:
+        self._done: dict[int, tuple[HLL | LatencySketch, bytes]] = {}
+
+    def __call__(self, sketch: HLL | LatencySketch) -> bytes:
+        hit = self._done.get(id(sketch))
+        if hit is None:
+            hit = self._done[id(sketch)] = (sketch, sketch.encode())  # the reference keeps the id unique
+        return hit[1]
+
+
+def _sum(base: Partial | None, parts: Iterable[Partial]) -> Partial:
+    """``base`` ⊕ ``parts`` — a lone part is returned as is (not copied: nothing changes it later)."""
+    items = [*([base] if base is not None else []), *parts]
+    if len(items) == 1:
+        return items[0]
+    total = Partial()
+    for item in items:
+        total.merge(item)
+    return total
+
+
+def _fine_rows(totals: dict[Key, Partial]) -> dict[Key, Fine]:
+    """The metric rows just written for ``totals``, as the rollups read them (nothing for an empty total)."""
+    out: dict[Key, Fine] = {}
+    for key, t in totals.items():
+        if t.empty:
+            out[key] = Fine()
+            continue
+        metrics: dict[str, Any] = {"count": t.count, "checked": t.checked, "conforming": t.conforming,
+                                   "identified": t.identified, "sample_rate": 1.0,
+                                   **{col: getattr(t, name) for name, col in SKETCHES.items()}}  # fmt: skip
+        out[key] = Fine(metrics, t.latency, t.violations)
     return out
