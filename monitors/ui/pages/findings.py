@@ -98,7 +98,8 @@ def _detail(ref: str) -> None:
     if result:
         (st.success if result[0] == "ok" else st.error)(result[1])
     st.subheader(common.md(found.title))
-    st.text(f"{found.severity} · {found.status}{f' by {found.status_by}' if found.status_by else ''} · {found.kind}"
+    baseline = f" (baseline: {found.baseline})" if found.status == "expected" and found.baseline else ""
+    st.text(f"{found.severity} · {found.status}{baseline}{f' by {found.status_by}' if found.status_by else ''} · {found.kind}"
             f" · {found.source}/{found.environment} · {found.event}{f' ({found.subject})' if found.subject else ''}")  # fmt: skip
     ended = f"{found.ended_at:%Y-%m-%d %H:%M} UTC" if found.ended_at else "ongoing"
     st.text(f"started {found.started_at:%Y-%m-%d %H:%M} UTC, {ended}"

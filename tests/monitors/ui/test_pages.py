@@ -133,6 +133,7 @@ def test_mark_expected_records_the_baseline_choice(open_page: OpenPage, app_stor
     assert found is not None and found.status == "expected"
     assert store.finding_actions(found.id)[-1].note == f"baseline: {choice}"
     assert found.baseline == choice
+    assert any(f"expected (baseline: {choice}) by" in t.value for t in open_page("findings", finding=found.fingerprint).text)
 
 
 def test_an_action_without_a_name_is_refused(open_page: OpenPage, app_store: tuple[Store, Seeded]) -> None:
