@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Iterable
 
 import numpy as np
@@ -28,6 +29,7 @@ _MAGIC_LAT = b"L1"
 _MAGIC_HLL = b"H1"
 _MAGIC_HLL_DENSE = b"H2"
 _EMPTY_HLL = _MAGIC_HLL + (0).to_bytes(4, "little")
+_REGISTER_INDEX = np.arange(HLL_M, dtype=np.uint16)
 
 
 def bin_index(seconds: float) -> int:
@@ -139,6 +141,13 @@ class LatencySketch:
     @classmethod
     def total(cls, sketches: Iterable[LatencySketch]) -> LatencySketch:
         """The merge of many sketches at once (vectorised; the inputs are not changed)."""
+        sketches = list(sketches)
+        if all(sk._bins is not None for sk in sketches):  # all held as small dicts: merged in Python
+            merged: dict[int, int] = {}
+            for sk in sketches:
+                for i, c in (sk._bins or {}).items():
+                    merged[i] = merged.get(i, 0) + c
+            return cls(merged)
         parts = [sk.arrays() for sk in sketches]
         parts = [p for p in parts if p[0].size]
         if not parts:
@@ -178,6 +187,8 @@ class LatencySketch:
 
     def encode(self) -> bytes:
         """Compact bytes: magic, then int16 indices and uint32 counts (int64 if needed)."""
+        if self._bins is not None:  # held as a dict (a few dozen bins): packed without numpy
+            return _pack_bins(self._bins)
         keys, counts = self.arrays()
         wide = bool(counts.size and counts.max() > np.iinfo(np.uint32).max)
         flag = b"W" if wide else b"N"
@@ -196,6 +207,15 @@ class LatencySketch:
         keys = np.frombuffer(data, dtype=np.int16, count=n, offset=7)
         counts = np.frombuffer(data, dtype=np.int64 if wide else np.uint32, count=n, offset=7 + 2 * n)
         return cls.from_arrays(keys, counts)
+
+
+def _pack_bins(bins: dict[int, int]) -> bytes:
+    """:meth:`LatencySketch.encode` of a dict of bins, the same bytes as the numpy path."""
+    n = len(bins)
+    keys, counts = zip(*sorted(bins.items()), strict=True) if n else ((), ())
+    wide = n > 0 and max(counts) > 0xFFFFFFFF
+    body = struct.pack(f"={n}h{n}{'q' if wide else 'I'}", *keys, *counts)
+    return _MAGIC_LAT + (b"W" if wide else b"N") + n.to_bytes(4, "little") + body
 
 
 class HLL:
@@ -269,8 +289,10 @@ class HLL:
             return _EMPTY_HLL
         if 3 * n > HLL_M:
             return _MAGIC_HLL_DENSE + self.regs.tobytes()
-        nz = np.flatnonzero(self.regs)
-        return _MAGIC_HLL + n.to_bytes(4, "little") + nz.astype(np.uint16).tobytes() + self.regs[nz].tobytes()
+        nz = self.regs != 0  # a mask: cheaper than the indices (np.flatnonzero) on 4,096 bytes
+        index: bytes = _REGISTER_INDEX[nz].tobytes()
+        ranks: bytes = self.regs[nz].tobytes()
+        return _MAGIC_HLL + n.to_bytes(4, "little") + index + ranks
 
     @classmethod
     def decode(cls, data: bytes | None) -> HLL:

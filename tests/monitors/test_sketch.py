@@ -1,0 +1,46 @@
+"""Sketches: latency sketches held as a dict or as arrays encode to the same bytes and merge the same;
+HyperLogLog encodings round-trip."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from monitors.sketch import HLL, ZERO_BIN, LatencySketch
+
+CASES = {
+    "empty": {},
+    "small": {-345: 2, 0: 1, 17: 40, 300: 3},
+    "zero and wide counts": {ZERO_BIN: 5, 3: 2**33},
+    "zero count kept": {30000: 1, -32767: 0},
+}
+
+
+def as_arrays(sk: LatencySketch) -> LatencySketch:
+    keys, counts = sk.arrays()
+    return LatencySketch.from_arrays(keys.copy(), counts.copy())
+
+
+@pytest.mark.parametrize("bins", CASES.values(), ids=CASES.keys())
+def test_dict_and_array_held_sketches_encode_the_same_bytes(bins: dict[int, int]) -> None:
+    sk = LatencySketch(dict(bins))
+    assert sk.encode() == as_arrays(sk).encode()
+    assert LatencySketch.decode(sk.encode()) == sk
+
+
+def test_merging_dict_held_sketches_equals_the_vectorised_merge() -> None:
+    rng = random.Random(7)
+    sketches = [LatencySketch({rng.randrange(-50, 400): rng.randrange(1, 9) for _ in range(30)}) for _ in range(12)]
+    before = [sk.encode() for sk in sketches]
+    merged = LatencySketch.total(sketches)
+    assert merged == LatencySketch.total([as_arrays(sk) for sk in sketches])
+    assert merged.encode() == LatencySketch.total([as_arrays(sk) for sk in sketches]).encode()
+    assert [sk.encode() for sk in sketches] == before  # the inputs are not changed
+
+
+@pytest.mark.parametrize("registers", [{}, {0: 1, 4095: 3, 17: 52}, {i: 1 + i % 7 for i in range(0, 4096, 2)}],
+                         ids=["empty", "sparse", "dense"])  # fmt: skip
+def test_hll_encoding_round_trips_sparse_and_dense(registers: dict[int, int]) -> None:
+    h = HLL(registers)
+    assert HLL.decode(h.encode()) == h and h.registers == registers
