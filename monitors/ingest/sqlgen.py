@@ -288,9 +288,10 @@ def with_samples(lean: str, keeper: str, n_codes: int, render: str) -> str:
 
 
 def samples_sql(table: str, n_codes: int) -> str:
-    """Up to 3 samples per combination that violates the plan (the largest sample hashes)."""
+    """Up to 3 samples per combination that violates the plan: the largest sample hashes (ties, such
+    as a resent message, broken by the text, so the pick never depends on the order of the rows)."""
     tcs = "".join(f", tc{c}" for c in range(n_codes))
-    return f"""SELECT event, msg_type, flags{tcs}, nkeys, max_by(sample, sh, 3) AS samples
+    return f"""SELECT event, msg_type, flags{tcs}, nkeys, max_by(sample, (sh, hash(sample)), 3) AS samples
                FROM {table} WHERE reason IS NULL AND sh IS NOT NULL GROUP BY ALL"""
 
 
