@@ -40,7 +40,7 @@ class Dispersion:
         self._sums = np.stack([arrays[name] for name in _SUMS])
         self.s00, self.s01, self.s11, self.t0, self.t1 = self._sums
         self.a, self.b = arrays["a"], arrays["b"]
-        self.floor = floor
+        self.floor = np.repeat(floor[None, :], self.a.shape[0], axis=0)
         half_life = max(_HALF_LIFE_S / width, _MIN_HALF_LIFE_BUCKETS)
         self._rate = 1.0 - 0.5 ** (1.0 / half_life)
         self._add = np.empty_like(self._sums)
@@ -67,8 +67,7 @@ class Dispersion:
         return np.maximum(v, self.floor, out=v)
 
     def learn(self, dev: F64, m: F64, v: F64, upd: F64) -> None:
-        """Learn from window deviations ``dev = X − M`` where ``upd`` (W, n, or n for every
-        window alike) is 1."""
+        """Learn from window deviations ``dev = X − M`` where ``upd`` (W, n) is 1."""
         r = np.multiply(dev, dev, self._r)
         r /= m
         np.minimum(r, np.multiply(_CLIP, v, self._cap), out=r)

@@ -42,6 +42,8 @@ _SWITCH_MARGIN = 0.97
 _TOUCHED = 14
 """profile rows one bucket touches: 7 observed sums, then their 7 expected sums"""
 _SUMS = ("level_x", "level_p", "loss")
+_EXPANDED_BYTES = 8 << 20
+"""memory for weights and decays expanded to every series (numpy is slow at broadcasting a column)"""
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -52,19 +54,23 @@ class Timing:
     """Per-bucket slot indices and weights, shared by every series (computed once per run)."""
 
     idx: I64
-    """(T, 14) profile rows touched by each bucket: 7 observed sums, then their 7 expected sums."""
+    """(T, 14) profile rows touched by each bucket: 7 observed sums (the lower hour slots of
+    ``hour_of_day``, ``hour_of_week`` and ``day_and_hour``, their upper slots, the day of week),
+    then their 7 expected sums."""
     frac: F64
     """(T,) position between the two neighbouring hour centres."""
     weight: F64
     """(T, 7) interpolation weight of each touched column."""
     decay: F64
-    """(T, 7) decay applied to a touched column when the bucket is learned."""
+    """(T, 14) decay applied to a touched row when the bucket is learned."""
     score: NDArray[np.bool_]
     """(T,) whether model losses are updated at this bucket (every third, by absolute time)."""
     choose: NDArray[np.bool_]
     """(T,) whether models are re-chosen after this bucket (hourly; every 6 h for wide buckets)."""
     moved: NDArray[np.bool_]
     """(T,) whether the bucket touches other profile rows than the one before (always the first)."""
+    pattern: I64
+    """(T,) which of the distinct interpolation weights (and so decays) the bucket uses."""
 
 
 def timing(times: I64, width: int) -> Timing:
@@ -81,16 +87,21 @@ def timing(times: I64, width: int) -> Timing:
     dow = (week_pos // 86400.0).astype(np.int64)
     idx = np.stack([h0, h1, 24 + w0, 24 + w1, 192 + h0, 192 + h1, 216 + dow], axis=1)
     weight = np.stack([1 - frac, frac, 1 - frac, frac, 1 - frac, frac, np.ones_like(frac)], axis=1)
-    idx = np.ascontiguousarray(np.concatenate([idx, idx + N_PROFILE], axis=1))
     per_occurrence = np.array([max(3600.0 / width, 0.5)] * 6 + [max(86400.0 / width, 1.0)])
     per_unit = 0.5 ** (1.0 / (_PROFILE_HALF_LIFE_OCC * per_occurrence))
-    decay = np.concatenate([per_unit[None, :] ** weight] * 2, axis=1)
+    decay = per_unit[None, :] ** weight
+    # lower slots, then upper slots, then the day: each kind of row is one contiguous block
+    order = np.array([0, 2, 4, 1, 3, 5, 6])
+    idx, weight, decay = idx[:, order], np.ascontiguousarray(weight[:, order]), decay[:, order]
+    idx = np.ascontiguousarray(np.concatenate([idx, idx + N_PROFILE], axis=1))
+    decay = np.ascontiguousarray(np.concatenate([decay, decay], axis=1))
     every = max(1, 3600 // width) if width < 3600 else max(1, 21600 // width)
     choose = (times // width) % every == 0
     score = (times // width) % 3 == 0
     moved = np.ones(len(times), dtype=bool)
     moved[1:] = (idx[1:] != idx[:-1]).any(axis=1)
-    return Timing(idx=idx, frac=frac, weight=weight, decay=decay, score=score, choose=choose, moved=moved)
+    pattern = np.unique(frac, return_inverse=True)[1].reshape(-1)
+    return Timing(idx, frac, weight, decay, score, choose, moved, pattern)
 
 
 def level_decay(width: int) -> F64:
@@ -121,14 +132,18 @@ class Seasonal:
         """observed sums (first N_PROFILE rows) over expected sums (last N_PROFILE rows), per slot"""
         self.choice = arrays["choice"]
         n = self.prof.shape[1]
-        # one working array, so that a skipped series is saved and restored in one gather / scatter
+        # one working array (touched profile rows, level_x, level_p, loss), so that a series that
+        # does not learn a bucket is saved and restored with one gather and one scatter
         self._work = np.empty((_TOUCHED + 9, n))
         self._g = self._work[:_TOUCHED]
-        self.level_x, self.level_p, self.loss = (self._work[_TOUCHED + 3 * i : _TOUCHED + 3 * i + 3] for i in range(3))
+        self._levels = self._work[_TOUCHED : _TOUCHED + 6]
+        self.level_x, self.level_p = self._levels[:3], self._levels[3:]
+        self.loss = self._work[_TOUCHED + 6 :]
         for name, view in zip(_SUMS, (self.level_x, self.level_p, self.loss), strict=True):
             view[...] = arrays[name]
         self._cols: I64 | None = None
-        self._level_decay = level_decay(width)[:, None]
+        self._level_decay = np.repeat(np.concatenate([level_decay(width)] * 2)[:, None], n, axis=1)
+        self._expanded: dict[int, tuple[F64, F64]] = {}
         self._loss_rate = 1.0 - 0.5 ** (3 * width / _LOSS_HALF_LIFE_S)
         self._eligible = (_ELIGIBLE_DAYS * 86400.0 / width)[:, None]
         self._ratio, self._add = np.empty((7, n)), np.empty((_TOUCHED, n))
@@ -164,12 +179,12 @@ class Seasonal:
         """the candidate every series uses, or -1"""
         columns = np.arange(n)
         self._pick = pick * n + columns  # flat positions in (3, n): each series' chosen candidate
-        self._pick_lo = 2 * choice.astype(np.int64) * n + columns  # and in (14, n): its first profile row
-        self._pick_hi = self._pick_lo + n
+        self._pick_lo = choice.astype(np.int64) * n + columns  # and in (14, n): its lower slot
+        self._pick_hi = self._pick_lo + 3 * n
 
-    def predict(self, tm: Timing, k: int, mu: F64) -> F64:
-        """Expected count of bucket ``k`` for every series into ``mu``; returns each candidate's
-        prediction (3, n)."""
+    def predict(self, tm: Timing, k: int, mu: F64, low: float) -> F64:
+        """Expected count of bucket ``k`` for every series (at least ``low``) into ``mu``; returns
+        each candidate's prediction (3, n)."""
         if self._cols is None or tm.moved[k]:
             if self._cols is not None:
                 self.prof[self._cols] = self._g
@@ -177,19 +192,18 @@ class Seasonal:
             self._g[...] = self.prof[self._cols]
         g = self._g
         ratio = np.divide(g[:7], g[7:], self._ratio)
-        lo = ratio[0:6:2]
-        shape = np.subtract(ratio[1:6:2], lo, self._shape)
+        shape = np.subtract(ratio[3:6], ratio[:3], self._shape)
         shape *= tm.frac[k]
-        shape += lo
+        shape += ratio[:3]
         self._hour_c[...] = shape[2]
         self._dow_c = ratio[6]
         shape[2] *= self._dow_c
         cand = np.divide(self.level_x, self.level_p, self._cand)
         cand *= shape
         if self._one >= 0:
-            mu[...] = cand[self._one]
+            np.maximum(cand[self._one], low, out=mu)
         else:
-            np.take(cand.reshape(-1), self._pick, out=mu)
+            np.maximum(np.take(cand.reshape(-1), self._pick, out=mu), low, out=mu)
         return cand
 
     def rel_var(self, tm: Timing, k: int, out: F64) -> F64:
@@ -198,8 +212,8 @@ class Seasonal:
         about ``1/sqrt(N)``. Busy hours learn from thousands of events, a quiet night hour from a
         few hundred, so a night baseline is less certain than one dispersion per series says."""
         g = self._g
-        if self._one >= 0:  # the chosen candidate's two profile rows
-            lo, hi = g[2 * self._one], g[2 * self._one + 1]
+        if self._one >= 0:  # the chosen candidate's lower and upper slot
+            lo, hi = g[self._one], g[self._one + 3]
         else:
             lo = np.take(g.reshape(-1), self._pick_lo, out=self._lo)
             hi = np.take(g.reshape(-1), self._pick_hi, out=self._seen)
@@ -215,23 +229,20 @@ class Seasonal:
     def learn(self, tm: Timing, k: int, skip: I64, x: F64, n_obs: F64) -> None:
         """Learn bucket ``k`` (after :meth:`predict`) from counts ``x``, except series ``skip``."""
         keep = self._work[:, skip] if skip.size else None
-        dec = self._level_decay
-        self.level_x *= dec
+        self._levels *= self._level_decay
         self.level_x += x
-        self.level_p *= dec
         self.level_p += self._shape
         level = np.divide(self.level_x, self.level_p, self._level)
         add = self._add
-        weight = tm.weight[k][:, None]
+        weight, decay = self._weights(tm, k)
         np.multiply(weight, x, add[:7])
-        target = add[7:]
-        target[0:2] = level[0]
-        target[2:4] = level[1]
-        np.multiply(level[2], self._dow_c, target[4])
-        target[5] = target[4]
+        target = add[7:]  # expected sums: the level, times the other factors of the prediction
+        target[:2] = level[:2]
+        np.multiply(level[2], self._dow_c, target[2])
+        target[3:6] = target[:3]
         np.multiply(level[2], self._hour_c, target[6])
         target *= weight
-        self._g *= tm.decay[k][:, None]
+        self._g *= decay
         self._g += add
         if tm.score[k]:
             err = np.sqrt(x) - np.sqrt(self._cand)
@@ -243,6 +254,21 @@ class Seasonal:
             self._work[:, skip] = keep
         if tm.choose[k]:
             self._rechoose(n_obs)
+
+    def _weights(self, tm: Timing, k: int) -> tuple[F64, F64]:
+        """Interpolation weights (7, n) and decays (14, n) of bucket ``k``: expanded to every
+        series once per distinct pattern while they fit in _EXPANDED_BYTES, else as columns."""
+        pattern = int(tm.pattern[k])
+        found = self._expanded.get(pattern)
+        if found is not None:
+            return found
+        weight, decay = tm.weight[k][:, None], tm.decay[k][:, None]
+        n = self._g.shape[1]
+        if (len(self._expanded) + 1) * 21 * n * 8 > _EXPANDED_BYTES:
+            return weight, decay
+        found = (np.repeat(weight, n, axis=1), np.repeat(decay, n, axis=1))
+        self._expanded[pattern] = found
+        return found
 
     def _rechoose(self, n_obs: F64) -> None:
         loss = np.where(n_obs[None, :] < self._eligible, np.inf, self.loss)

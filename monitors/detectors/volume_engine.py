@@ -178,47 +178,82 @@ def run(
 class _Pass:
     """The buckets of one run, judged and learned one at a time, with every buffer allocated once.
 
-    The common case costs a fixed handful of numpy calls per bucket: exact scores are computed only
-    where a cheap screen says they could matter (a few entries), and the verdict and episode
-    machinery only runs for series that alarm or are in an episode."""
+    The common case costs a fixed handful of numpy calls per bucket (their overhead, not the
+    arithmetic, is most of the cost at a thousand series): exact scores are computed only where a
+    cheap screen says they could matter (a few entries), the verdict and episode machinery only
+    runs for series that alarm or are in an episode, and operands have the full shape (numpy
+    buffers broadcast ones). Ring, window sums and counters are worked on in stacked copies;
+    :meth:`flush` writes them back."""
 
     def __init__(self, state: dict[str, F64], params: Params, times: I64, first: I64) -> None:
-        n, width = len(first), params.width
+        n, w, width = len(first), len(WINDOWS), params.width
         self.n, self.params, self.first, self.state = n, params, first, state
+        self.threshold, self.min_abs, self.min_rel = params.threshold, params.min_abs, params.min_rel
+        self.min_history = params.min_history
         self.tm = timing(times, width)
         self.sea = Seasonal(state, width)
         self.disp = Dispersion(state, width, params.floor)
+        self.a0, self.b0 = self.disp.a[0], self.disp.b[0]
         self.book = Book(state, width, params.resolve_after, params.adapt_after)
+        self.ep, self.ep_dir = state["ep"], state["ep"][episodes.DIR]
+        self.book_open = bool(self.ep_dir.any())
         self.times = times.tolist()
-        slots = (times // width) % LMAX
-        self.pos = slots.tolist()
+        self.pos = ((times // width) % LMAX).tolist()
         self.learn_disp = ((times // width) % DISPERSION_EVERY == 0).tolist()
-        self.old = (np.arange(LMAX)[:, None] - np.array(WINDOWS)) % LMAX
+        self._stack_state(state, n, w)
+        self._thresholds(params, first)
+        self._buffers(n, w)
+
+    def _stack_state(self, state: dict[str, F64], n: int, w: int) -> None:
         # clipped counts and expectations, stacked: ring of the last LMAX buckets, window sums
         self.ring = np.stack([state["ring_x"], state["ring_m"]])
+        ring_rows = self.ring.reshape(2 * LMAX, n)
+        self.ring_at = [self.ring[:, pos] for pos in range(LMAX)]
+        olds = (np.arange(LMAX)[:, None] - np.array(WINDOWS)) % LMAX
+        self.olds = [np.concatenate([o, o + LMAX]) for o in olds]  # rows of ring_rows, per position
+        self.ring_rows = ring_rows
         self.win = np.stack([state["win_x"], state["win_m"]])
-        self.xm = np.empty((2, n))
-        meta, self.ep = state["meta"], state["ep"]
-        self.n_obs, self.e_since, self.zero_run = meta[META_N_OBS], meta[META_E_SINCE], meta[META_ZERO_RUN]
+        self.win_m, self.win_x_tail = self.win[1], self.win[0, 1:]
+        self.xmo = np.ones((3, n))
+        """this bucket's clipped count, its expectation, and ones (the increment of a zero run)"""
+        self.xc, self.mu, self.xm, self.mu1 = self.xmo[0], self.xmo[1], self.xmo[:2], self.xmo[1:]
+        self.xm_w = self.xm[:, None, :]
+        self.meta = np.stack([state["meta"][i] for i in (META_N_OBS, META_E_SINCE, META_ZERO_RUN)])
+        self.n_obs, self.e_since, self.zero_run = self.meta
+        self.runs = self.meta[1:]
+        """e_since and zero_run: grown by mu and 1 at a zero bucket, else reset"""
+
+    def _thresholds(self, params: Params, first: I64) -> None:
+        n = len(first)
         self.all_active = int(first.max()) if n else 0
         # from this bucket on every series is past its minimum history (learned values winsorised)
         gap = np.maximum(params.min_history - self.n_obs, 0)
         self.warm_from = int(np.ceil(np.max(first + gap))) if n else 0
+        # before this bucket no series is judged (conservative: a bucket early)
+        self.judge_from = int(np.floor(np.min(first + gap))) - 2 if n else 0
         self.h_win = params.threshold + np.array(WINDOW_EXTRA)[:, None]
         self.h_low = -self.h_win
         self.h_min = float(self.h_win.min()) if n else np.inf
+        self.silence_min = min(PENDING_Z, float(params.threshold.min())) if n else np.inf
         self.n_ok = False
         """every series has seen LMAX buckets (n_obs only grows)"""
         self.le_max = float(self.ep[LAST_END].max()) if n else -np.inf
+
+    def _buffers(self, n: int, w: int) -> None:
         self.all_true = np.ones(n, dtype=bool)
-        w = len(WINDOWS)
-        self.r1, self.r2, self.rv, self.y = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
-        self.zero = np.empty(n, dtype=bool)
-        self.d = np.empty((2, w, n))
-        self.m_tot, self.v, self.vj, self.totals, self.dev, self.pearson, self.a4 = (
-            np.empty((w, n)) for _ in range(7)
+        self.r1, self.r2, self.y = np.empty(n), np.empty(n), np.empty(n)
+        self.zero, self.y_hit, self.runs_new = np.empty(n, dtype=bool), np.empty(n, dtype=bool), np.empty((2, n))
+        self.d = np.empty((2 * w, n))
+        self.m_tot, self.v, self.vj, self.totals, self.dev, self.pearson, self.a4, self.rv, self.upd = (
+            np.empty((w, n)) for _ in range(9)
         )
+        self.rv0, self.rv_tail = self.rv[0], self.rv[1:]
+        self.totals0, self.totals_tail = self.totals[0], self.totals[1:]
         self.screen = np.empty((w, n), dtype=bool)
+        self.screen_flat = self.screen.reshape(-1)
+        self.flat = {
+            name: getattr(self, name).reshape(-1) for name in ("totals", "m_tot", "vj", "dev", "h_win", "h_low")
+        }
 
     def flush(self) -> None:
         """Write the working copies back to ``state``."""
@@ -227,6 +262,8 @@ class _Pass:
         for i, kind in enumerate("xm"):
             self.state[f"ring_{kind}"][...] = self.ring[i]
             self.state[f"win_{kind}"][...] = self.win[i]
+        for row, i in zip(self.meta, (META_N_OBS, META_E_SINCE, META_ZERO_RUN), strict=True):
+            self.state["meta"][i] = row
 
     def step(self, k: int, raw: F64, seen: B | None, rec: _Recorder) -> None:
         """Judge and learn bucket ``k`` (counts ``raw``; ``seen``: which have a value)."""
@@ -234,70 +271,67 @@ class _Pass:
         act = self.all_true if full else k >= self.first
         obs = act if seen is None else act & seen
         obs_all = full and seen is None
-        mu = self.xm[1]
-        self.sea.predict(self.tm, k, mu)
-        np.maximum(mu, MU_MIN, out=mu)
+        mu = self.mu
+        self.sea.predict(self.tm, k, mu, MU_MIN)
         x = raw if obs_all else np.where(obs, raw, mu)
         xc = self._clip(x, mu)
         self._windows(k, act, full)
         valid = self._valid(k)
         m_tot, vj, dev = self._expected(k, x)
-        idx, zs = self._screen(dev, m_tot, vj)
-        self._zeros(x, mu, obs, obs_all)
+        # nothing can alarm before judge_from (no series is judged) unless an episode is open
+        idx = self._screen(dev, m_tot, vj) if k >= self.judge_from or self.book_open else _NONE
+        self._zeros(x, obs, obs_all)
         sidx, zsil = self._silence()
-        alarm = self._alarms(idx, zs, dev, m_tot, valid)
-        pending = sidx[~(zsil < PENDING_Z)] if zsil.size else _NONE
-        silent = sidx[(zsil >= self.params.threshold[sidx]) & (self.e_since[sidx] >= self.params.min_abs[sidx])]
-        hot = np.concatenate([alarm, silent]) if silent.size else alarm
-        if hot.size:
-            hot = hot[obs[hot] & (self.n_obs[hot] >= self.params.min_history[hot])]
+        hot, pending = self._hot(idx, sidx, zsil, valid, obs)
         anomalous = _NONE
-        busy = hot.size > 0 or bool(self.ep[episodes.DIR].any())
+        busy = hot.size > 0 or self.book_open
         if busy:
-            rows = self._rows(hot)
-            z = np.zeros_like(dev)
-            z.reshape(-1)[idx] = zs
+            z = np.zeros((len(WINDOWS), self.n))
+            z.reshape(-1)[idx] = self._z(idx)
             full_zsil = np.zeros(self.n)
             full_zsil[sidx] = zsil
-            anomalous = self._episodes(k, rows, (obs, x, z, full_zsil, valid))
-        if obs_all and not pending.size and not anomalous.size:
-            learn, skip = self.all_true, _NONE
-        else:
+            anomalous = self._episodes(k, self._rows(hot), (obs, x, z, full_zsil, valid))
+        if not obs_all:
             learn = obs.copy()
             learn[pending] = False
             learn[anomalous] = False
-            skip = np.flatnonzero(~learn)
-        self._learn(k, learn, skip, x, xc, busy, valid)
+            skip = (~learn).nonzero()[0]
+        elif anomalous.size:
+            skip = np.union1d(pending, anomalous)
+        else:
+            skip = pending  # sorted and unique, like nonzero's
+        self._learn(k, obs, skip, x, xc, busy, valid)
         if k >= rec.start:
             z1 = z_signed(x, m_tot[0], vj[0])
             _record(rec, k - rec.start, act, obs, raw, mu, vj[0], z1, anomalous, self.params)
 
     def _clip(self, x: F64, mu: F64) -> F64:
-        """Counts winsorised at ±CLIP_SD s.d. of one bucket, into ``xm[0]``: windows add these up,
-        so one heavy-tailed outlier cannot make a run of normal buckets look anomalous (the
+        """Counts winsorised at ±CLIP_SD s.d. of one bucket, into ``xc``: windows add these up, so
+        one heavy-tailed outlier cannot make a run of normal buckets look anomalous (the
         one-bucket window sees the raw count)."""
-        reach = np.multiply(self.disp.a[0], mu, self.r1)
-        quad = np.multiply(self.disp.b[0], mu, self.r2)
+        reach = np.multiply(self.a0, mu, self.r1)
+        quad = np.multiply(self.b0, mu, self.r2)
         quad *= mu
         reach += quad
         np.sqrt(reach, reach)
         reach *= CLIP_SD
         lo, hi = np.subtract(mu, reach, self.r2), np.add(mu, reach, self.r1)
-        xc = self.xm[0]
+        xc = self.xc
         clipped: F64 = np.minimum(np.maximum(x, lo, out=xc), hi, out=xc)  # np.clip without its wrapper
         return clipped
 
     def _windows(self, k: int, act: B, full: bool) -> None:
         """Add the bucket to the window sums and the ring; series not yet active keep theirs."""
         pos = self.pos[k]
-        old = self.ring[:, self.old[pos]]
+        old = self.ring_rows.take(self.olds[pos], axis=0, out=self.d, mode="clip").reshape(self.win.shape)
         if full:
-            self.win += np.subtract(self.xm[:, None, :], old, self.d)
-            self.ring[:, pos] = self.xm
+            self.win += np.subtract(self.xm_w, old, old)
+            self.ring_at[pos][...] = self.xm
+            self.n_obs += 1.0
         else:
-            self.win += np.where(act, self.xm[:, None, :] - old, 0.0)
-            self.ring[:, pos] = np.where(act, self.xm, self.ring[:, pos])
-        self.n_obs += act
+            self.win += np.where(act, self.xm_w - old, 0.0)
+            self.ring_at[pos][...] = np.where(act, self.xm, self.ring_at[pos])
+            self.n_obs += act
 
     def _valid(self, k: int) -> B | None:
         """Windows long enough to judge: covered by the series' history and past its last episode
@@ -312,65 +346,90 @@ class _Pass:
         return valid
 
     def _expected(self, k: int, x: F64) -> tuple[F64, F64, F64]:
-        """Expected window totals, their variance factor, the variance the judgement uses (V·M +
-        M²·r, r: relative variance of the prediction from the events its profile slot learned
-        from; large in quiet hours), and the deviations (the one-bucket window sees ``x``)."""
-        m_tot = np.maximum(self.win[1], MU_MIN, out=self.m_tot)
+        """Expected window totals, the variance the judgement uses (V·M + M²·r, r: relative variance
+        of the prediction from the events its profile slot learned from; large in quiet hours),
+        and the deviations (the one-bucket window sees ``x``)."""
+        m_tot = np.maximum(self.win_m, MU_MIN, out=self.m_tot)
         v = self.disp.variance_factor(m_tot, self.v)
-        vj = np.multiply(m_tot, self.sea.rel_var(self.tm, k, self.rv), self.vj)
+        self.sea.rel_var(self.tm, k, self.rv0)
+        self.rv_tail[...] = self.rv0
+        vj = np.multiply(m_tot, self.rv, self.vj)
         np.add(v, vj, vj)
-        totals = self.totals
-        totals[1:] = self.win[0, 1:]
-        totals[0] = x
-        return m_tot, vj, np.subtract(totals, m_tot, self.dev)
+        self.totals_tail[...] = self.win_x_tail
+        self.totals0[...] = x
+        return m_tot, vj, np.subtract(self.totals, m_tot, self.dev)
 
-    def _screen(self, dev: F64, m_tot: F64, vj: F64) -> tuple[I64, F64]:
-        """Pearson scores of every window, and the count-aware z of those where it could matter
-        (|Pearson| >= 2; the exact score is at most 1.25 × Pearson in the drop tail): flat
-        positions and their z (z is 0 elsewhere)."""
+    def _screen(self, dev: F64, m_tot: F64, vj: F64) -> I64:
+        """Pearson scores of every window, and the flat positions where the count-aware z could
+        matter (|Pearson| >= 2; the exact score is at most 1.25 × Pearson in the drop tail): z is
+        computed there (:meth:`_z`) and is 0 elsewhere."""
         pearson = np.multiply(vj, m_tot, self.pearson)
         np.sqrt(pearson, pearson)
         np.divide(dev, pearson, pearson)
-        idx = np.flatnonzero(np.greater_equal(np.abs(pearson, self.a4), SCREEN_Z, self.screen))
-        if not idx.size:
-            return idx, _EMPTY
-        zs = z_signed(self.totals.reshape(-1)[idx], m_tot.reshape(-1)[idx], vj.reshape(-1)[idx])
-        return idx, zs
+        np.greater_equal(np.abs(pearson, self.a4), SCREEN_Z, self.screen)
+        idx: I64 = self.screen_flat.nonzero()[0]
+        return idx
 
-    def _zeros(self, x: F64, mu: F64, obs: B, obs_all: bool) -> None:
+    def _z(self, idx: I64) -> F64:
+        """Count-aware z of the windows at flat positions ``idx``."""
+        f = self.flat
+        return z_signed(f["totals"].take(idx), f["m_tot"].take(idx), f["vj"].take(idx))
+
+    def _zeros(self, x: F64, obs: B, obs_all: bool) -> None:
         """Expected events since the last one, and the run of zero buckets."""
         zero = np.equal(x, 0, self.zero)
-        e_since, zero_run = self.e_since, self.zero_run
         if obs_all:
-            e_since[:] = np.where(zero, e_since + mu, 0.0)
-            zero_run[:] = np.where(zero, zero_run + 1.0, 0.0)
-        else:
-            zero &= obs
-            e_since[:] = np.where(zero, e_since + mu, np.where(obs, 0.0, e_since))
-            zero_run[:] = np.where(zero, zero_run + 1.0, np.where(obs, 0.0, zero_run))
+            self.runs[...] = np.where(zero, np.add(self.runs, self.mu1, self.runs_new), 0.0)
+            return
+        zero &= obs
+        mu, e_since, zero_run = self.mu, self.e_since, self.zero_run
+        e_since[:] = np.where(zero, e_since + mu, np.where(obs, 0.0, e_since))
+        zero_run[:] = np.where(zero, zero_run + 1.0, np.where(obs, 0.0, zero_run))
 
     def _silence(self) -> tuple[I64, F64]:
         """z of seeing no event while ``e_since`` were expected (quasi-Poisson, dispersion ``a``),
         where it is not negligible: positions and their z (0 elsewhere)."""
-        y = np.divide(self.e_since, self.disp.a[0], self.y)
-        sidx = np.flatnonzero(y >= 3.0)
-        return sidx, (z_from_neglog(y[sidx]) if sidx.size else _EMPTY)
+        y = np.divide(self.e_since, self.a0, self.y)
+        sidx = np.greater_equal(y, 3.0, self.y_hit).nonzero()[0]
+        return sidx, (z_from_neglog(y.take(sidx)) if sidx.size else _EMPTY)
 
-    def _alarms(self, idx: I64, zs: F64, dev: F64, m_tot: F64, valid: B | None) -> I64:
-        """Series where some window crosses its threshold and its change floors."""
-        if not zs.size or bool(np.abs(zs).max() < self.h_min):
+    def _hot(self, idx: I64, sidx: I64, zsil: F64, valid: B | None, obs: B) -> tuple[I64, I64]:
+        """Series to judge (alarming or silent, and judged at all) and series whose zeros are not
+        learned while their silence is pending."""
+        alarm = self._alarms(idx, valid)
+        if not zsil.size or bool(zsil.max() < self.silence_min):
+            silent = pending = _NONE
+        else:
+            pending = sidx[~(zsil < PENDING_Z)]
+            loud = (zsil >= self.threshold[sidx]) & (self.e_since[sidx] >= self.min_abs[sidx])
+            silent = sidx[loud]
+        hot = np.concatenate([alarm, silent]) if silent.size else alarm
+        if hot.size:
+            hot = hot[obs[hot] & (self.n_obs[hot] >= self.min_history[hot])]
+        return hot, pending
+
+    def _alarms(self, idx: I64, valid: B | None) -> I64:
+        """Series where some window crosses its change floors and its threshold (the floors first:
+        they leave few windows, often none, whose z is then needed)."""
+        if not idx.size:
             return _NONE
-        cols = idx % self.n
-        p = self.params
-        big = np.abs(dev.reshape(-1)[idx]) >= np.maximum(p.min_abs[cols], p.min_rel[cols] * m_tot.reshape(-1)[idx])
+        cols, f = idx % self.n, self.flat
+        change = self.min_rel.take(cols)
+        change *= f["m_tot"].take(idx)
+        big = np.abs(f["dev"].take(idx)) >= np.maximum(self.min_abs.take(cols), change)
         if valid is not None:
-            big &= valid.reshape(-1)[idx]
-        hit = big & ((zs >= self.h_win.reshape(-1)[idx]) | (zs <= self.h_low.reshape(-1)[idx]))
-        alarm: I64 = cols[hit]
+            big &= valid.reshape(-1).take(idx)
+        at = big.nonzero()[0]
+        if not at.size:
+            return _NONE
+        idx = idx.take(at)
+        zs = self._z(idx)
+        hit = (zs >= f["h_win"].take(idx)) | (zs <= f["h_low"].take(idx))
+        alarm: I64 = cols.take(at)[hit]
         return alarm
 
     def _rows(self, hot: I64) -> I64:
-        mask = self.ep[episodes.DIR] != 0
+        mask = self.ep_dir != 0
         mask[hot] = True
         return np.flatnonzero(mask)
 
@@ -400,24 +459,35 @@ class _Pass:
         )
         verdicts = _verdicts(rows, scores, p.min_abs[rows], p.min_rel[rows])
         ring = (self.ring[0], self.ring[1], self.pos[k])
-        anomalous, adapt_rows, ratios = self.book.step(self.times[k], verdicts, x, self.xm[1], ring)
+        anomalous, adapt_rows, ratios = self.book.step(self.times[k], verdicts, x, self.mu, ring)
         if adapt_rows.size:
             self.sea.adapt(adapt_rows, ratios)
         self.le_max = float(ep[LAST_END].max())
+        self.book_open = bool(self.ep_dir.any())
         return anomalous
 
-    def _learn(self, k: int, learn: B, skip: I64, x: F64, xc: F64, busy: bool, valid: B | None) -> None:
+    def _learn(self, k: int, obs: B, skip: I64, x: F64, xc: F64, busy: bool, valid: B | None) -> None:
         """Learn the bucket (series in ``skip`` not): learned values are winsorised like the
         windows' once the baseline is trusted; dispersion from windows free of anomalies."""
-        value = xc if self.warm_from <= k else np.where(self.n_obs >= self.params.min_history, xc, x)
+        value = xc if self.warm_from <= k else np.where(self.n_obs >= self.min_history, xc, x)
         self.sea.learn(self.tm, k, skip, value, self.n_obs)
         if self.learn_disp[k]:
-            quiet = learn & (self.ep[episodes.DIR] == 0) if busy else learn
-            if valid is not None:
-                quiet = valid & quiet
-            self.disp.learn(self.dev, self.m_tot, self.v, quiet.astype(np.float64))
+            self.disp.learn(self.dev, self.m_tot, self.v, self._quiet(obs, skip, busy, valid))
         if self.tm.choose[k]:
             self.disp.solve()
+
+    def _quiet(self, obs: B, skip: I64, busy: bool, valid: B | None) -> F64:
+        """1 where the window's bucket is learned, the series is in no episode and the window valid."""
+        upd = self.upd
+        if valid is None and not busy and obs is self.all_true:  # the common case
+            upd.fill(1.0)
+            upd[:, skip] = 0.0
+            return upd
+        learn = obs.copy()
+        learn[skip] = False
+        quiet = learn & (self.ep_dir == 0)
+        upd[...] = quiet if valid is None else valid & quiet
+        return upd
 
 
 @dataclass(frozen=True)
