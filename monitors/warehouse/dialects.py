@@ -12,7 +12,8 @@ dialect with ``@compiles`` (PostgreSQL, Redshift, DuckDB, BigQuery, Snowflake, T
 * :class:`JsonKeyCount` — number of top-level keys of a JSON object column.
 * :class:`StringAgg` — comma-joined text of a group (``string_agg``, ``LISTAGG``, …).
 * :class:`LooksLikeEmail` — the file path's ``[^@\\s]+@[^@\\s]+\\.[^@\\s]+`` test.
-* ``SESSION_DEFAULTS`` — planner settings run first on each connection (PostgreSQL: hash joins).
+* ``SESSION_DEFAULTS`` — planner settings run first on each connection (PostgreSQL: hash joins and
+  hash aggregation).
 
 Constructs without an override for a dialect fall back to portable SQL (CASE over characters) or,
 for JSON, raise a :class:`~sqlalchemy.exc.CompileError` that names the dialect.
@@ -35,9 +36,13 @@ HEX = "0123456789abcdef"
 JSON_KEY_COUNT = frozenset({"postgresql", "duckdb", "bigquery", "snowflake", "trino"})
 
 # Run on every warehouse connection before the source's own ``session_sql``. PostgreSQL has no
-# statistics on the computed keys (user keys per bucket), estimates billions of join rows and picks a
-# sort-merge join that spills to disk; the hash join it should use is several times faster.
-SESSION_DEFAULTS: dict[str, tuple[str, ...]] = {"postgresql": ("SET enable_mergejoin = off",)}
+# statistics on the computed keys (bucket, user keys per bucket): its estimates swing between a
+# tenth of the rows and all of them with the shape of a query, and with the high ones it plans
+# sorts — a sort-merge join that spills to disk, sorted GROUP BYs of 10 M rows — where hash joins
+# and hash aggregations (which spill gracefully when they must) are several times faster.
+SESSION_DEFAULTS: dict[str, tuple[str, ...]] = {
+    "postgresql": ("SET enable_mergejoin = off", "SET enable_sort = off"),
+}
 
 
 def sql_text(value: str) -> ColumnElement[str]:
@@ -53,6 +58,12 @@ def sql_int(value: int) -> ColumnElement[int]:
 def sql_float(value: float) -> ColumnElement[float]:
     """A float constant rendered inline, exactly (``repr``), typed as a double."""
     return cast(literal_column(repr(float(value))), Double)
+
+
+def is_literal(expr: Any) -> bool:
+    """Whether ``expr`` (or the expression a label names) is a constant written into the SQL, as
+    :func:`sql_text` and :func:`sql_int` make them: the same for every row, so never grouped by."""
+    return bool(getattr(getattr(expr, "element", expr), "is_literal", False))
 
 
 def substr(expr: Any, start: int, length: int) -> ColumnElement[str]:

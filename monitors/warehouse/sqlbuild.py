@@ -52,6 +52,7 @@ from monitors.warehouse.dialects import (
     JsonValueText,
     LooksLikeEmail,
     StringAgg,
+    is_literal,
     sql_float,
     sql_int,
     sql_text,
@@ -206,10 +207,13 @@ class _Builder:
             return sql_text(self.read.msg_type)
         return func.lower(_c(self.read.type_column or "type"))
 
-    def event(self) -> ColumnElement[str]:
+    def event(self, *, truncate: bool = True) -> ColumnElement[str]:
+        """The event name: the event column for tracks, ``$type`` otherwise; cut to 255 characters
+        unless ``truncate`` is off (the main queries group the full name and cut the few result rows)."""
         if self.read.event is not None:
             return sql_text(self.read.event)
-        name = substr(_c(self.read.cols["event_text"]), 1, 255)
+        col = _c(self.read.cols["event_text"])
+        name = substr(col, 1, 255) if truncate else col
         if self.read.msg_type is not None:
             return name
         mt = self.msg_type()
@@ -268,29 +272,46 @@ class _Builder:
         repeat their expressions — MD5, epoch extraction — once per use); others deduplicate them."""
         return query.offset(0) if self.dialect in ("postgresql", "redshift") else query
 
+    def watermark_is_received_at(self) -> bool:
+        """Whether the watermark column is the received_at column (its epoch then serves both)."""
+        return self.w.watermark == self.read.cols.get("received_at")
+
     def base(self, *, checks: bool) -> Subquery:
-        """The per-row subquery ``r``: slice, event, type, epochs and either the ids (userId,
-        anonymousId; NULL when blank) or, with ``checks``, the identity flags (identified, email
-        as userId, missing identity), key count and type codes. Fenced: its epochs are used several
-        times each, and only these narrow columns travel up from the scan."""
+        """The per-row subquery ``r``: event (not cut), type, the epochs (event time, received_at,
+        the watermark's unless it is received_at) and either the ids (userId, anonymousId; NULL when
+        blank; sent_at as is, its epoch only needed when received_at is missing) or, with
+        ``checks``, sent_at's epoch, the identity flags (identified, email as userId, missing
+        identity), key count and type codes. Fenced: its epochs are used several times each, and
+        only these narrow columns travel up from the scan."""
         cols: list[ColumnElement[Any]] = [
-            _floor_to(Epoch(_c(self.w.watermark)), self.w.slice_seconds).label("slice_start"),
-            self.event().label("event"), self.msg_type().label("msg_type"),
-            self.epoch("timestamp", "original_timestamp").label("ev_t"), self.epoch("sent_at").label("sent_t"),
-            self.epoch("received_at").label("recv_t"),
+            self.event(truncate=False).label("event"), self.msg_type().label("msg_type"),
+            self.epoch("timestamp", "original_timestamp").label("ev_t"), self.epoch("received_at").label("recv_t"),
         ]  # fmt: skip
+        if not self.watermark_is_received_at():
+            cols.append(Epoch(_c(self.w.watermark)).label("wm_t"))
         uid, aid = self.ids()
         if checks:
+            cols += [self.epoch("sent_at").label("sent_t")]
             cols += [self.identity_flags(uid, aid).label("f_ids"), self.nkeys().label("nkeys")]
             cols += [expr.label(f"c{i}") for i, (_k, expr) in enumerate(self.codes())]
         else:
-            cols += [uid.label("uid"), aid.label("aid")]
+            sent = self.col("sent_at")
+            cols += [
+                uid.label("uid"),
+                aid.label("aid"),
+                (sent if sent is not None else cast(None, DateTime)).label("sent"),
+            ]
         inner = (
             select(*cols)
             .select_from(sql_table(self.read.table, schema=self.read.schema))
             .where(*self.where())
         )
         return self.fence(inner).subquery("r")
+
+    def slice_start(self, r: Subquery) -> ColumnElement[int]:
+        """The slice of a row's watermark value (from the per-row subquery ``r``)."""
+        wm_t = r.c.recv_t if self.watermark_is_received_at() else r.c.wm_t
+        return _floor_to(wm_t, self.w.slice_seconds)
 
     def identity_flags(self, uid: ColumnElement[Any], aid: ColumnElement[Any]) -> ColumnElement[int]:
         """Bits 0–2 of the check flags: identified, email as userId, missing identity."""
@@ -311,27 +332,36 @@ class _Builder:
         sent_at, now), floored to the bucket width in epoch seconds."""
         hi = sql_float(self.w.now_epoch + 86400)
         ev_ok = and_(r.c.ev_t >= sql_int(MIN_EPOCH), r.c.ev_t <= hi)
+        sent_t = r.c.sent_t if "sent_t" in r.c else Epoch(r.c.sent)  # users: only when needed
         bucket_t = func.coalesce(
-            case((ev_ok, r.c.ev_t), else_=None), r.c.recv_t, r.c.sent_t, sql_float(self.w.now_epoch)
+            case((ev_ok, r.c.ev_t), else_=None), r.c.recv_t, sent_t, sql_float(self.w.now_epoch)
         )
         return _floor_to(bucket_t, self.w.bucket_seconds)
 
     def rows(self) -> tuple[Subquery, list[str]]:
         """Rows reduced to their features (bucket, flags, codes, keys, latency bins) and counted per
-        distinct combination — one hash aggregation per row; the parts are built from these counts."""
+        distinct combination — one hash aggregation per row; the parts are built from these counts.
+        Features that are constants for this table (its message type, a key count or type code of
+        a property it has no column for) are not hashed per row."""
         codes = self.codes()
         r = self.base(checks=True)
         hi = sql_float(self.w.now_epoch + 86400)
         impossible = _flag(and_(r.c.ev_t.is_not(None), or_(r.c.ev_t < sql_int(MIN_EPOCH), r.c.ev_t > hi)))
         fl = r.c.f_ids + impossible * sql_int(8)
+
+        def feature(name: str, expr: ColumnElement[Any]) -> ColumnElement[Any]:
+            return expr.label(name) if is_literal(expr) else r.c[name]
+
         features = [
-            r.c.slice_start, r.c.event, r.c.msg_type, self.bucket(r).label("bucket"), fl.label("fl"),
-            *[r.c[f"c{i}"] for i in range(len(codes))], r.c.nkeys,
+            self.slice_start(r).label("slice_start"), r.c.event, feature("msg_type", self.msg_type()),
+            self.bucket(r).label("bucket"), fl.label("fl"),
+            *[feature(f"c{i}", expr) for i, (_k, expr) in enumerate(codes)], feature("nkeys", self.nkeys()),
             latency_bin(r.c.sent_t - r.c.ev_t).label("l_send"),
             latency_bin(r.c.recv_t - r.c.sent_t).label("l_deliver"),
             latency_bin(r.c.recv_t - r.c.ev_t).label("l_e2e"),
         ]  # fmt: skip
-        counted = select(*features, func.count().label("n")).group_by(*features)
+        keys = [f for f in features if not is_literal(f)]
+        counted = select(*features, func.count().label("n")).group_by(*keys)
         return counted.subquery("x"), [k for k, _e in codes]
 
     def aggregates(self, x: Subquery, ncodes: int) -> Select[Any]:
@@ -366,12 +396,21 @@ class _Builder:
         )
         # A hop's group whose bin is NULL (a timestamp missing) carries nothing.
         out = [g.c[c] for c in GROUP] + [g.c.part]
-        return select(*out, StringAgg(g.c.item).label("items")).where(g.c.k.is_not(None)).group_by(*out)
+        shown = [
+            g.c.slice_start,
+            substr(g.c.event, 1, 255).label("event"),
+            g.c.msg_type,
+            g.c.bucket,
+            g.c.part,
+        ]
+        return select(*shown, StringAgg(g.c.item).label("items")).where(g.c.k.is_not(None)).group_by(*out)
 
     def users(self) -> Select[Any]:
         """The user sketches' registers (parts 4–6, see :mod:`.sqlusers`)."""
         r = self.base(checks=False)
-        return users_query(r, self.bucket(r), self.fence)
+        msg_type = self.msg_type()
+        typed = msg_type.label("msg_type") if is_literal(msg_type) else r.c.msg_type
+        return users_query(r, self.slice_start(r), typed, self.bucket(r), self.fence)
 
     def extra(self) -> Select[Any] | None:
         """Non-null counts of the unplanned property columns, split by value type (numbers: integral or not)."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, case, cast, func, or_, select, union, union_all
+from sqlalchemy import Integer, String, and_, case, cast, func, or_, select, union_all
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
@@ -29,6 +29,7 @@ from monitors.warehouse.dialects import (
     HexToInt,
     Md5Hex,
     StringAgg,
+    is_literal,
     sql_float,
     sql_int,
     sql_text,
@@ -63,26 +64,27 @@ def base64_register(reg: ColumnElement[int], rank: ColumnElement[int]) -> Column
     return _b64_char(high) + _b64_char(reg - high * sql_int(64)) + _b64_char(rank)
 
 
-def users_query(r: Subquery, bucket: ColumnElement[int], fence: Any) -> Select[Any]:
+def users_query(r: Subquery, slice_start: ColumnElement[int], msg_type: ColumnElement[str],
+                bucket: ColumnElement[int], fence: Any) -> Select[Any]:  # fmt: skip
     """Registers per (slice, event, type, bucket, part) from the per-row subquery ``r`` (columns
-    slice_start, event, msg_type, uid, aid; ``bucket`` computed from its columns). ``fence`` keeps
-    PostgreSQL from repeating the MD5 in every expression that uses it."""
-    combo = [r.c.slice_start, r.c.event, r.c.msg_type, bucket.label("bucket"), r.c.uid, r.c.aid]
-    d = (
-        select(*combo)
-        .where(or_(r.c.uid.is_not(None), r.c.aid.is_not(None)))
-        .group_by(r.c.slice_start, r.c.event, r.c.msg_type, bucket, r.c.uid, r.c.aid)
-        .cte("d")
-    )
-    dk = [d.c.slice_start, d.c.event, d.c.msg_type, d.c.bucket]
+    event, uid, aid; ``slice_start``, ``msg_type`` and ``bucket`` computed from its columns — a
+    constant type is not hashed per row). ``fence`` keeps PostgreSQL from repeating the MD5 in
+    every expression that uses it. Event names are cut to 255 characters on the result rows."""
+    typed = [] if is_literal(msg_type) else [msg_type]
+    combo = [slice_start.label("slice_start"), r.c.event, *typed, bucket.label("bucket"), r.c.uid, r.c.aid]
+    d = select(*combo).where(or_(r.c.uid.is_not(None), r.c.aid.is_not(None))).group_by(*combo).cte("d")
+    dk = [d.c.slice_start, d.c.event, *[d.c.msg_type for _t in typed], d.c.bucket]
     own = case((d.c.uid.is_not(None), sql_int(PART_UIDS)), else_=sql_int(PART_ANON_ONLY))
     linked = and_(d.c.uid.is_not(None), d.c.aid.is_not(None))
     u = union_all(
         select(*dk, own.label("part"), func.coalesce(d.c.uid, d.c.aid).label("key")),
         select(*dk, sql_int(PART_LINKED).label("part"), d.c.aid.label("key")).where(linked),
     ).subquery("u")
-    keys = union(select(func.coalesce(d.c.uid, d.c.aid).label("key")), select(d.c.aid).where(linked))
-    ks = keys.subquery("keys")
+    # The distinct keys as a GROUP BY over UNION ALL (not UNION): engines hash it (PostgreSQL sorts a
+    # UNION it expects to be large), and its small estimate makes it the hashed side of the join.
+    every = union_all(select(func.coalesce(d.c.uid, d.c.aid).label("key")), select(d.c.aid).where(linked))
+    ea = every.subquery("every_key")
+    ks = select(ea.c.key).group_by(ea.c.key).subquery("keys")
     hk = fence(select(ks.c.key, Md5Hex(ks.c.key).label("h"))).subquery("hk")
     # Fenced as well: register, rank and their 3 characters are text work, done once per key (not
     # per joined row).
@@ -94,9 +96,11 @@ def users_query(r: Subquery, bucket: ColumnElement[int], fence: Any) -> Select[A
     packed = fence(select(k.c.key, base64_register(k.c.reg, k.c.rank).label("b64"))).subquery("kp")
     # No max per register here: keys are distinct per (…, part) already, so few registers repeat
     # (the monitor keeps the max); a grouping over millions of rows costs more than the bytes saved.
-    out = [u.c.slice_start, u.c.event, u.c.msg_type, u.c.bucket, u.c.part]
+    out = [u.c.slice_start, u.c.event, *[u.c.msg_type for _t in typed], u.c.bucket, u.c.part]
+    shown = [u.c.slice_start, substr(u.c.event, 1, 255).label("event"), u.c.msg_type if typed else msg_type,
+             u.c.bucket, u.c.part]  # fmt: skip
     return (
-        select(*out, StringAgg(packed.c.b64).label("items"))
+        select(*shown, StringAgg(packed.c.b64).label("items"))
         .select_from(u.join(packed, u.c.key == packed.c.key))
         .group_by(*out)
     )

@@ -151,9 +151,15 @@ def _std_columns(naive: bool) -> list[Column[Any]]:
 
 
 def load_warehouse(
-    engine: Engine, msgs: list[dict[str, Any]], *, schema: str | None = None, naive: bool = False
+    engine: Engine,
+    msgs: list[dict[str, Any]],
+    *,
+    schema: str | None = None,
+    naive: bool = False,
+    event_tables: bool = True,
 ) -> None:
-    """Create (if needed) and fill the Segment tables for ``msgs``; columns typed from the values."""
+    """Create (if needed) and fill the Segment tables for ``msgs``; columns typed from the values.
+    Without ``event_tables`` tracks land in ``tracks`` only (as for names too long for a table)."""
     groups: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
     for m in msgs:
         row = _std_row(m)
@@ -167,7 +173,8 @@ def load_warehouse(
             )
         if m["type"] == "track":
             groups.setdefault("tracks", []).append((row, {}))
-            groups.setdefault(snake_case(m["event"]), []).append((row, _flatten(m.get("properties") or {})))
+            if event_tables:
+                groups.setdefault(snake_case(m["event"]), []).append((row, _flatten(m.get("properties") or {})))
         else:
             table = {"identify": "identifies", "page": "pages"}[m["type"]]
             groups.setdefault(table, []).append((row, _flatten(m.get("traits") or m.get("properties") or {})))

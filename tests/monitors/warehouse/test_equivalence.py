@@ -66,7 +66,7 @@ def test_concurrent_queries_give_the_same_metrics(
     store.dispose()
 
 
-def test_postgresql_connections_are_kept_off_merge_joins(
+def test_postgresql_connections_are_kept_off_merge_joins_and_sorts(
     pg_warehouse: Warehouse, sqlite_store: Store
 ) -> None:
     """Every connection of a run (the one that plans the reads, one per aggregate query) starts
@@ -83,7 +83,8 @@ def test_postgresql_connections_are_kept_off_merge_joins(
     ).collect()
     assert report.status == "ok" and report.queries >= 2
     sets = [s for s in seen if s.startswith("SET ")]
-    assert sets == ["SET enable_mergejoin = off", "SET work_mem = '64MB'"] * (1 + report.queries)
+    defaults = ["SET enable_mergejoin = off", "SET enable_sort = off"]
+    assert sets == [*defaults, "SET work_mem = '64MB'"] * (1 + report.queries)
 
 
 def test_timestamps_without_time_zone_are_read_as_utc(
@@ -105,3 +106,23 @@ def test_uuid_ts_as_watermark_gives_the_same_metrics(
     collect(sqlite_store, duck_warehouse, watermark="uuid_ts")
     run_ingest(sqlite_store, write_log(tmp_path / "events.jsonl", msgs), source="files")
     assert snapshot(sqlite_store, "dwh") == without_leaks(snapshot(sqlite_store, "files"))
+
+
+def test_event_names_are_cut_to_255_characters_as_in_files(
+    warehouse: Warehouse, sqlite_store: Store, tmp_path: Path
+) -> None:
+    """Names are grouped in full and cut on the result rows; two names that differ only after the
+    255th character are one event, as in the file path."""
+    msgs = messages(120, seed=12)
+    tracks = [m for m in msgs if m["type"] == "track"]
+    for i, m in enumerate(tracks):
+        m["properties"] = {}  # only ``tracks`` is loaded: no property columns anywhere
+        if i < 40:
+            m["event"] = "L" * 255 + "ab"[i % 2]
+    load_warehouse(warehouse.engine, msgs, schema=warehouse.schema, event_tables=False)
+    collect(sqlite_store, warehouse)
+    run_ingest(sqlite_store, write_log(tmp_path / "events.jsonl", msgs), source="files")
+    from_wh = snapshot(sqlite_store, "dwh")
+    assert from_wh == without_leaks(snapshot(sqlite_store, "files"))
+    long_rows = [r for r in from_wh["event_metrics"] if dict(r)["series"][1] == "L" * 255]
+    assert sum(dict(r)["count"] for r in long_rows) == 40

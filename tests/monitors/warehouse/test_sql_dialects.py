@@ -94,7 +94,7 @@ def test_md5_runs_once_per_distinct_user_key_not_per_row(dialect: str) -> None:
     sql = compiled(TYPED, dialect)
     md5 = "md5(" if dialect != "bigquery" else "MD5("
     assert [sql[q].count(md5) for q in ("aggregates", "users", "extra")] == [0, 1, 0]
-    assert sql["users"].upper().count("UNION") == 2  # keys per part (ALL); distinct keys
+    assert sql["users"].upper().count("UNION ALL") == 2  # keys per part; every key (then grouped)
     assert sql["aggregates"].upper().count("GROUP BY") == 3  # rows → combinations → sets → parts
 
 
