@@ -30,10 +30,13 @@ from monitors.detectors.base import (
 )
 from monitors.detectors.config import DetectorsConfig, ResolvedVolume, VolumeConfig
 from monitors.detectors.episodes import DIR, START, Episode, record
+from monitors.detectors.volume_counts import matrix
 from monitors.models import FindingDraft
 from monitors.timeutil import parse_duration, to_epoch
 
 KEY = ["source", "environment", "event"]
+_FRESH: np.ndarray = engine.pack(engine.fresh(1))[0]
+"""the state row of a series that has seen nothing yet"""
 
 
 @dataclass(frozen=True)
@@ -135,14 +138,15 @@ class VolumeDetector:
         result = None
         if steps > 0:
             times = t0 + width * np.arange(steps, dtype=np.int64)
-            counts = self._matrix(inputs.counts, items, times, width, 0.0 if self.zero_fill else np.nan)
+            keys = [s.key for s in items]
+            counts = matrix(inputs.counts, keys, times, width, 0.0 if self.zero_fill else np.nan)
             observed = None if self.zero_fill else ~np.isnan(counts)
             first = np.minimum((starts - t0) // width, steps)
             result = engine.run(
                 state,
                 self._params(items, width, state, inputs.expected),
                 times,
-                np.nan_to_num(counts),
+                counts if self.zero_fill else np.nan_to_num(counts),
                 first=first,
                 observed=observed,
                 record_from=record_from,
@@ -167,37 +171,7 @@ class VolumeDetector:
             row = np.frombuffer(s.state.blob, dtype=np.float64)
             if row.size == engine.STATE_SIZE:
                 return np.array(row, dtype=np.float64)
-        return np.array(engine.pack(engine.fresh(1))[0], dtype=np.float64)
-
-    @staticmethod
-    def _matrix(
-        frame: pd.DataFrame, items: list[_Series], times: np.ndarray, width: int, fill: float
-    ) -> np.ndarray:
-        """Counts (T, n) in the order of ``items``; rows of other series or times are ignored.
-
-        The frame has at most one row per series and bucket (the Store's key; the backtest sums
-        duplicates before)."""
-        counts = np.full((len(times), len(items)), fill)
-        if frame.empty:
-            return counts
-        # factorise each key column (fast on millions of rows), then map code triples to columns
-        codes, uniques = zip(*(pd.factorize(frame[c]) for c in KEY), strict=True)
-        sizes = [len(u) for u in uniques]
-        combined = (codes[0].astype(np.int64) * sizes[1] + codes[1]) * sizes[2] + codes[2]
-        lookup = np.full(sizes[0] * sizes[1] * sizes[2], -1, dtype=np.int64)
-        position = [{str(v): i for i, v in enumerate(u)} for u in uniques]
-        for col, s in enumerate(items):
-            found = [position[j].get(part, -1) for j, part in enumerate(s.key)]
-            if min(found) >= 0:
-                lookup[(found[0] * sizes[1] + found[1]) * sizes[2] + found[2]] = col
-        column = lookup[combined]
-        t = (frame["bucket_start"].to_numpy(np.int64) - int(times[0])) // width
-        values = frame["count"].to_numpy(np.float64)
-        keep = (column >= 0) & (t >= 0) & (t < len(times))
-        if not keep.all():
-            t, column, values = t[keep], column[keep], values[keep]
-        counts[t, column] = values  # one row per series and bucket, as the Store returns them
-        return counts
+        return _FRESH
 
     def _params(
         self,
