@@ -9,9 +9,12 @@ remainder (everything from slices that can no longer change). One transaction th
 
 1. checks the caller's lease (fencing token) and locks the source;
 2. folds the partials of slices that left the live window into the settled rows;
-3. deletes the partials of the slices being replaced, inserts the new ones;
-4. rewrites the metric rows of every touched (series, bucket) as settled ⊕ live partials;
-5. refreshes the hour/day rollups of those buckets and moves the watermark.
+3. deletes the partials of the slices being replaced, inserts the new ones — only those of slices
+   the next run will read again (from the next ``live_from``); older new slices are folded into
+   the settled rows at once;
+4. rewrites the metric rows of every touched (series, bucket) as settled ⊕ new partials;
+5. rebuilds the hour/day rollups of those buckets from the totals just written (reading only the
+   untouched raw rows of their hours) and moves the watermark.
 
 Keys without live partials need no settled row: their metric rows *are* the settled state. A run
 that fails writes nothing, so the watermark and the metrics stay as they were.
