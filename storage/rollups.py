@@ -5,8 +5,9 @@
 hour or day gives. Additive writers (file ingest) call :meth:`RollupStore.add_to_rollups` with the
 deltas they merged into the raw rows, inside the same transaction (cost of the delta, not of the
 hour). Writers that replace buckets (warehouse collection) call :meth:`RollupStore.refresh_rollups`
-with the (series, bucket) keys they wrote: the hour rows of those keys are rebuilt from the raw
-rows, then the day rows from the hour rows — so any rerun or replacement leaves them exact.
+with the (series, bucket) keys they wrote, and what they wrote (:class:`Fine` rows): the hour rows
+of those keys are rebuilt from those rows and the other raw rows of the hours (read), then the day
+rows from the hours — so any rerun or replacement leaves them exact.
 :meth:`RollupStore.rollup_range` rebuilds a time range (backfills, writers that do not call the
 hook). :meth:`RollupStore.prune_metrics` applies the retention of each resolution.
 
