@@ -127,14 +127,20 @@ def _floor_to(expr: ColumnElement[Any], width: int) -> ColumnElement[int]:
 
 
 def latency_bin(x: ColumnElement[float]) -> ColumnElement[int]:
-    """The sketch bin of a latency in seconds (see :mod:`monitors.sketch`); negative → its own bin."""
-    log_bin = func.least(
-        sql_float(MAX_BIN), func.ceil(func.ln(x, type_=Double) / sql_float(LN_GAMMA), type_=Double)
+    """The sketch bin of a latency in seconds (see :mod:`monitors.sketch`); negative → its own bin.
+    The usual case (at least 1 ms) is tested first: one comparison per row instead of two. NULL
+    (and NaN) fall through to the logarithm, as before."""
+    log_bin = cast(
+        func.least(
+            sql_float(MAX_BIN), func.ceil(func.ln(x, type_=Double) / sql_float(LN_GAMMA), type_=Double)
+        ),
+        BigInteger,
     )
     return case(
+        (x >= sql_float(MIN_VALUE), log_bin),
+        (x >= sql_int(0), sql_int(ZERO_BIN)),
         (x < sql_int(0), sql_int(NEGATIVE_BIN)),
-        (x < sql_float(MIN_VALUE), sql_int(ZERO_BIN)),
-        else_=cast(log_bin, BigInteger),
+        else_=log_bin,
     )
 
 
