@@ -32,7 +32,6 @@ from sqlalchemy import (
     case,
     cast,
     column,
-    false,
     func,
     or_,
     select,
@@ -295,12 +294,12 @@ class _Builder:
         ]  # fmt: skip
         if not self.watermark_is_received_at():
             cols.append(Epoch(_c(self.w.watermark)).label("wm_t"))
-        uid, aid = self.ids()
         if checks:
             cols += [self.epoch("sent_at").label("sent_t")]
-            cols += [self.identity_flags(uid, aid).label("f_ids"), self.nkeys().label("nkeys")]
+            cols += [self.identity_flags().label("f_ids"), self.nkeys().label("nkeys")]
             cols += [expr.label(f"c{i}") for i, (_k, expr) in enumerate(self.codes())]
         else:
+            uid, aid = self.ids()
             sent = self.col("sent_at")
             cols += [
                 uid.label("uid"),
@@ -319,19 +318,19 @@ class _Builder:
         wm_t = r.c.recv_t if self.watermark_is_received_at() else r.c.wm_t
         return _floor_to(wm_t, self.w.slice_seconds)
 
-    def identity_flags(self, uid: ColumnElement[Any], aid: ColumnElement[Any]) -> ColumnElement[int]:
-        """Bits 0–2 of the check flags: identified, email as userId, missing identity."""
-        user = self.col("user_id")
-        identified = _nonblank(user) if user is not None else false()
-        email = (
-            and_(identified, user.like(sql_text("%@%")), LooksLikeEmail(user))
-            if user is not None
-            else false()
-        )
-        no_identity = and_(
-            self.msg_type().not_in([sql_text("alias"), sql_text("other")]), uid.is_(None), aid.is_(None)
-        )
-        return _flag(identified) + _flag(email) * sql_int(2) + _flag(no_identity) * sql_int(4)
+    def identity_flags(self) -> ColumnElement[int]:
+        """Bits 0–2 of the check flags: identified (userId not blank), email as userId, missing
+        identity (neither id, except on alias and ``other`` messages) — one CASE, decided by the
+        first id present (a NULL id makes its ``<> ''`` NULL, so it falls through)."""
+        user, anon = self.col("user_id"), self.col("anonymous_id")
+        whens: list[tuple[ColumnElement[bool], ColumnElement[int]]] = []
+        if user is not None:
+            email = and_(user.like(sql_text("%@%")), LooksLikeEmail(user))
+            whens.append((user != sql_text(""), case((email, sql_int(3)), else_=sql_int(1))))
+        if anon is not None:
+            whens.append((anon != sql_text(""), sql_int(0)))
+        whens.append((self.msg_type().not_in([sql_text("alias"), sql_text("other")]), sql_int(4)))
+        return case(*whens, else_=sql_int(0))
 
     def bucket(self, r: Subquery) -> ColumnElement[int]:
         """The bucket of a row: event time, unless before 2000 or over a day ahead (then received_at,
