@@ -118,7 +118,9 @@ def _flag(cond: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 def _nonblank(expr: ColumnElement[Any]) -> ColumnElement[bool]:
-    return and_(expr.is_not(None), expr != sql_text(""))
+    """``expr <> ''``: NULL for NULL, which WHERE and CASE WHEN treat as false (one test per row,
+    not two); never negate it."""
+    return expr != sql_text("")
 
 
 def _floor_to(expr: ColumnElement[Any], width: int) -> ColumnElement[int]:
