@@ -31,15 +31,16 @@ def _numpy(column: Any, dtype: type[np.generic]) -> np.ndarray:
 
 
 class SampleKeeper:
-    """A DuckDB arrow UDF: ``keeper(event, msg_type, ek, flags, tc0, …, nkeys, sh)`` → ``sh`` for
-    the rows to keep as samples, NULL for the others (see the module docstring)."""
+    """A DuckDB arrow UDF: ``keeper(event, msg_type, ck, flags, tc0, …, nkeys, sh)`` → ``sh`` for
+    the rows to keep as samples, NULL for the others (see the module docstring). ``ck`` is a hash
+    of the combination (event and type, flags, type codes, key count), computed by DuckDB."""
 
     def __init__(self, evaluator: Evaluator, k: int = SAMPLES_PER_COMBINATION) -> None:
         self.ev = evaluator
         self.k = k
         self.n_codes = evaluator.layout.n_codes
-        self._bad: dict[bytes, bool] = {}
-        self._top: dict[bytes, np.ndarray] = {}
+        self._bad: dict[int, bool] = {}
+        self._top: dict[int, np.ndarray] = {}
         self._lock = threading.Lock()
 
     def parameters(self) -> list[str]:
@@ -57,33 +58,27 @@ class SampleKeeper:
         keep.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         return keep
 
-    def __call__(self, event: Any, msg_type: Any, *numeric: Any) -> pa.Array:
-        sh = _numpy(numeric[-1], np.uint64)
-        n = len(sh)
-        features = np.column_stack([_numpy(c, np.int64) for c in numeric[:-1]]) if n else np.zeros((0, 1), np.int64)
-        rows = np.ascontiguousarray(features).view(np.dtype((np.void, features.dtype.itemsize * features.shape[1])))
-        uniques, first, inverse = np.unique(rows.ravel(), return_index=True, return_inverse=True)
-        keep = np.zeros(n, dtype=bool)
+    def __call__(self, *columns: Any) -> pa.Array:
+        ck, sh = _numpy(columns[2], np.uint64), _numpy(columns[-1], np.uint64)
+        uniques, first, inverse = np.unique(ck, return_index=True, return_inverse=True)
+        keep = np.zeros(len(sh), dtype=bool)
         with self._lock:
-            for u, (key, at) in enumerate(zip(uniques, first, strict=True)):
-                combo = key.tobytes()
+            for u, (combo, at) in enumerate(zip(uniques.tolist(), first.tolist(), strict=True)):
                 bad = self._bad.get(combo)
                 if bad is None:
-                    bad = self._judge(event, msg_type, features[at], int(at))
-                    self._bad[combo] = bad
+                    bad = self._bad[combo] = self._judge([c[at].as_py() for c in columns])
                 if bad:
                     idx = np.flatnonzero(inverse == u)
                     keep[idx] = self._offer(combo, sh[idx])
         return pa.array(sh, type=pa.uint64(), mask=~keep)
 
-    def _judge(self, event: Any, msg_type: Any, row: np.ndarray, at: int) -> bool:
-        codes = tuple(int(c) for c in row[2 : 2 + self.n_codes])
-        verdict = self.ev.verdict(
-            str(event[at].as_py()), str(msg_type[at].as_py()), int(row[1]), codes, int(row[2 + self.n_codes])
-        )
+    def _judge(self, row: list[Any]) -> bool:
+        event, msg_type, _ck, flags, *rest = row
+        codes = tuple(int(c or 0) for c in rest[: self.n_codes])
+        verdict = self.ev.verdict(str(event), str(msg_type), int(flags or 0), codes, int(rest[self.n_codes] or 0))
         return bool(verdict.violations or verdict.leaks)
 
-    def _offer(self, combo: bytes, hashes: np.ndarray) -> np.ndarray:
+    def _offer(self, combo: int, hashes: np.ndarray) -> np.ndarray:
         """Which of ``hashes`` enter the running top ``k`` of ``combo`` (updating it)."""
         pool = np.concatenate([self._top.get(combo, np.zeros(0, np.uint64)), hashes])
         if len(pool) > self.k:

@@ -281,7 +281,8 @@ def with_samples(lean: str, keeper: str, n_codes: int, render: str) -> str:
     """``lean`` with ``sh``: the sample hash of the rows the UDF ``keeper`` keeps as samples of a
     combination that violates the plan (NULL elsewhere), and ``sample`` rendered as text (by
     ``render``) only for those rows and for rejected lines (:mod:`monitors.ingest.samples`)."""
-    args = ", ".join(["event", "msg_type", "ek", "flags", *(f"tc{c}" for c in range(n_codes)), "nkeys", "sh_in"])
+    combo = ", ".join(["ek", "flags", *(f"tc{c}" for c in range(n_codes)), "nkeys"])
+    args = ", ".join(["event", "msg_type", f"hash({combo})", "flags", *(f"tc{c}" for c in range(n_codes)), "nkeys", "sh_in"])
     return f"""
     SELECT * EXCLUDE (sample, sh_in), CASE WHEN sh IS NOT NULL OR reason IS NOT NULL THEN {render} END AS sample
     FROM (SELECT *, CASE WHEN reason IS NULL THEN {keeper}({args}) END AS sh FROM ({lean}))"""

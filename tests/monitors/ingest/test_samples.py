@@ -16,7 +16,7 @@ CHECKED = 1 << F_CHECKED
 
 def _chunk(keeper: SampleKeeper, event: str, msg_type: str, hashes: np.ndarray, nkeys: int) -> np.ndarray:
     n = len(hashes)
-    cols = [pa.array([event] * n), pa.array([msg_type] * n), pa.array(np.full(n, 7, np.uint64)),
+    cols = [pa.array([event] * n), pa.array([msg_type] * n), pa.array(np.full(n, hash((event, msg_type, nkeys)) % 2**64, np.uint64)),
             pa.array(np.full(n, CHECKED, np.int64)), *[pa.array(np.zeros(n, np.int64))] * keeper.n_codes,
             pa.array(np.full(n, nkeys, np.int32)), pa.array(hashes)]  # fmt: skip
     out = keeper.function()(*cols)
