@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 Array = NDArray[np.float64]
 _TINY = 1e-9
+_LN2 = np.log(2.0)
 
 
 def z_spike(x: Array, m: Array) -> Array:
@@ -74,7 +75,7 @@ def z_from_neglog(y: Array) -> Array:
 
     Abramowitz & Stegun 26.2.23, error below 5e-4.
     """
-    t = np.sqrt(2.0 * np.maximum(y, np.log(2.0)))
+    t = np.sqrt(2.0 * np.maximum(y, _LN2))
     num = 2.515517 + t * (0.802853 + t * 0.010328)
     den = 1.0 + t * (1.432788 + t * (0.189269 + t * 0.001308))
     return np.maximum(t - num / den, 0.0)

@@ -42,7 +42,7 @@ _SWITCH_MARGIN = 0.97
 _TOUCHED = 14
 """profile rows one bucket touches: 7 observed sums, then their 7 expected sums"""
 _SUMS = ("level_x", "level_p", "loss")
-_EXPANDED_BYTES = 8 << 20
+_EXPANDED_BYTES = 16 << 20
 """memory for weights and decays expanded to every series (numpy is slow at broadcasting a column)"""
 
 F64 = NDArray[np.float64]
@@ -189,7 +189,7 @@ class Seasonal:
             if self._cols is not None:
                 self.prof[self._cols] = self._g
             self._cols = tm.idx[k]
-            self._g[...] = self.prof[self._cols]
+            np.take(self.prof, self._cols, axis=0, out=self._g, mode="clip")
         g = self._g
         ratio = np.divide(g[:7], g[7:], self._ratio)
         shape = np.subtract(ratio[3:6], ratio[:3], self._shape)
@@ -236,12 +236,12 @@ class Seasonal:
         add = self._add
         weight, decay = self._weights(tm, k)
         np.multiply(weight, x, add[:7])
-        target = add[7:]  # expected sums: the level, times the other factors of the prediction
-        target[:2] = level[:2]
-        np.multiply(level[2], self._dow_c, target[2])
-        target[3:6] = target[:3]
-        np.multiply(level[2], self._hour_c, target[6])
-        target *= weight
+        # expected sums: the level times the prediction's other factors, times the weight (the
+        # day-of-week row's is 1)
+        np.multiply(level[2], self._hour_c, add[13])
+        level[2] *= self._dow_c
+        np.multiply(level, weight[:3], add[7:10])
+        np.multiply(level, weight[3:6], add[10:13])
         self._g *= decay
         self._g += add
         if tm.score[k]:
@@ -276,8 +276,9 @@ class Seasonal:
         cols = np.arange(loss.shape[1])
         current = self.choice[0].astype(np.int64)
         better = loss[best, cols] < _SWITCH_MARGIN * loss[current, cols]
-        self.choice[0] = np.where(better, best, current)
-        self._set_masks()
+        if better.any():
+            self.choice[0] = np.where(better, best, current)
+            self._set_masks()
 
     def adapt(self, rows: I64, ratio: F64) -> None:
         """Accept a new level for series ``rows``: scale every candidate's level by ``ratio``."""

@@ -12,6 +12,7 @@ float64 arrays that :func:`pack` / :func:`unpack` turn into one row per series, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +42,11 @@ WINDOW_EXTRA = (1.5, 0.3, 0.0, 0.0)
 them, because heavy-tailed noise makes lone outliers far more common than Gaussian tails say."""
 CLIP_SD = 4.0
 SCREEN_Z = 2.0
+Z_OVER_PEARSON = 1.25
+"""|z| / |Pearson| of a window never exceeds this: at most 1 in the spike tail, and at most
+3·(16/9)/(8/3)^1.5 = 1.2247 in the drop tail (Wilson–Hilferty against Pearson: the ratio is
+monotone in 1/y and peaks at x = 0, m/v = (8/3)³), so a window whose Pearson score is below
+threshold / Z_OVER_PEARSON cannot alarm and its exact z is not needed to know it."""
 DISPERSION_EVERY = 3
 """Dispersion is learned from every third bucket (by absolute time): plenty, and a third of the cost."""
 MU_MIN = 0.01
@@ -209,11 +215,16 @@ class _Pass:
         self.ring = np.stack([state["ring_x"], state["ring_m"]])
         ring_rows = self.ring.reshape(2 * LMAX, n)
         self.ring_at = [self.ring[:, pos] for pos in range(LMAX)]
+        # window sums: row 0 holds this bucket's count, then the clipped counts' sums of windows
+        # 3, 12, 48 and 1 (so that rows 0-3 are the totals judged, with the count itself as the
+        # one-bucket total), then the expectations' sums of windows 1, 3, 12, 48
+        self.sums = np.empty((1 + 2 * w, n))
+        self.sums[1:w], self.sums[w], self.sums[w + 1 :] = state["win_x"][1:], state["win_x"][0], state["win_m"]
+        self.win, self.totals, self.win_m = self.sums[1:].reshape(2, w, n), self.sums[:w], self.sums[w + 1 :]
         olds = (np.arange(LMAX)[:, None] - np.array(WINDOWS)) % LMAX
-        self.olds = [np.concatenate([o, o + LMAX]) for o in olds]  # rows of ring_rows, per position
+        x_order = [*range(1, w), 0]
+        self.olds = [np.concatenate([o[x_order], o + LMAX]) for o in olds]  # ring rows, per position
         self.ring_rows = ring_rows
-        self.win = np.stack([state["win_x"], state["win_m"]])
-        self.win_m, self.win_x_tail = self.win[1], self.win[0, 1:]
         self.xmo = np.ones((3, n))
         """this bucket's clipped count, its expectation, and ones (the increment of a zero run)"""
         self.xc, self.mu, self.xm, self.mu1 = self.xmo[0], self.xmo[1], self.xmo[:2], self.xmo[1:]
@@ -234,7 +245,10 @@ class _Pass:
         self.h_win = params.threshold + np.array(WINDOW_EXTRA)[:, None]
         self.h_low = -self.h_win
         self.h_min = float(self.h_win.min()) if n else np.inf
-        self.silence_min = min(PENDING_Z, float(params.threshold.min())) if n else np.inf
+        self.alarm_screen = max(SCREEN_Z, self.h_min / Z_OVER_PEARSON)
+        self.pend_lo, self.pend_hi = (float(b[0]) for b in _z_bounds(np.array([PENDING_Z])))
+        self.loud_lo, self.loud_hi = _z_bounds(params.threshold)
+        self.y_base = min(self.pend_lo, float(self.loud_lo.min())) if n else np.inf
         self.n_ok = False
         """every series has seen LMAX buckets (n_obs only grows)"""
         self.le_max = float(self.ep[LAST_END].max()) if n else -np.inf
@@ -244,11 +258,12 @@ class _Pass:
         self.r1, self.r2, self.y = np.empty(n), np.empty(n), np.empty(n)
         self.zero, self.y_hit, self.runs_new = np.empty(n, dtype=bool), np.empty(n, dtype=bool), np.empty((2, n))
         self.d = np.empty((2 * w, n))
-        self.m_tot, self.v, self.vj, self.totals, self.dev, self.pearson, self.a4, self.rv, self.upd = (
-            np.empty((w, n)) for _ in range(9)
+        self.m_tot, self.v, self.vj, self.dev, self.pearson, self.a4, self.rv, self.upd = (
+            np.empty((w, n)) for _ in range(8)
         )
-        self.rv0, self.rv_tail = self.rv[0], self.rv[1:]
-        self.totals0, self.totals_tail = self.totals[0], self.totals[1:]
+        self.rv0, self.rv_tail, self.count = self.rv[0], self.rv[1:], self.totals[0]
+        self.runs_clear = False
+        """every e_since and zero_run is 0 (no zero run going on)"""
         self.screen = np.empty((w, n), dtype=bool)
         self.screen_flat = self.screen.reshape(-1)
         self.flat = {
@@ -259,9 +274,10 @@ class _Pass:
         """Write the working copies back to ``state``."""
         self.sea.flush()
         self.disp.flush()
+        w = len(WINDOWS)
         for i, kind in enumerate("xm"):
             self.state[f"ring_{kind}"][...] = self.ring[i]
-            self.state[f"win_{kind}"][...] = self.win[i]
+        self.state["win_x"][1:], self.state["win_x"][0], self.state["win_m"][...] = self.sums[1:w], self.sums[w], self.win_m
         for row, i in zip(self.meta, (META_N_OBS, META_E_SINCE, META_ZERO_RUN), strict=True):
             self.state["meta"][i] = row
 
@@ -279,18 +295,17 @@ class _Pass:
         valid = self._valid(k)
         m_tot, vj, dev = self._expected(k, x)
         # nothing can alarm before judge_from (no series is judged) unless an episode is open
-        idx = self._screen(dev, m_tot, vj) if k >= self.judge_from or self.book_open else _NONE
+        screened = k >= self.judge_from or self.book_open
+        alarm = self._alarms(self._screen(dev, m_tot, vj), valid) if screened else _NONE
         self._zeros(x, obs, obs_all)
-        sidx, zsil = self._silence()
-        hot, pending = self._hot(idx, sidx, zsil, valid, obs)
+        pending, silent = self._silence()
+        hot = np.concatenate([alarm, silent]) if silent.size else alarm
+        if hot.size:
+            hot = hot[obs[hot] & (self.n_obs[hot] >= self.min_history[hot])]
         anomalous = _NONE
         busy = hot.size > 0 or self.book_open
         if busy:
-            z = np.zeros((len(WINDOWS), self.n))
-            z.reshape(-1)[idx] = self._z(idx)
-            full_zsil = np.zeros(self.n)
-            full_zsil[sidx] = zsil
-            anomalous = self._episodes(k, self._rows(hot), (obs, x, z, full_zsil, valid))
+            anomalous = self._episodes(k, self._rows(hot), (obs, x, self._z_all(), self._zsil_all(), valid))
         if not obs_all:
             learn = obs.copy()
             learn[pending] = False
@@ -355,18 +370,15 @@ class _Pass:
         self.rv_tail[...] = self.rv0
         vj = np.multiply(m_tot, self.rv, self.vj)
         np.add(v, vj, vj)
-        self.totals_tail[...] = self.win_x_tail
-        self.totals0[...] = x
+        self.count[...] = x
         return m_tot, vj, np.subtract(self.totals, m_tot, self.dev)
 
     def _screen(self, dev: F64, m_tot: F64, vj: F64) -> I64:
-        """Pearson scores of every window, and the flat positions where the count-aware z could
-        matter (|Pearson| >= 2; the exact score is at most 1.25 × Pearson in the drop tail): z is
-        computed there (:meth:`_z`) and is 0 elsewhere."""
+        """Pearson scores of every window, and the flat positions of those that could alarm."""
         pearson = np.multiply(vj, m_tot, self.pearson)
         np.sqrt(pearson, pearson)
         np.divide(dev, pearson, pearson)
-        np.greater_equal(np.abs(pearson, self.a4), SCREEN_Z, self.screen)
+        np.greater_equal(np.abs(pearson, self.a4), self.alarm_screen, self.screen)
         idx: I64 = self.screen_flat.nonzero()[0]
         return idx
 
@@ -375,9 +387,23 @@ class _Pass:
         f = self.flat
         return z_signed(f["totals"].take(idx), f["m_tot"].take(idx), f["vj"].take(idx))
 
+    def _z_all(self) -> F64:
+        """z of every window: computed exactly where it could matter (|Pearson| >= 2; the exact
+        score is at most 1.25 × Pearson), 0 elsewhere."""
+        z = np.zeros((len(WINDOWS), self.n))
+        idx = np.greater_equal(self.a4, SCREEN_Z, self.screen).reshape(-1).nonzero()[0]
+        z.reshape(-1)[idx] = self._z(idx)
+        return z
+
     def _zeros(self, x: F64, obs: B, obs_all: bool) -> None:
         """Expected events since the last one, and the run of zero buckets."""
         zero = np.equal(x, 0, self.zero)
+        if obs_all and not np.count_nonzero(zero):
+            if not self.runs_clear:
+                self.runs.fill(0.0)
+                self.runs_clear = True
+            return
+        self.runs_clear = False
         if obs_all:
             self.runs[...] = np.where(zero, np.add(self.runs, self.mu1, self.runs_new), 0.0)
             return
@@ -386,31 +412,48 @@ class _Pass:
         e_since[:] = np.where(zero, e_since + mu, np.where(obs, 0.0, e_since))
         zero_run[:] = np.where(zero, zero_run + 1.0, np.where(obs, 0.0, zero_run))
 
-    def _silence(self) -> tuple[I64, F64]:
-        """z of seeing no event while ``e_since`` were expected (quasi-Poisson, dispersion ``a``),
-        where it is not negligible: positions and their z (0 elsewhere)."""
+    def _silence(self) -> tuple[I64, I64]:
+        """Series whose zeros are not learned while their silence is pending (silence z >= 2), and
+        series silent enough to alarm (silence z >= threshold, and enough events missed). The z of
+        seeing no event while ``e_since`` were expected grows with y = e_since / a, so it is only
+        computed for y near a threshold (:func:`_z_bounds`)."""
+        if self.runs_clear:
+            return _NONE, _NONE
         y = np.divide(self.e_since, self.a0, self.y)
-        sidx = np.greater_equal(y, 3.0, self.y_hit).nonzero()[0]
-        return sidx, (z_from_neglog(y.take(sidx)) if sidx.size else _EMPTY)
+        cand = np.greater_equal(y, self.y_base, self.y_hit).nonzero()[0]
+        if not cand.size:
+            return _NONE, _NONE
+        yc = y.take(cand)
+        pend = self._over(yc, self.pend_lo, self.pend_hi, lambda z, _: ~(z < PENDING_Z))
+        loud = self.e_since.take(cand) >= self.min_abs.take(cand)
+        if loud.any():
+            at = loud.nonzero()[0]
+            lo, hi, thr = (a.take(cand.take(at)) for a in (self.loud_lo, self.loud_hi, self.threshold))
+            loud[at] = self._over(yc.take(at), lo, hi, lambda z, near: z >= thr[near])
+        return cand[pend], cand[loud]
 
-    def _hot(self, idx: I64, sidx: I64, zsil: F64, valid: B | None, obs: B) -> tuple[I64, I64]:
-        """Series to judge (alarming or silent, and judged at all) and series whose zeros are not
-        learned while their silence is pending."""
-        alarm = self._alarms(idx, valid)
-        if not zsil.size or bool(zsil.max() < self.silence_min):
-            silent = pending = _NONE
-        else:
-            pending = sidx[~(zsil < PENDING_Z)]
-            loud = (zsil >= self.threshold[sidx]) & (self.e_since[sidx] >= self.min_abs[sidx])
-            silent = sidx[loud]
-        hot = np.concatenate([alarm, silent]) if silent.size else alarm
-        if hot.size:
-            hot = hot[obs[hot] & (self.n_obs[hot] >= self.min_history[hot])]
-        return hot, pending
+    @staticmethod
+    def _over(yc: F64, lo: F64 | float, hi: F64 | float, check: Callable[[F64, B], B]) -> B:
+        """Whether each silence crosses a threshold: sure above ``hi``, sure not below ``lo``, and
+        ``check(z, near)`` on the exact z in between."""
+        over: B = yc >= hi
+        if not over.all():
+            near = ~over & (yc >= lo)
+            if near.any():
+                over[near] = check(_silence_z(yc[near]), near)
+        return over
+
+    def _zsil_all(self) -> F64:
+        """Silence z of every series (0 where y < 3, as :func:`_silence_z`)."""
+        zsil = np.zeros(self.n)
+        if not self.runs_clear:
+            sidx = np.greater_equal(self.y, 3.0, self.y_hit).nonzero()[0]
+            zsil[sidx] = z_from_neglog(self.y.take(sidx))
+        return zsil
 
     def _alarms(self, idx: I64, valid: B | None) -> I64:
-        """Series where some window crosses its change floors and its threshold (the floors first:
-        they leave few windows, often none, whose z is then needed)."""
+        """Series where some window among ``idx`` crosses its change floors and its threshold (the
+        floors first: they leave few windows, often none, whose z is then needed)."""
         if not idx.size:
             return _NONE
         cols, f = idx % self.n, self.flat
@@ -488,6 +531,28 @@ class _Pass:
         quiet = learn & (self.ep_dir == 0)
         upd[...] = quiet if valid is None else valid & quiet
         return upd
+
+
+def _silence_z(y: F64) -> F64:
+    """Silence z as the judgement uses it: z_from_neglog(y) from y = 3 on, 0 below."""
+    z = np.zeros_like(y)
+    at = (y >= 3.0).nonzero()[0]
+    z[at] = z_from_neglog(y[at])
+    return z
+
+
+def _z_bounds(targets: F64) -> tuple[F64, F64]:
+    """For silence z thresholds ``targets`` (> 0): y below ``lo`` gives a silence z below the
+    threshold, y at or above ``hi`` one at or above it. z_from_neglog increases with y (checked
+    on a dense grid and float by float around thresholds); the bounds sit 1e-7 (relative) either
+    side of the crossing, far beyond rounding, and y in between is computed exactly."""
+    lo, hi = np.full(targets.shape, 3.0), np.maximum(4.0 * targets * targets, 16.0)
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        up = z_from_neglog(mid) >= targets
+        lo, hi = np.where(up, lo, mid), np.where(up, mid, hi)
+    at_three = z_from_neglog(np.full(targets.shape, 3.0)) >= targets  # z is 0 below y = 3
+    return np.where(at_three, 3.0, lo * (1 - 1e-7)), np.where(at_three, 3.0, hi * (1 + 1e-7))
 
 
 @dataclass(frozen=True)

@@ -104,3 +104,28 @@ def test_state_layout_round_trips() -> None:
     back = engine.unpack(engine.pack(state))
     assert engine.pack(back).shape == (2, engine.STATE_SIZE)
     assert back["prof"][5, 1] == 123.25
+
+
+def test_exact_z_never_exceeds_the_pearson_bound_that_lets_quiet_windows_skip_it() -> None:
+    # the drop tail's worst case is x = 0 with m / v = (8/3)^3; spikes stay at or below Pearson
+    v = np.array([1.0, 1.7, 40.0, 1e-9])[:, None, None]
+    m = np.geomspace(0.01, 1e6, 400)[None, :, None] * v
+    x = np.concatenate([np.zeros(1), np.geomspace(1e-3, 3e6, 500)])[None, None, :] * v
+    x, m, v = np.broadcast_arrays(x, m, v)
+    z = z_signed(x.ravel(), m.ravel(), v.ravel())
+    pearson = (x - m).ravel() / np.sqrt((v * m).ravel())
+    assert np.all(np.abs(z) <= 1.2248 * np.abs(pearson) + 1e-12)
+    worst = z_signed(np.array([0.0]), np.array([(8 / 3) ** 3]), np.array([1.0]))[0]
+    assert abs(worst) / (8 / 3) ** 1.5 == pytest.approx(1.2247, abs=1e-4)
+    assert engine.Z_OVER_PEARSON > 1.2248
+
+
+@pytest.mark.parametrize("threshold", [1.0, 2.0, 3.5, 4.5, 6.0, 17.0])
+def test_silence_bounds_agree_with_the_exact_silence_z(threshold: float) -> None:
+    lo, hi = (float(b[0]) for b in engine._z_bounds(np.array([threshold])))
+    rng = np.random.default_rng(5)
+    y = np.concatenate([rng.uniform(0, 3 * hi, 20_000), lo * (1 + np.linspace(-1e-6, 1e-6, 2001)), [3.0]])
+    exact = engine._silence_z(y) >= threshold
+    assert np.array_equal(exact[y >= hi], np.ones(int((y >= hi).sum()), dtype=bool))
+    assert not exact[y < lo].any()
+    assert lo <= hi and (hi - lo) <= 1e-6 * hi
