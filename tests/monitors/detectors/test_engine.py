@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from monitors.detectors import _volume_judge as judge
 from monitors.detectors import volume_engine as engine
 from monitors.detectors.countstats import band, z_drop, z_from_neglog, z_signed, z_spike
 from tests.monitors.detectors.fixtures import DAY, T0, WIDTH, diurnal, grid
@@ -117,15 +118,15 @@ def test_exact_z_never_exceeds_the_pearson_bound_that_lets_quiet_windows_skip_it
     assert np.all(np.abs(z) <= 1.2248 * np.abs(pearson) + 1e-12)
     worst = z_signed(np.array([0.0]), np.array([(8 / 3) ** 3]), np.array([1.0]))[0]
     assert abs(worst) / (8 / 3) ** 1.5 == pytest.approx(1.2247, abs=1e-4)
-    assert engine.Z_OVER_PEARSON > 1.2248
+    assert judge.Z_OVER_PEARSON > 1.2248
 
 
 @pytest.mark.parametrize("threshold", [1.0, 2.0, 3.5, 4.5, 6.0, 17.0])
 def test_silence_bounds_agree_with_the_exact_silence_z(threshold: float) -> None:
-    lo, hi = (float(b[0]) for b in engine._z_bounds(np.array([threshold])))
+    lo, hi = (float(b[0]) for b in judge.z_bounds(np.array([threshold])))
     rng = np.random.default_rng(5)
     y = np.concatenate([rng.uniform(0, 3 * hi, 20_000), lo * (1 + np.linspace(-1e-6, 1e-6, 2001)), [3.0]])
-    exact = engine._silence_z(y) >= threshold
+    exact = judge.silence_z(y) >= threshold
     assert np.array_equal(exact[y >= hi], np.ones(int((y >= hi).sum()), dtype=bool))
     assert not exact[y < lo].any()
     assert lo <= hi and (hi - lo) <= 1e-6 * hi
