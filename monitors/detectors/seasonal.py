@@ -146,6 +146,7 @@ class Seasonal:
         self._expanded: dict[int, tuple[F64, F64]] = {}
         self._loss_rate = 1.0 - 0.5 ** (3 * width / _LOSS_HALF_LIFE_S)
         self._eligible = (_ELIGIBLE_DAYS * 86400.0 / width)[:, None]
+        self._all_eligible = False
         self._ratio, self._add = np.empty((7, n)), np.empty((_TOUCHED, n))
         self._shape, self._cand, self._level = np.empty((3, n)), np.empty((3, n)), np.empty((3, n))
         self._hour_c, self._lo, self._seen, self._tmp = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
@@ -177,9 +178,9 @@ class Seasonal:
         pick = np.where(choice == 0, 0, np.where(choice == 1, 1, 2))
         self._one = int(pick[0]) if n and bool((pick == pick[0]).all()) else -1
         """the candidate every series uses, or -1"""
-        columns = np.arange(n)
-        self._pick = pick * n + columns  # flat positions in (3, n): each series' chosen candidate
-        self._pick_lo = choice.astype(np.int64) * n + columns  # and in (14, n): its lower slot
+        self._columns, self._current = np.arange(n), choice.astype(np.int64)
+        self._pick = pick * n + self._columns  # flat positions in (3, n): each series' chosen candidate
+        self._pick_lo = self._current * n + self._columns  # and in (14, n): its lower slot
         self._pick_hi = self._pick_lo + 3 * n
 
     def predict(self, tm: Timing, k: int, mu: F64, low: float) -> F64:
@@ -189,12 +190,10 @@ class Seasonal:
             if self._cols is not None:
                 self.prof[self._cols] = self._g
             self._cols = tm.idx[k]
-            np.take(self.prof, self._cols, axis=0, out=self._g, mode="clip")
+            self.prof.take(self._cols, axis=0, out=self._g, mode="clip")
         g = self._g
         ratio = np.divide(g[:7], g[7:], self._ratio)
-        shape = np.subtract(ratio[3:6], ratio[:3], self._shape)
-        shape *= tm.frac[k]
-        shape += ratio[:3]
+        shape = _interpolate(ratio[:3], ratio[3:6], float(tm.frac[k]), self._shape)
         self._hour_c[...] = shape[2]
         self._dow_c = ratio[6]
         shape[2] *= self._dow_c
@@ -217,10 +216,9 @@ class Seasonal:
         else:
             lo = np.take(g.reshape(-1), self._pick_lo, out=self._lo)
             hi = np.take(g.reshape(-1), self._pick_hi, out=self._seen)
-        seen = np.subtract(hi, lo, self._seen)
-        seen *= tm.frac[k]
-        seen += lo  # events behind the chosen candidate's slot (interpolated like the profile)
-        r: F64 = np.divide(1.0, np.maximum(seen, 1.0, out=seen), out)
+        # events behind the chosen candidate's slot (interpolated like the profile)
+        seen = _interpolate(lo, hi, float(tm.frac[k]), self._seen)
+        r: F64 = np.divide(1.0, np.maximum(seen, 1.0, out=self._seen), out)
         if self._any2:  # day_and_hour: its day-of-week factor was learned from events too
             day = np.maximum(g[6], 1.0, out=self._tmp)
             r += np.divide(self._is2, day, day)
@@ -271,10 +269,11 @@ class Seasonal:
         return found
 
     def _rechoose(self, n_obs: F64) -> None:
-        loss = np.where(n_obs[None, :] < self._eligible, np.inf, self.loss)
+        if not self._all_eligible:  # n_obs only grows
+            self._all_eligible = bool(n_obs.min() >= self._eligible.max()) if n_obs.size else True
+        loss = self.loss if self._all_eligible else np.where(n_obs[None, :] < self._eligible, np.inf, self.loss)
         best = loss.argmin(axis=0)
-        cols = np.arange(loss.shape[1])
-        current = self.choice[0].astype(np.int64)
+        cols, current = self._columns, self._current
         better = loss[best, cols] < _SWITCH_MARGIN * loss[current, cols]
         if better.any():
             self.choice[0] = np.where(better, best, current)
@@ -283,3 +282,15 @@ class Seasonal:
     def adapt(self, rows: I64, ratio: F64) -> None:
         """Accept a new level for series ``rows``: scale every candidate's level by ``ratio``."""
         self.level_x[:, rows] *= ratio[None, :]
+
+
+def _interpolate(lo: F64, hi: F64, frac: float, out: F64) -> F64:
+    """``lo + frac·(hi − lo)`` into ``out``. Hourly buckets sit on the slots (frac 0): the result is
+    then exactly ``lo`` (lo and hi are positive and finite), copied without the arithmetic."""
+    if frac == 0.0:
+        out[...] = lo
+        return out
+    np.subtract(hi, lo, out)
+    out *= frac
+    out += lo
+    return out
