@@ -89,11 +89,13 @@ class Judge:
         self.h_win = params.threshold + np.array(WINDOW_EXTRA)[:, None]
         self.h_low = -self.h_win
         h_min = float(self.h_win.min()) if n else np.inf
-        self.alarm_screen = max(SCREEN_Z, h_min / Z_OVER_PEARSON)
+        # windows that could alarm have dev² >= screen² · vj · m (a hair wider than |Pearson| >=
+        # screen, so no rounding can drop one); the exact z and the floors decide
+        self.alarm_screen = (max(SCREEN_Z, h_min / Z_OVER_PEARSON) * (1 - 1e-9)) ** 2
         self.pend_lo, self.pend_hi = (float(b[0]) for b in z_bounds(np.array([PENDING_Z])))
         self.loud_lo, self.loud_hi = z_bounds(params.threshold)
         self.y_base = min(self.pend_lo, float(self.loud_lo.min())) if n else np.inf
-        self.pearson, self.a4 = np.empty((len(WINDOWS), n)), np.empty((len(WINDOWS), n))
+        self.sq, self.var = np.empty((len(WINDOWS), n)), np.empty((len(WINDOWS), n))
         self.screen = np.empty((len(WINDOWS), n), dtype=bool)
         self.screen_flat = self.screen.reshape(-1)
         self.y, self.y_hit = np.empty(n), np.empty(n, dtype=bool)
@@ -104,10 +106,9 @@ class Judge:
         """Series where some window crosses its change floors and its threshold (the floors first:
         they leave few windows, often none, whose z is then needed)."""
         w, p = self.win, self.params
-        pearson = np.multiply(w.vj, w.m_tot, self.pearson)
-        np.sqrt(pearson, pearson)
-        np.divide(w.dev, pearson, pearson)
-        np.greater_equal(np.abs(pearson, self.a4), self.alarm_screen, self.screen)
+        var = np.multiply(w.vj, w.m_tot, self.var)
+        var *= self.alarm_screen
+        np.greater_equal(np.multiply(w.dev, w.dev, self.sq), var, self.screen)
         idx = self.screen_flat.nonzero()[0]
         if not idx.size:
             return NONE
@@ -147,49 +148,40 @@ class Judge:
             loud[at] = _over(yc.take(at), lo, hi, lambda z, near: z >= thr[near])
         return cand[pend], cand[loud]
 
-    def verdicts(self, rows: I64, judge: B, valid: B | None, runs: tuple[F64, F64], span: F64) -> Verdicts:
-        """Every score of the series ``rows`` (after :meth:`alarms`, and :meth:`silence` unless no
-        zero run is going on: ``runs`` (e_since, zero_run) all 0), and their verdicts; ``span``:
-        length of the window that opened each row's episode."""
+    def verdicts(
+        self, rows: I64, judge: B, valid: B | None, runs: tuple[F64, F64, F64], span: F64
+    ) -> Verdicts:
+        """Every score of the series ``rows`` and their verdicts (the window buffers hold the
+        bucket); ``runs``: e_since, zero_run and the dispersion ``a`` of the one-bucket window;
+        ``span``: length of the window that opened each row's episode."""
+        a = runs[2]
         p, w = self.params, self.win
-        ar, mr = np.abs(w.dev[:, rows]), w.m_tot[:, rows]
+        dev, mr, vj, totals = w.dev[:, rows], w.m_tot[:, rows], w.vj[:, rows], w.totals[:, rows]
+        ar = np.abs(dev)
         valid_r = np.ones(ar.shape, dtype=bool) if valid is None else valid[:, rows]
-        zr = self._z_all()[:, rows]
-        zsil = self._zsil_all(runs[0])[rows]
-        big = valid_r & (ar >= np.maximum(p.min_abs[rows], p.min_rel[rows] * mr))
+        pearson = dev / np.sqrt(vj * mr)
+        zr = np.zeros(ar.shape)
+        at = np.abs(pearson) >= SCREEN_Z  # elsewhere z is 0 (the exact score is at most 1.25 × Pearson)
+        zr[at] = z_signed(totals[at], mr[at], vj[at])
         e_since = runs[0][rows]
+        zsil = silence_z(e_since / a[rows])
+        big = valid_r & (ar >= np.maximum(p.min_abs[rows], p.min_rel[rows] * mr))
         scores = Rows(
             judge=judge,
             z=zr,
-            pearson=self.pearson[:, rows],
+            pearson=pearson,
             up=big & (zr >= self.h_win[:, rows]),
             down=big & (zr <= self.h_low[:, rows]),
             silent=(zsil >= p.threshold[rows]) & (e_since >= p.min_abs[rows]),
             zsil=zsil,
             span_ok=valid_r & (np.maximum(span, CONTINUE_SPAN) >= LENGTHS),
             adev=ar,
-            totals=w.totals[:, rows],
+            totals=totals,
             m_tot=mr,
             e_since=e_since,
             zero_run=runs[1][rows],
         )
         return verdicts(rows, scores, p.min_abs[rows], p.min_rel[rows])
-
-    def _z_all(self) -> F64:
-        """z of every window: exact where it could matter (|Pearson| >= 2; the exact score is at
-        most 1.25 × Pearson), 0 elsewhere."""
-        z = np.zeros(self.a4.shape)
-        idx = np.greater_equal(self.a4, SCREEN_Z, self.screen).reshape(-1).nonzero()[0]
-        z.reshape(-1)[idx] = self._z(idx)
-        return z
-
-    def _zsil_all(self, e_since: F64) -> F64:
-        """Silence z of every series (0 where y < 3, as :func:`silence_z`)."""
-        zsil = np.zeros(e_since.shape)
-        if e_since.any():  # else y was not computed: no zero run is going on
-            sidx = np.greater_equal(self.y, 3.0, self.y_hit).nonzero()[0]
-            zsil[sidx] = z_from_neglog(self.y.take(sidx))
-        return zsil
 
 
 def _over(yc: F64, lo: F64 | float, hi: F64 | float, check: Callable[[F64, B], B]) -> B:

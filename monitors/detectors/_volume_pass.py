@@ -265,7 +265,7 @@ class Pass:
     def _episodes(self, k: int, rows: I64, obs: B, x: F64, valid: B | None) -> I64:
         """Verdicts of the series of interest, then the episode book; returns the anomalous ones."""
         judged = obs[rows] & (self.n_obs[rows] >= self.params.min_history[rows])
-        runs = (self.e_since, self.zero_run)
+        runs = (self.e_since, self.zero_run, self.a0)
         verdicts = self.judge.verdicts(rows, judged, valid, runs, self.ep[episodes.SPAN, rows])
         ring = (self.ring[0], self.ring[1], self.pos[k])
         anomalous, adapt_rows, ratios = self.book.step(self.times[k], verdicts, x, self.mu, ring)

@@ -202,7 +202,7 @@ class Seasonal:
         if self._one >= 0:
             np.maximum(cand[self._one], low, out=mu)
         else:
-            np.maximum(np.take(cand.reshape(-1), self._pick, out=mu), low, out=mu)
+            np.maximum(cand.reshape(-1).take(self._pick, out=mu), low, out=mu)
         return cand
 
     def rel_var(self, tm: Timing, k: int, out: F64) -> F64:
@@ -214,8 +214,8 @@ class Seasonal:
         if self._one >= 0:  # the chosen candidate's lower and upper slot
             lo, hi = g[self._one], g[self._one + 3]
         else:
-            lo = np.take(g.reshape(-1), self._pick_lo, out=self._lo)
-            hi = np.take(g.reshape(-1), self._pick_hi, out=self._seen)
+            lo = g.reshape(-1).take(self._pick_lo, out=self._lo)
+            hi = g.reshape(-1).take(self._pick_hi, out=self._seen)
         # events behind the chosen candidate's slot (interpolated like the profile)
         seen = _interpolate(lo, hi, float(tm.frac[k]), self._seen)
         r: F64 = np.divide(1.0, np.maximum(seen, 1.0, out=self._seen), out)
