@@ -91,7 +91,7 @@ class Judge:
         h_min = float(self.h_win.min()) if n else np.inf
         # windows that could alarm have dev² >= screen² · vj · m (a hair wider than |Pearson| >=
         # screen, so no rounding can drop one); the exact z and the floors decide
-        self.alarm_screen = (max(SCREEN_Z, h_min / Z_OVER_PEARSON) * (1 - 1e-9)) ** 2
+        self.alarm_screen = np.full((len(WINDOWS), n), (max(SCREEN_Z, h_min / Z_OVER_PEARSON) * (1 - 1e-9)) ** 2)
         self.pend_lo, self.pend_hi = (float(b[0]) for b in z_bounds(np.array([PENDING_Z])))
         self.loud_lo, self.loud_hi = z_bounds(params.threshold)
         self.y_base = min(self.pend_lo, float(self.loud_lo.min())) if n else np.inf

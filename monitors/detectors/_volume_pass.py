@@ -127,6 +127,9 @@ class Pass:
         self.rv0, self.rv_tail, self.count = self.rv[0], self.rv[1:], self.totals[0]
         self.runs_clear = False
         """every e_since and zero_run is 0 (no zero run going on)"""
+        # constants as full-shape operands: a Python scalar costs numpy a conversion per call
+        self.c_mu_min, self.c_mu_min4 = np.full(n, MU_MIN), np.full((w, n), MU_MIN)
+        self.c_clip, self.c_one, self.c_zero = np.full(n, CLIP_SD), np.ones(n), np.zeros(n)
 
     def _starts(self, params: Params, first: I64) -> None:
         n = len(first)
@@ -157,7 +160,7 @@ class Pass:
         obs = act if seen is None else act & seen
         obs_all = full and seen is None
         mu = self.mu
-        self.sea.predict(self.tm, k, mu, MU_MIN)
+        self.sea.predict(self.tm, k, mu, self.c_mu_min)
         x = raw if obs_all else np.where(obs, raw, mu)
         xc = self._clip(x, mu)
         self._windows(k, act, full)
@@ -197,7 +200,7 @@ class Pass:
         quad *= mu
         reach += quad
         np.sqrt(reach, reach)
-        reach *= CLIP_SD
+        reach *= self.c_clip
         lo, hi = np.subtract(mu, reach, self.r2), np.add(mu, reach, self.r1)
         xc = self.xc
         clipped: F64 = np.minimum(np.maximum(x, lo, out=xc), hi, out=xc)  # np.clip without its wrapper
@@ -210,7 +213,7 @@ class Pass:
         if full:
             self.win += np.subtract(self.xm_w, old, old)
             self.ring_at[pos][...] = self.xm
-            self.n_obs += 1.0
+            self.n_obs += self.c_one
         else:
             self.win += np.where(act, self.xm_w - old, 0.0)
             self.ring_at[pos][...] = np.where(act, self.xm, self.ring_at[pos])
@@ -232,7 +235,7 @@ class Pass:
         """Expected window totals, the variance the judgement uses (V·M + M²·r, r: relative variance
         of the prediction from the events its profile slot learned from; large in quiet hours),
         and the deviations (the one-bucket window sees ``x``)."""
-        m_tot = np.maximum(self.win_m, MU_MIN, out=self.m_tot)
+        m_tot = np.maximum(self.win_m, self.c_mu_min4, out=self.m_tot)
         v = self.disp.variance_factor(m_tot, self.v)
         self.sea.rel_var(self.tm, k, self.rv0)
         self.rv_tail[...] = self.rv0
@@ -242,7 +245,7 @@ class Pass:
 
     def _zeros(self, x: F64, obs: B, obs_all: bool) -> None:
         """Expected events since the last one, and the run of zero buckets."""
-        zero = np.equal(x, 0, self.zero)
+        zero = np.equal(x, self.c_zero, self.zero)
         if obs_all and not np.count_nonzero(zero):
             if not self.runs_clear:
                 self.runs.fill(0.0)

@@ -44,7 +44,9 @@ class Dispersion:
         half_life = max(_HALF_LIFE_S / width, _MIN_HALF_LIFE_BUCKETS)
         self._rate = 1.0 - 0.5 ** (1.0 / half_life)
         self._add = np.empty_like(self._sums)
-        self._r, self._cap = np.empty_like(self.a), np.empty_like(self.a)
+        self._r, self._cap, self._keep = np.empty_like(self.a), np.empty_like(self.a), np.empty_like(self.a)
+        # constants as full-shape operands (a Python scalar costs numpy a conversion per call)
+        self._clip, self._rates, self._ones = (np.full(self.a.shape, c) for c in (_CLIP, self._rate, 1.0))
 
     @staticmethod
     def fresh(n: int, windows: int) -> dict[str, F64]:
@@ -70,10 +72,10 @@ class Dispersion:
         """Learn from window deviations ``dev = X − M`` where ``upd`` (W, n) is 1."""
         r = np.multiply(dev, dev, self._r)
         r /= m
-        np.minimum(r, np.multiply(_CLIP, v, self._cap), out=r)
+        np.minimum(r, np.multiply(self._clip, v, self._cap), out=r)
         add = self._add
         w = np.divide(upd, np.multiply(v, v, add[0]), add[0])
-        keep = 1.0 - upd * self._rate
+        keep = np.subtract(self._ones, np.multiply(upd, self._rates, self._keep), self._keep)
         wm = np.multiply(w, m, add[1])
         np.multiply(wm, m, add[2])
         np.multiply(w, r, add[3])

@@ -150,6 +150,7 @@ class Seasonal:
         self._ratio, self._add = np.empty((7, n)), np.empty((_TOUCHED, n))
         self._shape, self._cand, self._level = np.empty((3, n)), np.empty((3, n)), np.empty((3, n))
         self._hour_c, self._lo, self._seen, self._tmp = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+        self._ones = np.ones(n)
         self._set_masks()
 
     @staticmethod
@@ -183,9 +184,9 @@ class Seasonal:
         self._pick_lo = self._current * n + self._columns  # and in (14, n): its lower slot
         self._pick_hi = self._pick_lo + 3 * n
 
-    def predict(self, tm: Timing, k: int, mu: F64, low: float) -> F64:
-        """Expected count of bucket ``k`` for every series (at least ``low``) into ``mu``; returns
-        each candidate's prediction (3, n)."""
+    def predict(self, tm: Timing, k: int, mu: F64, low: F64) -> F64:
+        """Expected count of bucket ``k`` for every series (at least ``low``, per series) into
+        ``mu``; returns each candidate's prediction (3, n)."""
         if self._cols is None or tm.moved[k]:
             if self._cols is not None:
                 self.prof[self._cols] = self._g
@@ -218,9 +219,9 @@ class Seasonal:
             hi = g.reshape(-1).take(self._pick_hi, out=self._seen)
         # events behind the chosen candidate's slot (interpolated like the profile)
         seen = _interpolate(lo, hi, float(tm.frac[k]), self._seen)
-        r: F64 = np.divide(1.0, np.maximum(seen, 1.0, out=self._seen), out)
+        r: F64 = np.divide(self._ones, np.maximum(seen, self._ones, out=self._seen), out)
         if self._any2:  # day_and_hour: its day-of-week factor was learned from events too
-            day = np.maximum(g[6], 1.0, out=self._tmp)
+            day = np.maximum(g[6], self._ones, out=self._tmp)
             r += np.divide(self._is2, day, day)
         return r
 
