@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from duckdb.func import FunctionNullHandling, PythonUDFType
 
-from monitors.ingest import rows, sqlgen
+from monitors.ingest import native, rows, sqlgen
 from monitors.ingest.conformance import Evaluator
 from monitors.ingest.leakage import LeakageConfig
 from monitors.ingest.samples import SampleKeeper
@@ -40,6 +40,7 @@ class FactOptions:
     sample_rate: float = 1.0
     property_stats: bool = True
     leakage: LeakageConfig | None = None
+    native: bool = True
 
 
 @dataclass
@@ -199,7 +200,7 @@ class _Run:
 def _encoding_rejects(con: duckdb.DuckDBPyConnection, rejects: str) -> pd.DataFrame:
     try:
         rows = con.execute(
-            f"SELECT error_type, list(DISTINCT csv_line) FILTER (WHERE csv_line IS NOT NULL), count(DISTINCT line) "
+            f"SELECT error_type, list(DISTINCT csv_line ORDER BY csv_line) FILTER (WHERE csv_line IS NOT NULL), count(DISTINCT line) "
             f"FROM {rejects} GROUP BY 1"
         ).fetchall()
     except duckdb.CatalogException:
@@ -210,6 +211,29 @@ def _encoding_rejects(con: duckdb.DuckDBPyConnection, rejects: str) -> pd.DataFr
         reason = "not_utf8" if "ENCODING" in kind else "line_too_long" if "SIZE" in kind else "invalid_json"
         out.append({"reason": reason, "n": int(count), "rejected": (lines or [])[: sqlgen.QUARANTINE_PER_REASON]})
     return pd.DataFrame(out, columns=["reason", "n", "rejected"])
+
+
+def run_native(
+    con: duckdb.DuckDBPyConnection, plan: Plan, path: str, start: int, end: int, opts: FactOptions, evaluator: Evaluator,
+    tmp_dir: str,
+) -> Facts:
+    """Aggregates of bytes ``[start, end)`` of the plain file at ``path``: the native scanner reads
+    the clean single messages, DuckDB (:func:`run_facts`) the lines it leaves (:mod:`monitors.ingest.native`)."""
+    reader = native.NativeReader(con, plan, evaluator, bucket_seconds=opts.bucket_seconds, now_epoch=opts.now_epoch,
+                                 leakage=opts.leakage, property_stats=opts.property_stats)  # fmt: skip
+    side = os.path.join(tmp_dir, f"deferred-{os.getpid()}-{next(_counter)}.jsonl")
+    try:
+        with open(side, "wb") as fh:
+            result = reader.read(path, start, end, fh.write)
+        facts = Facts(result.parts, "native", result.sketches)
+        if result.deferred_lines:
+            rest = run_facts(con, plan, side, False, opts, evaluator)
+            facts.extend(rest)
+            facts.reader = f"native+{rest.reader}"
+        return facts
+    finally:
+        if os.path.exists(side):
+            os.unlink(side)
 
 
 def run_facts(

@@ -70,21 +70,42 @@ def _sketches(batch: IngestBatch, facts: Facts) -> None:
             batch.latency[lkey] = new if old is None else LatencySketch.total([old, new])
 
 
+def _combined_samples(frame: pd.DataFrame, tcs: list[str]) -> list[tuple[tuple[object, ...], int, list[str]]]:
+    """Per combination: (key, newest bucket, its three samples), whatever parts the input was read
+    in (the three with the largest (sample hash, text hash), as one read of the whole input picks),
+    in an order that depends on the data only."""
+    best: dict[tuple[object, ...], tuple[int, list[tuple[int, int, str]]]] = {}
+    for row in frame.itertuples(index=False):
+        key = (str(row.event), str(row.msg_type), int(row.flags), *(int(getattr(row, t)) for t in tcs), int(row.nkeys))
+        texts = list(row.samples) if row.samples is not None else []
+        shs = list(row.shs) if row.shs is not None else []
+        phs = list(row.phs) if row.phs is not None else []
+        picks = [(int(a), int(b), str(t)) for a, b, t in zip(shs, phs, texts, strict=False)]
+        bucket = int(row.bucket)
+        old = best.get(key)
+        if old is not None:
+            bucket, picks = max(bucket, old[0]), old[1] + picks
+        best[key] = (bucket, sorted(set(picks), reverse=True)[:3])
+    ordered = sorted(best.items(), key=lambda kv: (-kv[1][0], [(-p[0], -p[1]) for p in kv[1][1]], str(kv[0])))
+    return [(key, bucket, [p[2] for p in picks]) for key, (bucket, picks) in ordered]
+
+
 def _samples(batch: IngestBatch, parts: dict[str, pd.DataFrame], ev: Evaluator) -> None:
     frame = parts.get("samples")
     if frame is None or frame.empty:
         return
     tcs = [c for c in frame.columns if c.startswith("tc")]
-    for row in frame.itertuples(index=False):
-        codes = tuple(int(getattr(row, t)) for t in tcs)
-        verdict = ev.verdict(str(row.event), str(row.msg_type), int(row.flags), codes, int(row.nkeys))
-        samples = [redact_line(s) for s in (row.samples if row.samples is not None else [])][:3]
+    for key, bucket, texts in _combined_samples(frame, tcs):
+        event, msg_type, flags = str(key[0]), str(key[1]), int(key[2])  # type: ignore[call-overload]
+        codes = tuple(int(c) for c in key[3:-1])  # type: ignore[call-overload]
+        verdict = ev.verdict(event, msg_type, flags, codes, int(key[-1]))  # type: ignore[call-overload]
+        samples = [redact_line(s) for s in texts]
         for vtype, prop in (*verdict.violations, *(("leak", s) for s in verdict.leaks)):
-            key = (str(row.event), str(row.msg_type), vtype, prop)
-            old = batch.vsamples.get(key)
-            if old is None or int(row.bucket) > old[0] or len(old[1]) < 3:
-                merged = samples if old is None or int(row.bucket) > old[0] else (old[1] + samples)[:3]
-                batch.vsamples[key] = (max(int(row.bucket), old[0] if old else 0), merged)
+            vkey = (event, msg_type, vtype, prop)
+            old = batch.vsamples.get(vkey)
+            if old is None or bucket > old[0] or len(old[1]) < 3:
+                merged = samples if old is None or bucket > old[0] else (old[1] + samples)[:3]
+                batch.vsamples[vkey] = (max(bucket, old[0] if old else 0), merged)
 
 
 def _extra_keys(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:

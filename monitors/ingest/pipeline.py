@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 
 from monitors.errors import ConfigError
-from monitors.ingest import columnar, files, merge
+from monitors.ingest import columnar, files, merge, native
 from monitors.ingest.conformance import Evaluator
 from monitors.ingest.leakage import LeakageConfig
 from monitors.plan import Plan
@@ -47,6 +47,7 @@ class IngestOptions:
     progress: bool = False
     clock: Callable[[], datetime] = utcnow
     leakage: LeakageConfig | None = None
+    native: bool = True  # the native scanner for the lines it can read (monitors/ingest/native.py)
 
 
 @dataclass
@@ -130,6 +131,7 @@ class SourceIngester:
         files.clear_dir(self.tmp)
         self.con = columnar.connect(temp_dir=os.path.join(self.tmp, "duckdb"))
         self.evaluator = Evaluator(opts.plan)
+        self.native = opts.native and native.usable(opts.plan, opts.sample_rate)
 
     def close(self) -> None:
         """Release the DuckDB connection and temporary files."""
@@ -193,9 +195,14 @@ class SourceIngester:
             if cp is not None and len(info.head) > cp.fp_len:  # upgrade the identity as the file grows
                 self.store.save_checkpoint(self.opts.source, self._cp(info, cp.offset, cp.complete), now, replaces=cp.file_key)
             return FileResult(path, "unchanged")
-        target, nbytes = self._materialise(info, region)
-        opts = columnar.FactOptions(self.opts.bucket_seconds, now.timestamp(), self.opts.sample_rate, leakage=self.opts.leakage)
-        facts = columnar.run_facts(self.con, self.opts.plan, target, info.compressed and region.direct, opts, self.evaluator)
+        opts = columnar.FactOptions(self.opts.bucket_seconds, now.timestamp(), self.opts.sample_rate, leakage=self.opts.leakage,
+                                    native=self.opts.native)
+        if self.native and not info.compressed and region.end is not None:
+            target, nbytes = path, region.end - region.start
+            facts = columnar.run_native(self.con, self.opts.plan, path, region.start, region.end, opts, self.evaluator, self.tmp)
+        else:
+            target, nbytes = self._materialise(info, region)
+            facts = columnar.run_facts(self.con, self.opts.plan, target, info.compressed and region.direct, opts, self.evaluator)
         batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
                                sample_rate=self.opts.sample_rate, file=path)  # fmt: skip
         end = region.end if region.end is not None else -1

@@ -290,9 +290,12 @@ def with_samples(lean: str, keeper: str, n_codes: int, render: str) -> str:
 
 def samples_sql(table: str, n_codes: int) -> str:
     """Up to 3 samples per combination that violates the plan: the largest sample hashes (ties, such
-    as a resent message, broken by the text, so the pick never depends on the order of the rows)."""
+    as a resent message, broken by the text, so the pick never depends on the order of the rows),
+    with their sample hashes (``shs``) and text hashes (``phs``), so that picks from several parts
+    of an input merge into the same three (:func:`monitors.ingest.merge.to_batch`)."""
     tcs = "".join(f", tc{c}" for c in range(n_codes))
-    return f"""SELECT event, msg_type, flags{tcs}, nkeys, max_by(sample, (sh, hash(sample)), 3) AS samples
+    return f"""SELECT event, msg_type, flags{tcs}, nkeys, max_by(sample, (sh, hash(sample)), 3) AS samples,
+                      max_by(sh, (sh, hash(sample)), 3) AS shs, max_by(hash(sample), (sh, hash(sample)), 3) AS phs
                FROM {table} WHERE reason IS NULL AND sh IS NOT NULL GROUP BY ALL"""
 
 

@@ -44,9 +44,10 @@ def write_lines(path: Path, lines: list[Any], *, mode: str = "w") -> Path:
 
 
 def run_ingest(store: Store, *paths: Path | str, source: str = "web", environment: str = "production",
-               grace: float = 0.0, plan: Any = None) -> IngestReport:  # fmt: skip
+               grace: float = 0.0, plan: Any = None, native: bool = True) -> IngestReport:  # fmt: skip
     """Ingest with test-friendly options (no final-line grace)."""
-    opts = IngestOptions(source=source, environment=environment, plan=plan or load_plan(), final_line_grace=grace)
+    opts = IngestOptions(source=source, environment=environment, plan=plan or load_plan(), final_line_grace=grace,
+                         native=native)  # fmt: skip
     return ingest(store, [str(p) for p in paths], opts)
 
 

@@ -184,17 +184,25 @@ def test_violation_samples_are_the_same_three_messages_whatever_the_reader_and_l
     shuffled = list(reversed(bad + good))
     random.Random(4).shuffle(shuffled)
     picked = []
-    for name, lines in (("fast", bad + good), ("exact", [*shuffled, "{not json"])):
+    native = "native" if _scan_built() else "fast"
+    for name, lines, reader in (("fast", bad + good, "fast"), ("exact", [*shuffled, "{not json"], "exact"),
+                                ("native", shuffled, native), ("mixed", [*bad, "{not json", *good], f"{native}+exact")):
         store = Store.from_url(f"sqlite:///{tmp_path / name}.sqlite")
         store.migrate()
-        report = run_ingest(store, write_lines(tmp_path / f"{name}.jsonl", lines))
-        assert report.files[0].reader == name
+        report = run_ingest(store, write_lines(tmp_path / f"{name}.jsonl", lines), native=name in ("native", "mixed"))
+        assert report.files[0].reader == reader.replace("fast+", "")
         frame = store.read_sample_payloads()
         rows = frame[(frame["vtype"] == "missing_required_property") & (frame["property"] == "cart_id")]
         assert len(rows) == 3 and not any("person" in s for s in rows["sample"])
         picked.append(sorted(re.search(r'"messageId":\s*"(msg\d+)"', s).group(1) for s in rows["sample"]))  # type: ignore[union-attr]
         store.dispose()
-    assert picked[0] == picked[1] and len(set(picked[0])) == 3
+    assert picked[0] == picked[1] == picked[2] == picked[3] and len(set(picked[0])) == 3
+
+
+def _scan_built() -> bool:
+    from monitors.ingest import native
+
+    return native.available()
 
 
 def test_identity_sketches_separate_users_anonymous_and_linked_ids(store: Store, tmp_path: Path) -> None:

@@ -1,0 +1,1358 @@
+/* The native scanner of the ingest hot path (see monitors/ingest/native.py).
+ *
+ * Reads clean Segment-spec messages, one per line, straight from a memory map and folds them into
+ * the same aggregates the DuckDB path builds (monitors/ingest/sqlgen.py): per combination of
+ * (event, type, bucket, flags, packed property types, key count) a count; per (event, type,
+ * bucket) latency bins and HyperLogLog registers; keys outside the plan; and the sample rows of
+ * each combination. Every line it is not sure about (batches, Track v2, rejects, odd timestamps,
+ * escapes in keys, duplicate keys, non-string fields...) is handed back untouched for the DuckDB
+ * path, so the results never depend on which reader ran. Leak signals are regular expressions: the
+ * scanner interns the values they look at and Python evaluates each distinct value once (in
+ * DuckDB, with the same SQL), between ``parse`` and ``aggregate``.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "native/duckhash.h"
+#include "native/json.h"
+#include "native/tables.h"
+
+#define MAXC 4            /* packed type-code words per row (21 keys each) */
+#define MAX_LAYOUT_KEYS 64
+#define NFIELDS 10
+#define NKINDS 6
+#define F_IDENTIFIED 0
+#define F_CHECKED 1
+#define F_EMAIL_ID 2
+#define F_NO_IDENTITY 3
+#define F_TOO_LARGE 4
+#define F_IMPOSSIBLE_TS 5
+#define LEAK_BASE 40
+#define HLL_P 12
+#define HLL_M 4096
+#define MIN_EPOCH 946684800.0
+#define MAX_LINE (16 * 1024 * 1024)
+
+/* value classes (item type masks use these bits) */
+#define VC_STR 1
+#define VC_OBJ 2
+#define VC_ARR 4
+#define VC_BOOL 8
+#define VC_INT 16
+#define VC_REAL 32
+#define VC_NULL 64
+
+static const char *SEG_TYPES[] = {"track", "identify", "page", "screen", "group", "alias"};
+enum { MT_TRACK, MT_IDENTIFY, MT_PAGE, MT_SCREEN, MT_GROUP, MT_ALIAS };
+/* leak fields and the kind of value (one interned table per kind) */
+enum { L_LXEMAIL, L_CXEMAIL, L_UID, L_AID, L_URL, L_REF, L_BUILD, L_VERSION, L_NS, L_ENV };
+static const int KIND_OF[NFIELDS] = {0, 0, 1, 2, 3, 3, 4, 4, 4, 5};
+
+typedef struct {
+    const char *s;
+    size_t n;
+    int present; /* key seen */
+    int isnull;  /* JSON null (or key absent) */
+} Str;
+
+typedef struct {
+    int64_t bucket;
+    uint64_t flags, tc[MAXC], hu, hl, sh;
+    int64_t off;
+    int32_t len, ev, nkeys, xk_start, xk_n;
+    int16_t lb[3];
+    uint8_t lmask, umask;
+    int32_t leak[NFIELDS];
+} Row;
+
+typedef struct {
+    char *name;
+    size_t n;
+} Name;
+
+typedef struct {
+    int nkeys, items;
+    Name keys[MAX_LAYOUT_KEYS];
+} Layout;
+
+typedef struct {
+    Name name;
+    int32_t req_bit, wrong_bit, allowed;
+} ItemCheck;
+
+typedef struct {
+    Name name;
+    int nchecks;
+    ItemCheck *checks;
+} ItemArray;
+
+typedef struct {
+    int32_t mt;
+    int32_t layout; /* -1: none */
+    int items;      /* the event plans an array with an item schema */
+} EvInfo;
+
+typedef struct { int32_t ev, nkeys; int64_t bucket; uint64_t flags, tc[MAXC]; } ComboKey;
+typedef struct { ComboKey k; int64_t n, g, sample; } ComboRec;
+typedef struct { int32_t ev, nkeys; uint64_t flags, tc[MAXC]; } SampleKey;
+typedef struct { SampleKey k; int64_t kept; uint64_t sh[3]; int64_t off[3], len[3]; } SampleRec;
+typedef struct { int32_t ev, pad; int64_t bucket; } GroupKey;
+typedef struct { GroupKey k; int64_t g; } GroupRec;
+typedef struct { uint64_t key; } LatKey;
+typedef struct { LatKey k; int64_t n; } LatRec;
+typedef struct { int32_t ev, key, jtype, pad; int64_t bucket; } XKey;
+typedef struct { XKey k; int64_t n; } XRec;
+typedef struct { int32_t key, jtype; } XEntry;
+
+typedef struct {
+    PyObject_HEAD
+    /* configuration */
+    int64_t bucket_seconds;
+    double now_epoch, hi, ln_gamma, min_value;
+    int zero_bin, neg_bin, n_codes, max_payload;
+    int nlayouts, identify_layout;
+    Name *layout_names;
+    Layout *layouts;
+    int narrays;
+    ItemArray *arrays;
+    uint8_t field_mask[NFIELDS], null_bits[NFIELDS], kind_active[NKINDS];
+    /* state */
+    Strtab events;           /* msg type byte + event name */
+    Buf evinfo;              /* EvInfo per event id */
+    Strtab values[NKINDS];   /* leak values */
+    Buf bits[NKINDS];        /* uint8 signals per value id */
+    Buf aux[NKINDS];         /* uint64 per value id: MD5 (ids), DuckDB hash (anonymous ids, second half) */
+    size_t evaluated[NKINDS];
+    Strtab xkeys;
+    Buf rows, xk, deferred, scratch;
+    size_t xk_kept; /* bytes of xk that belong to stored rows */
+    const char *base; /* the buffer being read (valid during parse and aggregate) */
+    Table combos, samples, groups, lat, extra;
+    Buf regs; /* per group: 4 kinds x HLL_M registers */
+    int64_t n_rows, n_deferred, n_blank;
+    int busy;
+} Scanner;
+
+/* ------------------------------------------------------------------ timestamps */
+
+static inline int dig2(const char *p) {
+    if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9') return -1;
+    return (p[0] - '0') * 10 + (p[1] - '0');
+}
+
+static inline int64_t days_from_civil(int64_t y, int m, int d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}][Z|+HH[:MM]|+HHMM] -> microseconds since the epoch; -1: not this form. */
+static int parse_ts(const char *s, size_t n, int64_t *micros) {
+    if (n < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':')
+        return -1;
+    int y1 = dig2(s), y2 = dig2(s + 2), mo = dig2(s + 5), d = dig2(s + 8), h = dig2(s + 11), mi = dig2(s + 14),
+        se = dig2(s + 17);
+    if (y1 < 0 || y2 < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 59)
+        return -1;
+    int y = y1 * 100 + y2;
+    if (y < 1970 || y > 2999) return -1;
+    static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > dim[mo - 1] + (mo == 2 && leap)) return -1;
+    size_t i = 19;
+    int64_t frac = 0;
+    if (i < n && s[i] == '.') {
+        i++;
+        int nd = 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9') {
+            if (++nd > 6) return -1;
+            frac = frac * 10 + (s[i] - '0');
+            i++;
+        }
+        if (nd == 0) return -1;
+        while (nd++ < 6) frac *= 10;
+    }
+    int64_t off = 0;
+    if (i < n) {
+        if (s[i] == 'Z') {
+            i++;
+        } else if (s[i] == '+' || s[i] == '-') {
+            int sign = s[i] == '-' ? -1 : 1;
+            i++;
+            if (i + 2 > n) return -1;
+            int oh = dig2(s + i), om = 0;
+            if (oh < 0 || oh > 15) return -1;
+            i += 2;
+            if (i < n) {
+                if (s[i] == ':') i++;
+                if (i + 2 > n) return -1;
+                om = dig2(s + i);
+                if (om < 0 || om > 59) return -1;
+                i += 2;
+            }
+            off = sign * (oh * 3600 + om * 60);
+        } else {
+            return -1;
+        }
+    }
+    if (i != n) return -1;
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
+    *micros = secs * 1000000 + frac;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+static inline int name_eq(const Name *a, const char *s, size_t n) {
+    return a->n == n && (n == 0 || (a->name[0] == s[0] && memcmp(a->name, s, n) == 0));
+}
+
+/* A string-ish field: a JSON string (unescaped), an integer (its text), or null. */
+static int read_strish(Scanner *S, Cur *c, Str *out) {
+    if (out->present) return J_BAD; /* duplicate key */
+    out->present = 1;
+    char ch = *c->p;
+    if (ch == '"') {
+        const char *s;
+        size_t n;
+        int esc;
+        if (j_string(c, &s, &n, &esc)) return J_BAD;
+        if (esc) {
+            char *dst = S->scratch.data + S->scratch.len;
+            long m = j_unescape(s, n, dst);
+            if (m < 0) return J_BAD;
+            S->scratch.len += (size_t)m;
+            s = dst;
+            n = (size_t)m;
+        }
+        out->s = s;
+        out->n = n;
+        out->isnull = 0;
+        return J_OK;
+    }
+    if (ch == 'n') {
+        out->isnull = 1;
+        return j_lit(c, "null", 4);
+    }
+    if (ch == '-' || (ch >= '0' && ch <= '9')) {
+        int kind;
+        const char *s = c->p;
+        if (j_number(c, &kind) || kind != N_INT) return J_BAD;
+        out->s = s;
+        out->n = (size_t)(c->p - s);
+        out->isnull = 0;
+        return J_OK;
+    }
+    return J_BAD;
+}
+
+/* A string field only (or null). */
+static int read_str(Scanner *S, Cur *c, Str *out) {
+    if (*c->p != '"' && *c->p != 'n') return J_BAD;
+    return read_strish(S, c, out);
+}
+
+static int read_ts(Cur *c, int *present, int64_t *micros) {
+    if (*present) return J_BAD;
+    *present = 1;
+    if (*c->p == 'n') {
+        *present = 2; /* null */
+        return j_lit(c, "null", 4);
+    }
+    if (*c->p != '"') return J_BAD;
+    const char *s;
+    size_t n;
+    int esc;
+    if (j_string(c, &s, &n, &esc) || esc) return J_BAD;
+    return parse_ts(s, n, micros) ? J_BAD : J_OK;
+}
+
+/* Reads a key: c->p at its quote; the key must have no escapes. Leaves c->p after the colon and spaces. */
+static inline int read_key(Cur *c, const char **k, size_t *kn) {
+    int esc;
+    if (c->p >= c->end || *c->p != '"' || j_string(c, k, kn, &esc) || esc) return J_BAD;
+    j_ws(c);
+    if (c->p >= c->end || *c->p != ':') return J_BAD;
+    c->p++;
+    j_ws(c);
+    return c->p < c->end ? J_OK : J_BAD;
+}
+
+/* After a member: ',' (returns 1, more), '}' (returns 0, done), else J_BAD. */
+static inline int next_member(Cur *c) {
+    j_ws(c);
+    if (c->p >= c->end) return J_BAD;
+    if (*c->p == ',') {
+        c->p++;
+        j_ws(c);
+        return 1;
+    }
+    if (*c->p == '}') {
+        c->p++;
+        return 0;
+    }
+    return J_BAD;
+}
+
+/* Opens an object: c->p at '{'. Returns 1 if it has members, 0 if empty. */
+static inline int open_object(Cur *c) {
+    c->p++;
+    j_ws(c);
+    if (c->p < c->end && *c->p == '}') {
+        c->p++;
+        return 0;
+    }
+    return 1;
+}
+
+/* An object whose listed keys are string fields (others skipped); null allowed for the object. */
+static int read_fields(Scanner *S, Cur *c, int nk, const char *const *keys, Str **outs) {
+    if (*c->p == 'n') return j_lit(c, "null", 4);
+    if (*c->p != '{') return J_BAD;
+    int more = open_object(c);
+    while (more == 1) {
+        const char *k;
+        size_t kn;
+        if (read_key(c, &k, &kn)) return J_BAD;
+        int hit = -1;
+        for (int i = 0; i < nk; i++)
+            if (strlen(keys[i]) == kn && memcmp(keys[i], k, kn) == 0) hit = i;
+        if (hit >= 0) {
+            if (read_str(S, c, outs[hit])) return J_BAD;
+        } else if (j_skip(c, 2)) {
+            return J_BAD;
+        }
+        more = next_member(c);
+    }
+    return more;
+}
+
+/* context: traits.email, page.url / referrer, app.build / version / namespace, environment, env. */
+static int read_context(Scanner *S, Cur *c, Str *f /* [8] */) {
+    if (*c->p == 'n') return j_lit(c, "null", 4);
+    if (*c->p != '{') return J_BAD;
+    int seen = 0, more = open_object(c);
+    while (more == 1) {
+        const char *k;
+        size_t kn;
+        if (read_key(c, &k, &kn)) return J_BAD;
+        int r;
+        if (kn == 6 && memcmp(k, "traits", 6) == 0) {
+            static const char *const ks[] = {"email"};
+            Str *o[] = {&f[0]};
+            if (seen & 1) return J_BAD;
+            seen |= 1;
+            r = read_fields(S, c, 1, ks, o);
+        } else if (kn == 4 && memcmp(k, "page", 4) == 0) {
+            static const char *const ks[] = {"url", "referrer"};
+            Str *o[] = {&f[1], &f[2]};
+            if (seen & 2) return J_BAD;
+            seen |= 2;
+            r = read_fields(S, c, 2, ks, o);
+        } else if (kn == 3 && memcmp(k, "app", 3) == 0) {
+            static const char *const ks[] = {"build", "version", "namespace"};
+            Str *o[] = {&f[3], &f[4], &f[5]};
+            if (seen & 4) return J_BAD;
+            seen |= 4;
+            r = read_fields(S, c, 3, ks, o);
+        } else if (kn == 11 && memcmp(k, "environment", 11) == 0) {
+            r = read_str(S, c, &f[6]);
+        } else if (kn == 3 && memcmp(k, "env", 3) == 0) {
+            r = read_str(S, c, &f[7]);
+        } else {
+            r = j_skip(c, 1);
+        }
+        if (r < 0) return J_BAD;
+        more = next_member(c);
+    }
+    return more;
+}
+
+/* Class of the value at c->p, which is skipped (validated). */
+static inline int value_class(Cur *c, int depth) {
+    char ch = *c->p;
+    const char *s;
+    size_t n;
+    int e, kind;
+    switch (ch) {
+    case '"':
+        return j_string(c, &s, &n, &e) ? J_BAD : VC_STR;
+    case '{':
+        return j_skip(c, depth) ? J_BAD : VC_OBJ;
+    case '[':
+        return j_skip(c, depth) ? J_BAD : VC_ARR;
+    case 't':
+        return j_lit(c, "true", 4) ? J_BAD : VC_BOOL;
+    case 'f':
+        return j_lit(c, "false", 5) ? J_BAD : VC_BOOL;
+    case 'n':
+        return j_lit(c, "null", 4) ? J_BAD : VC_NULL;
+    default:
+        if (j_number(c, &kind)) return J_BAD;
+        return kind == N_INT ? VC_INT : VC_REAL;
+    }
+}
+
+static inline int code_of(int vc) {
+    switch (vc) {
+    case VC_STR: return 1;
+    case VC_INT: return 2;
+    case VC_REAL: return 3;
+    case VC_BOOL: return 4;
+    case VC_ARR: return 5;
+    case VC_OBJ: return 6;
+    default: return 7;
+    }
+}
+
+/* The items of a planned array: c->p at '['. Sets the item-check flag bits. */
+static int read_items(Cur *c, const ItemArray *arr, uint64_t *flags) {
+    c->p++;
+    j_ws(c);
+    if (c->p < c->end && *c->p == ']') {
+        c->p++;
+        return J_OK;
+    }
+    int vcs[64];
+    if (arr->nchecks > 64) return J_BAD;
+    for (;;) {
+        if (c->p >= c->end || *c->p != '{') return J_BAD; /* only arrays of objects */
+        for (int j = 0; j < arr->nchecks; j++) vcs[j] = 0;
+        int more = open_object(c);
+        while (more == 1) {
+            const char *k;
+            size_t kn;
+            if (read_key(c, &k, &kn)) return J_BAD;
+            int hit = -1;
+            for (int j = 0; j < arr->nchecks; j++)
+                if (name_eq(&arr->checks[j].name, k, kn)) hit = j;
+            if (hit >= 0) {
+                if (vcs[hit]) return J_BAD; /* duplicate */
+                int vc = value_class(c, 3);
+                if (vc < 0) return J_BAD;
+                vcs[hit] = vc;
+            } else if (j_skip(c, 3)) {
+                return J_BAD;
+            }
+            more = next_member(c);
+        }
+        if (more < 0) return J_BAD;
+        for (int j = 0; j < arr->nchecks; j++) {
+            const ItemCheck *ck = &arr->checks[j];
+            int vc = vcs[j];
+            if (vc == 0 || vc == VC_NULL) {
+                if (ck->req_bit >= 0) *flags |= 1ULL << ck->req_bit;
+            } else if (!(vc & ck->allowed)) {
+                *flags |= 1ULL << ck->wrong_bit;
+            }
+        }
+        j_ws(c);
+        if (c->p >= c->end) return J_BAD;
+        if (*c->p == ',') {
+            c->p++;
+            j_ws(c);
+            continue;
+        }
+        if (*c->p == ']') {
+            c->p++;
+            return J_OK;
+        }
+        return J_BAD;
+    }
+}
+
+
+/* properties / traits of a message whose event info is ``ei``: type codes, key count, item flags,
+ * keys outside the plan; the traits' email for identify. c->p at '{'. */
+static int read_props(Scanner *S, Cur *c, const EvInfo *ei, Row *r, Str *email) {
+    const Layout *lay = ei->layout >= 0 ? &S->layouts[ei->layout] : NULL;
+    uint64_t seen = 0;
+    int more = open_object(c);
+    while (more == 1) {
+        const char *k;
+        size_t kn;
+        int esc;
+        if (c->p >= c->end || *c->p != '"' || j_string(c, &k, &kn, &esc)) return J_BAD;
+        if (esc) {
+            char *dst = S->scratch.data + S->scratch.len;
+            long m = j_unescape(k, kn, dst);
+            if (m < 0) return J_BAD;
+            S->scratch.len += (size_t)m;
+            k = dst;
+            kn = (size_t)m;
+        }
+        j_ws(c);
+        if (c->p >= c->end || *c->p != ':') return J_BAD;
+        c->p++;
+        j_ws(c);
+        if (c->p >= c->end) return J_BAD;
+        r->nkeys++;
+        int idx = -1;
+        if (lay)
+            for (int i = 0; i < lay->nkeys; i++)
+                if (name_eq(&lay->keys[i], k, kn)) {
+                    idx = i;
+                    break;
+                }
+        int vc;
+        if (email && kn == 5 && memcmp(k, "email", 5) == 0) {
+            if (email->present) return J_BAD;
+            const char *v = c->p;
+            if (read_strish(S, c, email)) return J_BAD;
+            vc = *v == '"' ? VC_STR : *v == 'n' ? VC_NULL : VC_INT;
+        } else if (ei->items && *c->p == '[') {
+            const ItemArray *arr = NULL;
+            for (int a = 0; a < S->narrays; a++)
+                if (name_eq(&S->arrays[a].name, k, kn)) arr = &S->arrays[a];
+            if (arr) {
+                if (read_items(c, arr, &r->flags)) return J_BAD;
+            } else if (j_skip(c, 2)) {
+                return J_BAD;
+            }
+            vc = VC_ARR;
+        } else {
+            vc = value_class(c, 2);
+            if (vc < 0) return J_BAD;
+        }
+        if (idx >= 0) {
+            if (seen >> idx & 1) return J_BAD; /* duplicate planned key */
+            seen |= 1ULL << idx;
+            r->tc[idx / 21] |= (uint64_t)code_of(vc) << (3 * (idx % 21));
+        } else {
+            int32_t id = strtab_id(&S->xkeys, k, kn, NULL);
+            if (id < 0) return J_BAD;
+            XEntry *xs = (XEntry *)(S->xk.data) + r->xk_start;
+            for (int i = 0; i < r->xk_n; i++)
+                if (xs[i].key == id) return J_BAD; /* duplicate key outside the plan */
+            XEntry x = {id, code_of(vc)};
+            if (buf_put(&S->xk, &x, sizeof x)) return J_BAD;
+            r->xk_n++;
+        }
+        more = next_member(c);
+    }
+    return more < 0 ? J_BAD : J_OK;
+}
+
+
+/* [^@\s]+@[^@\s]+\.[^@\s]+ as a full match (RE2's \s: tab, newline, form feed, carriage return, space). */
+static int email_like(const char *s, size_t n) {
+    size_t at = n;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '@') {
+            if (at != n) return 0;
+            at = i;
+        } else if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\f' || ch == '\r') {
+            return 0;
+        }
+    }
+    if (at == n || at == 0) return 0;
+    for (size_t i = at + 2; i + 1 < n; i++)
+        if (s[i] == '.') return 1;
+    return 0;
+}
+
+static inline int16_t lat_bin(Scanner *S, double x) {
+    if (x < 0) return (int16_t)S->neg_bin;
+    if (x < S->min_value) return (int16_t)S->zero_bin;
+    double b = ceil(log(x) / S->ln_gamma);
+    if (b > 30000) b = 30000;
+    return (int16_t)b;
+}
+
+static int32_t intern_event(Scanner *S, int mt, const char *e, size_t n) {
+    char *key = S->scratch.data + S->scratch.len;
+    key[0] = (char)mt;
+    memcpy(key + 1, e, n);
+    int created;
+    int32_t id = strtab_id(&S->events, key, n + 1, &created);
+    if (id < 0 || !created) return id;
+    EvInfo info = {mt, -1, 0};
+    const char *lname = mt == MT_TRACK ? e : NULL;
+    if (mt == MT_IDENTIFY) {
+        info.layout = S->identify_layout;
+    } else if (lname) {
+        for (int i = 0; i < S->nlayouts; i++)
+            if (i != S->identify_layout && name_eq(&S->layout_names[i], e, n)) info.layout = i;
+    }
+    if (mt == MT_TRACK && info.layout >= 0) info.items = S->layouts[info.layout].items;
+    if (buf_put(&S->evinfo, &info, sizeof info)) return -2;
+    return id;
+}
+
+#define K_UID 1
+#define K_AID 2
+
+static int32_t intern_leak(Scanner *S, int field, const Str *v) {
+    int kind = KIND_OF[field];
+    if (!v->present || v->isnull || (!S->kind_active[kind] && kind != K_AID)) return -1;
+    int created;
+    int32_t id = strtab_id(&S->values[kind], v->s, v->n, &created);
+    if (id < 0) return -3;
+    if (created && (kind == K_UID || kind == K_AID)) {
+        uint64_t h[2] = {ehm_md5_number_upper(v->s, v->n), ehm_duck_hash_bytes(v->s, v->n)};
+        if (buf_put(&S->aux[kind], h, sizeof h)) return -3;
+    }
+    if (created && !S->kind_active[kind]) { /* nothing to judge: no signals */
+        uint8_t zero = 0;
+        if (buf_put(&S->bits[kind], &zero, 1)) return -3;
+        S->evaluated[kind]++;
+    }
+    return id;
+}
+
+/* ------------------------------------------------------------------ aggregation */
+
+static inline void hll_add(uint8_t *regs, uint64_t hv) {
+    size_t idx = (size_t)(hv >> (64 - HLL_P));
+    uint64_t low = hv & ((1ULL << (64 - HLL_P)) - 1);
+    if (!low) low = 1;
+    uint8_t rank = (uint8_t)(__builtin_clzll(low) - 11);
+    if (regs[idx] < rank) regs[idx] = rank;
+}
+
+/* Whether a row (sample hash, line) comes before kept sample ``i``: larger hash first, ties broken
+ * by DuckDB's hash of the line (as ``max_by(sample, (sh, hash(sample)), 3)`` over raw lines). */
+static inline int sample_before(const Scanner *S, uint64_t sh, int64_t off, int64_t len, const SampleRec *sr, int i) {
+    if (sh != sr->sh[i]) return sh > sr->sh[i];
+    uint64_t a = ehm_duck_hash_bytes(S->base + off, (size_t)len), b = ehm_duck_hash_bytes(S->base + sr->off[i], (size_t)sr->len[i]);
+    return a > b;
+}
+
+static int aggregate_row(Scanner *S, const Row *r) {
+    uint64_t leak = 0;
+    for (int f = 0; f < NFIELDS; f++) {
+        int32_t v = r->leak[f];
+        uint8_t b = v >= 0 ? (uint8_t)S->bits[KIND_OF[f]].data[v] : S->null_bits[f];
+        leak |= (uint64_t)(b & S->field_mask[f]);
+    }
+    uint64_t flags = r->flags | (leak << LEAK_BASE);
+    ComboKey ck;
+    memset(&ck, 0, sizeof ck);
+    ck.ev = r->ev;
+    ck.nkeys = r->nkeys;
+    ck.bucket = r->bucket;
+    ck.flags = flags;
+    memcpy(ck.tc, r->tc, sizeof ck.tc);
+    int created;
+    ComboRec *cr = (ComboRec *)table_get(&S->combos, &ck, &created);
+    if (!cr) return -1;
+    if (created) {
+        GroupKey gk = {r->ev, 0, r->bucket};
+        int gnew;
+        GroupRec *gr = (GroupRec *)table_get(&S->groups, &gk, &gnew);
+        if (!gr) return -1;
+        if (gnew) {
+            gr->g = (int64_t)S->groups.n - 1;
+            if (buf_reserve(&S->regs, 4 * HLL_M)) return -1;
+            memset(S->regs.data + S->regs.len, 0, 4 * HLL_M);
+            S->regs.len += 4 * HLL_M;
+        }
+        int64_t g = gr->g;
+        SampleKey sk;
+        memset(&sk, 0, sizeof sk);
+        sk.ev = r->ev;
+        sk.nkeys = r->nkeys;
+        sk.flags = flags;
+        memcpy(sk.tc, r->tc, sizeof sk.tc);
+        SampleRec *sr0 = (SampleRec *)table_get(&S->samples, &sk, NULL);
+        if (!sr0) return -1;
+        int64_t si = (int64_t)(((char *)sr0 - S->samples.recs.data) / (ptrdiff_t)sizeof(SampleRec));
+        cr->g = g;
+        cr->sample = si;
+    }
+    cr->n++;
+    SampleRec *sr = (SampleRec *)table_rec(&S->samples, (size_t)cr->sample);
+    if (sr->kept < 3 || sample_before(S, r->sh, r->off, r->len, sr, (int)sr->kept - 1)) {
+        int pos = sr->kept < 3 ? (int)sr->kept++ : 2;
+        while (pos > 0 && sample_before(S, r->sh, r->off, r->len, sr, pos - 1)) {
+            sr->sh[pos] = sr->sh[pos - 1];
+            sr->off[pos] = sr->off[pos - 1];
+            sr->len[pos] = sr->len[pos - 1];
+            pos--;
+        }
+        sr->sh[pos] = r->sh;
+        sr->off[pos] = r->off;
+        sr->len[pos] = r->len;
+    }
+    uint64_t g = (uint64_t)cr->g;
+    for (int hop = 0; hop < 3; hop++) {
+        if (!(r->lmask >> hop & 1)) continue;
+        LatKey lk = {g * 4 * 65536 + (uint64_t)hop * 65536 + (uint64_t)(r->lb[hop] + 32768)};
+        LatRec *lr = (LatRec *)table_get(&S->lat, &lk, NULL);
+        if (!lr) return -1;
+        lr->n++;
+    }
+    uint8_t *regs = (uint8_t *)S->regs.data + g * 4 * HLL_M;
+    if (r->umask & 1) {
+        hll_add(regs, r->hu);
+        hll_add(regs + ((r->umask & 2) ? 1 : 2) * HLL_M, r->hu);
+    }
+    if (r->umask & 4) hll_add(regs + 3 * HLL_M, r->hl);
+    const XEntry *xk = (const XEntry *)S->xk.data;
+    for (int x = 0; x < r->xk_n; x++) {
+        const XEntry *e = &xk[r->xk_start + x];
+        XKey k = {r->ev, e->key, e->jtype, 0, r->bucket};
+        XRec *xr = (XRec *)table_get(&S->extra, &k, NULL);
+        if (!xr) return -1;
+        xr->n++;
+    }
+    return 0;
+}
+
+static int aggregate_rows(Scanner *S) {
+    size_t n = S->rows.len / sizeof(Row);
+    const Row *rows = (const Row *)S->rows.data;
+    for (size_t i = 0; i < n; i++)
+        if (aggregate_row(S, &rows[i])) return -1;
+    S->rows.len = 0;
+    S->xk.len = 0;
+    S->xk_kept = 0;
+    return 0;
+}
+
+/* One line: 1 a row, 0 blank, J_BAD defer. */
+static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
+    size_t i = 0;
+    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) i++;
+    if (i == len) return 0;
+    if (len > MAX_LINE || line[len - 1] == '\r') return J_BAD;
+    /* non-ASCII bytes: the whole line must be valid UTF-8 */
+    {
+        uint64_t acc = 0;
+        size_t j = 0;
+        for (; j + 8 <= len; j += 8) {
+            uint64_t v;
+            memcpy(&v, line + j, 8);
+            acc |= v;
+        }
+        for (; j < len; j++) acc |= (unsigned char)line[j];
+        if ((acc & HIGHS) && !utf8_valid((const unsigned char *)line, len)) return J_BAD;
+    }
+    S->scratch.len = 0;
+    if (buf_reserve(&S->scratch, len + 64)) return J_BAD;
+
+    Cur c = {line + i, line + len};
+    if (*c.p != '{') return J_BAD;
+    Str type = {0}, event = {0}, user = {0}, anon = {0}, mid = {0}, id = {0}, ctx[8] = {{0}};
+    int ts_p = 0, ots_p = 0, sent_p = 0, recv_p = 0;
+    int64_t ts = 0, ots = 0, sent = 0, recv = 0;
+    const char *props = NULL, *traits = NULL;
+    int props_seen = 0, traits_seen = 0, ctx_seen = 0;
+
+    int more = open_object(&c);
+    while (more == 1) {
+        const char *k;
+        size_t kn;
+        if (read_key(&c, &k, &kn)) return J_BAD;
+        int r = J_OK;
+        switch (kn) {
+        case 2:
+            r = memcmp(k, "id", 2) == 0 ? read_strish(S, &c, &id) : j_skip(&c, 1);
+            break;
+        case 4:
+            r = memcmp(k, "type", 4) == 0 ? read_str(S, &c, &type) : j_skip(&c, 1);
+            break;
+        case 5:
+            if (memcmp(k, "event", 5) == 0) r = read_strish(S, &c, &event);
+            else if (memcmp(k, "batch", 5) == 0) r = J_BAD;
+            else r = j_skip(&c, 1);
+            break;
+        case 6:
+            if (memcmp(k, "userId", 6) == 0) r = read_strish(S, &c, &user);
+            else if (memcmp(k, "sentAt", 6) == 0) r = read_ts(&c, &sent_p, &sent);
+            else if (memcmp(k, "action", 6) == 0) r = J_BAD;
+            else if (memcmp(k, "traits", 6) == 0) {
+                if (traits_seen++) return J_BAD;
+                traits = c.p;
+                r = j_skip(&c, 1);
+            } else r = j_skip(&c, 1);
+            break;
+        case 7:
+            if (memcmp(k, "context", 7) == 0) {
+                if (ctx_seen++) return J_BAD;
+                r = read_context(S, &c, ctx);
+            } else r = j_skip(&c, 1);
+            break;
+        case 9:
+            if (memcmp(k, "messageId", 9) == 0) r = read_strish(S, &c, &mid);
+            else if (memcmp(k, "timestamp", 9) == 0) r = read_ts(&c, &ts_p, &ts);
+            else r = j_skip(&c, 1);
+            break;
+        case 10:
+            if (memcmp(k, "receivedAt", 10) == 0) r = read_ts(&c, &recv_p, &recv);
+            else if (memcmp(k, "properties", 10) == 0) {
+                if (props_seen++) return J_BAD;
+                props = c.p;
+                r = j_skip(&c, 1);
+            } else r = j_skip(&c, 1);
+            break;
+        case 11:
+            if (memcmp(k, "anonymousId", 11) == 0) r = read_strish(S, &c, &anon);
+            else if (memcmp(k, "identifiers", 11) == 0) r = J_BAD;
+            else r = j_skip(&c, 1);
+            break;
+        case 17:
+            r = memcmp(k, "originalTimestamp", 17) == 0 ? read_ts(&c, &ots_p, &ots) : j_skip(&c, 1);
+            break;
+        default:
+            r = j_skip(&c, 1);
+        }
+        if (r < 0) return J_BAD;
+        more = next_member(&c);
+    }
+    if (more < 0) return J_BAD;
+    j_ws(&c);
+    if (c.p != c.end) return J_BAD;
+
+    /* what it is */
+    if (!type.present || type.isnull) return J_BAD;
+    int mt = -1;
+    for (int t = 0; t < 6; t++)
+        if (strlen(SEG_TYPES[t]) == type.n && memcmp(SEG_TYPES[t], type.s, type.n) == 0) mt = t;
+    if (mt < 0) return J_BAD;
+    int32_t ev;
+    if (mt == MT_TRACK) {
+        if (!event.present || event.isnull || event.n == 0 || event.n > 255) return J_BAD;
+        /* DuckDB's trim() knows Unicode spaces: names that start or end with anything but visible ASCII go there */
+        unsigned char first = (unsigned char)event.s[0], last = (unsigned char)event.s[event.n - 1];
+        if (first <= 0x20 || first >= 0x7F || last <= 0x20 || last >= 0x7F) return J_BAD;
+        ev = intern_event(S, mt, event.s, event.n);
+    } else {
+        char name[16];
+        name[0] = '$';
+        size_t tn = strlen(SEG_TYPES[mt]);
+        memcpy(name + 1, SEG_TYPES[mt], tn);
+        ev = intern_event(S, mt, name, tn + 1);
+    }
+    if (ev < 0) return J_BAD;
+    const EvInfo *ei = (const EvInfo *)S->evinfo.data + ev;
+
+    int has_ev = (ts_p == 1) || (ts_p != 1 && ots_p == 1);
+    int64_t ev_us = ts_p == 1 ? ts : ots;
+    if (!has_ev && sent_p != 1 && recv_p != 1) return J_BAD; /* missing_timestamp: DuckDB's */
+    double ev_t = has_ev ? (double)ev_us / 1e6 : 0, sent_t = (double)sent / 1e6, recv_t = (double)recv / 1e6;
+    int has_sent = sent_p == 1, has_recv = recv_p == 1;
+
+    Row r;
+    memset(&r, 0, sizeof r);
+    r.off = off;
+    r.len = (int32_t)len;
+    r.ev = ev;
+    r.xk_start = (int32_t)(S->xk.len / sizeof(XEntry));
+
+    /* bucket */
+    double bt;
+    if (has_ev && ev_t >= MIN_EPOCH && ev_t <= S->hi) bt = ev_t;
+    else if (has_recv) bt = recv_t;
+    else if (has_sent) bt = sent_t;
+    else bt = S->now_epoch;
+    r.bucket = (int64_t)(floor(bt / (double)S->bucket_seconds) * (double)S->bucket_seconds);
+
+    /* latency bins */
+    if (has_ev && has_sent) { r.lb[0] = lat_bin(S, sent_t - ev_t); r.lmask |= 1; }
+    if (has_sent && has_recv) { r.lb[1] = lat_bin(S, recv_t - sent_t); r.lmask |= 2; }
+    if (has_ev && has_recv) { r.lb[2] = lat_bin(S, recv_t - ev_t); r.lmask |= 4; }
+
+    /* identity */
+    int uid_ok = user.present && !user.isnull && user.n > 0;
+    int aid_ok = anon.present && !anon.isnull && anon.n > 0;
+    uint64_t flags = 1ULL << F_CHECKED;
+    if (uid_ok) flags |= 1ULL << F_IDENTIFIED;
+    if (uid_ok && email_like(user.s, user.n)) flags |= 1ULL << F_EMAIL_ID;
+    if (mt != MT_ALIAS && !uid_ok && !aid_ok) flags |= 1ULL << F_NO_IDENTITY;
+    if (len > (size_t)S->max_payload) flags |= 1ULL << F_TOO_LARGE;
+    if (has_ev && (ev_t < MIN_EPOCH || ev_t > S->hi)) flags |= 1ULL << F_IMPOSSIBLE_TS;
+    r.flags = flags;
+
+    /* properties / traits */
+    Str email = {0};
+    const char *pv = (mt == MT_IDENTIFY || mt == MT_GROUP) ? traits : props;
+    if (pv && *pv == '{') {
+        Cur pc = {pv, line + len};
+        if (read_props(S, &pc, ei, &r, mt == MT_IDENTIFY ? &email : NULL)) {
+            S->xk.len = (size_t)r.xk_start * sizeof(XEntry);
+            return J_BAD;
+        }
+    }
+
+    const Str *msg = (mid.present && !mid.isnull) ? &mid : &id;
+    uint64_t h = (msg->present && !msg->isnull) ? ehm_duck_hash_bytes(msg->s, msg->n) : EHM_DUCK_NULL_HASH;
+    h = ehm_duck_combine(h, (user.present && !user.isnull) ? ehm_duck_hash_bytes(user.s, user.n) : EHM_DUCK_NULL_HASH);
+    h = ehm_duck_combine(h, (anon.present && !anon.isnull) ? ehm_duck_hash_bytes(anon.s, anon.n) : EHM_DUCK_NULL_HASH);
+    h = ehm_duck_combine(h, has_ev ? ehm_duck_hash_double(ev_t) : EHM_DUCK_NULL_HASH);
+    h = ehm_duck_combine(h, has_sent ? ehm_duck_hash_double(sent_t) : EHM_DUCK_NULL_HASH);
+    h = ehm_duck_combine(h, has_recv ? ehm_duck_hash_double(recv_t) : EHM_DUCK_NULL_HASH);
+    r.sh = h;
+
+    /* leak values */
+    Str env = (ctx[6].present && !ctx[6].isnull) ? ctx[6] : ctx[7];
+    const Str *vals[NFIELDS] = {&email, &ctx[0], &user, &anon, &ctx[1], &ctx[2], &ctx[3], &ctx[4], &ctx[5], &env};
+    for (int f = 0; f < NFIELDS; f++) {
+        int32_t v = intern_leak(S, f, vals[f]);
+        if (v == -3) {
+            S->xk.len = (size_t)r.xk_start * sizeof(XEntry);
+            return J_BAD;
+        }
+        r.leak[f] = v;
+    }
+    /* user sketches: from the interned ids (one MD5 per distinct id) */
+    const uint64_t *uh = (const uint64_t *)S->aux[K_UID].data, *ah = (const uint64_t *)S->aux[K_AID].data;
+    if (uid_ok) {
+        r.hu = uh[2 * r.leak[L_UID]];
+        r.umask |= 3;
+    } else if (aid_ok) {
+        r.hu = ah[2 * r.leak[L_AID]];
+        r.umask |= 1;
+    }
+    if (uid_ok && aid_ok) {
+        r.hl = ah[2 * r.leak[L_AID] + 1];
+        r.umask |= 4;
+    }
+    int known = 1;
+    for (int f = 0; f < NFIELDS; f++)
+        if (r.leak[f] >= 0 && (size_t)r.leak[f] >= S->evaluated[KIND_OF[f]]) known = 0;
+    if (known) { /* every signal known already: fold it in now */
+        int rc = aggregate_row(S, &r);
+        S->xk.len = (size_t)r.xk_start * sizeof(XEntry);
+        return rc ? -4 : 1;
+    }
+    if (buf_put(&S->rows, &r, sizeof r)) {
+        S->xk.len = (size_t)r.xk_start * sizeof(XEntry);
+        return -4;
+    }
+    S->xk_kept = S->xk.len;
+    return 1;
+}
+
+/* ------------------------------------------------------------------ Python type */
+
+static int copy_name(PyObject *s, Name *out) {
+    Py_ssize_t n;
+    const char *p = PyUnicode_AsUTF8AndSize(s, &n);
+    if (!p) return -1;
+    out->name = (char *)malloc((size_t)n + 1);
+    if (!out->name) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(out->name, p, (size_t)n + 1);
+    out->n = (size_t)n;
+    return 0;
+}
+
+static void Scanner_dealloc(Scanner *S) {
+    if (S->layout_names) {
+        for (int i = 0; i < S->nlayouts; i++) {
+            free(S->layout_names[i].name);
+            for (int k = 0; k < S->layouts[i].nkeys; k++) free(S->layouts[i].keys[k].name);
+        }
+    }
+    free(S->layout_names);
+    free(S->layouts);
+    if (S->arrays) {
+        for (int a = 0; a < S->narrays; a++) {
+            free(S->arrays[a].name.name);
+            for (int j = 0; j < S->arrays[a].nchecks; j++) free(S->arrays[a].checks[j].name.name);
+            free(S->arrays[a].checks);
+        }
+    }
+    free(S->arrays);
+    strtab_free(&S->events);
+    strtab_free(&S->xkeys);
+    for (int k = 0; k < NKINDS; k++) {
+        strtab_free(&S->values[k]);
+        buf_free(&S->bits[k]);
+        buf_free(&S->aux[k]);
+    }
+    buf_free(&S->evinfo);
+    buf_free(&S->rows);
+    buf_free(&S->xk);
+    buf_free(&S->deferred);
+    buf_free(&S->scratch);
+    buf_free(&S->regs);
+    table_free(&S->combos);
+    table_free(&S->samples);
+    table_free(&S->groups);
+    table_free(&S->lat);
+    table_free(&S->extra);
+    Py_TYPE(S)->tp_free((PyObject *)S);
+}
+
+/* Scanner(bucket_seconds, now_epoch, ln_gamma, min_value, zero_bin, neg_bin, max_payload,
+ *         layouts: [(name, is_identify, [keys], has_items)], arrays: [(name, [(item, req_bit, wrong_bit, allowed)])],
+ *         field_mask: bytes[10], null_bits: bytes[10], kind_active: bytes[6]) */
+static int Scanner_init(Scanner *S, PyObject *args, PyObject *kwds) {
+    long long bs;
+    double now, lng, minv;
+    int zb, nb, mp;
+    PyObject *layouts, *arrays;
+    Py_buffer fm, nbits, ka;
+    if (!PyArg_ParseTuple(args, "Ldddiii" "O!O!y*y*y*", &bs, &now, &lng, &minv, &zb, &nb, &mp, &PyList_Type,
+                          &layouts, &PyList_Type, &arrays, &fm, &nbits, &ka))
+        return -1;
+    (void)kwds;
+    int rc = -1;
+    if (fm.len != NFIELDS || nbits.len != NFIELDS || ka.len != NKINDS || bs <= 0) {
+        PyErr_SetString(PyExc_ValueError, "bad scanner configuration");
+        goto done;
+    }
+    S->bucket_seconds = bs;
+    S->now_epoch = now;
+    S->hi = now + 86400;
+    S->ln_gamma = lng;
+    S->min_value = minv;
+    S->zero_bin = zb;
+    S->neg_bin = nb;
+    S->max_payload = mp;
+    memcpy(S->field_mask, fm.buf, NFIELDS);
+    memcpy(S->null_bits, nbits.buf, NFIELDS);
+    memcpy(S->kind_active, ka.buf, NKINDS);
+    S->nlayouts = (int)PyList_GET_SIZE(layouts);
+    S->identify_layout = -1;
+    S->layout_names = (Name *)calloc((size_t)S->nlayouts + 1, sizeof(Name));
+    S->layouts = (Layout *)calloc((size_t)S->nlayouts + 1, sizeof(Layout));
+    if (!S->layout_names || !S->layouts) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (int i = 0; i < S->nlayouts; i++) {
+        PyObject *t = PyList_GET_ITEM(layouts, i), *name, *keys;
+        int is_identify, items;
+        if (!PyArg_ParseTuple(t, "UpO!p", &name, &is_identify, &PyList_Type, &keys, &items)) goto done;
+        if (copy_name(name, &S->layout_names[i])) goto done;
+        S->layouts[i].items = items;
+        if (is_identify) S->identify_layout = i;
+        Py_ssize_t nk = PyList_GET_SIZE(keys);
+        if (nk > MAX_LAYOUT_KEYS) {
+            PyErr_SetString(PyExc_ValueError, "too many planned keys for the native scanner");
+            goto done;
+        }
+        S->layouts[i].nkeys = (int)nk;
+        for (Py_ssize_t k = 0; k < nk; k++)
+            if (copy_name(PyList_GET_ITEM(keys, k), &S->layouts[i].keys[k])) goto done;
+    }
+    S->narrays = (int)PyList_GET_SIZE(arrays);
+    S->arrays = (ItemArray *)calloc((size_t)S->narrays + 1, sizeof(ItemArray));
+    if (!S->arrays) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (int a = 0; a < S->narrays; a++) {
+        PyObject *t = PyList_GET_ITEM(arrays, a), *name, *checks;
+        if (!PyArg_ParseTuple(t, "UO!", &name, &PyList_Type, &checks)) goto done;
+        if (copy_name(name, &S->arrays[a].name)) goto done;
+        Py_ssize_t nc = PyList_GET_SIZE(checks);
+        S->arrays[a].checks = (ItemCheck *)calloc((size_t)nc + 1, sizeof(ItemCheck));
+        if (!S->arrays[a].checks) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (Py_ssize_t j = 0; j < nc; j++) {
+            PyObject *item;
+            ItemCheck *ck = &S->arrays[a].checks[j];
+            if (!PyArg_ParseTuple(PyList_GET_ITEM(checks, j), "Uiii", &item, &ck->req_bit, &ck->wrong_bit, &ck->allowed))
+                goto done;
+            if (copy_name(item, &ck->name)) goto done;
+            S->arrays[a].nchecks++;
+        }
+    }
+    if (strtab_init(&S->events) || strtab_init(&S->xkeys) || table_init(&S->combos, sizeof(ComboKey), sizeof(ComboRec)) ||
+        table_init(&S->samples, sizeof(SampleKey), sizeof(SampleRec)) ||
+        table_init(&S->groups, sizeof(GroupKey), sizeof(GroupRec)) || table_init(&S->lat, sizeof(LatKey), sizeof(LatRec)) ||
+        table_init(&S->extra, sizeof(XKey), sizeof(XRec))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (int k = 0; k < NKINDS; k++)
+        if (strtab_init(&S->values[k])) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    rc = 0;
+done:
+    PyBuffer_Release(&fm);
+    PyBuffer_Release(&nbits);
+    PyBuffer_Release(&ka);
+    return rc;
+}
+
+/* parse(buffer, start, end) -> (rows, deferred bytes, blank lines) */
+static PyObject *Scanner_parse(Scanner *S, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t start, end;
+    if (!PyArg_ParseTuple(args, "y*nn", &view, &start, &end)) return NULL;
+    if (start < 0 || end > view.len || start > end) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "range outside the buffer");
+        return NULL;
+    }
+    if (S->busy) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_RuntimeError, "scanner in use");
+        return NULL;
+    }
+    S->busy = 1;
+    const char *base = (const char *)view.buf;
+    S->base = base;
+    int64_t rows = 0, blank = 0;
+    int oom = 0;
+    S->deferred.len = 0;
+    Py_BEGIN_ALLOW_THREADS
+    const char *p = base + start, *stop = base + end;
+    while (p < stop) {
+        const char *nl = (const char *)memchr(p, '\n', (size_t)(stop - p));
+        const char *le = nl ? nl : stop;
+        int r = parse_line(S, p, (size_t)(le - p), (int64_t)(p - base));
+        if (r == -4) {
+            oom = 1;
+            break;
+        }
+        if (r == 1) rows++;
+        else if (r == 0) blank++;
+        else if (buf_put(&S->deferred, p, (size_t)(le - p)) || buf_put(&S->deferred, "\n", 1)) {
+            oom = 1;
+            break;
+        }
+        p = nl ? nl + 1 : stop;
+    }
+    Py_END_ALLOW_THREADS
+    S->busy = 0;
+    PyBuffer_Release(&view);
+    if (oom) return PyErr_NoMemory();
+    S->n_rows += rows;
+    S->n_blank += blank;
+    PyObject *deferred = PyBytes_FromStringAndSize(S->deferred.data, (Py_ssize_t)S->deferred.len);
+    S->deferred.len = 0;
+    if (!deferred) return NULL;
+    return Py_BuildValue("LNL", (long long)rows, deferred, (long long)blank);
+}
+
+/* pending() -> [[bytes, ...] per kind]: values not yet judged */
+static PyObject *Scanner_pending(Scanner *S, PyObject *unused) {
+    (void)unused;
+    PyObject *out = PyList_New(NKINDS);
+    if (!out) return NULL;
+    for (int k = 0; k < NKINDS; k++) {
+        size_t from = S->evaluated[k], to = S->values[k].n;
+        PyObject *lst = PyList_New((Py_ssize_t)(to - from));
+        if (!lst) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        for (size_t i = from; i < to; i++) {
+            size_t n;
+            const char *s = strtab_str(&S->values[k], i, &n);
+            PyObject *b = PyUnicode_DecodeUTF8(s, (Py_ssize_t)n, "strict");
+            if (!b) {
+                Py_DECREF(lst);
+                Py_DECREF(out);
+                return NULL;
+            }
+            PyList_SET_ITEM(lst, (Py_ssize_t)(i - from), b);
+        }
+        PyList_SET_ITEM(out, k, lst);
+    }
+    return out;
+}
+
+/* resolve([bytes per kind]): the signals of the pending values, in order */
+static PyObject *Scanner_resolve(Scanner *S, PyObject *args) {
+    PyObject *lst;
+    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &lst)) return NULL;
+    if (PyList_GET_SIZE(lst) != NKINDS) {
+        PyErr_SetString(PyExc_ValueError, "one bytes object per kind");
+        return NULL;
+    }
+    for (int k = 0; k < NKINDS; k++) {
+        PyObject *b = PyList_GET_ITEM(lst, k);
+        char *data;
+        Py_ssize_t n;
+        if (PyBytes_AsStringAndSize(b, &data, &n)) return NULL;
+        if ((size_t)n != S->values[k].n - S->evaluated[k]) {
+            PyErr_SetString(PyExc_ValueError, "signals do not match the pending values");
+            return NULL;
+        }
+        if (buf_put(&S->bits[k], data, (size_t)n)) return PyErr_NoMemory();
+        S->evaluated[k] = S->values[k].n;
+    }
+    Py_RETURN_NONE;
+}
+
+/* backlog() -> (values awaiting their signals, rows waiting for them) */
+static PyObject *Scanner_backlog(Scanner *S, PyObject *unused) {
+    (void)unused;
+    size_t values = 0;
+    for (int k = 0; k < NKINDS; k++) values += S->values[k].n - S->evaluated[k];
+    return Py_BuildValue("nn", (Py_ssize_t)values, (Py_ssize_t)(S->rows.len / sizeof(Row)));
+}
+
+/* aggregate(buffer): fold the rows held back into the aggregates (``buffer``: the one parsed). */
+static PyObject *Scanner_aggregate(Scanner *S, PyObject *args) {
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
+    for (int k = 0; k < NKINDS; k++)
+        if (S->evaluated[k] != S->values[k].n) {
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_RuntimeError, "resolve the pending values first");
+            return NULL;
+        }
+    if (S->busy) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_RuntimeError, "scanner in use");
+        return NULL;
+    }
+    S->busy = 1;
+    S->base = (const char *)view.buf;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = aggregate_rows(S);
+    Py_END_ALLOW_THREADS
+    S->busy = 0;
+    S->base = NULL;
+    PyBuffer_Release(&view);
+    if (rc) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+static PyObject *bytes_of(const Buf *b) { return PyBytes_FromStringAndSize(b->data, (Py_ssize_t)b->len); }
+
+static PyObject *names_of(const Strtab *t, int skip_first_byte) {
+    PyObject *lst = PyList_New((Py_ssize_t)t->n);
+    if (!lst) return NULL;
+    for (size_t i = 0; i < t->n; i++) {
+        size_t n;
+        const char *s = strtab_str(t, i, &n);
+        PyObject *u = PyUnicode_DecodeUTF8(s + skip_first_byte, (Py_ssize_t)(n - (size_t)skip_first_byte), "strict");
+        if (!u) {
+            Py_DECREF(lst);
+            return NULL;
+        }
+        PyList_SET_ITEM(lst, (Py_ssize_t)i, u);
+    }
+    return lst;
+}
+
+/* result() -> dict of raw arrays (see native.py for their layouts) */
+static PyObject *Scanner_result(Scanner *S, PyObject *unused) {
+    (void)unused;
+    PyObject *events = names_of(&S->events, 1);
+    if (!events) return NULL;
+    PyObject *mts = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)S->events.n);
+    if (!mts) {
+        Py_DECREF(events);
+        return NULL;
+    }
+    for (size_t i = 0; i < S->events.n; i++) PyBytes_AS_STRING(mts)[i] = (char)((const EvInfo *)S->evinfo.data)[i].mt;
+    PyObject *xkeys = names_of(&S->xkeys, 0);
+    if (!xkeys) {
+        Py_DECREF(events);
+        Py_DECREF(mts);
+        return NULL;
+    }
+    return Py_BuildValue("{s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:L,s:L}", "events", events, "msg_types", mts,
+                         "xkeys", xkeys, "combos", bytes_of(&S->combos.recs), "samples", bytes_of(&S->samples.recs),
+                         "groups", bytes_of(&S->groups.recs), "latency", bytes_of(&S->lat.recs), "extra",
+                         bytes_of(&S->extra.recs), "registers", bytes_of(&S->regs), "rows", (long long)S->n_rows,
+                         "blank", (long long)S->n_blank);
+}
+
+static PyMethodDef Scanner_methods[] = {
+    {"parse", (PyCFunction)Scanner_parse, METH_VARARGS, "parse(buffer, start, end) -> (rows, deferred, blank)"},
+    {"pending", (PyCFunction)Scanner_pending, METH_NOARGS, "values awaiting their leak signals, per kind"},
+    {"resolve", (PyCFunction)Scanner_resolve, METH_VARARGS, "resolve([bytes per kind])"},
+    {"backlog", (PyCFunction)Scanner_backlog, METH_NOARGS, "(values awaiting signals, rows waiting for them)"},
+    {"aggregate", (PyCFunction)Scanner_aggregate, METH_VARARGS, "fold the parsed rows into the aggregates"},
+    {"result", (PyCFunction)Scanner_result, METH_NOARGS, "the aggregates as raw arrays"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ScannerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "monitors.ingest._scan.Scanner",
+    .tp_basicsize = sizeof(Scanner),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Scanner_init,
+    .tp_dealloc = (destructor)Scanner_dealloc,
+    .tp_methods = Scanner_methods,
+    .tp_doc = "Native scanner of clean Segment-spec JSON lines (see monitors/ingest/native.py).",
+};
+
+/* ------------------------------------------------------------------ module-level helpers (tests) */
+
+static PyObject *m_hash_str(PyObject *self, PyObject *args) {
+    Py_buffer b;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*", &b)) return NULL;
+    uint64_t h = ehm_duck_hash_bytes((const char *)b.buf, (size_t)b.len);
+    PyBuffer_Release(&b);
+    return PyLong_FromUnsignedLongLong(h);
+}
+
+static PyObject *m_hash_double(PyObject *self, PyObject *args) {
+    double x;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "d", &x)) return NULL;
+    return PyLong_FromUnsignedLongLong(ehm_duck_hash_double(x));
+}
+
+static PyObject *m_hash_combine(PyObject *self, PyObject *args) {
+    unsigned long long a, b;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "KK", &a, &b)) return NULL;
+    return PyLong_FromUnsignedLongLong(ehm_duck_combine(a, b));
+}
+
+static PyObject *m_md5_upper(PyObject *self, PyObject *args) {
+    Py_buffer b;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*", &b)) return NULL;
+    uint64_t h = ehm_md5_number_upper((const char *)b.buf, (size_t)b.len);
+    PyBuffer_Release(&b);
+    return PyLong_FromUnsignedLongLong(h);
+}
+
+static PyObject *m_parse_ts(PyObject *self, PyObject *args) {
+    const char *s;
+    Py_ssize_t n;
+    int64_t us;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "s#", &s, &n)) return NULL;
+    if (parse_ts(s, (size_t)n, &us)) Py_RETURN_NONE;
+    return PyFloat_FromDouble((double)us / 1e6);
+}
+
+static PyMethodDef module_methods[] = {
+    {"hash_str", m_hash_str, METH_VARARGS, "DuckDB's hash() of a VARCHAR"},
+    {"hash_double", m_hash_double, METH_VARARGS, "DuckDB's hash() of a DOUBLE"},
+    {"hash_combine", m_hash_combine, METH_VARARGS, "DuckDB's combination of column hashes"},
+    {"md5_upper", m_md5_upper, METH_VARARGS, "DuckDB's md5_number_upper()"},
+    {"parse_ts", m_parse_ts, METH_VARARGS, "epoch seconds of a timestamp the scanner reads, else None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_scan", "Native scanner of the ingest hot path.", -1,
+                                       module_methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__scan(void) {
+    if (PyType_Ready(&ScannerType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&moduledef);
+    if (!m) return NULL;
+    Py_INCREF(&ScannerType);
+    if (PyModule_AddObject(m, "Scanner", (PyObject *)&ScannerType) < 0 ||
+        PyModule_AddObject(m, "NULL_HASH", PyLong_FromUnsignedLongLong(EHM_DUCK_NULL_HASH)) < 0 ||
+        PyModule_AddIntConstant(m, "ROW_BYTES", (long)sizeof(Row)) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,322 @@
+"""The native scanner on the hot path: clean single messages are read by C code, the rest by DuckDB.
+
+DuckDB's JSON reader spends more time building ~20 typed columns than a bare scan spends on the
+whole file, so the common case — one Segment-spec message per line, the shape a backend's
+outgoing log almost always has — is read by :mod:`monitors.ingest._scan`: a validating JSON
+scanner that folds each message straight into the aggregates the DuckDB path builds (same
+columns, same hashes, same bins; see :mod:`monitors.ingest.sqlgen`). Every line it is not sure
+about (batches, Track v2 bodies, anything malformed, unusual timestamps, duplicate keys…) is
+written, untouched, to a side file that the DuckDB path reads, so every reject keeps its reason
+and the results never depend on which reader ran (``tests/monitors/ingest/test_native_equivalence.py``).
+
+Two threads scan halves of the input (the C code releases the GIL); leak signals are regular
+expressions, judged once per distinct value in DuckDB with the same SQL as the DuckDB path.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from monitors.ingest.conformance import Evaluator
+from monitors.ingest.leakage import LeakageConfig, _email_test, _matches, _s
+from monitors.ingest.sketches import GroupSketches
+from monitors.ingest.sqlgen import CODE_NAMES, CODES_OF, HLL_KINDS, HOPS, MAX_PAYLOAD, NEGATIVE_BIN, Layout
+from monitors.plan import Plan
+from monitors.sketch import HLL_M, LN_GAMMA, MIN_VALUE, ZERO_BIN
+
+try:
+    from monitors.ingest import _scan  # type: ignore[attr-defined]
+except ImportError:  # built without a C compiler: DuckDB reads everything
+    _scan = None
+
+MAX_CODES = 4
+CHUNK_BYTES = 16 << 20
+JUDGE_VALUES = 50_000  # distinct new values judged per DuckDB query (a query costs milliseconds)
+MAX_WAITING_ROWS = 200_000  # rows held back until their values are judged (~30 MB)
+# Value classes of the C scanner (item type masks).
+_VC = {"string": 1, "object": 2, "array": 4, "boolean": 8, "integer": 16, "number": 16 | 32}
+# Leak fields (C order) and the kind of value each one is: one DuckDB expression per kind.
+_FIELD_SIGNALS = (1 | 32, 1, 1 | 2 | 32, 32, 4, 4, 8, 8, 8, 16)  # lx_email, cx_email, uid, aid, url, ref, build…, env
+_FIELD_KIND = (0, 0, 1, 2, 3, 3, 4, 4, 4, 5)
+_COMBO = np.dtype([("ev", "<i4"), ("nkeys", "<i4"), ("bucket", "<i8"), ("flags", "<u8"), ("tc", "<u8", (MAX_CODES,)), ("n", "<i8"),
+                   ("g", "<i8"), ("sample", "<i8")])
+_SAMPLE = np.dtype([("ev", "<i4"), ("nkeys", "<i4"), ("flags", "<u8"), ("tc", "<u8", (MAX_CODES,)), ("kept", "<i8"),
+                    ("sh", "<u8", (3,)), ("off", "<i8", (3,)), ("len", "<i8", (3,))])  # fmt: skip
+_GROUP = np.dtype([("ev", "<i4"), ("pad", "<i4"), ("bucket", "<i8"), ("g", "<i8")])
+_LAT = np.dtype([("key", "<u8"), ("n", "<i8")])
+_EXTRA = np.dtype([("ev", "<i4"), ("key", "<i4"), ("jtype", "<i4"), ("pad", "<i4"), ("bucket", "<i8"), ("n", "<i8")])
+_MSG_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+
+
+def available() -> bool:
+    """Whether the C extension was built."""
+    return _scan is not None
+
+
+def usable(plan: Plan, sample_rate: float) -> bool:
+    """Whether the native scanner can read for this plan (else DuckDB reads everything)."""
+    if _scan is None or sample_rate != 1.0 or os.environ.get("EHM_NATIVE", "1") == "0":
+        return False
+    layout = Layout(plan)
+    return layout.n_codes <= MAX_CODES and all(len(k) <= 64 for k in layout.keys_of.values())
+
+
+def _kind_sql(cfg: LeakageConfig) -> list[str]:
+    """Per kind of value ``v``: its leak signal bits, in the SQL of :func:`leakage.leak_flags_sql`."""
+    qa = "[" + ", ".join(_s(q) for q in cfg.qa_identities) + "]::VARCHAR[]"
+    is_qa = f"coalesce(list_contains({qa}, v), false)" if cfg.qa_identities else "false"
+    envs = "[" + ", ".join(_s(e.lower()) for e in cfg.production_environments) + "]::VARCHAR[]"
+
+    def bit(cond: str, i: int) -> str:
+        return f"(CAST(coalesce({cond}, false) AS INTEGER) << {i})"
+
+    uid_email = _email_test("CASE WHEN contains(v, '@') THEN v END", cfg)
+    return [
+        f"{bit(_email_test('v', cfg), 0)} | {bit(is_qa, 5)}",
+        f"{bit(uid_email, 0)} | {bit(_matches('v', cfg.test_user_id_pattern), 1)} | {bit(is_qa, 5)}",
+        bit(is_qa, 5),
+        bit(_matches("v", cfg.nonprod_host_pattern), 2),
+        bit(_matches("v", cfg.dev_build_pattern), 3),
+        bit(f"CASE WHEN v IS NOT NULL THEN NOT list_contains({envs}, lower(v)) END", 4),
+    ]
+
+
+class LeakJudge:
+    """Leak signal bits of distinct values, per kind, in one DuckDB query per call."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, cfg: LeakageConfig) -> None:
+        self.con = con
+        whens = " ".join(f"WHEN {k} THEN {sql}" for k, sql in enumerate(_kind_sql(cfg)))
+        self.expr = f"CAST(CASE k {whens} END AS UTINYINT)"
+        self.active = bytes([1, 1, 1 if cfg.qa_identities else 0, 1, 1, 1])
+        nulls = self.judge([[None]] * len(self.active))
+        self.null_bits = bytes(nulls[kind][0] & sig for kind, sig in zip(_FIELD_KIND, _FIELD_SIGNALS, strict=True))
+
+    def judge(self, pending: list[list[Any]]) -> list[bytes]:
+        """Bits per pending value, per kind."""
+        sizes = [len(p) for p in pending]
+        if not any(sizes):
+            return [b""] * len(pending)
+        kinds = np.repeat(np.arange(len(pending), dtype=np.int8), sizes)
+        values = pa.table({"k": kinds, "v": pa.array([v for p in pending for v in p], type=pa.string())})
+        self.con.register("ehm_values", values)
+        try:
+            bits = self.con.execute(f"SELECT {self.expr} AS b FROM ehm_values").fetchnumpy()["b"]
+        finally:
+            self.con.unregister("ehm_values")
+        out, at = [], 0
+        for n in sizes:
+            out.append(np.asarray(bits[at : at + n], dtype=np.uint8).tobytes())
+            at += n
+        return out
+
+
+@dataclass
+class NativeResult:
+    """What the scanner read: its parts, sketches, and the lines it left to DuckDB."""
+
+    parts: dict[str, pd.DataFrame] = field(default_factory=dict)
+    sketches: list[tuple[list[tuple[str, str, int]], GroupSketches]] = field(default_factory=list)
+    rows: int = 0
+    deferred_lines: int = 0
+
+
+class NativeReader:
+    """Reads a byte range of a plain file with the C scanner (see the module docstring)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, plan: Plan, evaluator: Evaluator, *, bucket_seconds: int,
+                 now_epoch: float, leakage: LeakageConfig | None, property_stats: bool = True,
+                 threads: int | None = None) -> None:  # fmt: skip
+        assert _scan is not None
+        self.con, self.ev, self.layout = con, evaluator, evaluator.layout
+        self.bucket_seconds, self.now_epoch = bucket_seconds, now_epoch
+        self.cfg = leakage or LeakageConfig()
+        self.property_stats = property_stats
+        self.threads = max(1, threads or min(2, os.cpu_count() or 1))
+        item_events = {ev.name for ev in plan.events.values() for p in ev.spec.props.values() if p.items is not None}
+        self.layouts = [(name, name == "$identify", list(keys), name in item_events)
+                        for name, keys in self.layout.keys_of.items()]  # fmt: skip
+        arrays: dict[str, list[tuple[str, int, int, int]]] = {}
+        for j, (array, item) in enumerate(self.layout.items):
+            types, required = self.layout.item_types[(array, item)]
+            allowed = 0
+            for t in types:
+                allowed |= _VC[t]
+            req = self.layout.item_bit(j, False) if required else -1
+            arrays.setdefault(array, []).append((item, req, self.layout.item_bit(j, True), allowed))
+        self.arrays = list(arrays.items())
+
+    def _scanner(self, judge: LeakJudge) -> Any:
+        assert _scan is not None
+        return _scan.Scanner(self.bucket_seconds, self.now_epoch, LN_GAMMA, MIN_VALUE, ZERO_BIN, NEGATIVE_BIN, MAX_PAYLOAD,
+                             self.layouts, self.arrays, bytes(_FIELD_SIGNALS), judge.null_bits, judge.active)  # fmt: skip
+
+    def read(self, path: str, start: int, end: int, deferred: Callable[[bytes], None]) -> NativeResult:
+        """Aggregates of the lines in ``[start, end)`` of ``path``; lines left to DuckDB go to ``deferred``."""
+        out = NativeResult()
+        if end <= start:
+            return out
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            ranges = _split(mm, start, min(end, len(mm)), self.threads)
+            lock = threading.Lock()
+            judges = [LeakJudge(self.con.cursor(), self.cfg) for _ in ranges]
+            scanners = [self._scanner(j) for j in judges]
+
+            def work(i: int) -> int:
+                scanner, judge, n_deferred = scanners[i], judges[i], 0
+                for a, b in _chunks(mm, *ranges[i]):
+                    _rows, lines, _blank = scanner.parse(mm, a, b)
+                    if lines:
+                        n_deferred += lines.count(b"\n")
+                        with lock:
+                            deferred(lines)
+                    values, waiting = scanner.backlog()
+                    if values >= JUDGE_VALUES or waiting >= MAX_WAITING_ROWS:
+                        scanner.resolve(judge.judge(scanner.pending()))
+                        scanner.aggregate(mm)
+                scanner.resolve(judge.judge(scanner.pending()))
+                scanner.aggregate(mm)
+                return n_deferred
+
+            if len(ranges) == 1:
+                out.deferred_lines = work(0)
+            else:
+                with ThreadPoolExecutor(len(ranges)) as pool:
+                    out.deferred_lines = sum(pool.map(work, range(len(ranges))))
+            for judge in judges:
+                judge.con.close()
+            results = [s.result() for s in scanners]
+            out.rows = sum(int(r["rows"]) for r in results)
+            self._parts(out, results, mm)
+        return out
+
+    # -- results -> the parts of :class:`monitors.ingest.columnar.Facts`
+
+    def _parts(self, out: NativeResult, results: list[dict[str, Any]], mm: mmap.mmap) -> None:
+        tcs = [f"tc{c}" for c in range(self.layout.n_codes)]
+        mains, extras = [], []
+        samples: dict[tuple[Any, ...], list[tuple[int, int, int]]] = {}
+        for r in results:
+            names = [(str(e), _MSG_TYPES[t]) for e, t in zip(r["events"], r["msg_types"], strict=True)]
+            events = np.array([n[0] for n in names], dtype=object)
+            types = np.array([n[1] for n in names], dtype=object)
+            combos = np.frombuffer(r["combos"], dtype=_COMBO)
+            main = pd.DataFrame({"event": events[combos["ev"]], "msg_type": types[combos["ev"]],
+                                 "bucket": combos["bucket"], "ek": combos["ev"].astype(np.int64),
+                                 "flags": combos["flags"].astype(np.int64)})  # fmt: skip
+            for c, name in enumerate(tcs):
+                main[name] = combos["tc"][:, c].astype(np.int64)
+            main["nkeys"] = combos["nkeys"]
+            main["n"] = combos["n"]
+            mains.append(main)
+            self._samples(samples, np.frombuffer(r["samples"], dtype=_SAMPLE), names, mm)
+            if self.property_stats:
+                extras.append(_extra_frame(np.frombuffer(r["extra"], dtype=_EXTRA), events, types, r["xkeys"]))
+            out.sketches.append(_sketches(r, events, types))
+        main = pd.concat(mains, ignore_index=True) if mains else pd.DataFrame()
+        out.parts["main"] = main
+        out.parts["rejects"] = pd.DataFrame({"reason": pd.Series([], dtype=object), "n": pd.Series([], dtype=np.int64),
+                                             "rejected": pd.Series([], dtype=object)})  # fmt: skip
+        out.parts["samples"] = self._sample_frame(samples, main, tcs, mm)
+        if self.property_stats:
+            out.parts["extra_keys"] = pd.concat(extras, ignore_index=True)
+
+    def _samples(self, into: dict[tuple[Any, ...], list[tuple[int, int, int]]], recs: np.ndarray,
+                 names: list[tuple[str, str]], mm: mmap.mmap) -> None:  # fmt: skip
+        """The kept samples of the combinations that violate the plan, merged with ``into`` (the
+        order of the DuckDB path: larger sample hash first, ties by DuckDB's hash of the line)."""
+        assert _scan is not None
+        n_codes = self.layout.n_codes
+        for rec in recs:
+            event, msg_type = names[int(rec["ev"])]
+            codes = tuple(int(x) for x in rec["tc"][:n_codes])
+            flags = int(rec["flags"])
+            verdict = self.ev.verdict(event, msg_type, flags, codes, int(rec["nkeys"]))
+            if not (verdict.violations or verdict.leaks):
+                continue
+            key = (event, msg_type, flags, *codes, int(rec["nkeys"]))
+            kept = into.setdefault(key, [])
+            kept.extend((int(rec["sh"][i]), int(rec["off"][i]), int(rec["len"][i])) for i in range(int(rec["kept"])))
+            kept.sort(key=lambda k: (k[0], _scan.hash_str(mm[k[1] : k[1] + k[2]])), reverse=True)
+            del kept[3:]
+
+    def _sample_frame(self, samples: dict[tuple[Any, ...], list[tuple[int, int, int]]], main: pd.DataFrame,
+                      tcs: list[str], mm: mmap.mmap) -> pd.DataFrame:  # fmt: skip
+        assert _scan is not None
+        cols = ["event", "msg_type", "flags", *tcs, "nkeys"]
+        rows = []
+        for key, kept in samples.items():
+            lines = [mm[off : off + n] for _, off, n in kept]
+            rows.append((*key, [b.decode("utf-8") for b in lines], [sh for sh, _, _ in kept], [_scan.hash_str(b) for b in lines]))
+        frame = pd.DataFrame(rows, columns=[*cols, "samples", "shs", "phs"])
+        if frame.empty:
+            frame["bucket"] = pd.Series([], dtype=np.int64)
+            return frame
+        newest = main.groupby(cols, as_index=False, dropna=False)["bucket"].max()
+        return frame.merge(newest, on=cols, how="left")
+
+
+def _extra_frame(recs: np.ndarray, events: np.ndarray, types: np.ndarray, keys: list[str]) -> pd.DataFrame:
+    key_names = np.array(keys, dtype=object) if keys else np.zeros(0, dtype=object)
+    jtypes = np.array([CODE_NAMES.get(c, "NULL") for c in range(8)], dtype=object)
+    return pd.DataFrame({"event": events[recs["ev"]], "msg_type": types[recs["ev"]], "bucket": recs["bucket"],
+                         "key": key_names[recs["key"]], "jtype": jtypes[recs["jtype"]], "n": recs["n"]})  # fmt: skip
+
+
+def _sketches(r: dict[str, Any], events: np.ndarray, types: np.ndarray) -> tuple[list[tuple[str, str, int]], GroupSketches]:
+    groups = np.frombuffer(r["groups"], dtype=_GROUP)
+    keys = [(str(events[ev]), str(types[ev]), int(b)) for ev, b in zip(groups["ev"].tolist(), groups["bucket"].tolist(), strict=True)]
+    out = GroupSketches(len(groups))
+    regs = np.frombuffer(r["registers"], dtype=np.uint8).reshape(len(groups), len(HLL_KINDS), HLL_M)
+    out.registers = {kind: regs[:, k, :] for k, kind in enumerate(HLL_KINDS)}
+    lat = np.frombuffer(r["latency"], dtype=_LAT)
+    if len(lat):
+        order = np.argsort(lat["key"], kind="stable")
+        key, n = lat["key"][order], lat["n"][order]
+        gh = (key >> np.uint64(16)).astype(np.int64)  # g * 4 + hop
+        bins = (key & np.uint64(0xFFFF)).astype(np.int64) - 32768
+        starts = np.flatnonzero(np.r_[True, gh[1:] != gh[:-1]])
+        ends = np.r_[starts[1:], gh.size]
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            g, hop = divmod(int(gh[s]), 4)
+            out.latency[(g, HOPS[hop])] = (bins[s:e], n[s:e].astype(np.int64))
+    return keys, out
+
+
+def _next_line(mm: mmap.mmap, pos: int, end: int) -> int:
+    """The start of the line after the one holding ``pos`` (``end`` if none)."""
+    if pos <= 0:
+        return 0
+    nl = mm.find(b"\n", pos - 1, end)
+    return end if nl < 0 else nl + 1
+
+
+def _split(mm: mmap.mmap, start: int, end: int, parts: int) -> list[tuple[int, int]]:
+    """``[start, end)`` cut at line starts into about equal ranges."""
+    cuts = [start] + [_next_line(mm, start + (end - start) * i // parts, end) for i in range(1, parts)] + [end]
+    cuts = [max(start, c) for c in cuts]
+    return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+
+
+def _chunks(mm: mmap.mmap, start: int, end: int) -> list[tuple[int, int]]:
+    """``[start, end)`` cut at line starts into pieces of about :data:`CHUNK_BYTES`."""
+    out, a = [], start
+    while a < end:
+        b = end if end - a <= CHUNK_BYTES else _next_line(mm, a + CHUNK_BYTES, end)
+        out.append((a, b))
+        a = b
+    return out
+
+
+__all__ = ["CODES_OF", "NativeReader", "available", "usable"]

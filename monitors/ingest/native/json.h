@@ -1,0 +1,298 @@
+/* A strict, validating JSON scanner over one line (RFC 8259). Anything it does not accept makes the
+ * caller hand the line to the DuckDB path, so being stricter than DuckDB is always safe. */
+#ifndef EHM_JSON_H
+#define EHM_JSON_H
+
+#include <stdint.h>
+#include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#define J_OK 0
+#define J_BAD -1 /* not something this scanner reads: the line goes to the DuckDB path */
+#define J_MAX_DEPTH 64
+
+typedef struct {
+    const char *p;
+    const char *end;
+} Cur;
+
+static inline void j_ws(Cur *c) {
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r')) c->p++;
+}
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+static inline uint64_t j_haszero(uint64_t v) { return (v - ONES) & ~v & HIGHS; }
+
+/* c->p at the opening quote. On success: *s, *n = the raw bytes between the quotes, *esc = 1 when
+ * they hold an escape; c->p after the closing quote. Raw control characters are refused. */
+static inline int j_string(Cur *c, const char **s, size_t *n, int *esc) {
+    const char *p = c->p + 1, *end = c->end;
+    int e = 0;
+    *s = p;
+    for (;;) {
+#ifdef __SSE2__
+        {
+            const __m128i q = _mm_set1_epi8('"'), b = _mm_set1_epi8('\\'), lim = _mm_set1_epi8(0x1F);
+            while (p + 16 <= end) {
+                __m128i v = _mm_loadu_si128((const __m128i *)p);
+                /* control characters: v <= 0x1F as unsigned bytes */
+                __m128i ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, lim), lim);
+                int m = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, b)), ctl));
+                if (m) {
+                    p += __builtin_ctz((unsigned)m);
+                    break;
+                }
+                p += 16;
+            }
+        }
+#endif
+        while (p + 8 <= end) {
+            uint64_t v;
+            memcpy(&v, p, 8);
+            uint64_t hit = j_haszero(v ^ (ONES * '"')) | j_haszero(v ^ (ONES * '\\')) | ((v - ONES * 0x20) & ~v & HIGHS);
+            if (hit) break;
+            p += 8;
+        }
+        if (p >= end) return J_BAD;
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"') break;
+        if (ch == '\\') {
+            e = 1;
+            if (p + 1 >= end) return J_BAD;
+            char x = p[1];
+            if (x == 'u') {
+                if (p + 6 > end) return J_BAD;
+                for (int i = 2; i < 6; i++) {
+                    char h = p[i];
+                    if (!((h >= '0' && h <= '9') || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F'))) return J_BAD;
+                }
+                p += 6;
+            } else if (x == '"' || x == '\\' || x == '/' || x == 'b' || x == 'f' || x == 'n' || x == 'r' || x == 't') {
+                p += 2;
+            } else {
+                return J_BAD;
+            }
+            continue;
+        }
+        if (ch < 0x20) return J_BAD;
+        p++;
+    }
+    *n = (size_t)(p - *s);
+    *esc = e;
+    c->p = p + 1;
+    return J_OK;
+}
+
+static inline int hexv(char h) {
+    return h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10;
+}
+
+/* Unescapes a validated string body into out (capacity >= n bytes: UTF-8 of an escape is never
+ * longer than the escape). Returns the length, or -1 for a lone surrogate or \u0000 (refused). */
+static inline long j_unescape(const char *s, size_t n, char *out) {
+    size_t i = 0, o = 0;
+    while (i < n) {
+        char ch = s[i];
+        if (ch != '\\') {
+            out[o++] = ch;
+            i++;
+            continue;
+        }
+        char x = s[i + 1];
+        if (x != 'u') {
+            out[o++] = x == 'b' ? '\b' : x == 'f' ? '\f' : x == 'n' ? '\n' : x == 'r' ? '\r' : x == 't' ? '\t' : x;
+            i += 2;
+            continue;
+        }
+        uint32_t cp = (uint32_t)(hexv(s[i + 2]) << 12 | hexv(s[i + 3]) << 8 | hexv(s[i + 4]) << 4 | hexv(s[i + 5]));
+        i += 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (i + 6 > n || s[i] != '\\' || s[i + 1] != 'u') return -1;
+            uint32_t lo = (uint32_t)(hexv(s[i + 2]) << 12 | hexv(s[i + 3]) << 8 | hexv(s[i + 4]) << 4 | hexv(s[i + 5]));
+            if (lo < 0xDC00 || lo > 0xDFFF) return -1;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            i += 6;
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            return -1;
+        }
+        if (cp == 0) return -1;
+        if (cp < 0x80) {
+            out[o++] = (char)cp;
+        } else if (cp < 0x800) {
+            out[o++] = (char)(0xC0 | cp >> 6);
+            out[o++] = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            out[o++] = (char)(0xE0 | cp >> 12);
+            out[o++] = (char)(0x80 | (cp >> 6 & 0x3F));
+            out[o++] = (char)(0x80 | (cp & 0x3F));
+        } else {
+            out[o++] = (char)(0xF0 | cp >> 18);
+            out[o++] = (char)(0x80 | (cp >> 12 & 0x3F));
+            out[o++] = (char)(0x80 | (cp >> 6 & 0x3F));
+            out[o++] = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    return (long)o;
+}
+
+/* Number kinds. */
+#define N_INT 1   /* integer that fits comfortably in an int64 (at most 18 digits), not "-0" */
+#define N_REAL 2  /* fraction or exponent */
+
+/* c->p at '-' or a digit. Validates the grammar; *kind = N_INT or N_REAL (J_BAD for very long
+ * integers and "-0", whose text DuckDB would rewrite). */
+static inline int j_number(Cur *c, int *kind) {
+    const char *p = c->p, *end = c->end, *start = p;
+    if (p < end && *p == '-') p++;
+    if (p >= end) return J_BAD;
+    const char *digits = p;
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        while (p < end && *p >= '0' && *p <= '9') p++;
+    } else {
+        return J_BAD;
+    }
+    size_t nd = (size_t)(p - digits);
+    int real = 0;
+    if (p < end && *p == '.') {
+        p++;
+        if (p >= end || *p < '0' || *p > '9') return J_BAD;
+        while (p < end && *p >= '0' && *p <= '9') p++;
+        real = 1;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (p >= end || *p < '0' || *p > '9') return J_BAD;
+        const char *ex = p;
+        while (p < end && *p >= '0' && *p <= '9') p++;
+        if (p - ex > 3) return J_BAD; /* 1e400 and friends: DuckDB's call */
+        real = 1;
+    }
+    if (!real) {
+        if (nd > 18) return J_BAD;
+        if (*start == '-' && nd == 1 && *digits == '0') return J_BAD;
+    } else if (nd > 300) {
+        return J_BAD;
+    }
+    *kind = real ? N_REAL : N_INT;
+    c->p = p;
+    return J_OK;
+}
+
+static int j_skip(Cur *c, int depth);
+
+static inline int j_lit(Cur *c, const char *lit, size_t n) {
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0) return J_BAD;
+    c->p += n;
+    return J_OK;
+}
+
+/* Skips (and validates) one value; c->p at its first character. */
+static int j_skip(Cur *c, int depth) {
+    if (c->p >= c->end) return J_BAD;
+    char ch = *c->p;
+    const char *s;
+    size_t n;
+    int e, k;
+    switch (ch) {
+    case '"':
+        return j_string(c, &s, &n, &e);
+    case '{':
+        if (depth >= J_MAX_DEPTH) return J_BAD;
+        c->p++;
+        j_ws(c);
+        if (c->p < c->end && *c->p == '}') {
+            c->p++;
+            return J_OK;
+        }
+        for (;;) {
+            if (c->p >= c->end || *c->p != '"' || j_string(c, &s, &n, &e)) return J_BAD;
+            j_ws(c);
+            if (c->p >= c->end || *c->p != ':') return J_BAD;
+            c->p++;
+            j_ws(c);
+            if (j_skip(c, depth + 1)) return J_BAD;
+            j_ws(c);
+            if (c->p >= c->end) return J_BAD;
+            if (*c->p == ',') {
+                c->p++;
+                j_ws(c);
+                continue;
+            }
+            if (*c->p == '}') {
+                c->p++;
+                return J_OK;
+            }
+            return J_BAD;
+        }
+    case '[':
+        if (depth >= J_MAX_DEPTH) return J_BAD;
+        c->p++;
+        j_ws(c);
+        if (c->p < c->end && *c->p == ']') {
+            c->p++;
+            return J_OK;
+        }
+        for (;;) {
+            if (j_skip(c, depth + 1)) return J_BAD;
+            j_ws(c);
+            if (c->p >= c->end) return J_BAD;
+            if (*c->p == ',') {
+                c->p++;
+                j_ws(c);
+                continue;
+            }
+            if (*c->p == ']') {
+                c->p++;
+                return J_OK;
+            }
+            return J_BAD;
+        }
+    case 't':
+        return j_lit(c, "true", 4);
+    case 'f':
+        return j_lit(c, "false", 5);
+    case 'n':
+        return j_lit(c, "null", 4);
+    default:
+        if (ch == '-' || (ch >= '0' && ch <= '9')) return j_number(c, &k);
+        return J_BAD;
+    }
+}
+
+/* Valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
+static inline int utf8_valid(const unsigned char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned char ch = s[i];
+        if (ch < 0x80) {
+            i++;
+            continue;
+        }
+        if (ch >= 0xC2 && ch <= 0xDF) {
+            if (i + 1 >= n || (s[i + 1] & 0xC0) != 0x80) return 0;
+            i += 2;
+        } else if (ch >= 0xE0 && ch <= 0xEF) {
+            if (i + 2 >= n || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80) return 0;
+            if (ch == 0xE0 && s[i + 1] < 0xA0) return 0;
+            if (ch == 0xED && s[i + 1] >= 0xA0) return 0;
+            i += 3;
+        } else if (ch >= 0xF0 && ch <= 0xF4) {
+            if (i + 3 >= n || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80 || (s[i + 3] & 0xC0) != 0x80)
+                return 0;
+            if (ch == 0xF0 && s[i + 1] < 0x90) return 0;
+            if (ch == 0xF4 && s[i + 1] >= 0x90) return 0;
+            i += 4;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+#endif

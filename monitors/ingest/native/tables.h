@@ -1,0 +1,203 @@
+/* Growable buffers and open-addressing hash tables of fixed-size keys or strings. */
+#ifndef EHM_TABLES_H
+#define EHM_TABLES_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+} Buf;
+
+static int buf_reserve(Buf *b, size_t extra) {
+    if (b->len + extra <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + extra) cap *= 2;
+    char *d = (char *)realloc(b->data, cap);
+    if (!d) return -1;
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_put(Buf *b, const void *p, size_t n) {
+    if (buf_reserve(b, n)) return -1;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+static void buf_free(Buf *b) {
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+static inline uint64_t mix64(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static inline uint64_t bytes_hash(const void *p, size_t n) {
+    const unsigned char *s = (const unsigned char *)p;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0xc6a4a7935bd1e995ULL);
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, s, 8);
+        h = (h ^ v) * 0xd6e8feb86659fd93ULL;
+        h ^= h >> 29;
+        s += 8;
+        n -= 8;
+    }
+    uint64_t v = 0;
+    memcpy(&v, s, n);
+    h = (h ^ v) * 0xd6e8feb86659fd93ULL;
+    return mix64(h);
+}
+
+/* A table of fixed-size records (key of ``ksize`` bytes first, then the value), by key. */
+typedef struct {
+    size_t ksize, rsize;
+    Buf recs;            /* records, in insertion order */
+    int32_t *slots;      /* -1 empty, else record index */
+    size_t nslots, n;
+} Table;
+
+static int table_init(Table *t, size_t ksize, size_t rsize) {
+    memset(t, 0, sizeof *t);
+    t->ksize = ksize;
+    t->rsize = rsize;
+    t->nslots = 1024;
+    t->slots = (int32_t *)malloc(t->nslots * sizeof(int32_t));
+    if (!t->slots) return -1;
+    memset(t->slots, 0xff, t->nslots * sizeof(int32_t));
+    return 0;
+}
+
+static void table_free(Table *t) {
+    buf_free(&t->recs);
+    free(t->slots);
+    t->slots = NULL;
+}
+
+static inline void *table_rec(Table *t, size_t i) { return t->recs.data + i * t->rsize; }
+
+static int table_grow(Table *t) {
+    size_t ns = t->nslots * 2;
+    int32_t *s = (int32_t *)malloc(ns * sizeof(int32_t));
+    if (!s) return -1;
+    memset(s, 0xff, ns * sizeof(int32_t));
+    for (size_t i = 0; i < t->n; i++) {
+        size_t j = bytes_hash(table_rec(t, i), t->ksize) & (ns - 1);
+        while (s[j] >= 0) j = (j + 1) & (ns - 1);
+        s[j] = (int32_t)i;
+    }
+    free(t->slots);
+    t->slots = s;
+    t->nslots = ns;
+    return 0;
+}
+
+/* The record of ``key`` (created zero-filled past the key when new, *created = 1); NULL: no memory. */
+static void *table_get(Table *t, const void *key, int *created) {
+    if ((t->n + 1) * 2 > t->nslots && table_grow(t)) return NULL;
+    size_t mask = t->nslots - 1, j = bytes_hash(key, t->ksize) & mask;
+    for (;;) {
+        int32_t i = t->slots[j];
+        if (i < 0) break;
+        void *r = table_rec(t, (size_t)i);
+        if (memcmp(r, key, t->ksize) == 0) {
+            if (created) *created = 0;
+            return r;
+        }
+        j = (j + 1) & mask;
+    }
+    if (buf_reserve(&t->recs, t->rsize)) return NULL;
+    void *r = t->recs.data + t->recs.len;
+    memset(r, 0, t->rsize);
+    memcpy(r, key, t->ksize);
+    t->recs.len += t->rsize;
+    t->slots[j] = (int32_t)t->n++;
+    if (created) *created = 1;
+    return r;
+}
+
+/* Interned strings: id by bytes. */
+typedef struct {
+    Buf bytes;
+    Buf offs; /* uint64 offset per id, plus one past the end */
+    int32_t *slots;
+    size_t nslots, n;
+} Strtab;
+
+static int strtab_init(Strtab *t) {
+    memset(t, 0, sizeof *t);
+    t->nslots = 1024;
+    t->slots = (int32_t *)malloc(t->nslots * sizeof(int32_t));
+    if (!t->slots) return -1;
+    memset(t->slots, 0xff, t->nslots * sizeof(int32_t));
+    uint64_t zero = 0;
+    return buf_put(&t->offs, &zero, 8);
+}
+
+static void strtab_free(Strtab *t) {
+    buf_free(&t->bytes);
+    buf_free(&t->offs);
+    free(t->slots);
+    t->slots = NULL;
+}
+
+static inline const char *strtab_str(const Strtab *t, size_t i, size_t *n) {
+    const uint64_t *o = (const uint64_t *)t->offs.data;
+    *n = (size_t)(o[i + 1] - o[i]);
+    return t->bytes.data + o[i];
+}
+
+static int strtab_grow(Strtab *t) {
+    size_t ns = t->nslots * 2;
+    int32_t *s = (int32_t *)malloc(ns * sizeof(int32_t));
+    if (!s) return -1;
+    memset(s, 0xff, ns * sizeof(int32_t));
+    for (size_t i = 0; i < t->n; i++) {
+        size_t n;
+        const char *p = strtab_str(t, i, &n);
+        size_t j = bytes_hash(p, n) & (ns - 1);
+        while (s[j] >= 0) j = (j + 1) & (ns - 1);
+        s[j] = (int32_t)i;
+    }
+    free(t->slots);
+    t->slots = s;
+    t->nslots = ns;
+    return 0;
+}
+
+/* Id of the string (added when new, *created = 1); -2: no memory. */
+static int32_t strtab_id(Strtab *t, const char *p, size_t n, int *created) {
+    if ((t->n + 1) * 2 > t->nslots && strtab_grow(t)) return -2;
+    size_t mask = t->nslots - 1, j = bytes_hash(p, n) & mask;
+    for (;;) {
+        int32_t i = t->slots[j];
+        if (i < 0) break;
+        size_t m;
+        const char *q = strtab_str(t, (size_t)i, &m);
+        if (m == n && memcmp(p, q, n) == 0) {
+            if (created) *created = 0;
+            return i;
+        }
+        j = (j + 1) & mask;
+    }
+    if (buf_put(&t->bytes, p, n)) return -2;
+    uint64_t end = t->bytes.len;
+    if (buf_put(&t->offs, &end, 8)) return -2;
+    t->slots[j] = (int32_t)t->n;
+    if (created) *created = 1;
+    return (int32_t)t->n++;
+}
+
+#endif
