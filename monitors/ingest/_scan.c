@@ -127,7 +127,9 @@ typedef struct {
     Buf evinfo;              /* EvInfo per event id */
     Strtab values[NKINDS];   /* leak values */
     Buf bits[NKINDS];        /* uint8 signals per value id */
-    Buf aux[NKINDS];         /* uint64 per value id: MD5 (ids), DuckDB hash (anonymous ids, second half) */
+    Buf aux[NKINDS];         /* 2 x uint64 per value id of ids: MD5, DuckDB hash */
+    Strtab aid_md5;          /* anonymous ids of anonymous messages when AID values are not judged */
+    Buf aid_aux;
     size_t evaluated[NKINDS];
     Strtab xkeys;
     Buf rows, xk, deferred, scratch;
@@ -594,18 +596,13 @@ static int32_t intern_event(Scanner *S, int mt, const char *e, size_t n) {
 
 static int32_t intern_leak(Scanner *S, int field, const Str *v) {
     int kind = KIND_OF[field];
-    if (!v->present || v->isnull || (!S->kind_active[kind] && kind != K_AID)) return -1;
+    if (!v->present || v->isnull || !S->kind_active[kind]) return -1;
     int created;
     int32_t id = strtab_id(&S->values[kind], v->s, v->n, &created);
     if (id < 0) return -3;
     if (created && (kind == K_UID || kind == K_AID)) {
         uint64_t h[2] = {ehm_md5_number_upper(v->s, v->n), ehm_duck_hash_bytes(v->s, v->n)};
         if (buf_put(&S->aux[kind], h, sizeof h)) return -3;
-    }
-    if (created && !S->kind_active[kind]) { /* nothing to judge: no signals */
-        uint8_t zero = 0;
-        if (buf_put(&S->bits[kind], &zero, 1)) return -3;
-        S->evaluated[kind]++;
     }
     return id;
 }
@@ -720,26 +717,39 @@ static int aggregate_rows(Scanner *S) {
     return 0;
 }
 
+/* The event id of a message of type ``mt`` (track: named ``event``); J_BAD when DuckDB should judge. */
+static int32_t resolve_event(Scanner *S, int mt, const Str *event) {
+    if (mt == MT_TRACK) {
+        if (!event->present || event->isnull || event->n == 0 || event->n > 255) return J_BAD;
+        /* DuckDB's trim() knows Unicode spaces: names that start or end with anything but visible ASCII go there */
+        unsigned char first = (unsigned char)event->s[0], last = (unsigned char)event->s[event->n - 1];
+        if (first <= 0x20 || first >= 0x7F || last <= 0x20 || last >= 0x7F) return J_BAD;
+        int32_t ev = intern_event(S, mt, event->s, event->n);
+        return ev < 0 ? J_BAD : ev;
+    }
+    char name[16];
+    name[0] = '$';
+    size_t tn = strlen(SEG_TYPES[mt]);
+    memcpy(name + 1, SEG_TYPES[mt], tn);
+    int32_t ev = intern_event(S, mt, name, tn + 1);
+    return ev < 0 ? J_BAD : ev;
+}
+
+static int type_code(const Str *type) {
+    if (!type->present || type->isnull) return -1;
+    for (int t = 0; t < 6; t++)
+        if (strlen(SEG_TYPES[t]) == type->n && memcmp(SEG_TYPES[t], type->s, type->n) == 0) return t;
+    return -1;
+}
+
 /* One line: 1 a row, 0 blank, J_BAD defer. */
 static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
     size_t i = 0;
     while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) i++;
     if (i == len) return 0;
     if (len > MAX_LINE || line[len - 1] == '\r') return J_BAD;
-    /* non-ASCII bytes: the whole line must be valid UTF-8 */
-    {
-        uint64_t acc = 0;
-        size_t j = 0;
-        for (; j + 8 <= len; j += 8) {
-            uint64_t v;
-            memcpy(&v, line + j, 8);
-            acc |= v;
-        }
-        for (; j < len; j++) acc |= (unsigned char)line[j];
-        if ((acc & HIGHS) && !utf8_valid((const unsigned char *)line, len)) return J_BAD;
-    }
     S->scratch.len = 0;
-    if (buf_reserve(&S->scratch, len + 64)) return J_BAD;
+    if (buf_reserve(&S->scratch, len + 512)) return J_BAD;
 
     Cur c = {line + i, line + len};
     if (*c.p != '{') return J_BAD;
@@ -747,20 +757,33 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
     int ts_p = 0, ots_p = 0, sent_p = 0, recv_p = 0;
     int64_t ts = 0, ots = 0, sent = 0, recv = 0;
     const char *props = NULL, *traits = NULL;
-    int props_seen = 0, traits_seen = 0, ctx_seen = 0;
+    int props_seen = 0, traits_seen = 0, ctx_seen = 0, done_props = 0, mt = -1;
+    int32_t ev = -1;
+    Str email = {0};
+    Row row;
+    memset(&row, 0, sizeof row);
+    row.xk_start = (int32_t)(S->xk.len / sizeof(XEntry));
+#define BAIL()                                                   \
+    do {                                                         \
+        S->xk.len = (size_t)row.xk_start * sizeof(XEntry);       \
+        return J_BAD;                                            \
+    } while (0)
 
     int more = open_object(&c);
     while (more == 1) {
         const char *k;
         size_t kn;
-        if (read_key(&c, &k, &kn)) return J_BAD;
+        if (read_key(&c, &k, &kn)) BAIL();
         int r = J_OK;
         switch (kn) {
         case 2:
             r = memcmp(k, "id", 2) == 0 ? read_strish(S, &c, &id) : j_skip(&c, 1);
             break;
         case 4:
-            r = memcmp(k, "type", 4) == 0 ? read_str(S, &c, &type) : j_skip(&c, 1);
+            if (memcmp(k, "type", 4) == 0) {
+                r = read_str(S, &c, &type);
+                if (r == J_OK && (mt = type_code(&type)) < 0) r = J_BAD;
+            } else r = j_skip(&c, 1);
             break;
         case 5:
             if (memcmp(k, "event", 5) == 0) r = read_strish(S, &c, &event);
@@ -772,14 +795,18 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
             else if (memcmp(k, "sentAt", 6) == 0) r = read_ts(&c, &sent_p, &sent);
             else if (memcmp(k, "action", 6) == 0) r = J_BAD;
             else if (memcmp(k, "traits", 6) == 0) {
-                if (traits_seen++) return J_BAD;
+                if (traits_seen++) BAIL();
                 traits = c.p;
-                r = j_skip(&c, 1);
+                if ((mt == MT_IDENTIFY || mt == MT_GROUP) && *c.p == '{') {
+                    if ((ev = resolve_event(S, mt, &event)) < 0) BAIL();
+                    r = read_props(S, &c, (const EvInfo *)S->evinfo.data + ev, &row, mt == MT_IDENTIFY ? &email : NULL);
+                    done_props = 1;
+                } else r = j_skip(&c, 1);
             } else r = j_skip(&c, 1);
             break;
         case 7:
             if (memcmp(k, "context", 7) == 0) {
-                if (ctx_seen++) return J_BAD;
+                if (ctx_seen++) BAIL();
                 r = read_context(S, &c, ctx);
             } else r = j_skip(&c, 1);
             break;
@@ -791,9 +818,13 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
         case 10:
             if (memcmp(k, "receivedAt", 10) == 0) r = read_ts(&c, &recv_p, &recv);
             else if (memcmp(k, "properties", 10) == 0) {
-                if (props_seen++) return J_BAD;
+                if (props_seen++) BAIL();
                 props = c.p;
-                r = j_skip(&c, 1);
+                if (mt >= 0 && mt != MT_IDENTIFY && mt != MT_GROUP && *c.p == '{' && (mt != MT_TRACK || event.present)) {
+                    if ((ev = resolve_event(S, mt, &event)) < 0) BAIL();
+                    r = read_props(S, &c, (const EvInfo *)S->evinfo.data + ev, &row, NULL);
+                    done_props = 1;
+                } else r = j_skip(&c, 1);
             } else r = j_skip(&c, 1);
             break;
         case 11:
@@ -807,48 +838,29 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
         default:
             r = j_skip(&c, 1);
         }
-        if (r < 0) return J_BAD;
+        if (r < 0) BAIL();
         more = next_member(&c);
     }
-    if (more < 0) return J_BAD;
+    if (more < 0) BAIL();
     j_ws(&c);
-    if (c.p != c.end) return J_BAD;
+    if (c.p != c.end) BAIL();
+    if (c.high && !utf8_valid((const unsigned char *)line, len)) BAIL(); /* non-ASCII: the line must be UTF-8 */
 
     /* what it is */
-    if (!type.present || type.isnull) return J_BAD;
-    int mt = -1;
-    for (int t = 0; t < 6; t++)
-        if (strlen(SEG_TYPES[t]) == type.n && memcmp(SEG_TYPES[t], type.s, type.n) == 0) mt = t;
-    if (mt < 0) return J_BAD;
-    int32_t ev;
-    if (mt == MT_TRACK) {
-        if (!event.present || event.isnull || event.n == 0 || event.n > 255) return J_BAD;
-        /* DuckDB's trim() knows Unicode spaces: names that start or end with anything but visible ASCII go there */
-        unsigned char first = (unsigned char)event.s[0], last = (unsigned char)event.s[event.n - 1];
-        if (first <= 0x20 || first >= 0x7F || last <= 0x20 || last >= 0x7F) return J_BAD;
-        ev = intern_event(S, mt, event.s, event.n);
-    } else {
-        char name[16];
-        name[0] = '$';
-        size_t tn = strlen(SEG_TYPES[mt]);
-        memcpy(name + 1, SEG_TYPES[mt], tn);
-        ev = intern_event(S, mt, name, tn + 1);
-    }
-    if (ev < 0) return J_BAD;
+    if (mt < 0) BAIL();
+    if (ev < 0 && (ev = resolve_event(S, mt, &event)) < 0) BAIL();
     const EvInfo *ei = (const EvInfo *)S->evinfo.data + ev;
 
     int has_ev = (ts_p == 1) || (ts_p != 1 && ots_p == 1);
     int64_t ev_us = ts_p == 1 ? ts : ots;
-    if (!has_ev && sent_p != 1 && recv_p != 1) return J_BAD; /* missing_timestamp: DuckDB's */
+    if (!has_ev && sent_p != 1 && recv_p != 1) BAIL(); /* missing_timestamp: DuckDB's */
     double ev_t = has_ev ? (double)ev_us / 1e6 : 0, sent_t = (double)sent / 1e6, recv_t = (double)recv / 1e6;
     int has_sent = sent_p == 1, has_recv = recv_p == 1;
 
-    Row r;
-    memset(&r, 0, sizeof r);
+    Row r = row;
     r.off = off;
     r.len = (int32_t)len;
     r.ev = ev;
-    r.xk_start = (int32_t)(S->xk.len / sizeof(XEntry));
 
     /* bucket */
     double bt;
@@ -872,17 +884,13 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
     if (mt != MT_ALIAS && !uid_ok && !aid_ok) flags |= 1ULL << F_NO_IDENTITY;
     if (len > (size_t)S->max_payload) flags |= 1ULL << F_TOO_LARGE;
     if (has_ev && (ev_t < MIN_EPOCH || ev_t > S->hi)) flags |= 1ULL << F_IMPOSSIBLE_TS;
-    r.flags = flags;
+    r.flags |= flags;
 
-    /* properties / traits */
-    Str email = {0};
+    /* properties / traits (when they came before the type or event) */
     const char *pv = (mt == MT_IDENTIFY || mt == MT_GROUP) ? traits : props;
-    if (pv && *pv == '{') {
+    if (!done_props && pv && *pv == '{') {
         Cur pc = {pv, line + len};
-        if (read_props(S, &pc, ei, &r, mt == MT_IDENTIFY ? &email : NULL)) {
-            S->xk.len = (size_t)r.xk_start * sizeof(XEntry);
-            return J_BAD;
-        }
+        if (read_props(S, &pc, ei, &r, mt == MT_IDENTIFY ? &email : NULL)) BAIL();
     }
 
     const Str *msg = (mid.present && !mid.isnull) ? &mid : &id;
@@ -905,17 +913,28 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
         }
         r.leak[f] = v;
     }
-    /* user sketches: from the interned ids (one MD5 per distinct id) */
-    const uint64_t *uh = (const uint64_t *)S->aux[K_UID].data, *ah = (const uint64_t *)S->aux[K_AID].data;
+    /* user sketches: one MD5 per distinct id (interned) */
     if (uid_ok) {
-        r.hu = uh[2 * r.leak[L_UID]];
+        r.hu = ((const uint64_t *)S->aux[K_UID].data)[2 * r.leak[L_UID]];
         r.umask |= 3;
     } else if (aid_ok) {
-        r.hu = ah[2 * r.leak[L_AID]];
+        int32_t a = r.leak[L_AID];
+        if (a < 0) { /* not interned for leak signals: intern it for its MD5 */
+            int created;
+            a = strtab_id(&S->aid_md5, anon.s, anon.n, &created);
+            if (a < 0) BAIL();
+            if (created) {
+                uint64_t h[2] = {ehm_md5_number_upper(anon.s, anon.n), 0};
+                if (buf_put(&S->aid_aux, h, sizeof h)) BAIL();
+            }
+            r.hu = ((const uint64_t *)S->aid_aux.data)[2 * a];
+        } else {
+            r.hu = ((const uint64_t *)S->aux[K_AID].data)[2 * a];
+        }
         r.umask |= 1;
     }
     if (uid_ok && aid_ok) {
-        r.hl = ah[2 * r.leak[L_AID] + 1];
+        r.hl = ehm_duck_hash_bytes(anon.s, anon.n);
         r.umask |= 4;
     }
     int known = 1;
@@ -969,6 +988,8 @@ static void Scanner_dealloc(Scanner *S) {
     free(S->arrays);
     strtab_free(&S->events);
     strtab_free(&S->xkeys);
+    strtab_free(&S->aid_md5);
+    buf_free(&S->aid_aux);
     for (int k = 0; k < NKINDS; k++) {
         strtab_free(&S->values[k]);
         buf_free(&S->bits[k]);
@@ -1066,7 +1087,7 @@ static int Scanner_init(Scanner *S, PyObject *args, PyObject *kwds) {
             S->arrays[a].nchecks++;
         }
     }
-    if (strtab_init(&S->events) || strtab_init(&S->xkeys) || table_init(&S->combos, sizeof(ComboKey), sizeof(ComboRec)) ||
+    if (strtab_init(&S->events) || strtab_init(&S->xkeys) || strtab_init(&S->aid_md5) || table_init(&S->combos, sizeof(ComboKey), sizeof(ComboRec)) ||
         table_init(&S->samples, sizeof(SampleKey), sizeof(SampleRec)) ||
         table_init(&S->groups, sizeof(GroupKey), sizeof(GroupRec)) || table_init(&S->lat, sizeof(LatKey), sizeof(LatRec)) ||
         table_init(&S->extra, sizeof(XKey), sizeof(XRec))) {

@@ -16,6 +16,7 @@
 typedef struct {
     const char *p;
     const char *end;
+    int high; /* a string held a byte >= 0x80 (the caller validates UTF-8 then) */
 } Cur;
 
 static inline void j_ws(Cur *c) {
@@ -36,8 +37,10 @@ static inline int j_string(Cur *c, const char **s, size_t *n, int *esc) {
 #ifdef __SSE2__
         {
             const __m128i q = _mm_set1_epi8('"'), b = _mm_set1_epi8('\\'), lim = _mm_set1_epi8(0x1F);
+            int hi = 0;
             while (p + 16 <= end) {
                 __m128i v = _mm_loadu_si128((const __m128i *)p);
+                hi |= _mm_movemask_epi8(v);
                 /* control characters: v <= 0x1F as unsigned bytes */
                 __m128i ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, lim), lim);
                 int m = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, b)), ctl));
@@ -47,11 +50,13 @@ static inline int j_string(Cur *c, const char **s, size_t *n, int *esc) {
                 }
                 p += 16;
             }
+            if (hi) c->high = 1;
         }
 #endif
         while (p + 8 <= end) {
             uint64_t v;
             memcpy(&v, p, 8);
+            if (v & HIGHS) c->high = 1;
             uint64_t hit = j_haszero(v ^ (ONES * '"')) | j_haszero(v ^ (ONES * '\\')) | ((v - ONES * 0x20) & ~v & HIGHS);
             if (hit) break;
             p += 8;
@@ -78,6 +83,7 @@ static inline int j_string(Cur *c, const char **s, size_t *n, int *esc) {
             continue;
         }
         if (ch < 0x20) return J_BAD;
+        if (ch >= 0x80) c->high = 1;
         p++;
     }
     *n = (size_t)(p - *s);

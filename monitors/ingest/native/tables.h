@@ -128,20 +128,20 @@ static void *table_get(Table *t, const void *key, int *created) {
     return r;
 }
 
-/* Interned strings: id by bytes. */
+/* Interned strings: id by bytes. Slots hold (32-bit hash tag << 32 | id + 1), 0 when empty, so a
+ * probe compares bytes only when the tags agree. */
 typedef struct {
     Buf bytes;
     Buf offs; /* uint64 offset per id, plus one past the end */
-    int32_t *slots;
+    uint64_t *slots;
     size_t nslots, n;
 } Strtab;
 
 static int strtab_init(Strtab *t) {
     memset(t, 0, sizeof *t);
     t->nslots = 1024;
-    t->slots = (int32_t *)malloc(t->nslots * sizeof(int32_t));
+    t->slots = (uint64_t *)calloc(t->nslots, sizeof(uint64_t));
     if (!t->slots) return -1;
-    memset(t->slots, 0xff, t->nslots * sizeof(int32_t));
     uint64_t zero = 0;
     return buf_put(&t->offs, &zero, 8);
 }
@@ -161,15 +161,16 @@ static inline const char *strtab_str(const Strtab *t, size_t i, size_t *n) {
 
 static int strtab_grow(Strtab *t) {
     size_t ns = t->nslots * 2;
-    int32_t *s = (int32_t *)malloc(ns * sizeof(int32_t));
+    uint64_t *s = (uint64_t *)calloc(ns, sizeof(uint64_t));
     if (!s) return -1;
-    memset(s, 0xff, ns * sizeof(int32_t));
-    for (size_t i = 0; i < t->n; i++) {
+    for (size_t k = 0; k < t->nslots; k++) {
+        uint64_t v = t->slots[k];
+        if (!v) continue;
         size_t n;
-        const char *p = strtab_str(t, i, &n);
+        const char *p = strtab_str(t, (size_t)(v & 0xffffffffu) - 1, &n);
         size_t j = bytes_hash(p, n) & (ns - 1);
-        while (s[j] >= 0) j = (j + 1) & (ns - 1);
-        s[j] = (int32_t)i;
+        while (s[j]) j = (j + 1) & (ns - 1);
+        s[j] = v;
     }
     free(t->slots);
     t->slots = s;
@@ -177,25 +178,43 @@ static int strtab_grow(Strtab *t) {
     return 0;
 }
 
+static inline int same_bytes(const char *a, const char *b, size_t n) {
+    while (n >= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y) return 0;
+        a += 8;
+        b += 8;
+        n -= 8;
+    }
+    while (n--)
+        if (*a++ != *b++) return 0;
+    return 1;
+}
+
 /* Id of the string (added when new, *created = 1); -2: no memory. */
 static int32_t strtab_id(Strtab *t, const char *p, size_t n, int *created) {
     if ((t->n + 1) * 2 > t->nslots && strtab_grow(t)) return -2;
-    size_t mask = t->nslots - 1, j = bytes_hash(p, n) & mask;
+    uint64_t h = bytes_hash(p, n), tag = h >> 32;
+    size_t mask = t->nslots - 1, j = h & mask;
+    const uint64_t *o = (const uint64_t *)t->offs.data;
     for (;;) {
-        int32_t i = t->slots[j];
-        if (i < 0) break;
-        size_t m;
-        const char *q = strtab_str(t, (size_t)i, &m);
-        if (m == n && memcmp(p, q, n) == 0) {
-            if (created) *created = 0;
-            return i;
+        uint64_t v = t->slots[j];
+        if (!v) break;
+        if (v >> 32 == tag) {
+            size_t i = (size_t)(v & 0xffffffffu) - 1;
+            if (o[i + 1] - o[i] == n && same_bytes(t->bytes.data + o[i], p, n)) {
+                if (created) *created = 0;
+                return (int32_t)i;
+            }
         }
         j = (j + 1) & mask;
     }
     if (buf_put(&t->bytes, p, n)) return -2;
     uint64_t end = t->bytes.len;
     if (buf_put(&t->offs, &end, 8)) return -2;
-    t->slots[j] = (int32_t)t->n;
+    t->slots[j] = tag << 32 | (uint64_t)(t->n + 1);
     if (created) *created = 1;
     return (int32_t)t->n++;
 }
