@@ -12,9 +12,10 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -30,6 +31,12 @@ _MAGIC_HLL = b"H1"
 _MAGIC_HLL_DENSE = b"H2"
 _EMPTY_HLL = _MAGIC_HLL + (0).to_bytes(4, "little")
 _REGISTER_INDEX = np.arange(HLL_M, dtype=np.uint16)
+
+_hll_encode: Callable[[np.ndarray], bytes] | None
+try:
+    _hll_encode = importlib.import_module("monitors.ingest._scan").hll_encode
+except ImportError:  # built without a C compiler
+    _hll_encode = None
 
 
 def bin_index(seconds: float) -> int:
@@ -155,11 +162,11 @@ class LatencySketch:
         if len(parts) == 1:
             return cls.from_arrays(parts[0][0].copy(), parts[0][1].copy())
         keys = np.concatenate([k for k, _ in parts])
-        counts = np.concatenate([c for _, c in parts])
-        uniq, inverse = np.unique(keys, return_inverse=True)
-        sums = np.zeros(uniq.size, dtype=np.int64)
-        np.add.at(sums, inverse, counts)
-        return cls.from_arrays(uniq, sums)
+        counts = np.concatenate([c for _, c in parts]).astype(np.int64, copy=False)
+        order = np.argsort(keys, kind="stable")
+        keys, counts = keys[order], counts[order]
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        return cls.from_arrays(keys[starts].astype(np.int64, copy=False), np.add.reduceat(counts, starts))
 
     def quantiles(self, qs: Iterable[float]) -> list[float | None]:
         """Quantiles (lower nearest-rank on the sorted values), ``None`` when empty."""
@@ -284,6 +291,9 @@ class HLL:
 
     def encode(self) -> bytes:
         """Sparse (magic, uint16 indices, uint8 ranks) or, when smaller, dense (magic, 4096 ranks)."""
+        if _hll_encode is not None:  # the same bytes, from the native module
+            out: bytes = _hll_encode(self.regs)
+            return out
         n = int(np.count_nonzero(self.regs))
         if n == 0:
             return _EMPTY_HLL

@@ -131,6 +131,7 @@ typedef struct {
     Strtab aid_md5;          /* anonymous ids of anonymous messages when AID values are not judged */
     Buf aid_aux;
     size_t evaluated[NKINDS];
+    int32_t last_id[NFIELDS]; /* per leak field: the id of its previous value, -1 none */
     Strtab xkeys;
     Buf rows, xk, deferred, scratch;
     size_t xk_kept; /* bytes of xk that belong to stored rows */
@@ -215,7 +216,7 @@ static int parse_ts(const char *s, size_t n, int64_t *micros) {
 /* ------------------------------------------------------------------ helpers */
 
 static inline int name_eq(const Name *a, const char *s, size_t n) {
-    return a->n == n && (n == 0 || (a->name[0] == s[0] && memcmp(a->name, s, n) == 0));
+    return a->n == n && (n == 0 || (a->name[0] == s[0] && same_bytes(a->name, s, n)));
 }
 
 /* A string-ish field: a JSON string (unescaped), an integer (its text), or null. */
@@ -327,7 +328,7 @@ static int read_fields(Scanner *S, Cur *c, int nk, const char *const *keys, Str 
         if (read_key(c, &k, &kn)) return J_BAD;
         int hit = -1;
         for (int i = 0; i < nk; i++)
-            if (strlen(keys[i]) == kn && memcmp(keys[i], k, kn) == 0) hit = i;
+            if (keys[i][0] == k[0] && strlen(keys[i]) == kn && same_bytes(keys[i], k, kn)) hit = i;
         if (hit >= 0) {
             if (read_str(S, c, outs[hit])) return J_BAD;
         } else if (j_skip(c, 2)) {
@@ -348,27 +349,27 @@ static int read_context(Scanner *S, Cur *c, Str *f /* [8] */) {
         size_t kn;
         if (read_key(c, &k, &kn)) return J_BAD;
         int r;
-        if (kn == 6 && memcmp(k, "traits", 6) == 0) {
+        if (kn == 6 && same_bytes(k, "traits", 6)) {
             static const char *const ks[] = {"email"};
             Str *o[] = {&f[0]};
             if (seen & 1) return J_BAD;
             seen |= 1;
             r = read_fields(S, c, 1, ks, o);
-        } else if (kn == 4 && memcmp(k, "page", 4) == 0) {
+        } else if (kn == 4 && same_bytes(k, "page", 4)) {
             static const char *const ks[] = {"url", "referrer"};
             Str *o[] = {&f[1], &f[2]};
             if (seen & 2) return J_BAD;
             seen |= 2;
             r = read_fields(S, c, 2, ks, o);
-        } else if (kn == 3 && memcmp(k, "app", 3) == 0) {
+        } else if (kn == 3 && same_bytes(k, "app", 3)) {
             static const char *const ks[] = {"build", "version", "namespace"};
             Str *o[] = {&f[3], &f[4], &f[5]};
             if (seen & 4) return J_BAD;
             seen |= 4;
             r = read_fields(S, c, 3, ks, o);
-        } else if (kn == 11 && memcmp(k, "environment", 11) == 0) {
+        } else if (kn == 11 && same_bytes(k, "environment", 11)) {
             r = read_str(S, c, &f[6]);
-        } else if (kn == 3 && memcmp(k, "env", 3) == 0) {
+        } else if (kn == 3 && same_bytes(k, "env", 3)) {
             r = read_str(S, c, &f[7]);
         } else {
             r = j_skip(c, 1);
@@ -506,7 +507,7 @@ static int read_props(Scanner *S, Cur *c, const EvInfo *ei, Row *r, Str *email) 
                     break;
                 }
         int vc;
-        if (email && kn == 5 && memcmp(k, "email", 5) == 0) {
+        if (email && kn == 5 && same_bytes(k, "email", 5)) {
             if (email->present) return J_BAD;
             const char *v = c->p;
             if (read_strish(S, c, email)) return J_BAD;
@@ -597,8 +598,15 @@ static int32_t intern_event(Scanner *S, int mt, const char *e, size_t n) {
 static int32_t intern_leak(Scanner *S, int field, const Str *v) {
     int kind = KIND_OF[field];
     if (!v->present || v->isnull || !S->kind_active[kind]) return -1;
+    int32_t last = S->last_id[field];
+    if (last >= 0) { /* the same value as this field's previous one (a referrer, say) */
+        size_t n;
+        const char *q = strtab_str(&S->values[kind], (size_t)last, &n);
+        if (n == v->n && same_bytes(q, v->s, n)) return last;
+    }
     int created;
     int32_t id = strtab_id(&S->values[kind], v->s, v->n, &created);
+    if (id >= 0) S->last_id[field] = id;
     if (id < 0) return -3;
     if (created && (kind == K_UID || kind == K_AID)) {
         uint64_t h[2] = {ehm_md5_number_upper(v->s, v->n), ehm_duck_hash_bytes(v->s, v->n)};
@@ -777,24 +785,24 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
         int r = J_OK;
         switch (kn) {
         case 2:
-            r = memcmp(k, "id", 2) == 0 ? read_strish(S, &c, &id) : j_skip(&c, 1);
+            r = same_bytes(k, "id", 2) ? read_strish(S, &c, &id) : j_skip(&c, 1);
             break;
         case 4:
-            if (memcmp(k, "type", 4) == 0) {
+            if (same_bytes(k, "type", 4)) {
                 r = read_str(S, &c, &type);
                 if (r == J_OK && (mt = type_code(&type)) < 0) r = J_BAD;
             } else r = j_skip(&c, 1);
             break;
         case 5:
-            if (memcmp(k, "event", 5) == 0) r = read_strish(S, &c, &event);
-            else if (memcmp(k, "batch", 5) == 0) r = J_BAD;
+            if (same_bytes(k, "event", 5)) r = read_strish(S, &c, &event);
+            else if (same_bytes(k, "batch", 5)) r = J_BAD;
             else r = j_skip(&c, 1);
             break;
         case 6:
-            if (memcmp(k, "userId", 6) == 0) r = read_strish(S, &c, &user);
-            else if (memcmp(k, "sentAt", 6) == 0) r = read_ts(&c, &sent_p, &sent);
-            else if (memcmp(k, "action", 6) == 0) r = J_BAD;
-            else if (memcmp(k, "traits", 6) == 0) {
+            if (same_bytes(k, "userId", 6)) r = read_strish(S, &c, &user);
+            else if (same_bytes(k, "sentAt", 6)) r = read_ts(&c, &sent_p, &sent);
+            else if (same_bytes(k, "action", 6)) r = J_BAD;
+            else if (same_bytes(k, "traits", 6)) {
                 if (traits_seen++) BAIL();
                 traits = c.p;
                 if ((mt == MT_IDENTIFY || mt == MT_GROUP) && *c.p == '{') {
@@ -805,19 +813,19 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
             } else r = j_skip(&c, 1);
             break;
         case 7:
-            if (memcmp(k, "context", 7) == 0) {
+            if (same_bytes(k, "context", 7)) {
                 if (ctx_seen++) BAIL();
                 r = read_context(S, &c, ctx);
             } else r = j_skip(&c, 1);
             break;
         case 9:
-            if (memcmp(k, "messageId", 9) == 0) r = read_strish(S, &c, &mid);
-            else if (memcmp(k, "timestamp", 9) == 0) r = read_ts(&c, &ts_p, &ts);
+            if (same_bytes(k, "messageId", 9)) r = read_strish(S, &c, &mid);
+            else if (same_bytes(k, "timestamp", 9)) r = read_ts(&c, &ts_p, &ts);
             else r = j_skip(&c, 1);
             break;
         case 10:
-            if (memcmp(k, "receivedAt", 10) == 0) r = read_ts(&c, &recv_p, &recv);
-            else if (memcmp(k, "properties", 10) == 0) {
+            if (same_bytes(k, "receivedAt", 10)) r = read_ts(&c, &recv_p, &recv);
+            else if (same_bytes(k, "properties", 10)) {
                 if (props_seen++) BAIL();
                 props = c.p;
                 if (mt >= 0 && mt != MT_IDENTIFY && mt != MT_GROUP && *c.p == '{' && (mt != MT_TRACK || event.present)) {
@@ -828,12 +836,12 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
             } else r = j_skip(&c, 1);
             break;
         case 11:
-            if (memcmp(k, "anonymousId", 11) == 0) r = read_strish(S, &c, &anon);
-            else if (memcmp(k, "identifiers", 11) == 0) r = J_BAD;
+            if (same_bytes(k, "anonymousId", 11)) r = read_strish(S, &c, &anon);
+            else if (same_bytes(k, "identifiers", 11)) r = J_BAD;
             else r = j_skip(&c, 1);
             break;
         case 17:
-            r = memcmp(k, "originalTimestamp", 17) == 0 ? read_ts(&c, &ots_p, &ots) : j_skip(&c, 1);
+            r = same_bytes(k, "originalTimestamp", 17) ? read_ts(&c, &ots_p, &ots) : j_skip(&c, 1);
             break;
         default:
             r = j_skip(&c, 1);
@@ -1094,6 +1102,7 @@ static int Scanner_init(Scanner *S, PyObject *args, PyObject *kwds) {
         PyErr_NoMemory();
         goto done;
     }
+    for (int f = 0; f < NFIELDS; f++) S->last_id[f] = -1;
     for (int k = 0; k < NKINDS; k++)
         if (strtab_init(&S->values[k])) {
             PyErr_NoMemory();
@@ -1352,7 +1361,53 @@ static PyObject *m_parse_ts(PyObject *self, PyObject *args) {
     return PyFloat_FromDouble((double)us / 1e6);
 }
 
+/* hll_encode(registers: 4096 bytes) -> bytes: monitors.sketch.HLL.encode, byte for byte. */
+static PyObject *m_hll_encode(PyObject *self, PyObject *args) {
+    Py_buffer b;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*", &b)) return NULL;
+    if (b.len != HLL_M) {
+        PyBuffer_Release(&b);
+        PyErr_SetString(PyExc_ValueError, "4096 registers expected");
+        return NULL;
+    }
+    const uint8_t *r = (const uint8_t *)b.buf;
+    uint32_t n = 0;
+    for (int i = 0; i < HLL_M; i++) n += r[i] != 0;
+    PyObject *out;
+    if (3 * n > HLL_M) {
+        out = PyBytes_FromStringAndSize(NULL, 2 + HLL_M);
+        if (out) {
+            char *o = PyBytes_AS_STRING(out);
+            o[0] = 'H';
+            o[1] = '2';
+            memcpy(o + 2, r, HLL_M);
+        }
+    } else {
+        out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(6 + 3 * n));
+        if (out) {
+            unsigned char *o = (unsigned char *)PyBytes_AS_STRING(out);
+            o[0] = 'H';
+            o[1] = '1';
+            o[2] = (unsigned char)(n & 0xff);
+            o[3] = (unsigned char)(n >> 8 & 0xff);
+            o[4] = (unsigned char)(n >> 16 & 0xff);
+            o[5] = (unsigned char)(n >> 24);
+            unsigned char *idx = o + 6, *rank = o + 6 + 2 * n;
+            for (int i = 0; i < HLL_M; i++)
+                if (r[i]) {
+                    *idx++ = (unsigned char)(i & 0xff);
+                    *idx++ = (unsigned char)(i >> 8);
+                    *rank++ = r[i];
+                }
+        }
+    }
+    PyBuffer_Release(&b);
+    return out;
+}
+
 static PyMethodDef module_methods[] = {
+    {"hll_encode", m_hll_encode, METH_VARARGS, "HLL.encode of 4096 registers"},
     {"hash_str", m_hash_str, METH_VARARGS, "DuckDB's hash() of a VARCHAR"},
     {"hash_double", m_hash_double, METH_VARARGS, "DuckDB's hash() of a DOUBLE"},
     {"hash_combine", m_hash_combine, METH_VARARGS, "DuckDB's combination of column hashes"},

@@ -15,6 +15,8 @@ expressions, judged once per distinct value in DuckDB with the same SQL as the D
 
 from __future__ import annotations
 
+import importlib
+import itertools
 import mmap
 import os
 import threading
@@ -35,8 +37,9 @@ from monitors.ingest.sqlgen import CODE_NAMES, CODES_OF, HLL_KINDS, HOPS, MAX_PA
 from monitors.plan import Plan
 from monitors.sketch import HLL_M, LN_GAMMA, MIN_VALUE, ZERO_BIN
 
+_scan: Any
 try:
-    from monitors.ingest import _scan  # type: ignore[attr-defined]
+    _scan = importlib.import_module("monitors.ingest._scan")
 except ImportError:  # built without a C compiler: DuckDB reads everything
     _scan = None
 
@@ -162,7 +165,7 @@ class NativeReader:
         return _scan.Scanner(self.bucket_seconds, self.now_epoch, LN_GAMMA, MIN_VALUE, ZERO_BIN, NEGATIVE_BIN, MAX_PAYLOAD,
                              self.layouts, self.arrays, bytes(_FIELD_SIGNALS), judge.null_bits, judge.active)  # fmt: skip
 
-    def read(self, path: str, start: int, end: int, deferred: Callable[[bytes], None]) -> NativeResult:
+    def read(self, path: str, start: int, end: int, deferred: Callable[[bytes], object]) -> NativeResult:
         """Aggregates of the lines in ``[start, end)`` of ``path``; lines left to DuckDB go to ``deferred``."""
         out = NativeResult()
         if end <= start:
@@ -306,7 +309,7 @@ def _split(mm: mmap.mmap, start: int, end: int, parts: int) -> list[tuple[int, i
     """``[start, end)`` cut at line starts into about equal ranges."""
     cuts = [start] + [_next_line(mm, start + (end - start) * i // parts, end) for i in range(1, parts)] + [end]
     cuts = [max(start, c) for c in cuts]
-    return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
 
 def _chunks(mm: mmap.mmap, start: int, end: int) -> list[tuple[int, int]]:

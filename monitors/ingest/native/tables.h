@@ -128,19 +128,24 @@ static void *table_get(Table *t, const void *key, int *created) {
     return r;
 }
 
-/* Interned strings: id by bytes. Slots hold (32-bit hash tag << 32 | id + 1), 0 when empty, so a
- * probe compares bytes only when the tags agree. */
+/* Interned strings: id by bytes. A slot holds the hash tag, the id and where the bytes are, so a
+ * probe touches one slot and, when tag and length agree, the bytes. */
+typedef struct {
+    uint32_t tag, idp1; /* idp1 = id + 1; 0: empty */
+    uint64_t where;     /* offset << 24 | length (lengths < 16 MB) */
+} Slot;
+
 typedef struct {
     Buf bytes;
     Buf offs; /* uint64 offset per id, plus one past the end */
-    uint64_t *slots;
+    Slot *slots;
     size_t nslots, n;
 } Strtab;
 
 static int strtab_init(Strtab *t) {
     memset(t, 0, sizeof *t);
     t->nslots = 1024;
-    t->slots = (uint64_t *)calloc(t->nslots, sizeof(uint64_t));
+    t->slots = (Slot *)calloc(t->nslots, sizeof(Slot));
     if (!t->slots) return -1;
     uint64_t zero = 0;
     return buf_put(&t->offs, &zero, 8);
@@ -161,15 +166,14 @@ static inline const char *strtab_str(const Strtab *t, size_t i, size_t *n) {
 
 static int strtab_grow(Strtab *t) {
     size_t ns = t->nslots * 2;
-    uint64_t *s = (uint64_t *)calloc(ns, sizeof(uint64_t));
+    Slot *s = (Slot *)calloc(ns, sizeof(Slot));
     if (!s) return -1;
     for (size_t k = 0; k < t->nslots; k++) {
-        uint64_t v = t->slots[k];
-        if (!v) continue;
-        size_t n;
-        const char *p = strtab_str(t, (size_t)(v & 0xffffffffu) - 1, &n);
-        size_t j = bytes_hash(p, n) & (ns - 1);
-        while (s[j]) j = (j + 1) & (ns - 1);
+        Slot v = t->slots[k];
+        if (!v.idp1) continue;
+        const char *p = t->bytes.data + (v.where >> 24);
+        size_t j = bytes_hash(p, (size_t)(v.where & 0xffffff)) & (ns - 1);
+        while (s[j].idp1) j = (j + 1) & (ns - 1);
         s[j] = v;
     }
     free(t->slots);
@@ -193,28 +197,29 @@ static inline int same_bytes(const char *a, const char *b, size_t n) {
     return 1;
 }
 
-/* Id of the string (added when new, *created = 1); -2: no memory. */
+/* Id of the string (added when new, *created = 1); -2: no memory or too long. */
 static int32_t strtab_id(Strtab *t, const char *p, size_t n, int *created) {
+    if (n >= (1u << 24)) return -2;
     if ((t->n + 1) * 2 > t->nslots && strtab_grow(t)) return -2;
-    uint64_t h = bytes_hash(p, n), tag = h >> 32;
+    uint64_t h = bytes_hash(p, n);
+    uint32_t tag = (uint32_t)(h >> 32);
     size_t mask = t->nslots - 1, j = h & mask;
-    const uint64_t *o = (const uint64_t *)t->offs.data;
     for (;;) {
-        uint64_t v = t->slots[j];
-        if (!v) break;
-        if (v >> 32 == tag) {
-            size_t i = (size_t)(v & 0xffffffffu) - 1;
-            if (o[i + 1] - o[i] == n && same_bytes(t->bytes.data + o[i], p, n)) {
-                if (created) *created = 0;
-                return (int32_t)i;
-            }
+        const Slot *v = &t->slots[j];
+        if (!v->idp1) break;
+        if (v->tag == tag && (v->where & 0xffffff) == n && same_bytes(t->bytes.data + (v->where >> 24), p, n)) {
+            if (created) *created = 0;
+            return (int32_t)(v->idp1 - 1);
         }
         j = (j + 1) & mask;
     }
+    uint64_t off = t->bytes.len;
     if (buf_put(&t->bytes, p, n)) return -2;
     uint64_t end = t->bytes.len;
     if (buf_put(&t->offs, &end, 8)) return -2;
-    t->slots[j] = tag << 32 | (uint64_t)(t->n + 1);
+    t->slots[j].tag = tag;
+    t->slots[j].idp1 = (uint32_t)(t->n + 1);
+    t->slots[j].where = off << 24 | (uint64_t)n;
     if (created) *created = 1;
     return (int32_t)t->n++;
 }

@@ -1,0 +1,96 @@
+"""The native scanner's own contract: built where a C compiler is, same timestamps, same sketch
+bytes and the same results whatever the chunk and thread split (the DuckDB equivalence over many
+corpora is in test_native_equivalence.py)."""
+
+from __future__ import annotations
+
+import shutil
+import sysconfig
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from monitors import sketch
+from monitors.ingest import native
+from monitors.sketch import HLL
+from storage import Store
+
+from .helpers import run_ingest, snapshot, track, write_lines
+
+HAVE_COMPILER = shutil.which("gcc") is not None and Path(sysconfig.get_paths()["include"], "Python.h").exists()
+
+
+def test_the_extension_is_built_where_a_compiler_is() -> None:
+    if not HAVE_COMPILER:
+        pytest.skip("no C compiler or Python headers here: ingest runs on DuckDB alone")
+    assert native.available(), "gcc and Python.h are here but monitors.ingest._scan was not built (pip install -e .)"
+
+
+scan = pytest.importorskip("monitors.ingest._scan")
+
+
+def test_timestamps_the_scanner_reads_are_the_epochs_duckdb_gives() -> None:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    accepted = [
+        "2026-11-01T00:00:00Z", "2026-11-01T00:00:00.1Z", "2026-11-01T00:00:00.123456Z", "2026-11-01 23:59:59+05",
+        "2026-11-01T00:00:00+0530", "2026-11-01T00:00:00.5-08:00", "2024-02-29T12:00:00+15:59", "1970-01-01T00:00:00",
+        "2999-12-31T23:59:59.999999Z", "2026-11-01T12:34:56.000+00:00",
+    ]  # fmt: skip
+    for s in accepted:
+        want = con.execute("SELECT epoch(CAST(? AS TIMESTAMPTZ))", [s]).fetchall()[0][0]
+        assert scan.parse_ts(s) == want, s
+    # Forms DuckDB reads differently or not at all are left to DuckDB (None: the line is deferred).
+    for s in ["2026-11-01T00:00:00z", "2026-11-01T24:00:00Z", "2026-02-29T00:00:00Z", "2026-11-01T00:00:00.1234567Z",
+              "2026-11-01T00:00Z", "2026-11-01", "2026-11-01T00:00:00 +05:30", "1969-12-31T23:59:59Z", "2026-11-01T00:00:60Z",
+              "2026-11-01T00:00:00+16:00", "2026-11-01T00:00:00.Z", "2026-11-01T00:00:00UTC", ""]:  # fmt: skip
+        assert scan.parse_ts(s) is None, s
+
+
+def test_hll_bytes_are_the_same_from_the_native_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    for k in (0, 1, 7, 1365, 1366, 1367, 4096):
+        h = HLL()
+        h.regs[rng.choice(4096, k, replace=False)] = rng.integers(1, 53, k)
+        fast = h.encode()
+        with monkeypatch.context() as m:
+            m.setattr(sketch, "_hll_encode", None)
+            assert h.encode() == fast, k
+        assert HLL.decode(fast) == h
+
+
+def test_results_do_not_depend_on_chunks_or_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines: list[object] = []
+    for i in range(600):
+        msg = track(user=f"u{i % 37}", sent="2026-11-02T10:00:01.500+00:00", received="2026-11-02T10:00:02.250+00:00",
+                    cart_id=f"c{i}", items=[{"product_id": "p", "quantity": i % 3, "price": 1.5}], cart_value=i)  # fmt: skip
+        msg["messageId"] = f"m{i}"
+        msg["timestamp"] = f"2026-11-02T{10 + i % 5:02d}:{i % 60:02d}:00.000Z"
+        if i % 50 == 0:
+            msg["properties"].pop("cart_id")
+        lines.append(msg)
+        if i % 97 == 0:
+            lines.append('{"batch": [] , "oops"')
+    path = write_lines(tmp_path / "x.jsonl", lines)
+    snaps = []
+    for chunk, threads in ((1 << 24, 1), (4096, 2), (1000, 3)):
+        monkeypatch.setattr(native, "CHUNK_BYTES", chunk)
+        monkeypatch.setattr(native.NativeReader, "__init__", _with_threads(native.NativeReader.__init__, threads))
+        store = Store.from_url(f"sqlite:///{tmp_path}/{chunk}-{threads}.sqlite")
+        store.migrate()
+        report = run_ingest(store, path)
+        assert report.files[0].reader == "native+exact"
+        assert (report.events, report.rejected) == (600, 7)
+        snaps.append(snapshot(store))
+        store.dispose()
+    assert snaps[0] == snaps[1] == snaps[2]
+
+
+def _with_threads(init, threads: int):  # type: ignore[no-untyped-def]
+    def patched(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs["threads"] = threads
+        init(self, *args, **kwargs)
+
+    return patched
