@@ -11,7 +11,7 @@ setup(
             sources=["monitors/ingest/_scan.c"],
             depends=["monitors/ingest/native/json.h", "monitors/ingest/native/tables.h", "monitors/ingest/native/duckhash.h"],
             include_dirs=["monitors/ingest"],
-            extra_compile_args=["-O2", "-std=c11", "-fno-fast-math", "-Wall", "-Wno-missing-braces"],
+            extra_compile_args=["-O3", "-std=c11", "-fno-fast-math", "-Wall", "-Wno-missing-braces"],
             optional=True,
         )
     ]

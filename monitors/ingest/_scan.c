@@ -104,8 +104,50 @@ typedef struct { int32_t ev, nkeys; uint64_t flags, tc[MAXC]; } SampleKey;
 typedef struct { SampleKey k; int64_t kept; uint64_t sh[3]; int64_t off[3], len[3]; } SampleRec;
 typedef struct { int32_t ev, pad; int64_t bucket; } GroupKey;
 typedef struct { GroupKey k; int64_t g; } GroupRec;
-typedef struct { uint64_t key; } LatKey;
-typedef struct { LatKey k; int64_t n; } LatRec;
+typedef struct { uint64_t key; int64_t n; } LatRec; /* key: g * 4 * 65536 + hop * 65536 + bin + 32768 */
+
+/* The latency bins of one (group, hop): a small open-addressing table, so that the three bins a
+ * message adds touch three small tables of its own group rather than one large table. */
+#define NO_BIN INT32_MIN
+typedef struct {
+    uint32_t cap, n;
+    int32_t *bins;
+    int64_t *counts;
+} BinTab;
+
+static int bintab_add(BinTab *t, int32_t bin) {
+    if ((t->n + 1) * 2 > t->cap) {
+        uint32_t cap = t->cap ? t->cap * 2 : 16;
+        int32_t *bins = (int32_t *)malloc(cap * sizeof(int32_t));
+        int64_t *counts = (int64_t *)calloc(cap, sizeof(int64_t));
+        if (!bins || !counts) {
+            free(bins);
+            free(counts);
+            return -1;
+        }
+        for (uint32_t i = 0; i < cap; i++) bins[i] = NO_BIN;
+        for (uint32_t i = 0; i < t->cap; i++) {
+            if (t->bins[i] == NO_BIN) continue;
+            uint32_t j = ((uint32_t)t->bins[i] * 0x9E3779B1u) & (cap - 1);
+            while (bins[j] != NO_BIN) j = (j + 1) & (cap - 1);
+            bins[j] = t->bins[i];
+            counts[j] = t->counts[i];
+        }
+        free(t->bins);
+        free(t->counts);
+        t->bins = bins;
+        t->counts = counts;
+        t->cap = cap;
+    }
+    uint32_t mask = t->cap - 1, j = ((uint32_t)bin * 0x9E3779B1u) & mask;
+    while (t->bins[j] != NO_BIN && t->bins[j] != bin) j = (j + 1) & mask;
+    if (t->bins[j] == NO_BIN) {
+        t->bins[j] = bin;
+        t->n++;
+    }
+    t->counts[j]++;
+    return 0;
+}
 typedef struct { int32_t ev, key, jtype, pad; int64_t bucket; } XKey;
 typedef struct { XKey k; int64_t n; } XRec;
 typedef struct { int32_t key, jtype; } XEntry;
@@ -136,7 +178,8 @@ typedef struct {
     Buf rows, xk, deferred, scratch;
     size_t xk_kept; /* bytes of xk that belong to stored rows */
     const char *base; /* the buffer being read (valid during parse and aggregate) */
-    Table combos, samples, groups, lat, extra;
+    Table combos, samples, groups, extra;
+    Buf lat; /* BinTab per (group, hop) */
     Buf regs; /* per group: 4 kinds x HLL_M registers */
     int64_t n_rows, n_deferred, n_blank;
     int busy;
@@ -661,6 +704,9 @@ static int aggregate_row(Scanner *S, const Row *r) {
             if (buf_reserve(&S->regs, 4 * HLL_M)) return -1;
             memset(S->regs.data + S->regs.len, 0, 4 * HLL_M);
             S->regs.len += 4 * HLL_M;
+            BinTab empty[3];
+            memset(empty, 0, sizeof empty);
+            if (buf_put(&S->lat, empty, sizeof empty)) return -1;
         }
         int64_t g = gr->g;
         SampleKey sk;
@@ -692,10 +738,7 @@ static int aggregate_row(Scanner *S, const Row *r) {
     uint64_t g = (uint64_t)cr->g;
     for (int hop = 0; hop < 3; hop++) {
         if (!(r->lmask >> hop & 1)) continue;
-        LatKey lk = {g * 4 * 65536 + (uint64_t)hop * 65536 + (uint64_t)(r->lb[hop] + 32768)};
-        LatRec *lr = (LatRec *)table_get(&S->lat, &lk, NULL);
-        if (!lr) return -1;
-        lr->n++;
+        if (bintab_add((BinTab *)S->lat.data + g * 3 + (uint64_t)hop, r->lb[hop])) return -1;
     }
     uint8_t *regs = (uint8_t *)S->regs.data + g * 4 * HLL_M;
     if (r->umask & 1) {
@@ -746,7 +789,7 @@ static int32_t resolve_event(Scanner *S, int mt, const Str *event) {
 static int type_code(const Str *type) {
     if (!type->present || type->isnull) return -1;
     for (int t = 0; t < 6; t++)
-        if (strlen(SEG_TYPES[t]) == type->n && memcmp(SEG_TYPES[t], type->s, type->n) == 0) return t;
+        if (strlen(SEG_TYPES[t]) == type->n && same_bytes(SEG_TYPES[t], type->s, type->n)) return t;
     return -1;
 }
 
@@ -1012,7 +1055,11 @@ static void Scanner_dealloc(Scanner *S) {
     table_free(&S->combos);
     table_free(&S->samples);
     table_free(&S->groups);
-    table_free(&S->lat);
+    for (size_t i = 0; i < S->lat.len / sizeof(BinTab); i++) {
+        free(((BinTab *)S->lat.data)[i].bins);
+        free(((BinTab *)S->lat.data)[i].counts);
+    }
+    buf_free(&S->lat);
     table_free(&S->extra);
     Py_TYPE(S)->tp_free((PyObject *)S);
 }
@@ -1097,7 +1144,7 @@ static int Scanner_init(Scanner *S, PyObject *args, PyObject *kwds) {
     }
     if (strtab_init(&S->events) || strtab_init(&S->xkeys) || strtab_init(&S->aid_md5) || table_init(&S->combos, sizeof(ComboKey), sizeof(ComboRec)) ||
         table_init(&S->samples, sizeof(SampleKey), sizeof(SampleRec)) ||
-        table_init(&S->groups, sizeof(GroupKey), sizeof(GroupRec)) || table_init(&S->lat, sizeof(LatKey), sizeof(LatRec)) ||
+        table_init(&S->groups, sizeof(GroupKey), sizeof(GroupRec)) ||
         table_init(&S->extra, sizeof(XKey), sizeof(XRec))) {
         PyErr_NoMemory();
         goto done;
@@ -1289,9 +1336,27 @@ static PyObject *Scanner_result(Scanner *S, PyObject *unused) {
         Py_DECREF(mts);
         return NULL;
     }
+    Buf flat = {0};
+    size_t ntabs = S->lat.len / sizeof(BinTab);
+    for (size_t i = 0; i < ntabs; i++) {
+        const BinTab *t = (const BinTab *)S->lat.data + i;
+        for (uint32_t j = 0; j < t->cap; j++) {
+            if (t->bins[j] == NO_BIN) continue;
+            LatRec rec = {(uint64_t)(i / 3) * 4 * 65536 + (uint64_t)(i % 3) * 65536 + (uint64_t)(t->bins[j] + 32768), t->counts[j]};
+            if (buf_put(&flat, &rec, sizeof rec)) {
+                buf_free(&flat);
+                Py_DECREF(events);
+                Py_DECREF(mts);
+                Py_DECREF(xkeys);
+                return PyErr_NoMemory();
+            }
+        }
+    }
+    PyObject *latency = bytes_of(&flat);
+    buf_free(&flat);
     return Py_BuildValue("{s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:L,s:L}", "events", events, "msg_types", mts,
                          "xkeys", xkeys, "combos", bytes_of(&S->combos.recs), "samples", bytes_of(&S->samples.recs),
-                         "groups", bytes_of(&S->groups.recs), "latency", bytes_of(&S->lat.recs), "extra",
+                         "groups", bytes_of(&S->groups.recs), "latency", latency, "extra",
                          bytes_of(&S->extra.recs), "registers", bytes_of(&S->regs), "rows", (long long)S->n_rows,
                          "blank", (long long)S->n_blank);
 }

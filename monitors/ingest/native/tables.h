@@ -35,6 +35,21 @@ static void buf_free(Buf *b) {
     b->len = b->cap = 0;
 }
 
+static inline int same_bytes(const char *a, const char *b, size_t n) {
+    while (n >= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y) return 0;
+        a += 8;
+        b += 8;
+        n -= 8;
+    }
+    while (n--)
+        if (*a++ != *b++) return 0;
+    return 1;
+}
+
 static inline uint64_t mix64(uint64_t x) {
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdULL;
@@ -112,7 +127,7 @@ static void *table_get(Table *t, const void *key, int *created) {
         int32_t i = t->slots[j];
         if (i < 0) break;
         void *r = table_rec(t, (size_t)i);
-        if (memcmp(r, key, t->ksize) == 0) {
+        if (same_bytes((const char *)r, (const char *)key, t->ksize)) {
             if (created) *created = 0;
             return r;
         }
@@ -182,20 +197,6 @@ static int strtab_grow(Strtab *t) {
     return 0;
 }
 
-static inline int same_bytes(const char *a, const char *b, size_t n) {
-    while (n >= 8) {
-        uint64_t x, y;
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
-        if (x != y) return 0;
-        a += 8;
-        b += 8;
-        n -= 8;
-    }
-    while (n--)
-        if (*a++ != *b++) return 0;
-    return 1;
-}
 
 /* Id of the string (added when new, *created = 1); -2: no memory or too long. */
 static int32_t strtab_id(Strtab *t, const char *p, size_t n, int *created) {
