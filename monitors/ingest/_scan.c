@@ -59,6 +59,8 @@ typedef struct {
     size_t n;
     int present; /* key seen */
     int isnull;  /* JSON null (or key absent) */
+    int hashed;  /* h holds bytes_hash(s, n) (its table slot is being prefetched) */
+    uint64_t h;
 } Str;
 
 typedef struct {
@@ -648,7 +650,8 @@ static int32_t intern_leak(Scanner *S, int field, const Str *v) {
         if (n == v->n && same_bytes(q, v->s, n)) return last;
     }
     int created;
-    int32_t id = strtab_id(&S->values[kind], v->s, v->n, &created);
+    int32_t id = v->hashed ? strtab_id_h(&S->values[kind], v->s, v->n, v->h, &created)
+                           : strtab_id(&S->values[kind], v->s, v->n, &created);
     if (id >= 0) S->last_id[field] = id;
     if (id < 0) return -3;
     if (created && (kind == K_UID || kind == K_AID)) {
@@ -842,7 +845,14 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
             else r = j_skip(&c, 1);
             break;
         case 6:
-            if (same_bytes(k, "userId", 6)) r = read_strish(S, &c, &user);
+            if (same_bytes(k, "userId", 6)) {
+                r = read_strish(S, &c, &user);
+                if (r == J_OK && !user.isnull && S->kind_active[1]) { /* its table slot loads while the line is read */
+                    user.h = bytes_hash(user.s, user.n);
+                    user.hashed = 1;
+                    strtab_prefetch(&S->values[1], user.h);
+                }
+            }
             else if (same_bytes(k, "sentAt", 6)) r = read_ts(&c, &sent_p, &sent);
             else if (same_bytes(k, "action", 6)) r = J_BAD;
             else if (same_bytes(k, "traits", 6)) {

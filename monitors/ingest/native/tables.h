@@ -198,11 +198,13 @@ static int strtab_grow(Strtab *t) {
 }
 
 
-/* Id of the string (added when new, *created = 1); -2: no memory or too long. */
-static int32_t strtab_id(Strtab *t, const char *p, size_t n, int *created) {
+/* Starts loading the slot where a string of hash ``h`` would be (call early, look up later). */
+static inline void strtab_prefetch(const Strtab *t, uint64_t h) { __builtin_prefetch(&t->slots[h & (t->nslots - 1)]); }
+
+/* Id of the string of hash ``h`` (added when new, *created = 1); -2: no memory or too long. */
+static int32_t strtab_id_h(Strtab *t, const char *p, size_t n, uint64_t h, int *created) {
     if (n >= (1u << 24)) return -2;
     if ((t->n + 1) * 2 > t->nslots && strtab_grow(t)) return -2;
-    uint64_t h = bytes_hash(p, n);
     uint32_t tag = (uint32_t)(h >> 32);
     size_t mask = t->nslots - 1, j = h & mask;
     for (;;) {
@@ -223,6 +225,10 @@ static int32_t strtab_id(Strtab *t, const char *p, size_t n, int *created) {
     t->slots[j].where = off << 24 | (uint64_t)n;
     if (created) *created = 1;
     return (int32_t)t->n++;
+}
+
+static inline int32_t strtab_id(Strtab *t, const char *p, size_t n, int *created) {
+    return strtab_id_h(t, p, n, bytes_hash(p, n), created);
 }
 
 #endif
