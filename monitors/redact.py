@@ -7,7 +7,9 @@ import json
 import re
 from typing import Any
 
-EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
+EMAIL = re.compile(r"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
+"""An email from the start of its run of address characters (a match can start only there, so a long
+run without ``@`` is scanned once, not once per character)."""
 PHONE = re.compile(r"(?<![\w.\-])\+?\d(?:[\s\-().]*\d){6,14}(?![\w.\-])")
 """7 to 15 digits with separators, not inside a word, a number or a dash-joined id (UUIDs)."""
 SECRET_KEYS = re.compile(r"pass(word)?|secret|token|api[_-]?key|authori[sz]ation|credit|card_?number|cvv|ssn", re.I)
@@ -56,8 +58,9 @@ def redact_line(line: str | bytes, limit: int = MAX_SAMPLE) -> str:
         line = line.decode("utf-8", errors="replace")
     line = line.strip()
     try:
-        decoded = json.loads(line)
-    except (ValueError, RecursionError):
-        return redact_text(line, limit)
-    out = json.dumps(redact_value(decoded), ensure_ascii=False, separators=(",", ":"))
+        out = json.dumps(redact_value(json.loads(line)), ensure_ascii=False, separators=(",", ":"))
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to walk: redacted as text
+        out = redact_text(line, limit)
+    # Lone surrogates (JSON allows "\ud800") cannot be stored as UTF-8: kept as their escapes.
+    out = out.encode("utf-8", "backslashreplace").decode("utf-8")
     return out if len(out) <= limit else out[:limit] + f"…(+{len(out) - limit} chars)"

@@ -258,6 +258,13 @@ static int parse_ts(const char *s, size_t n, int64_t *micros) {
     return 0;
 }
 
+/* DuckDB's epoch() of a timestamp in microseconds: whole milliseconds / 1e3 plus the rest / 1e6
+ * (not us / 1e6: the two differ in the last bit for a quarter of microsecond-precision times). */
+static inline double epoch_of(int64_t us) {
+    int64_t ms = us / 1000, rest = us % 1000;
+    return (double)ms / 1e3 + (double)rest / 1e6;
+}
+
 /* ------------------------------------------------------------------ helpers */
 
 static inline int name_eq(const Name *a, const char *s, size_t n) {
@@ -576,8 +583,13 @@ static int read_props(Scanner *S, Cur *c, const EvInfo *ei, Row *r, Str *email) 
             seen |= 1ULL << idx;
             r->tc[idx / 21] |= (uint64_t)code_of(vc) << (3 * (idx % 21));
         } else {
-            int32_t id = strtab_id(&S->xkeys, k, kn, NULL);
+            int created;
+            int32_t id = strtab_id(&S->xkeys, k, kn, &created);
             if (id < 0) return J_BAD;
+            if (created && !utf8_valid((const unsigned char *)k, kn)) {
+                strtab_pop(&S->xkeys);
+                return J_BAD;
+            }
             XEntry *xs = (XEntry *)(S->xk.data) + r->xk_start;
             for (int i = 0; i < r->xk_n; i++)
                 if (xs[i].key == id) return J_BAD; /* duplicate key outside the plan */
@@ -624,6 +636,10 @@ static int32_t intern_event(Scanner *S, int mt, const char *e, size_t n) {
     int created;
     int32_t id = strtab_id(&S->events, key, n + 1, &created);
     if (id < 0 || !created) return id;
+    if (!utf8_valid((const unsigned char *)e, n)) { /* the line is not UTF-8: DuckDB's; forget the name */
+        strtab_pop(&S->events);
+        return -2;
+    }
     EvInfo info = {mt, -1, 0};
     const char *lname = mt == MT_TRACK ? e : NULL;
     if (mt == MT_IDENTIFY) {
@@ -915,7 +931,7 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
     int has_ev = (ts_p == 1) || (ts_p != 1 && ots_p == 1);
     int64_t ev_us = ts_p == 1 ? ts : ots;
     if (!has_ev && sent_p != 1 && recv_p != 1) BAIL(); /* missing_timestamp: DuckDB's */
-    double ev_t = has_ev ? (double)ev_us / 1e6 : 0, sent_t = (double)sent / 1e6, recv_t = (double)recv / 1e6;
+    double ev_t = has_ev ? epoch_of(ev_us) : 0, sent_t = epoch_of(sent), recv_t = epoch_of(recv);
     int has_sent = sent_p == 1, has_recv = recv_p == 1;
 
     Row r = row;
@@ -1433,7 +1449,7 @@ static PyObject *m_parse_ts(PyObject *self, PyObject *args) {
     (void)self;
     if (!PyArg_ParseTuple(args, "s#", &s, &n)) return NULL;
     if (parse_ts(s, (size_t)n, &us)) Py_RETURN_NONE;
-    return PyFloat_FromDouble((double)us / 1e6);
+    return PyFloat_FromDouble(epoch_of(us));
 }
 
 /* hll_encode(registers: 4096 bytes) -> bytes: monitors.sketch.HLL.encode, byte for byte. */

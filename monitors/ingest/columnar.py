@@ -104,7 +104,7 @@ def _exact_m(path: str, compressed: bool, rejects: str) -> str:
     ws = "' ' || chr(9) || chr(13)"
     return f"""(
       SELECT * FROM (
-        SELECT line AS raw, strlen(line) AS len, NULL::VARCHAR AS top_sent, j,
+        SELECT line AS raw, strlen(line) AS len, NULL::VARCHAR AS top_sent, NULL::JSON AS top_ctx, j,
           CASE WHEN j IS NULL THEN CASE WHEN regexp_full_match(line, '\\s*') THEN 'blank' ELSE 'invalid_json' END
                WHEN NOT starts_with(ltrim(line, {ws}), '{{') THEN 'not_an_object'
                WHEN j.batch IS NOT NULL THEN CASE WHEN starts_with(CAST(j.batch AS VARCHAR), '[') THEN 'batch' ELSE 'bad_batch' END
@@ -116,11 +116,11 @@ def _exact_m(path: str, compressed: bool, rejects: str) -> str:
 
 def _batch_m(path: str, compressed: bool, rejects: str) -> str:
     return f"""(
-      SELECT CAST(el AS VARCHAR) AS raw, strlen(CAST(el AS VARCHAR)) AS len, top_sent,
+      SELECT CAST(el AS VARCHAR) AS raw, strlen(CAST(el AS VARCHAR)) AS len, top_sent, top_ctx,
         CASE WHEN starts_with(CAST(el AS VARCHAR), '{{') THEN from_json(el, {_spec(sqlgen.MESSAGE_SPEC)}) END AS j,
         CASE WHEN NOT starts_with(CAST(el AS VARCHAR), '{{') THEN 'not_an_object' END AS pre_reason
       FROM (
-        SELECT unnest(from_json(j.batch, '["JSON"]')) AS el, j.sentAt AS top_sent
+        SELECT unnest(from_json(j.batch, '["JSON"]')) AS el, j.sentAt AS top_sent, j.context AS top_ctx
         FROM (SELECT try(from_json(line, {_spec(sqlgen.MESSAGE_SPEC)})) AS j FROM {_csv_reader(path, compressed, rejects)}
               WHERE line IS NOT NULL AND contains(line, '"batch"'))
         WHERE j.batch IS NOT NULL AND starts_with(CAST(j.batch AS VARCHAR), '[')
@@ -209,7 +209,8 @@ def _encoding_rejects(con: duckdb.DuckDBPyConnection, rejects: str) -> pd.DataFr
     for error_type, lines, count in rows:
         kind = str(error_type).upper()
         reason = "not_utf8" if "ENCODING" in kind else "line_too_long" if "SIZE" in kind else "invalid_json"
-        out.append({"reason": reason, "n": int(count), "rejected": (lines or [])[: sqlgen.QUARANTINE_PER_REASON]})
+        kept = [str(x).lstrip("\r\n") for x in (lines or [])[: sqlgen.QUARANTINE_PER_REASON]]  # csv_line holds any blank lines before
+        out.append({"reason": reason, "n": int(count), "rejected": kept})
     return pd.DataFrame(out, columns=["reason", "n", "rejected"])
 
 
@@ -227,7 +228,7 @@ def run_native(
             result = reader.read(path, start, end, fh.write)
         facts = Facts(result.parts, "native", result.sketches)
         if result.deferred_lines:
-            rest = run_facts(con, plan, side, False, opts, evaluator)
+            rest = run_facts(con, plan, side, False, opts, evaluator, exact=True)
             facts.extend(rest)
             facts.reader = f"native+{rest.reader}"
         return facts
@@ -237,15 +238,19 @@ def run_native(
 
 
 def run_facts(
-    con: duckdb.DuckDBPyConnection, plan: Plan, path: str, compressed: bool, opts: FactOptions, evaluator: Evaluator | None = None
+    con: duckdb.DuckDBPyConnection, plan: Plan, path: str, compressed: bool, opts: FactOptions, evaluator: Evaluator | None = None,
+    *, exact: bool = False,
 ) -> Facts:
-    """Aggregates of the whole file at ``path`` (plain or gzip)."""
+    """Aggregates of the whole file at ``path`` (plain or gzip); ``exact``: with the exact reader
+    straight away (raw lines as samples, as the native scanner keeps)."""
     n = next(_counter)
     inp = _Input(path, compressed, f"ehm_rejects_{n}")
     table = f"ehm_msg_{n}"
     run = _Run(con, plan, opts, evaluator or Evaluator(plan))
     try:
         try:
+            if exact:
+                raise LookupError("exact reader asked for")
             facts, control = run.stage(inp, "fast", table)
             if control["suspect"]:
                 raise LookupError("suspect rows")

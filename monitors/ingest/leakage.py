@@ -127,10 +127,16 @@ def context_columns_fast() -> str:
     return ", ".join(f"{ref} AS {col}" for ref, (col, _) in zip(refs, CONTEXT_FIELDS, strict=True))
 
 
-def context_columns_exact(ctx: str) -> str:
-    """The context fields from a JSON ``context`` (one parse)."""
+def context_columns_exact(ctx: str, batch_ctx: str | None = None) -> str:
+    """The context fields from a JSON ``context`` (one parse); with ``batch_ctx``, a field the
+    message's own context lacks comes from its batch's context (Segment merges the two)."""
     paths = "[" + ", ".join(_s(p) for _, p in CONTEXT_FIELDS) + "]"
-    return ", ".join(f"json_extract_string({ctx}, {paths})[{i + 1}] AS {col}" for i, (col, _) in enumerate(CONTEXT_FIELDS))
+    if batch_ctx is None:
+        return ", ".join(f"json_extract_string({ctx}, {paths})[{i + 1}] AS {col}" for i, (col, _) in enumerate(CONTEXT_FIELDS))
+    return ", ".join(
+        f"coalesce(json_extract_string({ctx}, {paths})[{i + 1}], json_extract_string({batch_ctx}, {paths})[{i + 1}]) AS {col}"
+        for i, (col, _) in enumerate(CONTEXT_FIELDS)
+    )
 
 
 def leak_fields_sql() -> str:

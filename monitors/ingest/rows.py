@@ -23,7 +23,8 @@ def _classify(is_v2: str, j: str) -> tuple[str, str, str]:
 
 
 def exact_rows(m: str) -> str:
-    """Normalised rows from ``m`` (raw, len, pre_reason, top_sent, j: MESSAGE_SPEC struct).
+    """Normalised rows from ``m`` (raw, len, pre_reason, top_sent, top_ctx, j: MESSAGE_SPEC struct;
+    ``top_*``: a batch body's own ``sentAt`` and ``context``, which apply to each of its messages).
 
     Every row carries its raw line as ``sample`` (a reference, not a copy: only the rows kept as
     samples or rejected are stored, see :func:`monitors.ingest.sqlgen.with_samples`)."""
@@ -51,7 +52,7 @@ def exact_rows(m: str) -> str:
           CASE WHEN is_v2 THEN json_extract_string(j.attributes, '$.anonymous_id') ELSE j.anonymousId END AS anon_id,
           CASE WHEN is_v2 THEN j.attributes WHEN j.type IN ('identify', 'group') THEN j.traits ELSE j.properties END AS props,
           j.timestamp AS ts_s, j.originalTimestamp AS ots_s, coalesce(j.sentAt, top_sent) AS sent_s, j.receivedAt AS recv_s,
-          {context_columns_exact("j.context")}
+          {context_columns_exact("j.context", "top_ctx")}
         FROM (SELECT *, (j.action IS NOT NULL AND j.identifiers IS NOT NULL) AS is_v2 FROM {m})
       )
     ))"""

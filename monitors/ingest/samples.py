@@ -80,9 +80,7 @@ class SampleKeeper:
 
     def _offer(self, combo: int, hashes: np.ndarray) -> np.ndarray:
         """Which of ``hashes`` enter the running top ``k`` of ``combo`` (updating it)."""
-        pool = np.concatenate([self._top.get(combo, np.zeros(0, np.uint64)), hashes])
-        if len(pool) > self.k:
-            pool = np.sort(pool)[-self.k :]
-        self._top[combo] = pool
+        pool = np.sort(np.concatenate([self._top.get(combo, np.zeros(0, np.uint64)), hashes]))[-self.k :]
+        self._top[combo] = pool  # sorted: pool[0] is the smallest hash kept
         kept: np.ndarray = hashes >= pool[0]
         return kept

@@ -21,3 +21,21 @@ def test_uuids_and_ids_keep_their_digit_groups() -> None:
 def test_secret_keys_are_dropped_and_long_values_cut() -> None:
     out = redact_line('{"api_key": "abc", "note": "' + "x" * 300 + '"}')
     assert '"api_key":"<redacted>"' in out and "…(+100 chars)" in out
+
+
+def test_long_runs_of_address_characters_are_redacted_in_linear_time() -> None:
+    import time
+
+    started = time.perf_counter()
+    out = redact_text("a" * 200_000 + " write to jo.hn@example.com")
+    assert time.perf_counter() - started < 0.5  # quadratic before: ~8 s
+    assert out.startswith("a" * 200) and "…(+" in out
+    assert redact_text("x" * 50 + " jo.hn@example.com") == "x" * 50 + " j***@example.com"
+
+
+def test_lone_surrogates_and_deep_nesting_give_storable_text() -> None:
+    assert redact_line('{"userId": "\\ud800", "email": "a.b@c.io"}') == '{"userId":"\\ud800","email":"a***@c.io"}'
+    deep = '{"a":' * 3000 + "1" + "}" * 3000
+    out = redact_line(deep)
+    assert out.startswith('{"a":{"a":') and len(out) <= 2100
+    out.encode("utf-8")

@@ -70,11 +70,26 @@ static inline int j_string(Cur *c, const char **s, size_t *n, int *esc) {
             char x = p[1];
             if (x == 'u') {
                 if (p + 6 > end) return J_BAD;
+                uint32_t cp = 0;
                 for (int i = 2; i < 6; i++) {
                     char h = p[i];
                     if (!((h >= '0' && h <= '9') || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F'))) return J_BAD;
+                    cp = cp << 4 | (uint32_t)(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
                 }
                 p += 6;
+                /* DuckDB refuses lone surrogates (and we leave \u0000 to it) */
+                if (cp == 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) return J_BAD;
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    if (p + 6 > end || p[0] != '\\' || p[1] != 'u') return J_BAD;
+                    uint32_t lo = 0;
+                    for (int i = 2; i < 6; i++) {
+                        char h = p[i];
+                        if (!((h >= '0' && h <= '9') || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F'))) return J_BAD;
+                        lo = lo << 4 | (uint32_t)(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
+                    }
+                    if (lo < 0xDC00 || lo > 0xDFFF) return J_BAD;
+                    p += 6;
+                }
             } else if (x == '"' || x == '\\' || x == '/' || x == 'b' || x == 'f' || x == 'n' || x == 'r' || x == 't') {
                 p += 2;
             } else {

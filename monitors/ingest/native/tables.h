@@ -227,6 +227,30 @@ static int32_t strtab_id_h(Strtab *t, const char *p, size_t n, uint64_t h, int *
     return (int32_t)t->n++;
 }
 
+/* Forgets the string added last (its slot too). */
+static void strtab_pop(Strtab *t) {
+    if (!t->n) return;
+    uint32_t idp1 = (uint32_t)t->n;
+    for (size_t j = 0; j < t->nslots; j++) /* rare: only for a line DuckDB must read after all */
+        if (t->slots[j].idp1 == idp1) {
+            /* re-insert the rest of the probe run so that lookups still find them */
+            t->slots[j].idp1 = 0;
+            size_t mask = t->nslots - 1, k = (j + 1) & mask;
+            while (t->slots[k].idp1) {
+                Slot v = t->slots[k];
+                t->slots[k].idp1 = 0;
+                size_t h = bytes_hash(t->bytes.data + (v.where >> 24), (size_t)(v.where & 0xffffff)) & mask;
+                while (t->slots[h].idp1) h = (h + 1) & mask;
+                t->slots[h] = v;
+                k = (k + 1) & mask;
+            }
+            break;
+        }
+    t->n--;
+    t->offs.len -= 8;
+    t->bytes.len = (size_t)((const uint64_t *)t->offs.data)[t->n];
+}
+
 static inline int32_t strtab_id(Strtab *t, const char *p, size_t n, int *created) {
     return strtab_id_h(t, p, n, bytes_hash(p, n), created);
 }

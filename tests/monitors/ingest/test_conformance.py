@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitors.plan import parse_plan
+from monitors.plan import load_plan, parse_plan
 from monitors.report import metric_records
 from storage import Store
 from tests.monitors.ingest.helpers import T0, run_ingest, track, write_lines
@@ -135,7 +135,6 @@ def test_configured_leak_patterns_treat_a_missing_field_as_empty(store: Store, t
     """A pattern that matches '' flags messages without the field; other patterns run only on values."""
     from monitors.ingest.leakage import LeakageConfig
     from monitors.ingest.pipeline import IngestOptions, ingest
-    from monitors.plan import load_plan
 
     lines = [
         track(cart_id="c1", items=ITEMS, cart_value=1),                                          # no app at all
@@ -202,7 +201,7 @@ def test_violation_samples_are_the_same_three_messages_whatever_the_reader_and_l
 def _scan_built() -> bool:
     from monitors.ingest import native
 
-    return native.available()
+    return native.usable(load_plan(), 1.0)
 
 
 def test_identity_sketches_separate_users_anonymous_and_linked_ids(store: Store, tmp_path: Path) -> None:

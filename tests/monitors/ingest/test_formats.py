@@ -91,3 +91,16 @@ def test_oversized_message_is_counted_and_flagged(store: Store, tmp_path: Path) 
     (rec,) = metric_records(store)
     assert rec["count"] == 2
     assert rec["violations"]["payload_too_large"] == 1
+
+
+def test_a_batch_context_applies_to_each_message_of_the_batch(store: Store, tmp_path: Path) -> None:
+    """Pipelines /v1/batch: the body's own ``context`` fills what a message's context lacks (here
+    the page URL a leak signal looks at); a message's own value wins."""
+    msgs = [{"type": "track", "event": "Product Viewed", "userId": f"u{i}", "timestamp": T0,
+             "properties": {"product_id": "p", "variant_id": "v", "category": "c", "price": 1.0}} for i in range(3)]  # fmt: skip
+    msgs[2]["context"] = {"page": {"url": "https://shop.example-brand.com/p/1"}}
+    body = {"batch": msgs, "context": {"page": {"url": "https://staging.example-brand.com/p/1"}}, "sentAt": T0}
+    run_ingest(store, write_lines(tmp_path / "b.jsonl", [body]))
+    frame = store.read_violations(None, None)
+    leaks = frame[(frame["vtype"] == "leak") & (frame["property"] == "nonprod_host")]
+    assert int(leaks["count"].sum()) == 2

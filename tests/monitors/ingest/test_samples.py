@@ -42,3 +42,13 @@ def test_rows_of_conforming_combinations_are_never_kept() -> None:
     hashes = np.arange(1, 101, dtype=np.uint64)
     assert all(h is None for h in _chunk(keeper, "$identify", "identify", hashes, 0))  # no traits: conforms
     assert sum(h is not None for h in _chunk(keeper, "$identify", "identify", hashes, 1)) == 3  # one unplanned trait
+
+
+def test_a_rare_violation_keeps_all_of_its_first_three_rows_in_any_order() -> None:
+    """Until a combination has more than three rows, every row is kept (a bug compared new rows
+    with the first hash kept instead of the smallest, and kept one of [9, 5, 1])."""
+    keeper = SampleKeeper(Evaluator(load_plan()))
+    got = _chunk(keeper, "Coupon Applied", "track", np.array([9, 5, 1], dtype=np.uint64), 1)
+    assert [int(h) for h in got] == [9, 5, 1]
+    got = _chunk(keeper, "Coupon Applied", "track", np.array([3, 0, 7], dtype=np.uint64), 1)
+    assert [None if h is None else int(h) for h in got] == [None, None, 7]  # the top three are now 9, 7, 5
