@@ -118,7 +118,10 @@ def _extra_keys(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:
 
 
 def _rejects(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:
-    for row in parts["rejects"].itertuples(index=False):
+    frame = parts["rejects"]
+    if not frame.empty:  # by reason: the quarantine's order does not depend on DuckDB's group order
+        frame = frame.sort_values("reason", kind="stable")
+    for row in frame.itertuples(index=False):
         reason = str(row.reason)
         batch.rejects[reason] = batch.rejects.get(reason, 0) + int(row.n)
         lines = [str(x) for x in (row.rejected if row.rejected is not None else [])]

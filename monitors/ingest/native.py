@@ -297,6 +297,19 @@ def _sketches(r: dict[str, Any], events: np.ndarray, types: np.ndarray) -> tuple
     return keys, out
 
 
+def segments(path: str, start: int, end: int, size: int) -> list[tuple[int, int]]:
+    """``[start, end)`` of ``path`` cut at line starts into pieces of about ``size`` bytes."""
+    if end - start <= size:
+        return [(start, end)]
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        cuts, a = [], start
+        while a < end:
+            b = end if end - a <= size * 3 // 2 else _next_line(mm, a + size, end)
+            cuts.append((a, b))
+            a = b
+        return cuts
+
+
 def _next_line(mm: mmap.mmap, pos: int, end: int) -> int:
     """The start of the line after the one holding ``pos`` (``end`` if none)."""
     if pos <= 0:

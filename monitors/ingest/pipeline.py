@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,9 @@ from storage.batch import Checkpoint
 from storage.metrics_store import ConcurrentIngestError
 
 log = logging.getLogger(__name__)
+
+SEGMENT_BYTES = 192 << 20
+"""Plain files are read and committed in segments of about this size (see ``_read_native``)."""
 
 
 @dataclass(frozen=True)
@@ -198,11 +202,9 @@ class SourceIngester:
         opts = columnar.FactOptions(self.opts.bucket_seconds, now.timestamp(), self.opts.sample_rate, leakage=self.opts.leakage,
                                     native=self.opts.native)
         if self.native and not info.compressed and region.end is not None:
-            target, nbytes = path, region.end - region.start
-            facts = columnar.run_native(self.con, self.opts.plan, path, region.start, region.end, opts, self.evaluator, self.tmp)
-        else:
-            target, nbytes = self._materialise(info, region)
-            facts = columnar.run_facts(self.con, self.opts.plan, target, info.compressed and region.direct, opts, self.evaluator)
+            return self._read_native(info, cp, region.start, region.end, opts, now)
+        target, nbytes = self._materialise(info, region)
+        facts = columnar.run_facts(self.con, self.opts.plan, target, info.compressed and region.direct, opts, self.evaluator)
         batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
                                sample_rate=self.opts.sample_rate, file=path)  # fmt: skip
         end = region.end if region.end is not None else -1
@@ -213,6 +215,36 @@ class SourceIngester:
         if target != path:
             os.unlink(target)
         return FileResult(path, "read", nbytes, batch.events, batch.rejected, facts.reader)
+
+    def _read_native(self, info: files.FileInfo, cp: Checkpoint | None, start: int, end: int,
+                     opts: columnar.FactOptions, now: datetime) -> FileResult:  # fmt: skip
+        """The new bytes of a plain file, in segments of about :data:`SEGMENT_BYTES`, each committed
+        with the resume point at its end (so a crash loses at most the segment being read, and a
+        rerun resumes there). The next segment is read while the previous one is committed."""
+        segments = native.segments(info.path, start, end, SEGMENT_BYTES)
+        expected_offset, expected_key = (cp.offset if cp else 0), (cp.file_key if cp else None)
+        events = rejected = 0
+        reader = "native"
+
+        def read(segment: tuple[int, int]) -> columnar.Facts:
+            return columnar.run_native(self.con, self.opts.plan, info.path, *segment, opts, self.evaluator, self.tmp)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="ehm-read") as pool:
+            pending = pool.submit(read, segments[0])
+            for i, (_, seg_end) in enumerate(segments):
+                facts = pending.result()
+                if i + 1 < len(segments):
+                    pending = pool.submit(read, segments[i + 1])
+                batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
+                                       sample_rate=self.opts.sample_rate, file=info.path)  # fmt: skip
+                batch.checkpoint = self._cp(info, seg_end, False)
+                batch.expected_offset, batch.expected_key = expected_offset, expected_key
+                self.store.apply_ingest(batch, now)
+                expected_offset, expected_key = seg_end, info.key
+                events, rejected = events + batch.events, rejected + batch.rejected
+                if facts.reader != "native":
+                    reader = facts.reader
+        return FileResult(info.path, "read", end - start, events, rejected, reader)
 
     def _cp(self, info: files.FileInfo, offset: int, complete: bool) -> Checkpoint:
         return Checkpoint(info.key, len(info.head), info.path, offset, info.size, info.mtime, info.compressed, complete)
