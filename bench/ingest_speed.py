@@ -85,10 +85,13 @@ def bare_scan(path: Path) -> float:
     return time.perf_counter() - t
 
 
-def our_ingest(path: Path) -> tuple[float, dict[str, object]]:
+def our_ingest(path: Path, *, native: bool = True) -> tuple[float, dict[str, object]]:
     """Full ingest into a fresh SQLite store, in a child process; returns (seconds, its JSON report).
 
-    The time is the ingest's own (file discovery to last commit), without interpreter start-up."""
+    The time is the ingest's own (file discovery to last commit), without interpreter start-up.
+    ``native=False``: DuckDB reads every line (``EHM_NATIVE=0``), the path used where the native
+    scanner could not be built."""
+    env = {**os.environ, "EHM_NATIVE": "1" if native else "0"}
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{tmp}/bench.sqlite"
         subprocess.run(
@@ -100,7 +103,7 @@ def our_ingest(path: Path) -> tuple[float, dict[str, object]]:
         out = subprocess.run(
             [sys.executable, "-m", "monitors", "ingest", str(path), "--db", db, "--source", "bench", "--format", "json",
              "--final-line-grace", "0s", "--no-progress"],
-            check=True, capture_output=True, cwd=ROOT, text=True,
+            check=True, capture_output=True, cwd=ROOT, text=True, env=env,
         )  # fmt: skip
         report = json.loads(out.stdout)
         return float(report["seconds"]), report
@@ -179,6 +182,11 @@ def main() -> None:
     dirty_events = int(dirty_report["events"])  # type: ignore[call-overload]
     print(
         f"| {'ehm ingest, 2 % of events with violations':<44} | {dirty_s:>8.2f} | {dirty_events / dirty_s:>12,.0f} | {size_mb / dirty_s:>7.0f} |"
+    )
+    duck_s, duck_report = our_ingest(path, native=False)
+    duck_events = int(duck_report["events"])  # type: ignore[call-overload]
+    print(
+        f"| {'ehm ingest, DuckDB only (EHM_NATIVE=0)':<44} | {duck_s:>8.2f} | {duck_events / duck_s:>12,.0f} | {size_mb / duck_s:>7.0f} |"
     )
     print()
     print(f"ratio ours / bare: {ours / bare:.2f}x   (reader used: {[f['reader'] for f in report['files']]})")  # type: ignore[index, union-attr]

@@ -71,6 +71,7 @@ typedef struct {
     int16_t lb[3];
     uint8_t lmask, umask;
     int32_t leak[NFIELDS];
+    uint64_t ph; /* DuckDB's hash of the line: rows held back keep it, their bytes are gone by then */
 } Row;
 
 typedef struct {
@@ -103,7 +104,7 @@ typedef struct {
 typedef struct { int32_t ev, nkeys; int64_t bucket; uint64_t flags, tc[MAXC]; } ComboKey;
 typedef struct { ComboKey k; int64_t n, g, sample; } ComboRec;
 typedef struct { int32_t ev, nkeys; uint64_t flags, tc[MAXC]; } SampleKey;
-typedef struct { SampleKey k; int64_t kept; uint64_t sh[3]; int64_t off[3], len[3]; } SampleRec;
+typedef struct { SampleKey k; int64_t kept; uint64_t sh[3], ph[3]; int64_t off[3], len[3]; } SampleRec;
 typedef struct { int32_t ev, pad; int64_t bucket; } GroupKey;
 typedef struct { GroupKey k; int64_t g; } GroupRec;
 typedef struct { uint64_t key; int64_t n; } LatRec; /* key: g * 4 * 65536 + hop * 65536 + bin + 32768 */
@@ -179,7 +180,6 @@ typedef struct {
     Strtab xkeys;
     Buf rows, xk, deferred, scratch;
     size_t xk_kept; /* bytes of xk that belong to stored rows */
-    const char *base; /* the buffer being read (valid during parse and aggregate) */
     Table combos, samples, groups, extra;
     Buf lat; /* BinTab per (group, hop) */
     Buf regs; /* per group: 4 kinds x HLL_M registers */
@@ -687,15 +687,20 @@ static inline void hll_add(uint8_t *regs, uint64_t hv) {
     if (regs[idx] < rank) regs[idx] = rank;
 }
 
-/* Whether a row (sample hash, line) comes before kept sample ``i``: larger hash first, ties broken
- * by DuckDB's hash of the line (as ``max_by(sample, (sh, hash(sample)), 3)`` over raw lines). */
-static inline int sample_before(const Scanner *S, uint64_t sh, int64_t off, int64_t len, const SampleRec *sr, int i) {
+/* Whether a row (sample hash, line hash) comes before kept sample ``i``: larger sample hash first,
+ * ties broken by DuckDB's hash of the line (as ``max_by(sample, (sh, hash(sample)), 3)`` over raw
+ * lines). ``*ph`` is the row's line hash, computed from ``line`` on first need (0 = not yet). */
+static inline int sample_before(uint64_t sh, uint64_t *ph, int *has_ph, const char *line, int64_t len, const SampleRec *sr, int i) {
     if (sh != sr->sh[i]) return sh > sr->sh[i];
-    uint64_t a = ehm_duck_hash_bytes(S->base + off, (size_t)len), b = ehm_duck_hash_bytes(S->base + sr->off[i], (size_t)sr->len[i]);
-    return a > b;
+    if (!*has_ph) {
+        *ph = ehm_duck_hash_bytes(line, (size_t)len);
+        *has_ph = 1;
+    }
+    return *ph > sr->ph[i];
 }
 
-static int aggregate_row(Scanner *S, const Row *r) {
+/* Folds row ``r`` in; ``line``: its bytes when still in the buffer (NULL: held back, r->ph is set). */
+static int aggregate_row(Scanner *S, const Row *r, const char *line) {
     uint64_t leak = 0;
     for (int f = 0; f < NFIELDS; f++) {
         int32_t v = r->leak[f];
@@ -742,15 +747,20 @@ static int aggregate_row(Scanner *S, const Row *r) {
     }
     cr->n++;
     SampleRec *sr = (SampleRec *)table_rec(&S->samples, (size_t)cr->sample);
-    if (sr->kept < 3 || sample_before(S, r->sh, r->off, r->len, sr, (int)sr->kept - 1)) {
+    uint64_t ph = r->ph;
+    int has_ph = line == NULL;
+    if (sr->kept < 3 || sample_before(r->sh, &ph, &has_ph, line, r->len, sr, (int)sr->kept - 1)) {
         int pos = sr->kept < 3 ? (int)sr->kept++ : 2;
-        while (pos > 0 && sample_before(S, r->sh, r->off, r->len, sr, pos - 1)) {
+        while (pos > 0 && sample_before(r->sh, &ph, &has_ph, line, r->len, sr, pos - 1)) {
             sr->sh[pos] = sr->sh[pos - 1];
+            sr->ph[pos] = sr->ph[pos - 1];
             sr->off[pos] = sr->off[pos - 1];
             sr->len[pos] = sr->len[pos - 1];
             pos--;
         }
+        if (!has_ph) ph = ehm_duck_hash_bytes(line, (size_t)r->len);
         sr->sh[pos] = r->sh;
+        sr->ph[pos] = ph;
         sr->off[pos] = r->off;
         sr->len[pos] = r->len;
     }
@@ -780,7 +790,7 @@ static int aggregate_rows(Scanner *S) {
     size_t n = S->rows.len / sizeof(Row);
     const Row *rows = (const Row *)S->rows.data;
     for (size_t i = 0; i < n; i++)
-        if (aggregate_row(S, &rows[i])) return -1;
+        if (aggregate_row(S, &rows[i], NULL)) return -1;
     S->rows.len = 0;
     S->xk.len = 0;
     S->xk_kept = 0;
@@ -1018,10 +1028,11 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
     for (int f = 0; f < NFIELDS; f++)
         if (r.leak[f] >= 0 && (size_t)r.leak[f] >= S->evaluated[KIND_OF[f]]) known = 0;
     if (known) { /* every signal known already: fold it in now */
-        int rc = aggregate_row(S, &r);
+        int rc = aggregate_row(S, &r, line);
         S->xk.len = (size_t)r.xk_start * sizeof(XEntry);
         return rc ? -4 : 1;
     }
+    r.ph = ehm_duck_hash_bytes(line, len); /* held back: its bytes may be gone when it is folded in */
     if (buf_put(&S->rows, &r, sizeof r)) {
         S->xk.len = (size_t)r.xk_start * sizeof(XEntry);
         return -4;
@@ -1189,11 +1200,12 @@ done:
     return rc;
 }
 
-/* parse(buffer, start, end) -> (rows, deferred bytes, blank lines) */
+/* parse(buffer, start, end, base=0) -> (rows, deferred bytes, blank lines); ``base``: the file
+ * offset of the buffer's first byte (rows and samples keep file offsets). */
 static PyObject *Scanner_parse(Scanner *S, PyObject *args) {
     Py_buffer view;
-    Py_ssize_t start, end;
-    if (!PyArg_ParseTuple(args, "y*nn", &view, &start, &end)) return NULL;
+    Py_ssize_t start, end, base_off = 0;
+    if (!PyArg_ParseTuple(args, "y*nn|n", &view, &start, &end, &base_off)) return NULL;
     if (start < 0 || end > view.len || start > end) {
         PyBuffer_Release(&view);
         PyErr_SetString(PyExc_ValueError, "range outside the buffer");
@@ -1206,7 +1218,6 @@ static PyObject *Scanner_parse(Scanner *S, PyObject *args) {
     }
     S->busy = 1;
     const char *base = (const char *)view.buf;
-    S->base = base;
     int64_t rows = 0, blank = 0;
     int oom = 0;
     S->deferred.len = 0;
@@ -1215,7 +1226,7 @@ static PyObject *Scanner_parse(Scanner *S, PyObject *args) {
     while (p < stop) {
         const char *nl = (const char *)memchr(p, '\n', (size_t)(stop - p));
         const char *le = nl ? nl : stop;
-        int r = parse_line(S, p, (size_t)(le - p), (int64_t)(p - base));
+        int r = parse_line(S, p, (size_t)(le - p), (int64_t)(p - base) + (int64_t)base_off);
         if (r == -4) {
             oom = 1;
             break;
@@ -1299,30 +1310,24 @@ static PyObject *Scanner_backlog(Scanner *S, PyObject *unused) {
     return Py_BuildValue("nn", (Py_ssize_t)values, (Py_ssize_t)(S->rows.len / sizeof(Row)));
 }
 
-/* aggregate(buffer): fold the rows held back into the aggregates (``buffer``: the one parsed). */
-static PyObject *Scanner_aggregate(Scanner *S, PyObject *args) {
-    Py_buffer view;
-    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
+/* aggregate(): fold the rows held back into the aggregates. */
+static PyObject *Scanner_aggregate(Scanner *S, PyObject *unused) {
+    (void)unused;
     for (int k = 0; k < NKINDS; k++)
         if (S->evaluated[k] != S->values[k].n) {
-            PyBuffer_Release(&view);
             PyErr_SetString(PyExc_RuntimeError, "resolve the pending values first");
             return NULL;
         }
     if (S->busy) {
-        PyBuffer_Release(&view);
         PyErr_SetString(PyExc_RuntimeError, "scanner in use");
         return NULL;
     }
     S->busy = 1;
-    S->base = (const char *)view.buf;
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = aggregate_rows(S);
     Py_END_ALLOW_THREADS
     S->busy = 0;
-    S->base = NULL;
-    PyBuffer_Release(&view);
     if (rc) return PyErr_NoMemory();
     Py_RETURN_NONE;
 }
@@ -1392,7 +1397,7 @@ static PyMethodDef Scanner_methods[] = {
     {"pending", (PyCFunction)Scanner_pending, METH_NOARGS, "values awaiting their leak signals, per kind"},
     {"resolve", (PyCFunction)Scanner_resolve, METH_VARARGS, "resolve([bytes per kind])"},
     {"backlog", (PyCFunction)Scanner_backlog, METH_NOARGS, "(values awaiting signals, rows waiting for them)"},
-    {"aggregate", (PyCFunction)Scanner_aggregate, METH_VARARGS, "fold the parsed rows into the aggregates"},
+    {"aggregate", (PyCFunction)Scanner_aggregate, METH_NOARGS, "fold the parsed rows into the aggregates"},
     {"result", (PyCFunction)Scanner_result, METH_NOARGS, "the aggregates as raw arrays"},
     {NULL, NULL, 0, NULL},
 };

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import importlib
 import itertools
-import mmap
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 import duckdb
 import numpy as np
@@ -44,7 +43,7 @@ except ImportError:  # built without a C compiler: DuckDB reads everything
     _scan = None
 
 MAX_CODES = 4
-CHUNK_BYTES = 16 << 20
+CHUNK_BYTES = 4 << 20
 JUDGE_VALUES = 50_000  # distinct new values judged per DuckDB query (a query costs milliseconds)
 MAX_WAITING_ROWS = 200_000  # rows held back until their values are judged (~30 MB)
 # Value classes of the C scanner (item type masks).
@@ -55,7 +54,7 @@ _FIELD_KIND = (0, 0, 1, 2, 3, 3, 4, 4, 4, 5)
 _COMBO = np.dtype([("ev", "<i4"), ("nkeys", "<i4"), ("bucket", "<i8"), ("flags", "<u8"), ("tc", "<u8", (MAX_CODES,)), ("n", "<i8"),
                    ("g", "<i8"), ("sample", "<i8")])
 _SAMPLE = np.dtype([("ev", "<i4"), ("nkeys", "<i4"), ("flags", "<u8"), ("tc", "<u8", (MAX_CODES,)), ("kept", "<i8"),
-                    ("sh", "<u8", (3,)), ("off", "<i8", (3,)), ("len", "<i8", (3,))])  # fmt: skip
+                    ("sh", "<u8", (3,)), ("ph", "<u8", (3,)), ("off", "<i8", (3,)), ("len", "<i8", (3,))])  # fmt: skip
 _GROUP = np.dtype([("ev", "<i4"), ("pad", "<i4"), ("bucket", "<i8"), ("g", "<i8")])
 _LAT = np.dtype([("key", "<u8"), ("n", "<i8")])
 _EXTRA = np.dtype([("ev", "<i4"), ("key", "<i4"), ("jtype", "<i4"), ("pad", "<i4"), ("bucket", "<i8"), ("n", "<i8")])
@@ -166,20 +165,24 @@ class NativeReader:
                              self.layouts, self.arrays, bytes(_FIELD_SIGNALS), judge.null_bits, judge.active)  # fmt: skip
 
     def read(self, path: str, start: int, end: int, deferred: Callable[[bytes], object]) -> NativeResult:
-        """Aggregates of the lines in ``[start, end)`` of ``path``; lines left to DuckDB go to ``deferred``."""
+        """Aggregates of the lines in ``[start, end)`` of ``path``; lines left to DuckDB go to
+        ``deferred``. Each thread reads its part of the range in chunks into a buffer of its own
+        (read, not mapped: a file truncated meanwhile gives a short read, which is an error for
+        this file, instead of a SIGBUS for the process)."""
         out = NativeResult()
         if end <= start:
             return out
-        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            ranges = _split(mm, start, min(end, len(mm)), self.threads)
-            lock = threading.Lock()
-            judges = [LeakJudge(self.con.cursor(), self.cfg) for _ in ranges]
-            scanners = [self._scanner(j) for j in judges]
+        with open(path, "rb") as fh:
+            ranges = _split(fh, start, end, self.threads)
+        lock = threading.Lock()
+        judges = [LeakJudge(self.con.cursor(), self.cfg) for _ in ranges]
+        scanners = [self._scanner(j) for j in judges]
 
-            def work(i: int) -> int:
-                scanner, judge, n_deferred = scanners[i], judges[i], 0
-                for a, b in _chunks(mm, *ranges[i]):
-                    _rows, lines, _blank = scanner.parse(mm, a, b)
+        def work(i: int) -> int:
+            scanner, judge, n_deferred = scanners[i], judges[i], 0
+            with open(path, "rb", buffering=0) as fh:
+                for buf, n, base in _chunks(fh, *ranges[i]):
+                    _rows, lines, _blank = scanner.parse(buf, 0, n, base)
                     if lines:
                         n_deferred += lines.count(b"\n")
                         with lock:
@@ -187,29 +190,32 @@ class NativeReader:
                     values, waiting = scanner.backlog()
                     if values >= JUDGE_VALUES or waiting >= MAX_WAITING_ROWS:
                         scanner.resolve(judge.judge(scanner.pending()))
-                        scanner.aggregate(mm)
-                scanner.resolve(judge.judge(scanner.pending()))
-                scanner.aggregate(mm)
-                return n_deferred
+                        scanner.aggregate()
+            scanner.resolve(judge.judge(scanner.pending()))
+            scanner.aggregate()
+            return n_deferred
 
+        try:
             if len(ranges) == 1:
                 out.deferred_lines = work(0)
             else:
                 with ThreadPoolExecutor(len(ranges)) as pool:
                     out.deferred_lines = sum(pool.map(work, range(len(ranges))))
+        finally:
             for judge in judges:
                 judge.con.close()
-            results = [s.result() for s in scanners]
-            out.rows = sum(int(r["rows"]) for r in results)
-            self._parts(out, results, mm)
+        results = [s.result() for s in scanners]
+        out.rows = sum(int(r["rows"]) for r in results)
+        with open(path, "rb") as fh:
+            self._parts(out, results, fh)
         return out
 
     # -- results -> the parts of :class:`monitors.ingest.columnar.Facts`
 
-    def _parts(self, out: NativeResult, results: list[dict[str, Any]], mm: mmap.mmap) -> None:
+    def _parts(self, out: NativeResult, results: list[dict[str, Any]], fh: BinaryIO) -> None:
         tcs = [f"tc{c}" for c in range(self.layout.n_codes)]
         mains, extras = [], []
-        samples: dict[tuple[Any, ...], list[tuple[int, int, int]]] = {}
+        samples: dict[tuple[Any, ...], list[tuple[int, int, int, int]]] = {}
         for r in results:
             names = [(str(e), _MSG_TYPES[t]) for e, t in zip(r["events"], r["msg_types"], strict=True)]
             events = np.array([n[0] for n in names], dtype=object)
@@ -223,7 +229,7 @@ class NativeReader:
             main["nkeys"] = combos["nkeys"]
             main["n"] = combos["n"]
             mains.append(main)
-            self._samples(samples, np.frombuffer(r["samples"], dtype=_SAMPLE), names, mm)
+            self._samples(samples, np.frombuffer(r["samples"], dtype=_SAMPLE), names)
             if self.property_stats:
                 extras.append(_extra_frame(np.frombuffer(r["extra"], dtype=_EXTRA), events, types, r["xkeys"]))
             out.sketches.append(_sketches(r, events, types))
@@ -231,15 +237,15 @@ class NativeReader:
         out.parts["main"] = main
         out.parts["rejects"] = pd.DataFrame({"reason": pd.Series([], dtype=object), "n": pd.Series([], dtype=np.int64),
                                              "rejected": pd.Series([], dtype=object)})  # fmt: skip
-        out.parts["samples"] = self._sample_frame(samples, main, tcs, mm)
+        out.parts["samples"] = self._sample_frame(samples, main, tcs, fh)
         if self.property_stats:
             out.parts["extra_keys"] = pd.concat(extras, ignore_index=True)
 
-    def _samples(self, into: dict[tuple[Any, ...], list[tuple[int, int, int]]], recs: np.ndarray,
-                 names: list[tuple[str, str]], mm: mmap.mmap) -> None:  # fmt: skip
-        """The kept samples of the combinations that violate the plan, merged with ``into`` (the
-        order of the DuckDB path: larger sample hash first, ties by DuckDB's hash of the line)."""
-        assert _scan is not None
+    def _samples(self, into: dict[tuple[Any, ...], list[tuple[int, int, int, int]]], recs: np.ndarray,
+                 names: list[tuple[str, str]]) -> None:  # fmt: skip
+        """The kept samples (sample hash, line hash, file offset, length) of the combinations that
+        violate the plan, merged with ``into`` in the DuckDB path's order: larger sample hash
+        first, ties by DuckDB's hash of the line."""
         n_codes = self.layout.n_codes
         for rec in recs:
             event, msg_type = names[int(rec["ev"])]
@@ -250,18 +256,21 @@ class NativeReader:
                 continue
             key = (event, msg_type, flags, *codes, int(rec["nkeys"]))
             kept = into.setdefault(key, [])
-            kept.extend((int(rec["sh"][i]), int(rec["off"][i]), int(rec["len"][i])) for i in range(int(rec["kept"])))
-            kept.sort(key=lambda k: (k[0], _scan.hash_str(mm[k[1] : k[1] + k[2]])), reverse=True)
+            kept.extend((int(rec["sh"][i]), int(rec["ph"][i]), int(rec["off"][i]), int(rec["len"][i]))
+                        for i in range(int(rec["kept"])))  # fmt: skip
+            kept.sort(reverse=True)
             del kept[3:]
 
-    def _sample_frame(self, samples: dict[tuple[Any, ...], list[tuple[int, int, int]]], main: pd.DataFrame,
-                      tcs: list[str], mm: mmap.mmap) -> pd.DataFrame:  # fmt: skip
-        assert _scan is not None
+    def _sample_frame(self, samples: dict[tuple[Any, ...], list[tuple[int, int, int, int]]], main: pd.DataFrame,
+                      tcs: list[str], fh: BinaryIO) -> pd.DataFrame:  # fmt: skip
         cols = ["event", "msg_type", "flags", *tcs, "nkeys"]
         rows = []
         for key, kept in samples.items():
-            lines = [mm[off : off + n] for _, off, n in kept]
-            rows.append((*key, [b.decode("utf-8") for b in lines], [sh for sh, _, _ in kept], [_scan.hash_str(b) for b in lines]))
+            lines = []
+            for _, _, off, n in kept:  # the few lines kept, read back from the file
+                fh.seek(off)
+                lines.append(fh.read(n).decode("utf-8"))
+            rows.append((*key, lines, [sh for sh, _, _, _ in kept], [ph for _, ph, _, _ in kept]))
         frame = pd.DataFrame(rows, columns=[*cols, "samples", "shs", "phs"])
         if frame.empty:
             frame["bucket"] = pd.Series([], dtype=np.int64)
@@ -299,40 +308,69 @@ def _sketches(r: dict[str, Any], events: np.ndarray, types: np.ndarray) -> tuple
 
 def segments(path: str, start: int, end: int, size: int) -> list[tuple[int, int]]:
     """``[start, end)`` of ``path`` cut at line starts into pieces of about ``size`` bytes."""
-    if end - start <= size:
-        return [(start, end)]
-    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        cuts, a = [], start
+    cuts, a = [], start
+    with open(path, "rb") as fh:
         while a < end:
-            b = end if end - a <= size * 3 // 2 else _next_line(mm, a + size, end)
+            b = end if end - a <= size * 3 // 2 else _line_start_after(fh, a + size, end)
             cuts.append((a, b))
             a = b
-        return cuts
+    return cuts
 
 
-def _next_line(mm: mmap.mmap, pos: int, end: int) -> int:
-    """The start of the line after the one holding ``pos`` (``end`` if none)."""
-    if pos <= 0:
-        return 0
-    nl = mm.find(b"\n", pos - 1, end)
-    return end if nl < 0 else nl + 1
+def _line_start_after(fh: BinaryIO, pos: int, end: int) -> int:
+    """The start of the line after the one holding byte ``pos - 1`` of the open file (``end`` if
+    none): ``pos`` itself when a line ends just before it."""
+    fh.seek(pos - 1)
+    at = pos - 1
+    while at < end:
+        block = fh.read(min(1 << 16, end - at))
+        if not block:
+            break
+        nl = block.find(b"\n")
+        if nl >= 0:
+            return at + nl + 1
+        at += len(block)
+    return end
 
 
-def _split(mm: mmap.mmap, start: int, end: int, parts: int) -> list[tuple[int, int]]:
+def _split(fh: BinaryIO, start: int, end: int, parts: int) -> list[tuple[int, int]]:
     """``[start, end)`` cut at line starts into about equal ranges."""
-    cuts = [start] + [_next_line(mm, start + (end - start) * i // parts, end) for i in range(1, parts)] + [end]
+    cuts = [start, *(_line_start_after(fh, start + (end - start) * i // parts, end) for i in range(1, parts)), end]
     cuts = [max(start, c) for c in cuts]
     return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
 
-def _chunks(mm: mmap.mmap, start: int, end: int) -> list[tuple[int, int]]:
-    """``[start, end)`` cut at line starts into pieces of about :data:`CHUNK_BYTES`."""
-    out, a = [], start
-    while a < end:
-        b = end if end - a <= CHUNK_BYTES else _next_line(mm, a + CHUNK_BYTES, end)
-        out.append((a, b))
-        a = b
-    return out
+def _chunks(fh: BinaryIO, start: int, end: int) -> Iterator[tuple[bytearray, int, int]]:
+    """``[start, end)`` read in pieces of about :data:`CHUNK_BYTES` that end at a line end:
+    (buffer, bytes in it, file offset of its first byte). The buffer is reused: a piece is valid
+    until the next one is asked for. A line longer than a piece makes the piece grow."""
+    buf = bytearray(min(CHUNK_BYTES, end - start))
+    pos = start
+    while pos < end:
+        want = min(len(buf), end - pos)
+        n = _read_at(fh, buf, pos, want)
+        if pos + n < end:
+            cut = buf.rfind(b"\n", 0, n) + 1
+            if cut == 0:  # no line end in the piece: read a larger one
+                buf.extend(bytes(len(buf)))
+                continue
+            n = cut
+        yield buf, n, pos
+        pos += n
+
+
+def _read_at(fh: Any, buf: bytearray, pos: int, n: int) -> int:
+    """Read ``n`` bytes at ``pos`` into the head of ``buf``; OSError if the file is shorter now
+    (truncated in place: the next run sees it rewritten and reads it from its new start)."""
+    fh.seek(pos)
+    got = 0
+    with memoryview(buf) as view:
+        while got < n:
+            k = fh.readinto(view[got:n])
+            if not k:
+                raise OSError(f"{getattr(fh, 'name', 'file')} shrank while it was read ({pos + got:,} of {pos + n:,} bytes)")
+            got += k
+    return got
 
 
 __all__ = ["CODES_OF", "NativeReader", "available", "usable"]
