@@ -97,3 +97,15 @@ def _with_threads(init, threads: int):  # type: ignore[no-untyped-def]
         init(self, *args, **kwargs)
 
     return patched
+
+
+def test_a_file_shorter_than_the_range_being_read_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    """A file truncated in place while it is read (copytruncate rotation) gives a short read: the
+    reader raises OSError, which the ingest reports for that file (a memory map would SIGBUS)."""
+    path = write_lines(tmp_path / "x.jsonl", [track(user=f"u{i}") for i in range(50)])
+    size = path.stat().st_size
+    with open(path, "rb") as fh, pytest.raises(OSError, match="shrank while it was read"):
+        list(native._chunks(fh, 0, size + 1000))
+    with open(path, "rb") as fh:
+        pieces = [(bytes(buf[:n]), base) for buf, n, base in native._chunks(fh, 0, size)]
+    assert b"".join(p for p, _ in pieces) == path.read_bytes()
