@@ -118,6 +118,20 @@ typedef struct {
     int64_t *counts;
 } BinTab;
 
+static void free_bintabs(Buf *lat) {
+    for (size_t i = 0; i < lat->len / sizeof(BinTab); i++) {
+        free(((BinTab *)lat->data)[i].bins);
+        free(((BinTab *)lat->data)[i].counts);
+    }
+    lat->len = 0;
+}
+
+static void table_clear(Table *t) {
+    t->recs.len = 0;
+    t->n = 0;
+    memset(t->slots, 0xff, t->nslots * sizeof(int32_t));
+}
+
 static int bintab_add(BinTab *t, int32_t bin) {
     if ((t->n + 1) * 2 > t->cap) {
         uint32_t cap = t->cap ? t->cap * 2 : 16;
@@ -1092,10 +1106,7 @@ static void Scanner_dealloc(Scanner *S) {
     table_free(&S->combos);
     table_free(&S->samples);
     table_free(&S->groups);
-    for (size_t i = 0; i < S->lat.len / sizeof(BinTab); i++) {
-        free(((BinTab *)S->lat.data)[i].bins);
-        free(((BinTab *)S->lat.data)[i].counts);
-    }
+    free_bintabs(&S->lat);
     buf_free(&S->lat);
     table_free(&S->extra);
     Py_TYPE(S)->tp_free((PyObject *)S);
@@ -1302,6 +1313,26 @@ static PyObject *Scanner_resolve(Scanner *S, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* reset(): forget the aggregates (after result()), keep what was learnt about values (interned
+ * leak values and their signals, MD5s, event and key names): the next range of the same file
+ * starts warm. */
+static PyObject *Scanner_reset(Scanner *S, PyObject *unused) {
+    (void)unused;
+    if (S->busy || S->rows.len) {
+        PyErr_SetString(PyExc_RuntimeError, "scanner in use or rows held back");
+        return NULL;
+    }
+    table_clear(&S->combos);
+    table_clear(&S->samples);
+    table_clear(&S->groups);
+    table_clear(&S->extra);
+    free_bintabs(&S->lat);
+    S->regs.len = 0;
+    S->xk.len = 0;
+    S->n_rows = S->n_blank = 0;
+    Py_RETURN_NONE;
+}
+
 /* backlog() -> (values awaiting their signals, rows waiting for them) */
 static PyObject *Scanner_backlog(Scanner *S, PyObject *unused) {
     (void)unused;
@@ -1396,6 +1427,7 @@ static PyMethodDef Scanner_methods[] = {
     {"parse", (PyCFunction)Scanner_parse, METH_VARARGS, "parse(buffer, start, end) -> (rows, deferred, blank)"},
     {"pending", (PyCFunction)Scanner_pending, METH_NOARGS, "values awaiting their leak signals, per kind"},
     {"resolve", (PyCFunction)Scanner_resolve, METH_VARARGS, "resolve([bytes per kind])"},
+    {"reset", (PyCFunction)Scanner_reset, METH_NOARGS, "forget the aggregates, keep the learnt values"},
     {"backlog", (PyCFunction)Scanner_backlog, METH_NOARGS, "(values awaiting signals, rows waiting for them)"},
     {"aggregate", (PyCFunction)Scanner_aggregate, METH_NOARGS, "fold the parsed rows into the aggregates"},
     {"result", (PyCFunction)Scanner_result, METH_NOARGS, "the aggregates as raw arrays"},

@@ -214,14 +214,18 @@ def _encoding_rejects(con: duckdb.DuckDBPyConnection, rejects: str) -> pd.DataFr
     return pd.DataFrame(out, columns=["reason", "n", "rejected"])
 
 
+def native_reader(con: duckdb.DuckDBPyConnection, plan: Plan, opts: FactOptions, evaluator: Evaluator) -> native.NativeReader:
+    """A native reader for the ranges of one file (close it after the last one)."""
+    return native.NativeReader(con, plan, evaluator, bucket_seconds=opts.bucket_seconds, now_epoch=opts.now_epoch,
+                               leakage=opts.leakage, property_stats=opts.property_stats)  # fmt: skip
+
+
 def run_native(
-    con: duckdb.DuckDBPyConnection, plan: Plan, path: str, start: int, end: int, opts: FactOptions, evaluator: Evaluator,
-    tmp_dir: str,
+    con: duckdb.DuckDBPyConnection, plan: Plan, reader: native.NativeReader, path: str, start: int, end: int,
+    opts: FactOptions, evaluator: Evaluator, tmp_dir: str,
 ) -> Facts:
     """Aggregates of bytes ``[start, end)`` of the plain file at ``path``: the native scanner reads
     the clean single messages, DuckDB (:func:`run_facts`) the lines it leaves (:mod:`monitors.ingest.native`)."""
-    reader = native.NativeReader(con, plan, evaluator, bucket_seconds=opts.bucket_seconds, now_epoch=opts.now_epoch,
-                                 leakage=opts.leakage, property_stats=opts.property_stats)  # fmt: skip
     side = os.path.join(tmp_dir, f"deferred-{os.getpid()}-{next(_counter)}.jsonl")
     try:
         with open(side, "wb") as fh:

@@ -158,6 +158,14 @@ class NativeReader:
             req = self.layout.item_bit(j, False) if required else -1
             arrays.setdefault(array, []).append((item, req, self.layout.item_bit(j, True), allowed))
         self.arrays = list(arrays.items())
+        self._judges: list[LeakJudge] = []
+        self._scanners: list[Any] = []
+
+    def close(self) -> None:
+        """Release the scanners and their DuckDB cursors."""
+        for judge in self._judges:
+            judge.con.close()
+        self._judges, self._scanners = [], []
 
     def _scanner(self, judge: LeakJudge) -> Any:
         assert _scan is not None
@@ -175,8 +183,10 @@ class NativeReader:
         with open(path, "rb") as fh:
             ranges = _split(fh, start, end, self.threads)
         lock = threading.Lock()
-        judges = [LeakJudge(self.con.cursor(), self.cfg) for _ in ranges]
-        scanners = [self._scanner(j) for j in judges]
+        while len(self._judges) < len(ranges):  # kept across reads: values judged once per file
+            self._judges.append(LeakJudge(self.con.cursor(), self.cfg))
+            self._scanners.append(self._scanner(self._judges[-1]))
+        judges, scanners = self._judges[: len(ranges)], self._scanners[: len(ranges)]
 
         def work(i: int) -> int:
             scanner, judge, n_deferred = scanners[i], judges[i], 0
@@ -195,16 +205,14 @@ class NativeReader:
             scanner.aggregate()
             return n_deferred
 
-        try:
-            if len(ranges) == 1:
-                out.deferred_lines = work(0)
-            else:
-                with ThreadPoolExecutor(len(ranges)) as pool:
-                    out.deferred_lines = sum(pool.map(work, range(len(ranges))))
-        finally:
-            for judge in judges:
-                judge.con.close()
+        if len(ranges) == 1:
+            out.deferred_lines = work(0)
+        else:
+            with ThreadPoolExecutor(len(ranges)) as pool:
+                out.deferred_lines = sum(pool.map(work, range(len(ranges))))
         results = [s.result() for s in scanners]
+        for scanner in scanners:
+            scanner.reset()
         out.rows = sum(int(r["rows"]) for r in results)
         with open(path, "rb") as fh:
             self._parts(out, results, fh)

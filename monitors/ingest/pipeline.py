@@ -8,6 +8,7 @@ A file that cannot be read is reported and skipped; it never stops the other fil
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -231,10 +232,12 @@ class SourceIngester:
         events = rejected = 0
         reader = "native"
 
-        def read(segment: tuple[int, int]) -> columnar.Facts:
-            return columnar.run_native(self.con, self.opts.plan, info.path, *segment, opts, self.evaluator, self.tmp)
+        scanners = columnar.native_reader(self.con, self.opts.plan, opts, self.evaluator)
 
-        with ThreadPoolExecutor(1, thread_name_prefix="ehm-read") as pool:
+        def read(segment: tuple[int, int]) -> columnar.Facts:
+            return columnar.run_native(self.con, self.opts.plan, scanners, info.path, *segment, opts, self.evaluator, self.tmp)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="ehm-read") as pool, contextlib.closing(scanners):
             pending = pool.submit(read, segments[0])
             for i, (_, seg_end) in enumerate(segments):
                 facts = pending.result()
