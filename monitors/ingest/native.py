@@ -16,7 +16,6 @@ expressions, judged once per distinct value in DuckDB with the same SQL as the D
 from __future__ import annotations
 
 import importlib
-import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -180,18 +179,20 @@ class NativeReader:
         out = NativeResult()
         if end <= start:
             return out
-        with open(path, "rb") as fh:
-            ranges = _split(fh, start, end, self.threads)
+        threads = max(1, min(self.threads, -(-(end - start) // CHUNK_BYTES)))
         lock = threading.Lock()
-        while len(self._judges) < len(ranges):  # kept across reads: values judged once per file
+        while len(self._judges) < threads:  # kept across reads: values judged once per file
             self._judges.append(LeakJudge(self.con.cursor(), self.cfg))
             self._scanners.append(self._scanner(self._judges[-1]))
-        judges, scanners = self._judges[: len(ranges)], self._scanners[: len(ranges)]
+        judges, scanners = self._judges[:threads], self._scanners[:threads]
+        chunks = _Chunks(path, start, end)  # shared: each thread takes the next piece when it is free
 
         def work(i: int) -> int:
             scanner, judge, n_deferred = scanners[i], judges[i], 0
+            buf = bytearray(min(CHUNK_BYTES, end - start))
             with open(path, "rb", buffering=0) as fh:
-                for buf, n, base in _chunks(fh, *ranges[i]):
+                while (piece := chunks.next(fh, buf)) is not None:
+                    buf, n, base = piece
                     _rows, lines, _blank = scanner.parse(buf, 0, n, base)
                     if lines:
                         n_deferred += lines.count(b"\n")
@@ -205,11 +206,11 @@ class NativeReader:
             scanner.aggregate()
             return n_deferred
 
-        if len(ranges) == 1:
+        if threads == 1:
             out.deferred_lines = work(0)
         else:
-            with ThreadPoolExecutor(len(ranges)) as pool:
-                out.deferred_lines = sum(pool.map(work, range(len(ranges))))
+            with ThreadPoolExecutor(threads) as pool:
+                out.deferred_lines = sum(pool.map(work, range(threads)))
         results = [s.result() for s in scanners]
         for scanner in scanners:
             scanner.reset()
@@ -341,30 +342,38 @@ def _line_start_after(fh: BinaryIO, pos: int, end: int) -> int:
     return end
 
 
-def _split(fh: BinaryIO, start: int, end: int, parts: int) -> list[tuple[int, int]]:
-    """``[start, end)`` cut at line starts into about equal ranges."""
-    cuts = [start, *(_line_start_after(fh, start + (end - start) * i // parts, end) for i in range(1, parts)), end]
-    cuts = [max(start, c) for c in cuts]
-    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+class _Chunks:
+    """``[start, end)`` of a file handed out in pieces of about :data:`CHUNK_BYTES` that end at a
+    line end, to whichever thread asks next (so threads finish together). A piece is read into the
+    asking thread's buffer (grown for a line longer than a piece) and is valid until its next ask."""
+
+    def __init__(self, path: str, start: int, end: int) -> None:
+        self.path, self.pos, self.end = path, start, end
+        self.lock = threading.Lock()
+
+    def next(self, fh: Any, buf: bytearray) -> tuple[bytearray, int, int] | None:
+        """(buffer, bytes in it, file offset of its first byte), or None at the end."""
+        with self.lock:
+            while self.pos < self.end:
+                pos = self.pos
+                n = _read_at(fh, buf, pos, min(len(buf), self.end - pos))
+                if pos + n < self.end:
+                    cut = buf.rfind(b"\n", 0, n) + 1
+                    if cut == 0:  # no line end in the piece: read a larger one
+                        buf.extend(bytes(len(buf)))
+                        continue
+                    n = cut
+                self.pos = pos + n
+                return buf, n, pos
+            return None
 
 
-def _chunks(fh: BinaryIO, start: int, end: int) -> Iterator[tuple[bytearray, int, int]]:
-    """``[start, end)`` read in pieces of about :data:`CHUNK_BYTES` that end at a line end:
-    (buffer, bytes in it, file offset of its first byte). The buffer is reused: a piece is valid
-    until the next one is asked for. A line longer than a piece makes the piece grow."""
-    buf = bytearray(min(CHUNK_BYTES, end - start))
-    pos = start
-    while pos < end:
-        want = min(len(buf), end - pos)
-        n = _read_at(fh, buf, pos, want)
-        if pos + n < end:
-            cut = buf.rfind(b"\n", 0, n) + 1
-            if cut == 0:  # no line end in the piece: read a larger one
-                buf.extend(bytes(len(buf)))
-                continue
-            n = cut
-        yield buf, n, pos
-        pos += n
+def _chunks(fh: Any, start: int, end: int) -> Iterator[tuple[bytearray, int, int]]:
+    """All the pieces of ``[start, end)`` of the open file, one thread (see :class:`_Chunks`)."""
+    chunks, buf = _Chunks(getattr(fh, "name", ""), start, end), bytearray(min(CHUNK_BYTES, max(1, end - start)))
+    while (piece := chunks.next(fh, buf)) is not None:
+        yield piece
+        buf = piece[0]
 
 
 def _read_at(fh: Any, buf: bytearray, pos: int, n: int) -> int:
