@@ -109,3 +109,57 @@ def test_a_file_shorter_than_the_range_being_read_is_an_error_not_a_crash(tmp_pa
     with open(path, "rb") as fh:
         pieces = [(bytes(buf[:n]), base) for buf, n, base in native._chunks(fh, 0, size)]
     assert b"".join(p for p, _ in pieces) == path.read_bytes()
+
+
+def test_segments_commit_their_resume_points_and_a_crash_between_them_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file read in several segments stores what one read stores; a crash after the second
+    segment's commit leaves its resume point there, and the rerun reads only the rest."""
+    from monitors.ingest import pipeline
+
+    lines: list[object] = []
+    for i in range(400):
+        msg = track(user=f"u{i % 23}", cart_id=f"c{i}", items=[{"product_id": "p", "quantity": 1, "price": 2.0}], cart_value=i)
+        msg["messageId"] = f"m{i}"
+        msg["timestamp"] = f"2026-11-02T{10 + i % 7:02d}:{i % 60:02d}:00.000Z"
+        lines.append(msg)
+        if i % 61 == 0:
+            lines.append("{not json")
+    path = write_lines(tmp_path / "seg.jsonl", lines)
+
+    def fresh(name: str) -> Store:
+        store = Store.from_url(f"sqlite:///{tmp_path}/{name}.sqlite")
+        store.migrate()
+        return store
+
+    whole = fresh("whole")
+    run_ingest(whole, path)
+    expected = snapshot(whole)
+
+    monkeypatch.setattr(pipeline, "SEGMENT_BYTES", 8192)
+    assert len(native.segments(str(path), 0, path.stat().st_size, 8192)) > 5
+    pieces = fresh("pieces")
+    report = run_ingest(pieces, path)
+    assert (report.events, report.rejected) == (400, 7)
+    assert snapshot(pieces) == expected
+    assert run_ingest(pieces, path).events == 0  # nothing new
+
+    crashed = fresh("crashed")
+    calls = {"n": 0}
+    original = Store.apply_ingest
+
+    def crash_after_two(self: Store, *args: object, **kwargs: object) -> None:
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise KeyboardInterrupt("killed")
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "apply_ingest", crash_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        run_ingest(crashed, path)
+    monkeypatch.setattr(Store, "apply_ingest", original)
+    offset = crashed.checkpoints_of("web")[0].offset
+    assert 0 < offset < path.stat().st_size and path.read_bytes()[offset - 1 : offset] == b"\n"
+    run_ingest(crashed, path)
+    assert snapshot(crashed) == expected
