@@ -23,6 +23,7 @@ static int buf_reserve(Buf *b, size_t extra) {
 }
 
 static int buf_put(Buf *b, const void *p, size_t n) {
+    if (!n) return 0;
     if (buf_reserve(b, n)) return -1;
     memcpy(b->data + b->len, p, n);
     b->len += n;
