@@ -178,6 +178,7 @@ class NativeReader:
         this file, instead of a SIGBUS for the process)."""
         out = NativeResult()
         if end <= start:
+            self._parts(out, [], None)
             return out
         threads = max(1, min(self.threads, -(-(end - start) // CHUNK_BYTES)))
         lock = threading.Lock()
@@ -221,7 +222,7 @@ class NativeReader:
 
     # -- results -> the parts of :class:`monitors.ingest.columnar.Facts`
 
-    def _parts(self, out: NativeResult, results: list[dict[str, Any]], fh: BinaryIO) -> None:
+    def _parts(self, out: NativeResult, results: list[dict[str, Any]], fh: BinaryIO | None) -> None:
         tcs = [f"tc{c}" for c in range(self.layout.n_codes)]
         mains, extras = [], []
         samples: dict[tuple[Any, ...], list[tuple[int, int, int, int]]] = {}
@@ -247,7 +248,7 @@ class NativeReader:
         out.parts["rejects"] = pd.DataFrame({"reason": pd.Series([], dtype=object), "n": pd.Series([], dtype=np.int64),
                                              "rejected": pd.Series([], dtype=object)})  # fmt: skip
         out.parts["samples"] = self._sample_frame(samples, main, tcs, fh)
-        if self.property_stats:
+        if self.property_stats and extras:
             out.parts["extra_keys"] = pd.concat(extras, ignore_index=True)
 
     def _samples(self, into: dict[tuple[Any, ...], list[tuple[int, int, int, int]]], recs: np.ndarray,
@@ -271,12 +272,13 @@ class NativeReader:
             del kept[3:]
 
     def _sample_frame(self, samples: dict[tuple[Any, ...], list[tuple[int, int, int, int]]], main: pd.DataFrame,
-                      tcs: list[str], fh: BinaryIO) -> pd.DataFrame:  # fmt: skip
+                      tcs: list[str], fh: BinaryIO | None) -> pd.DataFrame:  # fmt: skip
         cols = ["event", "msg_type", "flags", *tcs, "nkeys"]
         rows = []
         for key, kept in samples.items():
             lines = []
             for _, _, off, n in kept:  # the few lines kept, read back from the file
+                assert fh is not None
                 fh.seek(off)
                 lines.append(fh.read(n).decode("utf-8"))
             rows.append((*key, lines, [sh for sh, _, _, _ in kept], [ph for _, ph, _, _ in kept]))

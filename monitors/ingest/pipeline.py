@@ -118,6 +118,14 @@ def _region(info: files.FileInfo, cp: Checkpoint | None, now: float, grace: floa
     return _Region(start, end, start == 0 and end == info.size)
 
 
+def _describe(exc: BaseException) -> str:
+    """What went wrong with a file, in words that say what it means (whichever reader met it)."""
+    text = str(exc).splitlines()[0][:300] if str(exc) else ""
+    if isinstance(exc, EOFError) or "Unexpected end of GZIP stream" in text:
+        return "truncated gzip: the compressed stream ends before its end marker (cut short, or still being written); nothing of it was stored"
+    return f"{type(exc).__name__}: {text}"
+
+
 class SourceIngester:
     """Reads the files of one source into the store."""
 
@@ -191,7 +199,7 @@ class SourceIngester:
             return FileResult(path, "unchanged", error=str(exc))
         except (OSError, duckdb.Error, ValueError, EOFError) as exc:
             log.warning("cannot read %s: %s", path, exc)
-            return FileResult(path, "error", error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+            return FileResult(path, "error", error=_describe(exc))
 
     def _read(self, path: str) -> FileResult:
         info = files.FileInfo.of(path)
@@ -208,7 +216,9 @@ class SourceIngester:
         opts = columnar.FactOptions(self.opts.bucket_seconds, now.timestamp(), self.opts.sample_rate, leakage=self.opts.leakage,
                                     native=self.opts.native)
         if self.native and not info.compressed and region.end is not None:
-            return self._read_native(info, cp, region.start, region.end, opts, now)
+            return self._read_native(info, cp, info.path, region.start, region.end, opts, now)
+        if self.native and info.compressed:
+            return self._read_native_gzip(info, cp, region, opts, now)
         target, nbytes = self._materialise(info, region)
         facts = columnar.run_facts(self.con, self.opts.plan, target, info.compressed and region.direct, opts, self.evaluator)
         batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
@@ -222,12 +232,30 @@ class SourceIngester:
             os.unlink(target)
         return FileResult(path, "read", nbytes, batch.events, batch.rejected, facts.reader)
 
-    def _read_native(self, info: files.FileInfo, cp: Checkpoint | None, start: int, end: int,
-                     opts: columnar.FactOptions, now: datetime) -> FileResult:  # fmt: skip
-        """The new bytes of a plain file, in segments of about :data:`SEGMENT_BYTES`, each committed
-        with the resume point at its end (so a crash loses at most the segment being read, and a
-        rerun resumes there). The next segment is read while the previous one is committed."""
-        segments = native.segments(info.path, start, end, SEGMENT_BYTES)
+    def _read_native_gzip(self, info: files.FileInfo, cp: Checkpoint | None, region: _Region,
+                          opts: columnar.FactOptions, now: datetime) -> FileResult:  # fmt: skip
+        """A gzip file: decompressed once (from its resume point) into a temporary plain file that
+        the native reader reads; resume points stay offsets in the decompressed stream, and the
+        last commit marks the file complete, as a DuckDB read does."""
+        dest = os.path.join(self.tmp, f"gunzip-{os.getpid()}-{time.monotonic_ns()}.jsonl")
+        try:
+            size = files.copy_slice(info, region.start, None, dest)
+            result = self._read_native(info, cp, dest, 0, size, opts, now, shift=region.start, last=(-1, True))
+        finally:
+            if os.path.exists(dest):
+                os.unlink(dest)
+        result.bytes = info.size if region.direct else size
+        return result
+
+    def _read_native(self, info: files.FileInfo, cp: Checkpoint | None, path: str, start: int, end: int,
+                     opts: columnar.FactOptions, now: datetime, *, shift: int = 0,
+                     last: tuple[int, bool] | None = None) -> FileResult:  # fmt: skip
+        """Bytes ``[start, end)`` of the plain file at ``path`` (``info``'s own, or its decompressed
+        copy: resume points are ``shift`` + offsets in it, the last one ``last`` when given), in
+        segments of about :data:`SEGMENT_BYTES`, each committed with the resume point at its end (so
+        a crash loses at most the segment being read, and a rerun resumes there). The next segment
+        is read while the previous one is committed."""
+        segments = native.segments(path, start, end, SEGMENT_BYTES) or [(start, end)]
         expected_offset, expected_key = (cp.offset if cp else 0), (cp.file_key if cp else None)
         events = rejected = 0
         reader = "native"
@@ -235,7 +263,7 @@ class SourceIngester:
         scanners = columnar.native_reader(self.con, self.opts.plan, opts, self.evaluator)
 
         def read(segment: tuple[int, int]) -> columnar.Facts:
-            return columnar.run_native(self.con, self.opts.plan, scanners, info.path, *segment, opts, self.evaluator, self.tmp)
+            return columnar.run_native(self.con, self.opts.plan, scanners, path, *segment, opts, self.evaluator, self.tmp)
 
         with ThreadPoolExecutor(1, thread_name_prefix="ehm-read") as pool, contextlib.closing(scanners):
             pending = pool.submit(read, segments[0])
@@ -245,10 +273,11 @@ class SourceIngester:
                     pending = pool.submit(read, segments[i + 1])
                 batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
                                        sample_rate=self.opts.sample_rate, file=info.path)  # fmt: skip
-                batch.checkpoint = self._cp(info, seg_end, False)
+                offset, complete = (shift + seg_end, False) if last is None or i + 1 < len(segments) else last
+                batch.checkpoint = self._cp(info, offset, complete)
                 batch.expected_offset, batch.expected_key = expected_offset, expected_key
                 self.store.apply_ingest(batch, now)
-                expected_offset, expected_key = seg_end, info.key
+                expected_offset, expected_key = offset, info.key
                 events, rejected = events + batch.events, rejected + batch.rejected
                 if facts.reader != "native":
                     reader = facts.reader

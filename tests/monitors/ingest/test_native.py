@@ -213,3 +213,28 @@ def json_line(msg: dict[str, object]) -> bytes:
     import json
 
     return json.dumps(msg, separators=(",", ":")).encode()
+
+
+def test_gzip_files_are_read_natively_from_their_decompressed_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+
+    from monitors.ingest import pipeline
+
+    if not native.usable(load_plan(), 1.0):
+        pytest.skip("the native scanner is switched off (EHM_NATIVE=0)")
+    plain = write_lines(tmp_path / "a.jsonl", [track(user=f"u{i}", cart_id=f"c{i}") for i in range(300)])
+    packed = tmp_path / "a.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    monkeypatch.setattr(pipeline, "SEGMENT_BYTES", 8192)  # several segments: resume points inside the stream
+    stores = {}
+    for name, native_on in (("duck", False), ("native", True)):
+        store = Store.from_url(f"sqlite:///{tmp_path}/{name}.sqlite")
+        store.migrate()
+        report = run_ingest(store, packed, native=native_on)
+        assert report.files[0].reader == ("native" if native_on else "fast") and report.events == 300
+        assert report.files[0].bytes == packed.stat().st_size
+        [cp] = store.checkpoints_of("web")
+        assert (cp.offset, cp.complete) == (-1, True)
+        assert run_ingest(store, packed, native=native_on).events == 0
+        stores[name] = snapshot(store)
+    assert stores["duck"] == stores["native"]
