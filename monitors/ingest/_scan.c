@@ -193,7 +193,6 @@ typedef struct {
     int32_t last_id[NFIELDS]; /* per leak field: the id of its previous value, -1 none */
     Strtab xkeys;
     Buf rows, xk, deferred, scratch;
-    size_t xk_kept; /* bytes of xk that belong to stored rows */
     Table combos, samples, groups, extra;
     Buf lat; /* BinTab per (group, hop) */
     Buf regs; /* per group: 4 kinds x HLL_M registers */
@@ -297,11 +296,9 @@ static int read_strish(Scanner *S, Cur *c, Str *out) {
         if (j_string(c, &s, &n, &esc)) return J_BAD;
         if (esc) {
             char *dst = S->scratch.data + S->scratch.len;
-            long m = j_unescape(s, n, dst);
-            if (m < 0) return J_BAD;
-            S->scratch.len += (size_t)m;
+            n = j_unescape(s, n, dst);
+            S->scratch.len += n;
             s = dst;
-            n = (size_t)m;
         }
         out->s = s;
         out->n = n;
@@ -356,22 +353,6 @@ static inline int read_key(Cur *c, const char **k, size_t *kn) {
     return c->p < c->end ? J_OK : J_BAD;
 }
 
-/* After a member: ',' (returns 1, more), '}' (returns 0, done), else J_BAD. */
-static inline int next_member(Cur *c) {
-    j_ws(c);
-    if (c->p >= c->end) return J_BAD;
-    if (*c->p == ',') {
-        c->p++;
-        j_ws(c);
-        return 1;
-    }
-    if (*c->p == '}') {
-        c->p++;
-        return 0;
-    }
-    return J_BAD;
-}
-
 /* Opens an object: c->p at '{'. Returns 1 if it has members, 0 if empty. */
 static inline int open_object(Cur *c) {
     c->p++;
@@ -400,7 +381,7 @@ static int read_fields(Scanner *S, Cur *c, int nk, const char *const *keys, Str 
         } else if (j_skip(c, 2)) {
             return J_BAD;
         }
-        more = next_member(c);
+        more = j_next(c, '}');
     }
     return more;
 }
@@ -441,7 +422,7 @@ static int read_context(Scanner *S, Cur *c, Str *f /* [8] */) {
             r = j_skip(c, 1);
         }
         if (r < 0) return J_BAD;
-        more = next_member(c);
+        more = j_next(c, '}');
     }
     return more;
 }
@@ -512,7 +493,7 @@ static int read_items(Cur *c, const ItemArray *arr, uint64_t *flags) {
             } else if (j_skip(c, 3)) {
                 return J_BAD;
             }
-            more = next_member(c);
+            more = j_next(c, '}');
         }
         if (more < 0) return J_BAD;
         for (int j = 0; j < arr->nchecks; j++) {
@@ -524,18 +505,8 @@ static int read_items(Cur *c, const ItemArray *arr, uint64_t *flags) {
                 *flags |= 1ULL << ck->wrong_bit;
             }
         }
-        j_ws(c);
-        if (c->p >= c->end) return J_BAD;
-        if (*c->p == ',') {
-            c->p++;
-            j_ws(c);
-            continue;
-        }
-        if (*c->p == ']') {
-            c->p++;
-            return J_OK;
-        }
-        return J_BAD;
+        int next = j_next(c, ']');
+        if (next <= 0) return next;
     }
 }
 
@@ -553,11 +524,9 @@ static int read_props(Scanner *S, Cur *c, const EvInfo *ei, Row *r, Str *email) 
         if (c->p >= c->end || *c->p != '"' || j_string(c, &k, &kn, &esc)) return J_BAD;
         if (esc) {
             char *dst = S->scratch.data + S->scratch.len;
-            long m = j_unescape(k, kn, dst);
-            if (m < 0) return J_BAD;
-            S->scratch.len += (size_t)m;
+            kn = j_unescape(k, kn, dst);
+            S->scratch.len += kn;
             k = dst;
-            kn = (size_t)m;
         }
         j_ws(c);
         if (c->p >= c->end || *c->p != ':') return J_BAD;
@@ -611,7 +580,7 @@ static int read_props(Scanner *S, Cur *c, const EvInfo *ei, Row *r, Str *email) 
             if (buf_put(&S->xk, &x, sizeof x)) return J_BAD;
             r->xk_n++;
         }
-        more = next_member(c);
+        more = j_next(c, '}');
     }
     return more < 0 ? J_BAD : J_OK;
 }
@@ -807,7 +776,6 @@ static int aggregate_rows(Scanner *S) {
         if (aggregate_row(S, &rows[i], NULL)) return -1;
     S->rows.len = 0;
     S->xk.len = 0;
-    S->xk_kept = 0;
     return 0;
 }
 
@@ -940,7 +908,7 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
             r = j_skip(&c, 1);
         }
         if (r < 0) BAIL();
-        more = next_member(&c);
+        more = j_next(&c, '}');
     }
     if (more < 0) BAIL();
     j_ws(&c);
@@ -1051,7 +1019,6 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
         S->xk.len = (size_t)r.xk_start * sizeof(XEntry);
         return -4;
     }
-    S->xk_kept = S->xk.len;
     return 1;
 }
 
@@ -1447,13 +1414,17 @@ static PyTypeObject ScannerType = {
 
 /* ------------------------------------------------------------------ module-level helpers (tests) */
 
-static PyObject *m_hash_str(PyObject *self, PyObject *args) {
+static PyObject *of_bytes(PyObject *args, uint64_t (*fn)(const char *, size_t)) {
     Py_buffer b;
-    (void)self;
     if (!PyArg_ParseTuple(args, "y*", &b)) return NULL;
-    uint64_t h = ehm_duck_hash_bytes((const char *)b.buf, (size_t)b.len);
+    uint64_t h = fn((const char *)b.buf, (size_t)b.len);
     PyBuffer_Release(&b);
     return PyLong_FromUnsignedLongLong(h);
+}
+
+static PyObject *m_hash_str(PyObject *self, PyObject *args) {
+    (void)self;
+    return of_bytes(args, ehm_duck_hash_bytes);
 }
 
 static PyObject *m_hash_double(PyObject *self, PyObject *args) {
@@ -1471,12 +1442,8 @@ static PyObject *m_hash_combine(PyObject *self, PyObject *args) {
 }
 
 static PyObject *m_md5_upper(PyObject *self, PyObject *args) {
-    Py_buffer b;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*", &b)) return NULL;
-    uint64_t h = ehm_md5_number_upper((const char *)b.buf, (size_t)b.len);
-    PyBuffer_Release(&b);
-    return PyLong_FromUnsignedLongLong(h);
+    return of_bytes(args, ehm_md5_number_upper);
 }
 
 static PyObject *m_parse_ts(PyObject *self, PyObject *args) {

@@ -40,7 +40,6 @@ class FactOptions:
     sample_rate: float = 1.0
     property_stats: bool = True
     leakage: LeakageConfig | None = None
-    native: bool = True
 
 
 @dataclass

@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -31,7 +31,7 @@ import pyarrow as pa
 from monitors.ingest.conformance import Evaluator
 from monitors.ingest.leakage import LeakageConfig, _email_test, _matches, _s
 from monitors.ingest.sketches import GroupSketches
-from monitors.ingest.sqlgen import CODE_NAMES, CODES_OF, HLL_KINDS, HOPS, MAX_PAYLOAD, NEGATIVE_BIN, Layout
+from monitors.ingest.sqlgen import CODE_NAMES, HLL_KINDS, HOPS, MAX_PAYLOAD, NEGATIVE_BIN, Layout
 from monitors.plan import Plan
 from monitors.sketch import HLL_M, LN_GAMMA, MIN_VALUE, ZERO_BIN
 
@@ -129,7 +129,6 @@ class NativeResult:
 
     parts: dict[str, pd.DataFrame] = field(default_factory=dict)
     sketches: list[tuple[list[tuple[str, str, int]], GroupSketches]] = field(default_factory=list)
-    rows: int = 0
     deferred_lines: int = 0
 
 
@@ -215,7 +214,6 @@ class NativeReader:
         results = [s.result() for s in scanners]
         for scanner in scanners:
             scanner.reset()
-        out.rows = sum(int(r["rows"]) for r in results)
         with open(path, "rb") as fh:
             self._parts(out, results, fh)
         return out
@@ -313,7 +311,7 @@ def _sketches(r: dict[str, Any], events: np.ndarray, types: np.ndarray) -> tuple
         ends = np.r_[starts[1:], gh.size]
         for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
             g, hop = divmod(int(gh[s]), 4)
-            out.latency[(g, HOPS[hop])] = (bins[s:e], n[s:e].astype(np.int64))
+            out.latency[(g, HOPS[hop])] = (bins[s:e], n[s:e])
     return keys, out
 
 
@@ -370,14 +368,6 @@ class _Chunks:
             return None
 
 
-def _chunks(fh: Any, start: int, end: int) -> Iterator[tuple[bytearray, int, int]]:
-    """All the pieces of ``[start, end)`` of the open file, one thread (see :class:`_Chunks`)."""
-    chunks, buf = _Chunks(getattr(fh, "name", ""), start, end), bytearray(min(CHUNK_BYTES, max(1, end - start)))
-    while (piece := chunks.next(fh, buf)) is not None:
-        yield piece
-        buf = piece[0]
-
-
 def _read_at(fh: Any, buf: bytearray, pos: int, n: int) -> int:
     """Read ``n`` bytes at ``pos`` into the head of ``buf``; OSError if the file is shorter now
     (truncated in place: the next run sees it rewritten and reads it from its new start)."""
@@ -392,4 +382,4 @@ def _read_at(fh: Any, buf: bytearray, pos: int, n: int) -> int:
     return got
 
 
-__all__ = ["CODES_OF", "NativeReader", "available", "usable"]
+__all__ = ["NativeReader", "available", "usable"]

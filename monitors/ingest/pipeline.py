@@ -213,8 +213,7 @@ class SourceIngester:
             if cp is not None and len(info.head) > cp.fp_len:  # upgrade the identity as the file grows
                 self.store.save_checkpoint(self.opts.source, self._cp(info, cp.offset, cp.complete), now, replaces=cp.file_key)
             return FileResult(path, "unchanged")
-        opts = columnar.FactOptions(self.opts.bucket_seconds, now.timestamp(), self.opts.sample_rate, leakage=self.opts.leakage,
-                                    native=self.opts.native)
+        opts = columnar.FactOptions(self.opts.bucket_seconds, now.timestamp(), self.opts.sample_rate, leakage=self.opts.leakage)
         if self.native and not info.compressed and region.end is not None:
             return self._read_native(info, cp, info.path, region.start, region.end, opts, now)
         if self.native and info.compressed:

@@ -27,6 +27,18 @@ static inline void j_ws(Cur *c) {
 #define HIGHS 0x8080808080808080ULL
 static inline uint64_t j_haszero(uint64_t v) { return (v - ONES) & ~v & HIGHS; }
 
+/* The value of 4 hex digits at p, or -1. */
+static inline int32_t j_hex4(const char *p) {
+    int32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        char h = p[i];
+        if (h >= '0' && h <= '9') v = v << 4 | (h - '0');
+        else if ((h | 0x20) >= 'a' && (h | 0x20) <= 'f') v = v << 4 | ((h | 0x20) - 'a' + 10);
+        else return -1;
+    }
+    return v;
+}
+
 /* c->p at the opening quote. On success: *s, *n = the raw bytes between the quotes, *esc = 1 when
  * they hold an escape; c->p after the closing quote. Raw control characters are refused. */
 static inline int j_string(Cur *c, const char **s, size_t *n, int *esc) {
@@ -69,24 +81,12 @@ static inline int j_string(Cur *c, const char **s, size_t *n, int *esc) {
             if (p + 1 >= end) return J_BAD;
             char x = p[1];
             if (x == 'u') {
-                if (p + 6 > end) return J_BAD;
-                uint32_t cp = 0;
-                for (int i = 2; i < 6; i++) {
-                    char h = p[i];
-                    if (!((h >= '0' && h <= '9') || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F'))) return J_BAD;
-                    cp = cp << 4 | (uint32_t)(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
-                }
+                int32_t cp = p + 6 <= end ? j_hex4(p + 2) : -1;
                 p += 6;
                 /* DuckDB refuses lone surrogates (and we leave \u0000 to it) */
-                if (cp == 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) return J_BAD;
+                if (cp <= 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) return J_BAD;
                 if (cp >= 0xD800 && cp <= 0xDBFF) {
-                    if (p + 6 > end || p[0] != '\\' || p[1] != 'u') return J_BAD;
-                    uint32_t lo = 0;
-                    for (int i = 2; i < 6; i++) {
-                        char h = p[i];
-                        if (!((h >= '0' && h <= '9') || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F'))) return J_BAD;
-                        lo = lo << 4 | (uint32_t)(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
-                    }
+                    int32_t lo = p + 6 <= end && p[0] == '\\' && p[1] == 'u' ? j_hex4(p + 2) : -1;
                     if (lo < 0xDC00 || lo > 0xDFFF) return J_BAD;
                     p += 6;
                 }
@@ -107,13 +107,10 @@ static inline int j_string(Cur *c, const char **s, size_t *n, int *esc) {
     return J_OK;
 }
 
-static inline int hexv(char h) {
-    return h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10;
-}
-
-/* Unescapes a validated string body into out (capacity >= n bytes: UTF-8 of an escape is never
- * longer than the escape). Returns the length, or -1 for a lone surrogate or \u0000 (refused). */
-static inline long j_unescape(const char *s, size_t n, char *out) {
+/* Unescapes a string body validated by j_string (so surrogates come in pairs and there is no
+ * \u0000) into out (capacity >= n bytes: UTF-8 of an escape is never longer than the escape).
+ * Returns the length. */
+static inline size_t j_unescape(const char *s, size_t n, char *out) {
     size_t i = 0, o = 0;
     while (i < n) {
         char ch = s[i];
@@ -128,18 +125,12 @@ static inline long j_unescape(const char *s, size_t n, char *out) {
             i += 2;
             continue;
         }
-        uint32_t cp = (uint32_t)(hexv(s[i + 2]) << 12 | hexv(s[i + 3]) << 8 | hexv(s[i + 4]) << 4 | hexv(s[i + 5]));
+        uint32_t cp = (uint32_t)j_hex4(s + i + 2);
         i += 6;
         if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (i + 6 > n || s[i] != '\\' || s[i + 1] != 'u') return -1;
-            uint32_t lo = (uint32_t)(hexv(s[i + 2]) << 12 | hexv(s[i + 3]) << 8 | hexv(s[i + 4]) << 4 | hexv(s[i + 5]));
-            if (lo < 0xDC00 || lo > 0xDFFF) return -1;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            cp = 0x10000 + ((cp - 0xD800) << 10) + ((uint32_t)j_hex4(s + i + 2) - 0xDC00);
             i += 6;
-        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            return -1;
         }
-        if (cp == 0) return -1;
         if (cp < 0x80) {
             out[o++] = (char)cp;
         } else if (cp < 0x800) {
@@ -156,7 +147,7 @@ static inline long j_unescape(const char *s, size_t n, char *out) {
             out[o++] = (char)(0x80 | (cp & 0x3F));
         }
     }
-    return (long)o;
+    return o;
 }
 
 /* Number kinds. */
@@ -205,6 +196,22 @@ static inline int j_number(Cur *c, int *kind) {
     return J_OK;
 }
 
+/* After a member or an element: ',' (1: more follow, spaces skipped), ``close`` (0: done), else J_BAD. */
+static inline int j_next(Cur *c, char close) {
+    j_ws(c);
+    if (c->p >= c->end) return J_BAD;
+    if (*c->p == ',') {
+        c->p++;
+        j_ws(c);
+        return 1;
+    }
+    if (*c->p == close) {
+        c->p++;
+        return 0;
+    }
+    return J_BAD;
+}
+
 static int j_skip(Cur *c, int depth);
 
 static inline int j_lit(Cur *c, const char *lit, size_t n) {
@@ -238,18 +245,8 @@ static int j_skip(Cur *c, int depth) {
             c->p++;
             j_ws(c);
             if (j_skip(c, depth + 1)) return J_BAD;
-            j_ws(c);
-            if (c->p >= c->end) return J_BAD;
-            if (*c->p == ',') {
-                c->p++;
-                j_ws(c);
-                continue;
-            }
-            if (*c->p == '}') {
-                c->p++;
-                return J_OK;
-            }
-            return J_BAD;
+            int more = j_next(c, '}');
+            if (more <= 0) return more;
         }
     case '[':
         if (depth >= J_MAX_DEPTH) return J_BAD;
@@ -261,18 +258,8 @@ static int j_skip(Cur *c, int depth) {
         }
         for (;;) {
             if (j_skip(c, depth + 1)) return J_BAD;
-            j_ws(c);
-            if (c->p >= c->end) return J_BAD;
-            if (*c->p == ',') {
-                c->p++;
-                j_ws(c);
-                continue;
-            }
-            if (*c->p == ']') {
-                c->p++;
-                return J_OK;
-            }
-            return J_BAD;
+            int more = j_next(c, ']');
+            if (more <= 0) return more;
         }
     case 't':
         return j_lit(c, "true", 4);

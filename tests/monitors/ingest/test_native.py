@@ -105,9 +105,13 @@ def test_a_file_shorter_than_the_range_being_read_is_an_error_not_a_crash(tmp_pa
     path = write_lines(tmp_path / "x.jsonl", [track(user=f"u{i}") for i in range(50)])
     size = path.stat().st_size
     with open(path, "rb") as fh, pytest.raises(OSError, match="shrank while it was read"):
-        list(native._chunks(fh, 0, size + 1000))
+        native._Chunks(str(path), 0, size + 1000).next(fh, bytearray(1 << 20))
+    pieces = []
+    chunks, buf = native._Chunks(str(path), 0, size), bytearray(1000)  # pieces smaller than the file
     with open(path, "rb") as fh:
-        pieces = [(bytes(buf[:n]), base) for buf, n, base in native._chunks(fh, 0, size)]
+        while (piece := chunks.next(fh, buf)) is not None:
+            pieces.append((bytes(piece[0][: piece[1]]), piece[2]))
+    assert len(pieces) > 5 and all(p.endswith(b"\n") for p, _ in pieces)
     assert b"".join(p for p, _ in pieces) == path.read_bytes()
 
 
