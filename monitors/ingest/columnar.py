@@ -199,7 +199,7 @@ class _Run:
 def _encoding_rejects(con: duckdb.DuckDBPyConnection, rejects: str) -> pd.DataFrame:
     try:
         rows = con.execute(
-            f"SELECT error_type, list(DISTINCT csv_line ORDER BY csv_line) FILTER (WHERE csv_line IS NOT NULL), count(DISTINCT line) "
+            f"SELECT error_type, list(DISTINCT csv_line) FILTER (WHERE csv_line IS NOT NULL), count(DISTINCT line) "
             f"FROM {rejects} GROUP BY 1"
         ).fetchall()
     except duckdb.CatalogException:
@@ -208,7 +208,9 @@ def _encoding_rejects(con: duckdb.DuckDBPyConnection, rejects: str) -> pd.DataFr
     for error_type, lines, count in rows:
         kind = str(error_type).upper()
         reason = "not_utf8" if "ENCODING" in kind else "line_too_long" if "SIZE" in kind else "invalid_json"
-        kept = [str(x).lstrip("\r\n") for x in (lines or [])[: sqlgen.QUARANTINE_PER_REASON]]  # csv_line holds any blank lines before
+        # csv_line holds any blank lines before the line; sorted once they are gone, so that the
+        # order (and the three samples) depends on the lines only
+        kept = sorted({str(x).lstrip("\r\n") for x in (lines or [])})[: sqlgen.QUARANTINE_PER_REASON]
         out.append({"reason": reason, "n": int(count), "rejected": kept})
     return pd.DataFrame(out, columns=["reason", "n", "rejected"])
 

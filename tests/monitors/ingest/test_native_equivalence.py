@@ -30,7 +30,6 @@ from sqlalchemy import select
 
 import storage.all_tables  # noqa: F401  (every table joins the metadata, so the dump covers them all)
 from monitors.demo.generate import Generator
-from monitors.ingest import columnar, merge
 from monitors.ingest.leakage import LeakageConfig
 from monitors.ingest.pipeline import IngestOptions, IngestReport, ingest
 from monitors.plan import Plan, load_plan, parse_plan
@@ -168,40 +167,6 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
         yield p
     finally:
         p.close()
-
-
-@pytest.fixture(autouse=True)
-def _fixed_order_where_duckdb_has_none(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pin two orders that vary from run to run even when DuckDB reads both times (two DuckDB runs
-    of one file store different rows without this), so that any remaining difference is the readers'.
-
-    * ``merge._samples``: several combinations (event, flags, type codes, key count) can share a
-      violation; its three stored samples are taken from the combinations in the order of the
-      ``samples`` frame, which comes from a DuckDB GROUP BY. Sorted by the combination (stable:
-      rows of one combination keep their order), the stored samples depend only on what was
-      sampled per combination, which is what the readers must agree on.
-    * ``columnar._encoding_rejects``: lines that are not UTF-8 come as ``list(DISTINCT csv_line)``,
-      in no order; the quarantine order and the three reject samples follow it. Sorted.
-
-    Both are harmless once the code under test is order-independent there."""
-    original = merge._samples
-    original_enc = columnar._encoding_rejects
-
-    def sorted_enc(con: Any, rejects: str) -> Any:
-        frame = original_enc(con, rejects)
-        frame["rejected"] = [sorted(lines) for lines in frame["rejected"]]
-        return frame
-
-    monkeypatch.setattr(columnar, "_encoding_rejects", sorted_enc)
-
-    def ordered(batch: Any, parts: dict[str, Any], ev: Any) -> None:
-        frame = parts.get("samples")
-        if frame is not None and not frame.empty:
-            keys = [c for c in frame.columns if c not in ("samples", "shs", "phs")]
-            parts = {**parts, "samples": frame.sort_values(keys, kind="stable", ignore_index=True)}
-        original(batch, parts, ev)
-
-    monkeypatch.setattr(merge, "_samples", ordered)
 
 
 @cache
