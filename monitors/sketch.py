@@ -15,7 +15,8 @@ from __future__ import annotations
 import importlib
 import math
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -31,6 +32,7 @@ _MAGIC_HLL = b"H1"
 _MAGIC_HLL_DENSE = b"H2"
 _EMPTY_HLL = _MAGIC_HLL + (0).to_bytes(4, "little")
 _REGISTER_INDEX = np.arange(HLL_M, dtype=np.uint16)
+K = TypeVar("K", bound=Hashable)
 
 _hll_encode: Callable[[np.ndarray], bytes] | None
 try:
@@ -146,6 +148,13 @@ class LatencySketch:
         return sk
 
     @classmethod
+    def of_sorted(cls, keys: np.ndarray, counts: np.ndarray) -> LatencySketch:
+        """A sketch of int64 arrays the caller guarantees sorted and unique (kept, not copied)."""
+        sk = cls.__new__(cls)
+        sk._bins, sk._keys, sk._counts = None, keys, counts
+        return sk
+
+    @classmethod
     def total(cls, sketches: Iterable[LatencySketch]) -> LatencySketch:
         """The merge of many sketches at once (vectorised; the inputs are not changed)."""
         sketches = list(sketches)
@@ -216,6 +225,60 @@ class LatencySketch:
         return cls.from_arrays(keys, counts)
 
 
+def total_by(groups: Sequence[K], sketches: Sequence[LatencySketch]) -> dict[K, LatencySketch]:
+    """The merge of the sketches of each group (``groups[i]`` is the group of ``sketches[i]``),
+    all groups at once: one sort of every bin instead of one merge per group. The results hold
+    views of shared arrays."""
+    index: dict[K, int] = {}
+    gi = np.fromiter((index.setdefault(g, len(index)) for g in groups), dtype=np.int64, count=len(groups))
+    parts = [sk.arrays() for sk in sketches]
+    sizes = np.fromiter((k.size for k, _ in parts), dtype=np.int64, count=len(parts))
+    out: dict[K, LatencySketch] = {}
+    if not sizes.sum():
+        return {g: LatencySketch.empty() for g in index}
+    ids = np.repeat(gi, sizes)
+    combined = ids * 65536 + (np.concatenate([k for k, _ in parts]) - ZERO_BIN)
+    counts = np.concatenate([c for _, c in parts]).astype(np.int64, copy=False)
+    order = np.argsort(combined, kind="stable")
+    combined, counts = combined[order], counts[order]
+    first = np.flatnonzero(np.r_[True, combined[1:] != combined[:-1]])
+    combined, counts = combined[first], np.add.reduceat(counts, first)
+    ids, bins = combined >> 16, (combined & 0xFFFF) + ZERO_BIN
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    ends = np.r_[starts[1:], ids.size]
+    names = list(index)
+    for s, e, g in zip(starts.tolist(), ends.tolist(), ids[starts].tolist(), strict=True):
+        out[names[g]] = LatencySketch.of_sorted(bins[s:e], counts[s:e])
+    for g in names:  # groups whose sketches were all empty
+        if g not in out:
+            out[g] = LatencySketch.empty()
+    return out
+
+
+def encode_all(sketches: Sequence[LatencySketch]) -> tuple[list[bytes], list[int]]:
+    """(:meth:`LatencySketch.encode`, :attr:`LatencySketch.count`) of many sketches, the same bytes,
+    converted in one pass over all their bins."""
+    parts = [sk.arrays() for sk in sketches]
+    if not parts:
+        return [], []
+    sizes = np.fromiter((k.size for k, _ in parts), dtype=np.int64, count=len(parts))
+    keys = np.concatenate([k for k, _ in parts])
+    counts = np.concatenate([c for _, c in parts]).astype(np.int64, copy=False)
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    totals = np.zeros(len(parts), dtype=np.int64)
+    if counts.size:  # empty sketches add nothing: reduce over the others' starts only
+        totals[sizes > 0] = np.add.reduceat(counts, starts[sizes > 0])
+    if counts.size and counts.max() > 0xFFFFFFFF:  # a count too large for 32 bits: each on its own
+        return [sk.encode() for sk in sketches], totals.tolist()
+    k16, c32 = keys.astype(np.int16).tobytes(), counts.astype(np.uint32).tobytes()
+    out = [
+        _MAGIC_LAT + b"N" + n.to_bytes(4, "little") + k16[2 * s : 2 * e] + c32[4 * s : 4 * e]
+        for n, s, e in zip(sizes.tolist(), starts.tolist(), ends.tolist(), strict=True)
+    ]
+    return out, totals.tolist()
+
+
 def _pack_bins(bins: dict[int, int]) -> bytes:
     """:meth:`LatencySketch.encode` of a dict of bins, the same bytes as the numpy path."""
     n = len(bins)
@@ -253,6 +316,13 @@ class HLL:
     def empty(cls) -> HLL:
         """No users."""
         return cls()
+
+    @classmethod
+    def wrap(cls, regs: np.ndarray) -> HLL:
+        """Registers held as they are (a ``uint8[4096]`` view, not copied: merges write into it)."""
+        h = cls.__new__(cls)
+        h.regs = regs
+        return h
 
     @classmethod
     def from_keys(cls, keys: Iterable[str]) -> HLL:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
-from monitors.sketch import HLL, LatencySketch
+from monitors.sketch import HLL, LatencySketch, encode_all
 from storage.batch import Checkpoint, IngestBatch
 from storage.bulk import upsert
 from storage.tables import (
@@ -154,11 +154,13 @@ class MetricsStore:
             return
         keyed = {(ids[(e, t)], b, h): sk for (e, t, b, h), sk in batch.latency.items()}
         existing = self._existing(conn, latency_sketches, keyed)
-        rows = []
-        for (sid, b, hop), sk in keyed.items():
-            old = existing.get((sid, b, hop))
-            merged = sk if old is None else LatencySketch.total([LatencySketch.decode(old.bins), sk])
-            rows.append({"series_id": sid, "bucket_start": b, "hop": hop, "count": merged.count, "bins": merged.encode()})
+        merged = []
+        for k3, sk in keyed.items():
+            old = existing.get(k3)
+            merged.append(sk if old is None else LatencySketch.total([LatencySketch.decode(old.bins), sk]))
+        encoded, counts = encode_all(merged)
+        rows = [{"series_id": sid, "bucket_start": b, "hop": hop, "count": n, "bins": data}
+                for (sid, b, hop), n, data in zip(keyed, counts, encoded, strict=True)]  # fmt: skip
         upsert(conn, latency_sketches, rows, ["series_id", "bucket_start", "hop"])
 
     def _existing(self, conn: Connection, table: Table, keyed: dict[Any, Any]) -> dict[Any, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Table, and_, bindparam, delete, func, select
 from sqlalchemy.engine import Connection, Engine
 
-from monitors.sketch import HLL, LatencySketch
+from monitors.sketch import HLL, LatencySketch, encode_all, total_by
 from storage.bulk import insert_rows, upsert
 from storage.tables import (
     event_metrics,
@@ -235,18 +235,18 @@ def _add_metrics(conn: Connection, table: Table, width: int, deltas: dict[Key, d
 def _add_latency(
     conn: Connection, table: Table, width: int, deltas: dict[tuple[int, int, str], LatencySketch]
 ) -> None:
-    parts: dict[tuple[int, int, str], list[LatencySketch]] = {}
-    for (sid, b, hop), sk in deltas.items():
-        parts.setdefault((sid, b - b % width, hop), []).append(sk)
-    if not parts:
+    if not deltas:
         return
-    keys = {(s, b) for s, b, _ in parts}
-    old = list(rows_for_keys(conn, table, keys))
-    for r in old:
+    groups = [(sid, b - b % width, hop) for sid, b, hop in deltas]
+    sketches = list(deltas.values())
+    wanted = set(groups)
+    for r in rows_for_keys(conn, table, {(s, b) for s, b, _ in wanted}):
         k3 = (r.series_id, r.bucket_start, r.hop)
-        if k3 in parts:
-            parts[k3].append(LatencySketch.decode(r.bins))
-    merged = {k3: LatencySketch.total(sks) for k3, sks in parts.items()}
+        if k3 in wanted:
+            groups.append(k3)
+            sketches.append(LatencySketch.decode(r.bins))
+    merged = total_by(groups, sketches)
+    encoded, counts = encode_all(list(merged.values()))
     stmt = delete(table).where(
         table.c.series_id == bindparam("k_sid"),
         table.c.bucket_start == bindparam("k_b"),
@@ -254,7 +254,8 @@ def _add_latency(
     )
     conn.execute(stmt, [{"k_sid": s, "k_b": b, "k_h": h} for s, b, h in merged])
     insert_rows(conn, table, [
-        {"series_id": s, "bucket_start": b, "hop": h, "count": sk.count, "bins": sk.encode()} for (s, b, h), sk in merged.items()
+        {"series_id": s, "bucket_start": b, "hop": h, "count": n, "bins": data}
+        for (s, b, h), n, data in zip(merged, counts, encoded, strict=True)
     ])  # fmt: skip
 
 

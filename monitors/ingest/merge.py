@@ -9,9 +9,9 @@ import pandas as pd
 
 from monitors.ingest.columnar import Facts
 from monitors.ingest.conformance import Evaluator
-from monitors.ingest.sqlgen import HLL_KINDS, NEGATIVE_BIN
+from monitors.ingest.sqlgen import HLL_KINDS, HOPS, NEGATIVE_BIN
 from monitors.redact import redact_line
-from monitors.sketch import ZERO_BIN, LatencySketch
+from monitors.sketch import HLL, HLL_M, ZERO_BIN, LatencySketch
 from storage.batch import IngestBatch, MetricDelta
 
 
@@ -31,7 +31,9 @@ def _main(batch: IngestBatch, parts: dict[str, pd.DataFrame], ev: Evaluator) -> 
         flags = int(row.flags)
         codes = tuple(int(getattr(row, t)) for t in tcs)
         verdict = ev.verdict(key[0], key[1], flags, codes, int(row.nkeys))
-        d = batch.metrics.setdefault(key, MetricDelta())
+        d = batch.metrics.get(key)
+        if d is None:
+            d = batch.metrics[key] = MetricDelta()
         d.count += n
         d.identified += n if flags & 1 else 0
         d.checked += n if verdict.checked else 0
@@ -47,27 +49,58 @@ def _main(batch: IngestBatch, parts: dict[str, pd.DataFrame], ev: Evaluator) -> 
 
 
 def _sketches(batch: IngestBatch, facts: Facts) -> None:
-    for keys, sk in facts.sketches:
-        for g, key in enumerate(keys):
-            d = batch.metrics.setdefault(key, MetricDelta())
-            targets = {"users": d.users, "u": d.uids, "a": d.anon_only, "l": d.linked}
-            for kind in HLL_KINDS:
-                np.maximum(targets[kind].regs, sk.registers[kind][g], out=targets[kind].regs)
-        for (g, hop), (bins, counts) in sk.latency.items():
-            event, msg_type, bucket = keys[g]
-            negative = bins == NEGATIVE_BIN
-            if negative.any():  # negative latencies (clock skew) count in the zero bin, and as a violation
-                n_neg = int(counts[negative].sum())
-                _add(batch.violations, (event, msg_type, bucket, "negative_latency", hop), n_neg)  # type: ignore[arg-type]
-                bins, counts = bins[~negative], counts[~negative].copy()
-                if bins.size and bins[0] == ZERO_BIN:  # the lowest bin there is
-                    counts[0] += n_neg
-                else:
-                    bins, counts = np.r_[ZERO_BIN, bins], np.r_[n_neg, counts]
-            lkey = (event, msg_type, bucket, hop)
-            new = LatencySketch.from_arrays(bins, counts)
-            old = batch.latency.get(lkey)
-            batch.latency[lkey] = new if old is None else LatencySketch.total([old, new])
+    """The sketches of every part merged per (event, type, bucket), in whole arrays: registers by
+    element-wise maximum, latency bins by adding counts. The batch's HLLs and latency sketches are
+    views of those arrays (one allocation per kind, not one per bucket)."""
+    if not facts.sketches:
+        return
+    index: dict[tuple[str, str, int], int] = {}
+    maps = [np.fromiter((index.setdefault(k, len(index)) for k in keys), dtype=np.int64, count=len(keys))
+            for keys, _ in facts.sketches]  # fmt: skip
+    keys = list(index)
+    regs = {}
+    for kind in HLL_KINDS:
+        out = np.zeros((len(keys), HLL_M), dtype=np.uint8)
+        for m, (_, sk) in zip(maps, facts.sketches, strict=True):
+            if m.size:
+                out[m] = np.maximum(out[m], sk.registers[kind])
+        regs[kind] = out
+    for i, key in enumerate(keys):
+        d = batch.metrics.get(key)
+        hlls = [HLL.wrap(regs[kind][i]) for kind in HLL_KINDS]
+        if d is None:
+            batch.metrics[key] = MetricDelta(0, 0, 0, 0, *hlls)
+        else:
+            for mine, part in zip((d.users, d.uids, d.anon_only, d.linked), hlls, strict=True):
+                mine.merge(part)
+    gh = np.concatenate([m[sk.lat_gh >> 2] * 4 + (sk.lat_gh & 3) for m, (_, sk) in zip(maps, facts.sketches, strict=True)])
+    if not gh.size:
+        return
+    bins = np.concatenate([sk.lat_bins for _, sk in facts.sketches])
+    counts = np.concatenate([sk.lat_counts for _, sk in facts.sketches])
+    negative = bins == NEGATIVE_BIN
+    if negative.any():  # negative latencies (clock skew) count in the zero bin, and as a violation
+        where = np.unique(gh[negative])
+        sums = np.zeros(where.size, dtype=np.int64)
+        np.add.at(sums, np.searchsorted(where, gh[negative]), counts[negative])
+        for w, n_neg in zip(where.tolist(), sums.tolist(), strict=True):
+            event, msg_type, bucket = keys[w >> 2]
+            _add(batch.violations, (event, msg_type, bucket, "negative_latency", HOPS[w & 3]), n_neg)  # type: ignore[arg-type]
+        bins = np.where(negative, ZERO_BIN, bins)
+    combined = gh * 65536 + (bins - ZERO_BIN)
+    order = np.argsort(combined, kind="stable")
+    combined, counts = combined[order], counts[order]
+    first = np.flatnonzero(np.r_[True, combined[1:] != combined[:-1]])
+    combined, counts = combined[first], np.add.reduceat(counts, first)
+    gh, bins = combined >> 16, (combined & 0xFFFF) + ZERO_BIN
+    starts = np.flatnonzero(np.r_[True, gh[1:] != gh[:-1]])
+    ends = np.r_[starts[1:], gh.size]
+    for s, e, w in zip(starts.tolist(), ends.tolist(), gh[starts].tolist(), strict=True):
+        event, msg_type, bucket = keys[w >> 2]
+        lkey = (event, msg_type, bucket, HOPS[w & 3])
+        new = LatencySketch.of_sorted(bins[s:e], counts[s:e])
+        old = batch.latency.get(lkey)
+        batch.latency[lkey] = new if old is None else LatencySketch.total([old, new])
 
 
 def _combined_samples(frame: pd.DataFrame, tcs: list[str]) -> list[tuple[tuple[object, ...], int, list[str]]]:
@@ -133,8 +166,8 @@ def _rejects(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:
 def to_batch(facts: Facts, ev: Evaluator, *, source: str, environment: str, sample_rate: float, file: str) -> IngestBatch:
     """The batch of deltas for one read of one file."""
     batch = IngestBatch(source=source, environment=environment, sample_rate=sample_rate, file=file)
-    _main(batch, facts.parts, ev)
     _sketches(batch, facts)
+    _main(batch, facts.parts, ev)
     _samples(batch, facts.parts, ev)
     _extra_keys(batch, facts.parts)
     _rejects(batch, facts.parts)

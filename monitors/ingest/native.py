@@ -31,7 +31,7 @@ import pyarrow as pa
 from monitors.ingest.conformance import Evaluator
 from monitors.ingest.leakage import LeakageConfig, _email_test, _matches, _s
 from monitors.ingest.sketches import GroupSketches
-from monitors.ingest.sqlgen import CODE_NAMES, HLL_KINDS, HOPS, MAX_PAYLOAD, NEGATIVE_BIN, Layout
+from monitors.ingest.sqlgen import CODE_NAMES, HLL_KINDS, MAX_PAYLOAD, NEGATIVE_BIN, Layout
 from monitors.plan import Plan
 from monitors.sketch import HLL_M, LN_GAMMA, MIN_VALUE, ZERO_BIN
 
@@ -304,14 +304,10 @@ def _sketches(r: dict[str, Any], events: np.ndarray, types: np.ndarray) -> tuple
     lat = np.frombuffer(r["latency"], dtype=_LAT)
     if len(lat):
         order = np.argsort(lat["key"], kind="stable")
-        key, n = lat["key"][order], lat["n"][order]
-        gh = (key >> np.uint64(16)).astype(np.int64)  # g * 4 + hop
-        bins = (key & np.uint64(0xFFFF)).astype(np.int64) - 32768
-        starts = np.flatnonzero(np.r_[True, gh[1:] != gh[:-1]])
-        ends = np.r_[starts[1:], gh.size]
-        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-            g, hop = divmod(int(gh[s]), 4)
-            out.latency[(g, HOPS[hop])] = (bins[s:e], n[s:e])
+        key = lat["key"][order]
+        out.lat_gh = (key >> np.uint64(16)).astype(np.int64)  # g * 4 + hop
+        out.lat_bins = (key & np.uint64(0xFFFF)).astype(np.int64) - 32768
+        out.lat_counts = lat["n"][order].astype(np.int64)
     return keys, out
 
 

@@ -24,13 +24,31 @@ _BIN_OFFSET = 1 << 15  # bins are SMALLINT: shift to 0..65535
 _LOW = (1 << (64 - HLL_P)) - 1
 
 
+_NO_INTS = np.zeros(0, dtype=np.int64)
+
+
 @dataclass
 class GroupSketches:
-    """Sketches per group ``g``: latency (bins, counts) per hop and HLL registers per kind."""
+    """Sketches per group ``g``: HLL registers per kind (``uint8[groups, 4096]``) and latency bins
+    as three flat int64 arrays sorted by (``gh``, bin), each (gh, bin) once: ``gh = g * 4 + h``
+    for the hop ``HOPS[h]``, the bin index, its count."""
 
     groups: int
-    latency: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     registers: dict[str, np.ndarray] = field(default_factory=dict)
+    lat_gh: np.ndarray = field(default_factory=lambda: _NO_INTS)
+    lat_bins: np.ndarray = field(default_factory=lambda: _NO_INTS)
+    lat_counts: np.ndarray = field(default_factory=lambda: _NO_INTS)
+
+    @property
+    def latency(self) -> dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]:
+        """(bins, counts) per (group, hop), for reading."""
+        out = {}
+        starts = np.flatnonzero(np.r_[True, self.lat_gh[1:] != self.lat_gh[:-1]]) if self.lat_gh.size else _NO_INTS
+        ends = np.r_[starts[1:], self.lat_gh.size]
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            g, h = divmod(int(self.lat_gh[s]), 4)
+            out[(g, HOPS[h])] = (self.lat_bins[s:e], self.lat_counts[s:e])
+        return out
 
 
 def _ints(column: pa.ChunkedArray | pa.Array, dtype: type) -> tuple[np.ndarray, np.ndarray]:
@@ -83,18 +101,13 @@ class Accumulator:
 
     def finish(self) -> GroupSketches:
         """The latency sketches per (group, hop) from the counted bins."""
-        for h, hop in enumerate(HOPS):
-            if h not in self._lat:
-                continue
-            keys, counts = self._lat[h]
-            if not keys.size:
-                continue
-            gs = keys // 65536
-            bins = keys % 65536 - _BIN_OFFSET
-            starts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])
-            ends = np.r_[starts[1:], gs.size].astype(np.int64)
-            for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-                self.out.latency[(int(gs[s]), hop)] = (bins[s:e], counts[s:e])
+        parts = [(h, *self._lat[h]) for h in range(len(HOPS)) if h in self._lat and self._lat[h][0].size]
+        if parts:
+            gh = np.concatenate([keys // 65536 * 4 + h for h, keys, _ in parts])
+            bins = np.concatenate([keys % 65536 - _BIN_OFFSET for _, keys, _ in parts])
+            counts = np.concatenate([c for _, _, c in parts])
+            order = np.lexsort((bins, gh))
+            self.out.lat_gh, self.out.lat_bins, self.out.lat_counts = gh[order], bins[order], counts[order]
         self._lat = {}
         return self.out
 

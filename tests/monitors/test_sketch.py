@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from monitors.sketch import HLL, ZERO_BIN, LatencySketch
+from monitors.sketch import HLL, ZERO_BIN, LatencySketch, encode_all, total_by
 
 CASES = {
     "empty": {},
@@ -44,3 +44,27 @@ def test_merging_dict_held_sketches_equals_the_vectorised_merge() -> None:
 def test_hll_encoding_round_trips_sparse_and_dense(registers: dict[int, int]) -> None:
     h = HLL(registers)
     assert HLL.decode(h.encode()) == h and h.registers == registers
+
+
+def test_total_by_merges_each_group_as_total_does() -> None:
+    rng = random.Random(11)
+    sketches = [LatencySketch({rng.randrange(-60, 300): rng.randrange(1, 5) for _ in range(rng.randrange(0, 12))})
+                for _ in range(40)] + [LatencySketch({ZERO_BIN: 2, 30000: 1}), LatencySketch.empty()]  # fmt: skip
+    groups = [("a", i % 5) for i in range(len(sketches) - 1)] + [("only-empty", 0)]
+    merged = total_by(groups, sketches)
+    assert sorted(merged) == sorted(set(groups))
+    for g in set(groups):
+        expected = LatencySketch.total([sk for sk, gg in zip(sketches, groups, strict=True) if gg == g])
+        assert merged[g].encode() == expected.encode()
+    assert merged[("only-empty", 0)].count == 0
+
+
+def test_encode_all_gives_each_sketch_its_own_bytes_and_count() -> None:
+    sketches = [LatencySketch(dict(b)) for b in CASES.values() if b] + [LatencySketch.empty(), LatencySketch({5: 1})]
+    encoded, counts = encode_all(sketches)
+    assert encoded == [sk.encode() for sk in sketches]  # a 2**33 count keeps the wide form
+    assert counts == [sk.count for sk in sketches] == [46, 2**33 + 5, 1, 0, 1]
+    narrow = [LatencySketch({-345: 2, 0: 1}), LatencySketch.empty(), LatencySketch({17: 40})]
+    encoded, counts = encode_all(narrow)
+    assert encoded == [sk.encode() for sk in narrow] and counts == [3, 0, 40]
+    assert encode_all([]) == ([], [])
