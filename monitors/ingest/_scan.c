@@ -79,6 +79,14 @@ typedef struct {
     size_t n;
 } Name;
 
+/* The last valid minute prefix a scanner read: the timestamps of one log's lines mostly share it. */
+typedef struct {
+    char key[16];
+    int64_t minute;
+    int ok;
+} TsCache;
+
+
 typedef struct {
     int nkeys, items;
     Name keys[MAX_LAYOUT_KEYS];
@@ -197,6 +205,7 @@ typedef struct {
     Buf lat; /* BinTab per (group, hop) */
     Buf regs; /* per group: 4 kinds x HLL_M registers */
     int64_t n_rows, n_deferred, n_blank;
+    TsCache tsc;
     int busy;
 } Scanner;
 
@@ -216,19 +225,9 @@ static inline int64_t days_from_civil(int64_t y, int m, int d) {
     return era * 146097 + doe - 719468;
 }
 
-/* YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}][Z|+HH[:MM]|+HHMM] -> microseconds since the epoch; -1: not this form. */
-static int parse_ts(const char *s, size_t n, int64_t *micros) {
-    if (n < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':')
-        return -1;
-    int y1 = dig2(s), y2 = dig2(s + 2), mo = dig2(s + 5), d = dig2(s + 8), h = dig2(s + 11), mi = dig2(s + 14),
-        se = dig2(s + 17);
-    if (y1 < 0 || y2 < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 59)
-        return -1;
-    int y = y1 * 100 + y2;
-    if (y < 1970 || y > 2999) return -1;
-    static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (d > dim[mo - 1] + (mo == 2 && leap)) return -1;
+/* The part of a timestamp after its seconds, s[19..n): [.f{1,6}][Z|+HH[:MM]|+HHMM]; ``secs``: the
+ * epoch seconds of its local date and time. -1: not this form. */
+static int parse_ts_tail(const char *s, size_t n, int64_t secs, int64_t *micros) {
     size_t i = 19;
     int64_t frac = 0;
     if (i < n && s[i] == '.') {
@@ -266,9 +265,47 @@ static int parse_ts(const char *s, size_t n, int64_t *micros) {
         }
     }
     if (i != n) return -1;
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
-    *micros = secs * 1000000 + frac;
+    *micros = (secs - off) * 1000000 + frac;
     return 0;
+}
+
+/* The epoch seconds of "YYYY-MM-DD[T ]HH:MM" (s[0..16)), -1 if it is not a valid one. */
+static int64_t parse_ts_minute(const char *s) {
+    if (s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':') return -1;
+    int y1 = dig2(s), y2 = dig2(s + 2), mo = dig2(s + 5), d = dig2(s + 8), h = dig2(s + 11), mi = dig2(s + 14);
+    if (y1 < 0 || y2 < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59) return -1;
+    int y = y1 * 100 + y2;
+    if (y < 1970 || y > 2999) return -1;
+    static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > dim[mo - 1] + (mo == 2 && leap)) return -1;
+    return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60;
+}
+
+/* YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}][Z|+HH[:MM]|+HHMM] -> microseconds since the epoch; -1: not this form. */
+static int parse_ts(const char *s, size_t n, int64_t *micros) {
+    if (n < 19 || s[16] != ':') return -1;
+    int64_t minute = parse_ts_minute(s);
+    int se = dig2(s + 17);
+    if (minute < 0 || se < 0 || se > 59) return -1;
+    return parse_ts_tail(s, n, minute + se, micros);
+}
+
+/* parse_ts, the same results, with the minute prefix looked up in ``tc`` first. */
+static int parse_ts_cached(TsCache *tc, const char *s, size_t n, int64_t *micros) {
+    if (n < 19 || s[16] != ':') return -1;
+    int64_t minute;
+    if (tc->ok && memcmp(s, tc->key, 16) == 0) {
+        minute = tc->minute;
+    } else {
+        if ((minute = parse_ts_minute(s)) < 0) return -1;
+        memcpy(tc->key, s, 16);
+        tc->minute = minute;
+        tc->ok = 1;
+    }
+    int se = dig2(s + 17);
+    if (se < 0 || se > 59) return -1;
+    return parse_ts_tail(s, n, minute + se, micros);
 }
 
 /* DuckDB's epoch() of a timestamp in microseconds: whole milliseconds / 1e3 plus the rest / 1e6
@@ -327,7 +364,7 @@ static int read_str(Scanner *S, Cur *c, Str *out) {
     return read_strish(S, c, out);
 }
 
-static int read_ts(Cur *c, int *present, int64_t *micros) {
+static int read_ts(TsCache *tc, Cur *c, int *present, int64_t *micros) {
     if (*present) return J_BAD;
     *present = 1;
     if (*c->p == 'n') {
@@ -339,7 +376,7 @@ static int read_ts(Cur *c, int *present, int64_t *micros) {
     size_t n;
     int esc;
     if (j_string(c, &s, &n, &esc) || esc) return J_BAD;
-    return parse_ts(s, n, micros) ? J_BAD : J_OK;
+    return parse_ts_cached(tc, s, n, micros) ? J_BAD : J_OK;
 }
 
 /* Reads a key: c->p at its quote; the key must have no escapes. Leaves c->p after the colon and spaces. */
@@ -861,7 +898,7 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
                     strtab_prefetch(&S->values[1], user.h);
                 }
             }
-            else if (same_bytes(k, "sentAt", 6)) r = read_ts(&c, &sent_p, &sent);
+            else if (same_bytes(k, "sentAt", 6)) r = read_ts(&S->tsc, &c, &sent_p, &sent);
             else if (same_bytes(k, "action", 6)) r = J_BAD;
             else if (same_bytes(k, "traits", 6)) {
                 if (traits_seen++) BAIL();
@@ -881,11 +918,11 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
             break;
         case 9:
             if (same_bytes(k, "messageId", 9)) r = read_strish(S, &c, &mid);
-            else if (same_bytes(k, "timestamp", 9)) r = read_ts(&c, &ts_p, &ts);
+            else if (same_bytes(k, "timestamp", 9)) r = read_ts(&S->tsc, &c, &ts_p, &ts);
             else r = j_skip(&c, 1);
             break;
         case 10:
-            if (same_bytes(k, "receivedAt", 10)) r = read_ts(&c, &recv_p, &recv);
+            if (same_bytes(k, "receivedAt", 10)) r = read_ts(&S->tsc, &c, &recv_p, &recv);
             else if (same_bytes(k, "properties", 10)) {
                 if (props_seen++) BAIL();
                 props = c.p;
@@ -902,7 +939,7 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
             else r = j_skip(&c, 1);
             break;
         case 17:
-            r = same_bytes(k, "originalTimestamp", 17) ? read_ts(&c, &ots_p, &ots) : j_skip(&c, 1);
+            r = same_bytes(k, "originalTimestamp", 17) ? read_ts(&S->tsc, &c, &ots_p, &ots) : j_skip(&c, 1);
             break;
         default:
             r = j_skip(&c, 1);
@@ -965,7 +1002,8 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
     const Str *msg = (mid.present && !mid.isnull) ? &mid : &id;
     uint64_t h = (msg->present && !msg->isnull) ? ehm_duck_hash_bytes(msg->s, msg->n) : EHM_DUCK_NULL_HASH;
     h = ehm_duck_combine(h, (user.present && !user.isnull) ? ehm_duck_hash_bytes(user.s, user.n) : EHM_DUCK_NULL_HASH);
-    h = ehm_duck_combine(h, (anon.present && !anon.isnull) ? ehm_duck_hash_bytes(anon.s, anon.n) : EHM_DUCK_NULL_HASH);
+    uint64_t anon_h = (anon.present && !anon.isnull) ? ehm_duck_hash_bytes(anon.s, anon.n) : EHM_DUCK_NULL_HASH;
+    h = ehm_duck_combine(h, anon_h);
     h = ehm_duck_combine(h, has_ev ? ehm_duck_hash_double(ev_t) : EHM_DUCK_NULL_HASH);
     h = ehm_duck_combine(h, has_sent ? ehm_duck_hash_double(sent_t) : EHM_DUCK_NULL_HASH);
     h = ehm_duck_combine(h, has_recv ? ehm_duck_hash_double(recv_t) : EHM_DUCK_NULL_HASH);
@@ -1003,7 +1041,7 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
         r.umask |= 1;
     }
     if (uid_ok && aid_ok) {
-        r.hl = ehm_duck_hash_bytes(anon.s, anon.n);
+        r.hl = anon_h; /* DuckDB's hash of the anonymousId, as in the sample hash */
         r.umask |= 4;
     }
     int known = 1;
@@ -1456,6 +1494,35 @@ static PyObject *m_parse_ts(PyObject *self, PyObject *args) {
     return PyFloat_FromDouble(epoch_of(us));
 }
 
+/* parse_ts over a sequence of strings read in order, as the scanner reads them (with its cache of
+ * the last minute prefix): a list of epochs or None. */
+static PyObject *m_parse_ts_seq(PyObject *self, PyObject *arg) {
+    (void)self;
+    PyObject *seq = PySequence_Fast(arg, "a sequence of str");
+    if (!seq) return NULL;
+    Py_ssize_t len = PySequence_Fast_GET_SIZE(seq);
+    PyObject *out = PyList_New(len);
+    TsCache tc;
+    memset(&tc, 0, sizeof tc);
+    for (Py_ssize_t i = 0; out && i < len; i++) {
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(PySequence_Fast_GET_ITEM(seq, i), &n);
+        int64_t us;
+        PyObject *v = NULL;
+        if (!s) {
+            Py_CLEAR(out);
+        } else if (parse_ts_cached(&tc, s, (size_t)n, &us)) {
+            v = Py_NewRef(Py_None);
+        } else {
+            v = PyFloat_FromDouble(epoch_of(us));
+            if (!v) Py_CLEAR(out);
+        }
+        if (out) PyList_SET_ITEM(out, i, v);
+    }
+    Py_DECREF(seq);
+    return out;
+}
+
 /* hll_encode(registers: 4096 bytes) -> bytes: monitors.sketch.HLL.encode, byte for byte. */
 static PyObject *m_hll_encode(PyObject *self, PyObject *args) {
     Py_buffer b;
@@ -1508,6 +1575,7 @@ static PyMethodDef module_methods[] = {
     {"hash_combine", m_hash_combine, METH_VARARGS, "DuckDB's combination of column hashes"},
     {"md5_upper", m_md5_upper, METH_VARARGS, "DuckDB's md5_number_upper()"},
     {"parse_ts", m_parse_ts, METH_VARARGS, "epoch seconds of a timestamp the scanner reads, else None"},
+    {"parse_ts_seq", m_parse_ts_seq, METH_O, "parse_ts of each string in order, with the scanner's prefix cache"},
     {NULL, NULL, 0, NULL},
 };
 

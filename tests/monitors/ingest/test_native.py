@@ -4,6 +4,7 @@ corpora is in test_native_equivalence.py)."""
 
 from __future__ import annotations
 
+import random
 import shutil
 import sysconfig
 from pathlib import Path
@@ -48,6 +49,26 @@ def test_timestamps_the_scanner_reads_are_the_epochs_duckdb_gives() -> None:
               "2026-11-01T00:00Z", "2026-11-01", "2026-11-01T00:00:00 +05:30", "1969-12-31T23:59:59Z", "2026-11-01T00:00:60Z",
               "2026-11-01T00:00:00+16:00", "2026-11-01T00:00:00.Z", "2026-11-01T00:00:00UTC", ""]:  # fmt: skip
         assert scan.parse_ts(s) is None, s
+
+
+def test_timestamps_read_in_a_row_give_what_each_gives_alone() -> None:
+    # The scanner remembers the last minute prefix it read: a shared prefix must not let a bad
+    # second, fraction or offset through, nor carry a value over to the next timestamp.
+    seq = ["2026-11-01T00:00:59.999Z", "2026-11-01T00:00:60Z", "2026-11-01T00:00:05+01:00", "2026-11-01T00:00:05",
+           "2026-11-01T00:00:5x", "2026-11-01 00:00:05Z", "2026-11-01T00:00", "2026-11-01T00:00:05.Z",
+           "2026-02-29T00:00:00Z", "2026-02-29T00:00:01Z", "2024-02-29T00:00:01Z", "2024-02-29T00:00:02.5-00:30",
+           "2024-02-29T00:01:02Z", "2024-02-29T00:01:02Z", "", "2024-02-29T00:01:02Z"]  # fmt: skip
+    alone = [scan.parse_ts(s) for s in seq]
+    assert alone[1] is None and alone[2] is not None and alone[8] is None
+    assert scan.parse_ts_seq(seq) == alone
+    rng = random.Random(5)
+    stamps = [f"2026-{rng.choice(['01', '02', '11', '12'])}-{rng.randint(1, 31):02d}T{rng.randint(0, 24):02d}:"
+              f"{rng.randint(58, 60):02d}:{rng.randint(58, 61):02d}{rng.choice(['', '.5', 'Z', '+02', '.25-01:30', 'x'])}"
+              for _ in range(3000)]  # fmt: skip
+    stamps.sort()  # runs of shared prefixes, as in a log
+    each = [scan.parse_ts(s) for s in stamps]
+    assert scan.parse_ts_seq(stamps) == each
+    assert 500 < sum(e is None for e in each) < 2500  # both kinds, in runs
 
 
 def test_hll_bytes_are_the_same_from_the_native_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
