@@ -13,6 +13,7 @@ bucket, user sketches, property stats) committed to a fresh SQLite store.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -112,7 +113,7 @@ def our_ingest(path: Path, *, native: bool = True) -> tuple[float, dict[str, obj
 def phases(path: Path) -> dict[str, float]:
     """Where the ingest's time goes, in this process: the native read of the whole file (wall and
     CPU seconds), then turning its aggregates into a batch and committing it to a fresh SQLite
-    store (single-threaded)."""
+    store (single-threaded). The objects alive at the start are frozen, as during an ingest."""
     from monitors.ingest import columnar, merge
     from monitors.ingest.conformance import Evaluator
     from monitors.plan import load_plan
@@ -122,6 +123,7 @@ def phases(path: Path) -> dict[str, float]:
     ev = Evaluator(plan)
     con = columnar.connect()
     opts = columnar.FactOptions(300, time.time())
+    gc.freeze()  # as the ingest does for its run (monitors/ingest/pipeline.py)
     with tempfile.TemporaryDirectory() as tmp:
         reader = columnar.native_reader(con, plan, opts, ev)
         cpu, t = time.process_time(), time.perf_counter()
@@ -138,6 +140,7 @@ def phases(path: Path) -> dict[str, float]:
         commit_s = time.perf_counter() - t
         store.dispose()
     con.close()
+    gc.unfreeze()
     return {"read": read_s, "read_cpu": read_cpu, "batch": batch_s, "commit": commit_s}
 
 

@@ -4,6 +4,8 @@ lists, samples redacted. Pure: no I/O."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 import pandas as pd
 
@@ -14,23 +16,24 @@ from monitors.redact import redact_line
 from monitors.sketch import HLL, HLL_M, ZERO_BIN, LatencySketch
 from storage.batch import IngestBatch, MetricDelta
 
-
-def _key(row: object) -> tuple[str, str, int]:
-    return str(row.event), str(row.msg_type), int(row.bucket)  # type: ignore[attr-defined]
+K = TypeVar("K")
 
 
-def _add(d: dict[tuple[object, ...], int], key: tuple[object, ...], n: int) -> None:
+def _add(d: dict[K, int], key: K, n: int) -> None:
     d[key] = d.get(key, 0) + n
 
 
 def _main(batch: IngestBatch, parts: dict[str, pd.DataFrame], ev: Evaluator) -> None:
-    tcs = [c for c in parts["main"].columns if c.startswith("tc")]
-    for row in parts["main"].itertuples(index=False):
-        key = _key(row)
-        n = int(row.n)
-        flags = int(row.flags)
-        codes = tuple(int(getattr(row, t)) for t in tcs)
-        verdict = ev.verdict(key[0], key[1], flags, codes, int(row.nkeys))
+    frame = parts["main"]
+    if frame.empty:
+        return
+    tcs = [c for c in frame.columns if c.startswith("tc")]
+    columns = [frame[c].tolist() for c in ("event", "msg_type", "bucket", "n", "flags", "nkeys", *tcs)]
+    width = len(tcs)
+    for event, msg_type, bucket, n, flags, nkeys, *tc in zip(*columns, strict=True):
+        key = (str(event), str(msg_type), int(bucket))
+        n, flags = int(n), int(flags)
+        verdict = ev.verdict(key[0], key[1], flags, tuple(int(c) for c in tc) if width else (), int(nkeys))
         d = batch.metrics.get(key)
         if d is None:
             d = batch.metrics[key] = MetricDelta()
@@ -39,13 +42,13 @@ def _main(batch: IngestBatch, parts: dict[str, pd.DataFrame], ev: Evaluator) -> 
         d.checked += n if verdict.checked else 0
         d.conforming += n if verdict.conforming else 0
         for vtype, prop in verdict.violations:
-            _add(batch.violations, (*key, vtype, prop), n)  # type: ignore[arg-type]
+            _add(batch.violations, (*key, vtype, prop), n)
         for signal in verdict.leaks:
-            _add(batch.violations, (*key, "leak", signal), n)  # type: ignore[arg-type]
+            _add(batch.violations, (*key, "leak", signal), n)
         if verdict.leaks:
-            _add(batch.violations, (*key, "leak", ""), n)  # type: ignore[arg-type]
+            _add(batch.violations, (*key, "leak", ""), n)
         for prop, jtype in verdict.props:
-            _add(batch.props, (*key, prop, jtype), n)  # type: ignore[arg-type]
+            _add(batch.props, (*key, prop, jtype), n)
 
 
 def _sketches(batch: IngestBatch, facts: Facts) -> None:
@@ -61,9 +64,9 @@ def _sketches(batch: IngestBatch, facts: Facts) -> None:
     regs = {}
     for kind in HLL_KINDS:
         out = np.zeros((len(keys), HLL_M), dtype=np.uint8)
-        for m, (_, sk) in zip(maps, facts.sketches, strict=True):
-            if m.size:
-                out[m] = np.maximum(out[m], sk.registers[kind])
+        for i, (m, (_, sk)) in enumerate(zip(maps, facts.sketches, strict=True)):
+            if m.size:  # the first part's groups are all new (and distinct): no maximum to take
+                out[m] = sk.registers[kind] if i == 0 else np.maximum(out[m], sk.registers[kind])
         regs[kind] = out
     for i, key in enumerate(keys):
         d = batch.metrics.get(key)
@@ -85,7 +88,7 @@ def _sketches(batch: IngestBatch, facts: Facts) -> None:
         np.add.at(sums, np.searchsorted(where, gh[negative]), counts[negative])
         for w, n_neg in zip(where.tolist(), sums.tolist(), strict=True):
             event, msg_type, bucket = keys[w >> 2]
-            _add(batch.violations, (event, msg_type, bucket, "negative_latency", HOPS[w & 3]), n_neg)  # type: ignore[arg-type]
+            _add(batch.violations, (event, msg_type, bucket, "negative_latency", HOPS[w & 3]), n_neg)
         bins = np.where(negative, ZERO_BIN, bins)
     combined = gh * 65536 + (bins - ZERO_BIN)
     order = np.argsort(combined, kind="stable")
@@ -145,9 +148,10 @@ def _extra_keys(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:
     frame = parts.get("extra_keys")
     if frame is None:
         return
-    for row in frame.itertuples(index=False):
-        jtype = "BIGINT" if str(row.jtype) == "UBIGINT" else str(row.jtype)
-        _add(batch.props, (*_key(row), str(row.key)[:255], jtype), int(row.n))  # type: ignore[arg-type]
+    columns = [frame[c].tolist() for c in ("event", "msg_type", "bucket", "key", "jtype", "n")]
+    for event, msg_type, bucket, key, jtype, n in zip(*columns, strict=True):
+        jt = "BIGINT" if str(jtype) == "UBIGINT" else str(jtype)
+        _add(batch.props, (str(event), str(msg_type), int(bucket), str(key)[:255], jt), int(n))
 
 
 def _rejects(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:
