@@ -20,7 +20,10 @@ typedef struct {
 } Cur;
 
 static inline void j_ws(Cur *c) {
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r')) c->p++;
+    /* compact JSON has none: one test of the next byte settles it */
+    while (c->p < c->end && (unsigned char)*c->p <= ' ' &&
+           (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+        c->p++;
 }
 
 #define ONES 0x0101010101010101ULL
@@ -40,7 +43,9 @@ static inline int32_t j_hex4(const char *p) {
 }
 
 /* c->p at the opening quote. On success: *s, *n = the raw bytes between the quotes, *esc = 1 when
- * they hold an escape; c->p after the closing quote. Raw control characters are refused. */
+ * they hold an escape; c->p after the closing quote. Raw control characters are refused. Each step
+ * finds the next quote, backslash or control character (16 bytes at a time, then 8, then 1) and
+ * lands on it. */
 static inline int j_string(Cur *c, const char **s, size_t *n, int *esc) {
     const char *p = c->p + 1, *end = c->end;
     int e = 0;
@@ -49,57 +54,63 @@ static inline int j_string(Cur *c, const char **s, size_t *n, int *esc) {
 #ifdef __SSE2__
         {
             const __m128i q = _mm_set1_epi8('"'), b = _mm_set1_epi8('\\'), lim = _mm_set1_epi8(0x1F);
-            int hi = 0;
+            int hi = 0, m = 0;
             while (p + 16 <= end) {
                 __m128i v = _mm_loadu_si128((const __m128i *)p);
                 hi |= _mm_movemask_epi8(v);
                 /* control characters: v <= 0x1F as unsigned bytes */
                 __m128i ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, lim), lim);
-                int m = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, b)), ctl));
-                if (m) {
-                    p += __builtin_ctz((unsigned)m);
-                    break;
-                }
+                m = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, b)), ctl));
+                if (m) break;
                 p += 16;
             }
             if (hi) c->high = 1;
+            if (m) {
+                p += __builtin_ctz((unsigned)m);
+                goto found;
+            }
         }
 #endif
         while (p + 8 <= end) {
             uint64_t v;
             memcpy(&v, p, 8);
             if (v & HIGHS) c->high = 1;
+            /* the lowest flagged byte is exact (borrows only flag bytes above a true hit) */
             uint64_t hit = j_haszero(v ^ (ONES * '"')) | j_haszero(v ^ (ONES * '\\')) | ((v - ONES * 0x20) & ~v & HIGHS);
-            if (hit) break;
+            if (hit) {
+                p += __builtin_ctzll(hit) >> 3;
+                goto found;
+            }
             p += 8;
         }
-        if (p >= end) return J_BAD;
+        for (;; p++) {
+            if (p >= end) return J_BAD;
+            unsigned char ch = (unsigned char)*p;
+            if (ch == '"' || ch == '\\' || ch < 0x20) break;
+            if (ch >= 0x80) c->high = 1;
+        }
+    found:;
         unsigned char ch = (unsigned char)*p;
         if (ch == '"') break;
-        if (ch == '\\') {
-            e = 1;
-            if (p + 1 >= end) return J_BAD;
-            char x = p[1];
-            if (x == 'u') {
-                int32_t cp = p + 6 <= end ? j_hex4(p + 2) : -1;
+        if (ch != '\\') return J_BAD; /* a raw control character */
+        e = 1;
+        if (p + 1 >= end) return J_BAD;
+        char x = p[1];
+        if (x == 'u') {
+            int32_t cp = p + 6 <= end ? j_hex4(p + 2) : -1;
+            p += 6;
+            /* DuckDB refuses lone surrogates (and we leave \u0000 to it) */
+            if (cp <= 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) return J_BAD;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                int32_t lo = p + 6 <= end && p[0] == '\\' && p[1] == 'u' ? j_hex4(p + 2) : -1;
+                if (lo < 0xDC00 || lo > 0xDFFF) return J_BAD;
                 p += 6;
-                /* DuckDB refuses lone surrogates (and we leave \u0000 to it) */
-                if (cp <= 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) return J_BAD;
-                if (cp >= 0xD800 && cp <= 0xDBFF) {
-                    int32_t lo = p + 6 <= end && p[0] == '\\' && p[1] == 'u' ? j_hex4(p + 2) : -1;
-                    if (lo < 0xDC00 || lo > 0xDFFF) return J_BAD;
-                    p += 6;
-                }
-            } else if (x == '"' || x == '\\' || x == '/' || x == 'b' || x == 'f' || x == 'n' || x == 'r' || x == 't') {
-                p += 2;
-            } else {
-                return J_BAD;
             }
-            continue;
+        } else if (x == '"' || x == '\\' || x == '/' || x == 'b' || x == 'f' || x == 'n' || x == 'r' || x == 't') {
+            p += 2;
+        } else {
+            return J_BAD;
         }
-        if (ch < 0x20) return J_BAD;
-        if (ch >= 0x80) c->high = 1;
-        p++;
     }
     *n = (size_t)(p - *s);
     *esc = e;

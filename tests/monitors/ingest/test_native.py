@@ -234,6 +234,48 @@ def test_mutated_lines_are_each_read_deferred_or_skipped_exactly_once() -> None:
     con.close()
 
 
+def test_strings_are_judged_as_strict_json_at_every_length_and_position() -> None:
+    """A quote, escape, control character or non-ASCII byte at every position of strings of 0 to
+    40 bytes, as the last value of a line and in the middle of one (the scanner looks at 16, 8 or
+    1 bytes at a time near a line's end): a line is read exactly when it is strict JSON in UTF-8
+    that DuckDB reads as it is (no lone surrogate, no \\u0000); the others go to DuckDB."""
+    import json
+    import time
+
+    from monitors.ingest import columnar
+    from monitors.ingest.conformance import Evaluator
+
+    plan = load_plan()
+    con = columnar.connect()
+    reader = native.NativeReader(con, plan, Evaluator(plan), bucket_seconds=300, now_epoch=time.time(), leakage=None)
+    judge = native.LeakJudge(con.cursor(), reader.cfg)
+    scanner = reader._scanner(judge)
+    specials = [b'\\"', b"\\\\", b"\\u00e9", b"\\ud83d\\ude00", b"\\n", b"\xc3\xa9", b"\xf0\x9f\x98\x80",  # read
+                b'"', b"\x01", b"\t", b"\x1f", b"\xff", b"\xc3", b"\\ud800", b"\\udc00x", b"\\x", b"\\u00",
+                b"\\u0000", b"\\"]  # fmt: skip
+    head = b'{"type":"track","event":"Added to Cart","userId":"u1","timestamp":"2026-11-02T10:00:00Z","properties":{"cart_id":"c1"'
+    lines, expected = [], []
+    for length in range(41):
+        for pos in range(length + 1):
+            for special in specials:
+                value = b"a" * pos + special + b"b" * (length - pos)
+                for line in (head + b',"note":"' + value + b'"}}', head + b',"note":"' + value + b'","cart_value":1}}'):
+                    try:
+                        json.loads(line.decode("utf-8"))
+                        ok = b"\\ud800" not in line and b"\\udc00" not in line and b"\\u0000" not in line
+                    except ValueError:
+                        ok = False
+                    lines.append(line)
+                    expected.append(ok)
+    data = b"\n".join(lines) + b"\n"
+    rows, deferred, blank = scanner.parse(data, 0, len(data), 0)
+    assert blank == 0
+    assert deferred.split(b"\n")[:-1] == [line for line, ok in zip(lines, expected, strict=True) if not ok]
+    assert rows == sum(expected) and 0 < rows < len(lines)
+    judge.con.close()
+    con.close()
+
+
 def json_line(msg: dict[str, object]) -> bytes:
     import json
 
