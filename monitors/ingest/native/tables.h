@@ -37,18 +37,35 @@ static void buf_free(Buf *b) {
 }
 
 static inline int same_bytes(const char *a, const char *b, size_t n) {
-    while (n >= 8) {
-        uint64_t x, y;
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
-        if (x != y) return 0;
-        a += 8;
-        b += 8;
-        n -= 8;
+    /* whole words, the last one overlapping the one before it when n is not a multiple of 8 */
+    uint64_t x, y;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y) return 0;
+        }
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
     }
-    while (n--)
-        if (*a++ != *b++) return 0;
-    return 1;
+    if (n >= 4) {
+        uint32_t u, v, w, z;
+        memcpy(&u, a, 4);
+        memcpy(&v, b, 4);
+        memcpy(&w, a + n - 4, 4);
+        memcpy(&z, b + n - 4, 4);
+        return u == v && w == z;
+    }
+    if (n >= 2) {
+        uint16_t u, v, w, z;
+        memcpy(&u, a, 2);
+        memcpy(&v, b, 2);
+        memcpy(&w, a + n - 2, 2);
+        memcpy(&z, b + n - 2, 2);
+        return u == v && w == z;
+    }
+    return n == 0 || *a == *b;
 }
 
 static inline uint64_t mix64(uint64_t x) {
