@@ -311,12 +311,20 @@ def _sketches(r: dict[str, Any], events: np.ndarray, types: np.ndarray) -> tuple
     return keys, out
 
 
-def segments(path: str, start: int, end: int, size: int) -> list[tuple[int, int]]:
-    """``[start, end)`` of ``path`` cut at line starts into pieces of about ``size`` bytes."""
+def segments(path: str, start: int, end: int, size: int, tail: int = 0) -> list[tuple[int, int]]:
+    """``[start, end)`` of ``path`` cut at line starts into pieces of about ``size`` bytes, the
+    last one of about ``tail`` to twice ``tail`` bytes when there is more than that (the last piece's
+    commit overlaps no read: a short one ends the ingest sooner)."""
     cuts, a = [], start
     with open(path, "rb") as fh:
         while a < end:
-            b = end if end - a <= size * 3 // 2 else _line_start_after(fh, a + size, end)
+            rest = end - a
+            if tail and 2 * tail < rest <= size + tail:
+                b = _line_start_after(fh, end - tail, end)
+            elif rest <= (size + tail if tail else size * 3 // 2):
+                b = end
+            else:
+                b = _line_start_after(fh, a + size, end)
             cuts.append((a, b))
             a = b
     return cuts

@@ -8,6 +8,7 @@ A file that cannot be read is reported and skipped; it never stops the other fil
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import gc
 import logging
@@ -36,6 +37,8 @@ from storage.metrics_store import ConcurrentIngestError
 log = logging.getLogger(__name__)
 
 SEGMENT_BYTES = 192 << 20
+TAIL_BYTES = 48 << 20  # the last segment: its commit is the only one no read overlaps
+READ_AHEAD = 2  # segments read ahead of the one being committed
 """Plain files are read and committed in segments of about this size (see ``_read_native``)."""
 
 
@@ -260,7 +263,7 @@ class SourceIngester:
         segments of about :data:`SEGMENT_BYTES`, each committed with the resume point at its end (so
         a crash loses at most the segment being read, and a rerun resumes there). The next segment
         is read while the previous one is committed."""
-        segments = native.segments(path, start, end, SEGMENT_BYTES) or [(start, end)]
+        segments = native.segments(path, start, end, SEGMENT_BYTES, TAIL_BYTES) or [(start, end)]
         expected_offset, expected_key = (cp.offset if cp else 0), (cp.file_key if cp else None)
         events = rejected = 0
         reader = "native"
@@ -271,11 +274,12 @@ class SourceIngester:
             return columnar.run_native(self.con, self.opts.plan, scanners, path, *segment, opts, self.evaluator, self.tmp)
 
         with ThreadPoolExecutor(1, thread_name_prefix="ehm-read") as pool, contextlib.closing(scanners):
-            pending = pool.submit(read, segments[0])
+            # Reads run back to back, at most two segments ahead of the commits (bounded memory).
+            pending = collections.deque(pool.submit(read, seg) for seg in segments[:READ_AHEAD])
             for i, (_, seg_end) in enumerate(segments):
-                facts = pending.result()
-                if i + 1 < len(segments):
-                    pending = pool.submit(read, segments[i + 1])
+                facts = pending.popleft().result()
+                if i + READ_AHEAD < len(segments):
+                    pending.append(pool.submit(read, segments[i + READ_AHEAD]))
                 batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
                                        sample_rate=self.opts.sample_rate, file=info.path)  # fmt: skip
                 offset, complete = (shift + seg_end, False) if last is None or i + 1 < len(segments) else last

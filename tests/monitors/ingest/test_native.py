@@ -4,6 +4,7 @@ corpora is in test_native_equivalence.py)."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import shutil
 import sysconfig
@@ -163,7 +164,9 @@ def test_segments_commit_their_resume_points_and_a_crash_between_them_loses_noth
     expected = snapshot(whole)
 
     monkeypatch.setattr(pipeline, "SEGMENT_BYTES", 8192)
-    assert len(native.segments(str(path), 0, path.stat().st_size, 8192)) > 5
+    monkeypatch.setattr(pipeline, "TAIL_BYTES", 2048)
+    cuts = native.segments(str(path), 0, path.stat().st_size, 8192, 2048)
+    assert len(cuts) > 5 and 1024 < cuts[-1][1] - cuts[-1][0] <= 2 * 2048  # the last piece: the tail
     pieces = fresh("pieces")
     report = run_ingest(pieces, path)
     assert (report.events, report.rejected) == (400, 7)
@@ -188,6 +191,28 @@ def test_segments_commit_their_resume_points_and_a_crash_between_them_loses_noth
     assert 0 < offset < path.stat().st_size and path.read_bytes()[offset - 1 : offset] == b"\n"
     run_ingest(crashed, path)
     assert snapshot(crashed) == expected
+
+
+def test_segments_cut_at_line_starts_and_end_with_a_short_tail(tmp_path: Path) -> None:
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(b"".join(b"x" * (i % 90) + b"\n" for i in range(3000)))
+    size = path.stat().st_size
+    starts, at = {0}, 0
+    with open(path, "rb") as fh:
+        for line in fh:
+            at += len(line)
+            starts.add(at)
+    for total, tail in ((size, 0), (size, 4000), (size - 7, 4000), (9000, 4000), (7000, 4000)):
+        cuts = native.segments(str(path), 0, total, 20_000, tail)
+        assert cuts[0][0] == 0 and cuts[-1][1] == total
+        assert all(a == b_prev for (_, b_prev), (a, _) in itertools.pairwise(cuts))
+        assert all(b in starts for _, b in cuts[:-1])  # every cut at a line start
+        last = cuts[-1][1] - cuts[-1][0]
+        if tail and total > 2 * tail:
+            assert tail - 100 < last <= 2 * tail, (total, tail, cuts)
+        if not tail:
+            assert all(b - a >= 20_000 for a, b in cuts[:-1]) and last <= 30_000 + 100
+    assert native.segments(str(path), 0, 7000, 20_000, 4000) == [(0, 7000)]
 
 
 def test_mutated_lines_are_each_read_deferred_or_skipped_exactly_once() -> None:
