@@ -228,6 +228,15 @@ static inline int64_t days_from_civil(int64_t y, int m, int d) {
 /* The part of a timestamp after its seconds, s[19..n): [.f{1,6}][Z|+HH[:MM]|+HHMM]; ``secs``: the
  * epoch seconds of its local date and time. -1: not this form. */
 static int parse_ts_tail(const char *s, size_t n, int64_t secs, int64_t *micros) {
+    /* the usual forms first: ".mmm+00:00" (most SDKs) and ".mmmZ" */
+    if ((n == 29 || n == 24) && s[19] == '.') {
+        unsigned d1 = (unsigned)(s[20] - '0'), d2 = (unsigned)(s[21] - '0'), d3 = (unsigned)(s[22] - '0');
+        if (d1 < 10 && d2 < 10 && d3 < 10 &&
+            (n == 24 ? s[23] == 'Z' : (s[23] == '+' && memcmp(s + 24, "00:00", 5) == 0))) {
+            *micros = secs * 1000000 + (int64_t)(d1 * 100 + d2 * 10 + d3) * 1000;
+            return 0;
+        }
+    }
     size_t i = 19;
     int64_t frac = 0;
     if (i < n && s[i] == '.') {
