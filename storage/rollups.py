@@ -206,7 +206,8 @@ def _within(known: Mapping[Key, Fine], coarse: list[Key], width: int) -> dict[Ke
     return {k: f for k, f in known.items() if (k[0], k[1] - k[1] % width) in wanted}
 
 
-def _add_metrics(conn: Connection, table: Table, width: int, deltas: dict[Key, dict[str, Any]]) -> None:
+def _coarse_metrics(deltas: Mapping[Key, Mapping[str, Any]], width: int) -> dict[Key, dict[str, Any]]:
+    """Metric deltas added up per bucket of ``width`` (new sketch objects: the inputs are not changed)."""
     coarse: dict[Key, dict[str, Any]] = {}
     for (sid, b), d in deltas.items():
         k = (sid, b - b % width)
@@ -219,6 +220,11 @@ def _add_metrics(conn: Connection, table: Table, width: int, deltas: dict[Key, d
         m["sample_rate"] = min(m["sample_rate"], d["sample_rate"])
         for c in SKETCH_COLUMNS:
             m[c].merge(d[c])
+    return coarse
+
+
+def _add_metrics(conn: Connection, table: Table, coarse: dict[Key, dict[str, Any]]) -> None:
+    """Add coarse deltas (changed in place) to the rows of ``table``."""
     for r in rows_for_keys(conn, table, coarse):
         m = coarse[(r.series_id, r.bucket_start)]
         for f in ("count", "checked", "conforming", "identified"):
@@ -232,20 +238,24 @@ def _add_metrics(conn: Connection, table: Table, width: int, deltas: dict[Key, d
     insert_rows(conn, table, rows)
 
 
-def _add_latency(
-    conn: Connection, table: Table, width: int, deltas: dict[tuple[int, int, str], LatencySketch]
-) -> None:
-    if not deltas:
+def _coarse_latency(
+    deltas: Mapping[tuple[int, int, str], LatencySketch], width: int
+) -> dict[tuple[int, int, str], LatencySketch]:
+    """Latency deltas merged per bucket of ``width``."""
+    return total_by([(sid, b - b % width, hop) for sid, b, hop in deltas], list(deltas.values()))
+
+
+def _add_latency(conn: Connection, table: Table, coarse: dict[tuple[int, int, str], LatencySketch]) -> None:
+    """Add coarse deltas to the rows of ``table``."""
+    if not coarse:
         return
-    groups = [(sid, b - b % width, hop) for sid, b, hop in deltas]
-    sketches = list(deltas.values())
-    wanted = set(groups)
-    for r in rows_for_keys(conn, table, {(s, b) for s, b, _ in wanted}):
+    groups, sketches = list(coarse), list(coarse.values())
+    for r in rows_for_keys(conn, table, {(s, b) for s, b, _ in coarse}):
         k3 = (r.series_id, r.bucket_start, r.hop)
-        if k3 in wanted:
+        if k3 in coarse:
             groups.append(k3)
             sketches.append(LatencySketch.decode(r.bins))
-    merged = total_by(groups, sketches)
+    merged = total_by(groups, sketches) if len(groups) > len(coarse) else coarse
     encoded, counts = encode_all(list(merged.values()))
     stmt = delete(table).where(
         table.c.series_id == bindparam("k_sid"),
@@ -259,13 +269,17 @@ def _add_latency(
     ])  # fmt: skip
 
 
-def _add_violations(
-    conn: Connection, table: Table, width: int, deltas: dict[tuple[int, int, str, str], int]
-) -> None:
+def _coarse_violations(
+    deltas: Mapping[tuple[int, int, str, str], int], width: int
+) -> dict[tuple[int, int, str, str], int]:
     coarse: dict[tuple[int, int, str, str], int] = {}
     for (sid, b, v, p), n in deltas.items():
         k = (sid, b - b % width, v, p)
         coarse[k] = coarse.get(k, 0) + n
+    return coarse
+
+
+def _add_violations(conn: Connection, table: Table, coarse: dict[tuple[int, int, str, str], int]) -> None:
     upsert(conn, table, [
         {"series_id": s, "bucket_start": b, "vtype": v, "property": p, "count": n} for (s, b, v, p), n in coarse.items()
     ], ["series_id", "bucket_start", "vtype", "property"], additive=["count"])  # fmt: skip
@@ -287,12 +301,16 @@ class RollupStore:
         ingest) to the hour and day rows. ``metrics`` values hold count, checked, conforming,
         identified, sample_rate and the four HLL sketches. Equivalent to :meth:`refresh_rollups` for
         writers that only add, at the cost of the delta instead of the whole hour."""
-        for name in ("hour", "day"):
-            width = RESOLUTIONS[name]
+        hour, day = RESOLUTIONS["hour"], RESOLUTIONS["day"]
+        # Each resolution's deltas from the one below it (days from hours), all before any stored
+        # row is added in (adding changes the hour deltas in place).
+        hour_m, hour_l, hour_v = _coarse_metrics(metrics, hour), _coarse_latency(latency, hour), _coarse_violations(violation_counts, hour)
+        day_m, day_l, day_v = _coarse_metrics(hour_m, day), _coarse_latency(hour_l, day), _coarse_violations(hour_v, day)
+        for name, (cm, cl, cv) in (("hour", (hour_m, hour_l, hour_v)), ("day", (day_m, day_l, day_v))):
             dst_m, dst_l, dst_v = ROLLUP_TABLES[name]
-            _add_metrics(conn, dst_m, width, metrics)
-            _add_latency(conn, dst_l, width, latency)
-            _add_violations(conn, dst_v, width, violation_counts)
+            _add_metrics(conn, dst_m, cm)
+            _add_latency(conn, dst_l, cl)
+            _add_violations(conn, dst_v, cv)
 
     def refresh_rollups(
         self, conn: Connection, keys: set[Key], known: Mapping[Key, Fine] | None = None
