@@ -1565,12 +1565,17 @@ static PyObject *m_hll_encode(PyObject *self, PyObject *args) {
             o[4] = (unsigned char)(n >> 16 & 0xff);
             o[5] = (unsigned char)(n >> 24);
             unsigned char *idx = o + 6, *rank = o + 6 + 2 * n;
-            for (int i = 0; i < HLL_M; i++)
-                if (r[i]) {
-                    *idx++ = (unsigned char)(i & 0xff);
-                    *idx++ = (unsigned char)(i >> 8);
-                    *rank++ = r[i];
-                }
+            for (int w = 0; w < HLL_M; w += 8) { /* sparse: skip the all-zero words */
+                uint64_t word;
+                memcpy(&word, r + w, 8);
+                if (!word) continue;
+                for (int i = w; i < w + 8; i++)
+                    if (r[i]) {
+                        *idx++ = (unsigned char)(i & 0xff);
+                        *idx++ = (unsigned char)(i >> 8);
+                        *rank++ = r[i];
+                    }
+            }
         }
     }
     PyBuffer_Release(&b);
