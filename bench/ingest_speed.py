@@ -173,7 +173,8 @@ def peak_rss_of_ingest(path: Path) -> tuple[float, float]:
 
 
 def big_file(source: Path, target_bytes: int) -> Path:
-    """Repeat ``source`` (shifting timestamps by a day per copy) to about ``target_bytes``."""
+    """``source`` repeated, byte for byte, to about ``target_bytes`` (the copies fall in the same
+    buckets, so every segment after the first adds to stored rows)."""
     path = OUT / f"big-{target_bytes // 10**9}GB.jsonl"
     if path.exists() and path.stat().st_size >= target_bytes:
         return path
