@@ -101,3 +101,31 @@ def test_check_config_accepts_a_good_config(capsys: pytest.CaptureFixture[str], 
     cfg.write_text(f"sources:\n  - name: web\n    paths: ['{logs}']\nleakage:\n  qa_identities: [qa-bot]\n")
     code, out, _ = _run(capsys, "check-config", "--config", str(cfg), "--no-env")
     assert code == 0 and "source web [production]: 1 file(s)" in out and out.strip().endswith("config OK")
+
+
+@pytest.mark.parametrize(("argv", "command"), [
+    (["stand-in", "--help"], "standin"),
+    (["-v", "check-config", "--help"], "check_config"),
+    (["metrics", "--help"], "metrics"),
+    (["--help"], None),
+    (["no-such-command"], None),
+])  # fmt: skip
+def test_a_command_imports_only_what_it_needs(argv: list[str], command: str | None) -> None:
+    """One-shot commands (cron) do not pay for every other command's imports; help and unknown
+    words still see every command."""
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\nfrom monitors.cli import build_parser\n"
+        f"build_parser({argv!r})\n"
+        "print(json.dumps(sorted(m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('monitors.commands.'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout  # fmt: skip
+    loaded = set(json.loads(out))
+    others = {"worker", "demo", "backtest", "warehouse"}
+    if command is None:
+        assert {"alerts", "ingest", "metrics", "standin", "check_config"} | others <= loaded
+    else:
+        assert command in loaded and not loaded & others
