@@ -206,6 +206,8 @@ typedef struct {
     Buf regs; /* per group: 4 kinds x HLL_M registers */
     int64_t n_rows, n_deferred, n_blank;
     TsCache tsc;
+    struct { int32_t id1; uint32_t n; int mt; } evc[16]; /* recent event names: id + 1 (0: empty) */
+    int32_t type_ev1[6];                                  /* "$identify"...: id + 1 per message type */
     int busy;
 } Scanner;
 
@@ -832,15 +834,29 @@ static int32_t resolve_event(Scanner *S, int mt, const Str *event) {
         /* DuckDB's trim() knows Unicode spaces: names that start or end with anything but visible ASCII go there */
         unsigned char first = (unsigned char)event->s[0], last = (unsigned char)event->s[event->n - 1];
         if (first <= 0x20 || first >= 0x7F || last <= 0x20 || last >= 0x7F) return J_BAD;
+        /* a log has a handful of names: the last one seen in this slot is usually the one */
+        unsigned slot = (unsigned)(event->n * 31 + first + last * 7) & 15;
+        if (S->evc[slot].id1 && S->evc[slot].n == event->n && S->evc[slot].mt == mt) {
+            size_t kn;
+            const char *k = strtab_str(&S->events, (size_t)(S->evc[slot].id1 - 1), &kn);
+            if (kn == event->n + 1 && same_bytes(k + 1, event->s, event->n)) return S->evc[slot].id1 - 1;
+        }
         int32_t ev = intern_event(S, mt, event->s, event->n);
-        return ev < 0 ? J_BAD : ev;
+        if (ev < 0) return J_BAD;
+        S->evc[slot].id1 = ev + 1;
+        S->evc[slot].n = (uint32_t)event->n;
+        S->evc[slot].mt = mt;
+        return ev;
     }
+    if (S->type_ev1[mt]) return S->type_ev1[mt] - 1;
     char name[16];
     name[0] = '$';
     size_t tn = strlen(SEG_TYPES[mt]);
     memcpy(name + 1, SEG_TYPES[mt], tn);
     int32_t ev = intern_event(S, mt, name, tn + 1);
-    return ev < 0 ? J_BAD : ev;
+    if (ev < 0) return J_BAD;
+    S->type_ev1[mt] = ev + 1;
+    return ev;
 }
 
 static int type_code(const Str *type) {

@@ -125,6 +125,30 @@ def _with_threads(init, threads: int):  # type: ignore[no-untyped-def]
     return patched
 
 
+def test_event_names_that_share_a_cache_slot_keep_their_own_counts(tmp_path: Path) -> None:
+    # Same length, first and last character (one slot of the scanner's recent-names cache), and a
+    # page message between them: each name keeps its own series, as DuckDB reads them.
+    names = ["Cart Aaa Viewed", "Cart Bbb Viewed", "Cart Aab Viewed", "Order Completed", "order Completed"]
+    lines: list[object] = []
+    for i in range(300):
+        lines.append(track(names[i * 7 % 5], user=f"u{i % 11}", ts=f"2026-11-02T10:{i % 60:02d}:00Z"))
+        if i % 9 == 0:
+            lines.append({"type": "page", "userId": "u1", "name": "Home", "timestamp": "2026-11-02T10:00:00Z"})
+    path = write_lines(tmp_path / "names.jsonl", lines)
+    got = {}
+    for native_on in (True, False):
+        store = Store.from_url(f"sqlite:///{tmp_path}/n{native_on}.sqlite")
+        store.migrate()
+        run_ingest(store, path, native=native_on)
+        got[native_on] = snapshot(store)
+        counts = {}
+        for row in got[native_on]["event_metrics"]:
+            d = dict(row)
+            counts[d["series"][2]] = counts.get(d["series"][2], 0) + d["count"]
+        assert counts == {**{n: 60 for n in names}, "$page": 34}
+    assert got[True] == got[False]
+
+
 def test_a_file_shorter_than_the_range_being_read_is_an_error_not_a_crash(tmp_path: Path) -> None:
     """A file truncated in place while it is read (copytruncate rotation) gives a short read: the
     reader raises OSError, which the ingest reports for that file (a memory map would SIGBUS)."""
