@@ -27,7 +27,9 @@ def exact_rows(m: str) -> str:
     ``top_*``: a batch body's own ``sentAt`` and ``context``, which apply to each of its messages).
 
     Every row carries its raw line as ``sample`` (a reference, not a copy: only the rows kept as
-    samples or rejected are stored, see :func:`monitors.ingest.sqlgen.with_samples`)."""
+    samples or rejected are stored, see :func:`monitors.ingest.sqlgen.with_samples`). A Track v2
+    operation may have no time at all (the API stamps it on receipt): it is not rejected, and
+    falls in the bucket of the moment it is read (``now_epoch``, see ``sqlgen.lean_sql``)."""
     msg_type, needs_name, raw_name = _classify("is_v2", "j")
     return f"""
     SELECT *, raw AS sample FROM (
@@ -37,7 +39,7 @@ def exact_rows(m: str) -> str:
         WHEN msg_type IS NULL THEN 'unknown_type'
         WHEN needs_name AND ehm_blank(raw_name) THEN 'missing_event_name'
         WHEN ehm_bad_ts(ts_s) OR ehm_bad_ts(ots_s) OR ehm_bad_ts(sent_s) OR ehm_bad_ts(recv_s) THEN 'bad_timestamp'
-        WHEN coalesce(ev_t, sent_t, recv_t) IS NULL THEN 'missing_timestamp'
+        WHEN coalesce(ev_t, sent_t, recv_t) IS NULL AND NOT is_v2 THEN 'missing_timestamp'
       END AS reason,
       left(CASE WHEN msg_type = 'track' THEN raw_name ELSE '$' || coalesce(msg_type, 'unknown') END, 255) AS event
     FROM (

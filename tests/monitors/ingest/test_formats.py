@@ -38,6 +38,35 @@ def test_segment_pipelines_batch_and_track_v2_batch_in_one_file(store: Store, tm
     assert pv["send_p50_s"] is not None and abs(pv["send_p50_s"] - 2.0) <= 0.02
 
 
+def test_track_v2_operations_without_a_time_count_when_they_are_read(store: Store, tmp_path: Path) -> None:
+    # The Track API stamps an operation without ``timestamp`` on receipt (identify has none as a
+    # rule): the ingest counts it in the bucket of the moment it reads it; a Segment message with
+    # no time at all stays a missing_timestamp reject.
+    from datetime import UTC, datetime
+
+    from monitors.ingest.pipeline import IngestOptions, ingest
+    from monitors.plan import load_plan
+
+    body = {"batch": [
+        {"type": "person", "identifiers": {"id": "u1"}, "action": "identify", "attributes": {"first_name": "Ana"}},
+        {"type": "person", "identifiers": {"email": "b@x.co"}, "action": "identify", "attributes": {}},
+        {"type": "person", "identifiers": {"id": "u1"}, "action": "event", "name": "Order Completed",
+         "attributes": {"order_id": "o1", "items": [], "revenue": 3}},
+        {"type": "person", "identifiers": {"id": "u1"}, "action": "event", "name": "Order Completed", "timestamp": 1793613600,
+         "attributes": {"order_id": "o2", "items": [], "revenue": 4}},
+    ]}  # fmt: skip
+    path = write_lines(tmp_path / "v2.jsonl", [body, {"type": "track", "event": "x", "userId": "u"}])
+    now = datetime(2026, 11, 29, 6, 42, 10, tzinfo=UTC)
+    opts = IngestOptions("web", "production", load_plan(), final_line_grace=0.0, clock=lambda: now)
+    report = ingest(store, [str(path)], opts)
+    assert (report.events, report.rejected) == (4, 1)
+    assert {r["reason"]: r["count"] for r in store.read_rejects()} == {"missing_timestamp": 1}
+    got = sorted((r["event"], r["bucket_start"], r["count"]) for r in metric_records(store))
+    assert got == [("$identify", "2026-11-29T06:40:00Z", 2), ("Order Completed", "2026-11-02T10:00:00Z", 1),
+                   ("Order Completed", "2026-11-29T06:40:00Z", 1)]  # fmt: skip
+    assert all(r["latency_p50_s"] is None for r in metric_records(store))
+
+
 def test_gzip_files_are_read(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl.gz"
     with gzip.open(path, "wt") as fh:
