@@ -303,7 +303,7 @@ def _sketches(r: dict[str, Any], events: np.ndarray, types: np.ndarray) -> tuple
     out.registers = {kind: regs[:, k, :] for k, kind in enumerate(HLL_KINDS)}
     lat = np.frombuffer(r["latency"], dtype=_LAT)
     if len(lat):
-        order = np.argsort(lat["key"], kind="stable")
+        order = np.argsort(lat["key"])  # unique keys: any sort gives this order
         key = lat["key"][order]
         out.lat_gh = (key >> np.uint64(16)).astype(np.int64)  # g * 4 + hop
         out.lat_bins = (key & np.uint64(0xFFFF)).astype(np.int64) - 32768
