@@ -86,6 +86,17 @@ typedef struct {
     int ok;
 } TsCache;
 
+/* A value skipped lately (an object, array or string of at most SKIP_MAX bytes) that passed
+ * validation at ``depth``: the same bytes later are the same valid value. Lines of one log repeat
+ * most of what is skipped (context.library, userAgent, integrations...). */
+#define SKIP_SLOTS 16
+#define SKIP_MAX 480
+typedef struct {
+    uint32_t n;
+    int depth, high;
+    char v[SKIP_MAX];
+} SkipSlot;
+
 
 typedef struct {
     int nkeys, items;
@@ -208,6 +219,7 @@ typedef struct {
     TsCache tsc;
     struct { int32_t id1; uint32_t n; int mt; } evc[16]; /* recent event names: id + 1 (0: empty) */
     int32_t type_ev1[6];                                  /* "$identify"...: id + 1 per message type */
+    SkipSlot skipc[SKIP_SLOTS];                           /* values skipped lately, validated */
     int busy;
 } Scanner;
 
@@ -412,6 +424,34 @@ static inline int open_object(Cur *c) {
     return 1;
 }
 
+/* Skips (validates) the value of key k at c->p, as j_skip(c, depth) does; a value whose bytes are
+ * those of the one last skipped for a key like it is passed over without a second validation. */
+static int skip_value(Scanner *S, Cur *c, const char *k, size_t kn, int depth) {
+    char first = *c->p;
+    if (first != '{' && first != '[' && first != '"') return j_skip(c, depth); /* numbers are not self-delimiting */
+    unsigned h = (unsigned)(kn * 7 + (kn ? (unsigned char)k[0] * 3 + (unsigned char)k[kn - 1] : 0) + (unsigned)depth * 5);
+    SkipSlot *sl = &S->skipc[h & (SKIP_SLOTS - 1)];
+    if (sl->n && sl->depth == depth && sl->v[0] == first && sl->n <= (size_t)(c->end - c->p) &&
+        memcmp(sl->v, c->p, sl->n) == 0) {
+        c->p += sl->n;
+        if (sl->high) c->high = 1;
+        return J_OK;
+    }
+    const char *start = c->p;
+    int high_before = c->high;
+    c->high = 0;
+    int r = j_skip(c, depth);
+    int high = c->high;
+    c->high = high_before | high;
+    if (r == J_OK && (size_t)(c->p - start) <= SKIP_MAX) {
+        sl->n = (uint32_t)(c->p - start);
+        sl->depth = depth;
+        sl->high = high;
+        memcpy(sl->v, start, sl->n);
+    }
+    return r;
+}
+
 /* An object whose listed keys are string fields (others skipped); null allowed for the object. */
 static int read_fields(Scanner *S, Cur *c, int nk, const char *const *keys, Str **outs) {
     if (*c->p == 'n') return j_lit(c, "null", 4);
@@ -426,7 +466,7 @@ static int read_fields(Scanner *S, Cur *c, int nk, const char *const *keys, Str 
             if (keys[i][0] == k[0] && strlen(keys[i]) == kn && same_bytes(keys[i], k, kn)) hit = i;
         if (hit >= 0) {
             if (read_str(S, c, outs[hit])) return J_BAD;
-        } else if (j_skip(c, 2)) {
+        } else if (skip_value(S, c, k, kn, 2)) {
             return J_BAD;
         }
         more = j_next(c, '}');
@@ -467,7 +507,7 @@ static int read_context(Scanner *S, Cur *c, Str *f /* [8] */) {
         } else if (kn == 3 && same_bytes(k, "env", 3)) {
             r = read_str(S, c, &f[7]);
         } else {
-            r = j_skip(c, 1);
+            r = skip_value(S, c, k, kn, 1);
         }
         if (r < 0) return J_BAD;
         more = j_next(c, '}');
@@ -901,18 +941,18 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
         int r = J_OK;
         switch (kn) {
         case 2:
-            r = same_bytes(k, "id", 2) ? read_strish(S, &c, &id) : j_skip(&c, 1);
+            r = same_bytes(k, "id", 2) ? read_strish(S, &c, &id) : skip_value(S, &c, k, kn, 1);
             break;
         case 4:
             if (same_bytes(k, "type", 4)) {
                 r = read_str(S, &c, &type);
                 if (r == J_OK && (mt = type_code(&type)) < 0) r = J_BAD;
-            } else r = j_skip(&c, 1);
+            } else r = skip_value(S, &c, k, kn, 1);
             break;
         case 5:
             if (same_bytes(k, "event", 5)) r = read_strish(S, &c, &event);
             else if (same_bytes(k, "batch", 5)) r = J_BAD;
-            else r = j_skip(&c, 1);
+            else r = skip_value(S, &c, k, kn, 1);
             break;
         case 6:
             if (same_bytes(k, "userId", 6)) {
@@ -932,19 +972,19 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
                     if ((ev = resolve_event(S, mt, &event)) < 0) BAIL();
                     r = read_props(S, &c, (const EvInfo *)S->evinfo.data + ev, &row, mt == MT_IDENTIFY ? &email : NULL);
                     done_props = 1;
-                } else r = j_skip(&c, 1);
-            } else r = j_skip(&c, 1);
+                } else r = skip_value(S, &c, k, kn, 1);
+            } else r = skip_value(S, &c, k, kn, 1);
             break;
         case 7:
             if (same_bytes(k, "context", 7)) {
                 if (ctx_seen++) BAIL();
                 r = read_context(S, &c, ctx);
-            } else r = j_skip(&c, 1);
+            } else r = skip_value(S, &c, k, kn, 1);
             break;
         case 9:
             if (same_bytes(k, "messageId", 9)) r = read_strish(S, &c, &mid);
             else if (same_bytes(k, "timestamp", 9)) r = read_ts(&S->tsc, &c, &ts_p, &ts);
-            else r = j_skip(&c, 1);
+            else r = skip_value(S, &c, k, kn, 1);
             break;
         case 10:
             if (same_bytes(k, "receivedAt", 10)) r = read_ts(&S->tsc, &c, &recv_p, &recv);
@@ -955,19 +995,19 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
                     if ((ev = resolve_event(S, mt, &event)) < 0) BAIL();
                     r = read_props(S, &c, (const EvInfo *)S->evinfo.data + ev, &row, NULL);
                     done_props = 1;
-                } else r = j_skip(&c, 1);
-            } else r = j_skip(&c, 1);
+                } else r = skip_value(S, &c, k, kn, 1);
+            } else r = skip_value(S, &c, k, kn, 1);
             break;
         case 11:
             if (same_bytes(k, "anonymousId", 11)) r = read_strish(S, &c, &anon);
             else if (same_bytes(k, "identifiers", 11)) r = J_BAD;
-            else r = j_skip(&c, 1);
+            else r = skip_value(S, &c, k, kn, 1);
             break;
         case 17:
-            r = same_bytes(k, "originalTimestamp", 17) ? read_ts(&S->tsc, &c, &ots_p, &ots) : j_skip(&c, 1);
+            r = same_bytes(k, "originalTimestamp", 17) ? read_ts(&S->tsc, &c, &ots_p, &ots) : skip_value(S, &c, k, kn, 1);
             break;
         default:
-            r = j_skip(&c, 1);
+            r = skip_value(S, &c, k, kn, 1);
         }
         if (r < 0) BAIL();
         more = j_next(&c, '}');

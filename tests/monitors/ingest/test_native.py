@@ -329,6 +329,51 @@ def test_strings_are_judged_as_strict_json_at_every_length_and_position() -> Non
     con.close()
 
 
+def test_values_skipped_again_are_still_judged_byte_for_byte() -> None:
+    """The scanner passes over a skipped value (context.library, integrations...) whose bytes are
+    those of the last one it validated: each line here follows the valid one it is a mutation of,
+    and is read exactly when it is strict JSON that DuckDB reads as it is."""
+    import json
+    import time
+
+    from monitors.ingest import columnar
+    from monitors.ingest.conformance import Evaluator
+
+    plan = load_plan()
+    con = columnar.connect()
+    reader = native.NativeReader(con, plan, Evaluator(plan), bucket_seconds=300, now_epoch=time.time(), leakage=None)
+    judge = native.LeakJudge(con.cursor(), reader.cfg)
+    scanner = reader._scanner(judge)
+    head = b'{"type":"track","event":"Added to Cart","userId":"u1","timestamp":"2026-11-02T10:00:00Z","properties":{"cart_id":"c1"},'
+    skipped = [b'"context":{"library":{"name":"analytics-node","version":"1.0"},"userAgent":"Mozilla/5.0 (caf\xc3\xa9)"}',
+               b'"integrations":{"All":true,"Braze":{"x":[1,2,{"y":"\\u00e9"}]}}', b'"channel":"server"']  # fmt: skip
+    lines: list[bytes] = []
+    expected: list[bool | None] = []  # None: valid JSON the scanner may leave to DuckDB (an escape in a key)
+    for value in skipped:
+        good = head + value + b"}"
+        for pos in range(len(head) + 1, len(good)):
+            for byte in (b'"', b"\\", b"\x01", b"}", b",", b"x", b"\xff", b" "):
+                bad = good[:pos] + byte + good[pos:]
+                for line in (good, bad):  # the valid line first: its values are the ones remembered
+                    try:
+                        json.loads(line.decode("utf-8"))
+                        ok: bool | None = None if line is bad and byte == b"\\" else True
+                    except ValueError:
+                        ok = False
+                    lines.append(line)
+                    expected.append(ok)
+    data = b"\n".join(lines) + b"\n"
+    rows, deferred, blank = scanner.parse(data, 0, len(data), 0)
+    assert blank == 0
+    left = set(deferred.split(b"\n")[:-1])
+    judged = list(zip(lines, expected, strict=True))
+    assert not left & {line for line, ok in judged if ok is True}  # no valid line left to DuckDB
+    assert {line for line, ok in judged if ok is False} <= left  # every invalid one is
+    assert rows == len(lines) - deferred.count(b"\n") and rows >= sum(ok is True for ok in expected) > len(lines) // 2
+    judge.con.close()
+    con.close()
+
+
 def json_line(msg: dict[str, object]) -> bytes:
     import json
 
