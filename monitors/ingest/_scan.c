@@ -911,7 +911,8 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
     size_t i = 0;
     while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) i++;
     if (i == len) return 0;
-    if (len > MAX_LINE || line[len - 1] == '\r') return J_BAD;
+    if (line[len - 1] == '\r') len--; /* CRLF line ends: the line is what comes before them */
+    if (len > MAX_LINE) return J_BAD;
     S->scratch.len = 0;
     if (buf_reserve(&S->scratch, len + 512)) return J_BAD;
 

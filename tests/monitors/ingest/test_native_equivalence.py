@@ -896,6 +896,16 @@ def test_rejects_and_edge_lines(pair: Pair, tmp_path: Path, final_newline: bool)
     pair.ingest(crlf)
 
 
+def test_carriage_returns_anywhere_in_a_line(pair: Pair, tmp_path: Path) -> None:
+    """CR before the line end (CRLF files), at the start, between tokens and inside strings: both
+    readers see the same lines (a bare CR ends a line for DuckDB's reader)."""
+    ok = json.dumps(msg(event="Added to Cart", properties=cart()), separators=(",", ":")).encode()
+    lines: list[Line] = [ok + b"\r", b"\r" + ok, ok.replace(b',"event"', b',\r"event"'), ok.replace(b'"u1"', b'"u\r1"'),
+                         ok.replace(b"{", b"{\r", 1) + b"\r", ok + b"\r\r", b"\r", b" \r "]  # fmt: skip
+    reports = pair.ingest(write(tmp_path / "cr.jsonl", mixed(lines, every=2)))
+    assert reports[True].events == reports[False].events > 0
+
+
 def test_lone_surrogate_escapes(pair: Pair, tmp_path: Path) -> None:
     """Escapes of lone UTF-16 surrogates (invalid JSON for DuckDB). Today a reject sample holding
     one makes the whole file fail to store (``UnicodeEncodeError``), with either reader."""
