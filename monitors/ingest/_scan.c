@@ -239,7 +239,7 @@ static inline int64_t days_from_civil(int64_t y, int m, int d) {
     return era * 146097 + doe - 719468;
 }
 
-/* The part of a timestamp after its seconds, s[19..n): [.f{1,6}][Z|+HH[:MM]|+HHMM]; ``secs``: the
+/* The part of a timestamp after its seconds, s[19..n): [.f+][Z|+HH[:MM]|+HHMM]; ``secs``: the
  * epoch seconds of its local date and time. -1: not this form. */
 static int parse_ts_tail(const char *s, size_t n, int64_t secs, int64_t *micros) {
     /* the usual forms first: ".mmm+00:00" (most SDKs) and ".mmmZ" */
@@ -256,9 +256,8 @@ static int parse_ts_tail(const char *s, size_t n, int64_t secs, int64_t *micros)
     if (i < n && s[i] == '.') {
         i++;
         int nd = 0;
-        while (i < n && s[i] >= '0' && s[i] <= '9') {
-            if (++nd > 6) return -1;
-            frac = frac * 10 + (s[i] - '0');
+        while (i < n && s[i] >= '0' && s[i] <= '9') { /* DuckDB keeps microseconds: further digits are cut */
+            if (++nd <= 6) frac = frac * 10 + (s[i] - '0');
             i++;
         }
         if (nd == 0) return -1;
@@ -305,7 +304,8 @@ static int64_t parse_ts_minute(const char *s) {
     return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60;
 }
 
-/* YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}][Z|+HH[:MM]|+HHMM] -> microseconds since the epoch; -1: not this form. */
+/* YYYY-MM-DD[T ]HH:MM:SS[.f+][Z|+HH[:MM]|+HHMM] -> microseconds since the epoch (fractions cut to
+ * microseconds, as DuckDB does); -1: not this form. */
 static int parse_ts(const char *s, size_t n, int64_t *micros) {
     if (n < 19 || s[16] != ':') return -1;
     int64_t minute = parse_ts_minute(s);
