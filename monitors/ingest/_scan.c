@@ -1126,6 +1126,79 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
     return 1;
 }
 
+/* ------------------------------------------------------------------ batch bodies */
+
+static int put_str(Buf *b, const char *s) { return buf_put(b, s, strlen(s)); }
+
+/* Whether ``"batch"`` occurs in the line (a cheap test before explode_batch parses it). */
+static int has_batch_key(const char *p, size_t n) {
+    const char *end = p + n;
+    while (p + 7 <= end) {
+        const char *q = (const char *)memchr(p, '"', (size_t)(end - p - 6));
+        if (!q) return 0;
+        if (memcmp(q, "\"batch\"", 7) == 0) return 1;
+        p = q + 1;
+    }
+    return 0;
+}
+
+/* A Pipelines batch body ``{"batch": [...], "sentAt": ..., "context": ...}`` (strict JSON, UTF-8,
+ * keys without escapes, each of those three once) written to ``out`` as one line per element:
+ * ``{"batch":[<element>],"sentAt":...,"context":...}``, the element's and the batch's own bytes
+ * untouched. DuckDB's batch reader gives each element the batch's sentAt and context, so the
+ * lines mean what the body means; but a body of thousands of messages on one line made DuckDB
+ * hold vectors of 2,048 such lines (hundreds of MB). Returns 1 written, 0 not a body this reads
+ * (the caller defers the line as it is). */
+static int explode_batch(Buf *out, const char *line, size_t len) {
+    if (len && line[len - 1] == '\r') len--;
+    size_t i = 0;
+    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) i++;
+    Cur c = {line + i, line + len, 0};
+    if (c.p >= c.end || *c.p != '{') return 0;
+    const char *span[3][2] = {{NULL, NULL}, {NULL, NULL}, {NULL, NULL}}; /* batch, sentAt, context */
+    static const char *const names[3] = {"batch", "sentAt", "context"};
+    int more = open_object(&c);
+    while (more == 1) {
+        const char *k;
+        size_t kn;
+        if (read_key(&c, &k, &kn)) return 0;
+        const char *v = c.p;
+        if (j_skip(&c, 1)) return 0;
+        for (int f = 0; f < 3; f++)
+            if (kn == strlen(names[f]) && same_bytes(k, names[f], kn)) {
+                if (span[f][0]) return 0; /* twice: DuckDB's call */
+                span[f][0] = v;
+                span[f][1] = c.p;
+            }
+        more = j_next(&c, '}');
+    }
+    if (more < 0) return 0;
+    j_ws(&c);
+    if (c.p != c.end) return 0;
+    if (c.high && !utf8_valid((const unsigned char *)line, len)) return 0;
+    if (!span[0][0] || *span[0][0] != '[') return 0;
+    size_t mark = out->len;
+    Cur a = {span[0][0] + 1, span[0][1], 0};
+    j_ws(&a);
+    if (a.p < a.end && *a.p == ']') return 1; /* no messages */
+    for (;;) {
+        const char *e = a.p;
+        if (j_skip(&a, 2)) goto undo; /* validated above: cannot fail */
+        if (put_str(out, "{\"batch\":[") || buf_put(out, e, (size_t)(a.p - e)) || put_str(out, "]")) goto undo;
+        for (int f = 1; f < 3; f++)
+            if (span[f][0] && (put_str(out, f == 1 ? ",\"sentAt\":" : ",\"context\":") ||
+                               buf_put(out, span[f][0], (size_t)(span[f][1] - span[f][0]))))
+                goto undo;
+        if (put_str(out, "}\n")) goto undo;
+        int nx = j_next(&a, ']');
+        if (nx == 0) return 1;
+        if (nx < 0) goto undo;
+    }
+undo:
+    out->len = mark;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ Python type */
 
 static int copy_name(PyObject *s, Name *out) {
@@ -1315,6 +1388,7 @@ static PyObject *Scanner_parse(Scanner *S, PyObject *args) {
         }
         if (r == 1) rows++;
         else if (r == 0) blank++;
+        else if (has_batch_key(p, (size_t)(le - p)) && explode_batch(&S->deferred, p, (size_t)(le - p))) { /* one line per message */ }
         else if (buf_put(&S->deferred, p, (size_t)(le - p)) || buf_put(&S->deferred, "\n", 1)) {
             oom = 1;
             break;

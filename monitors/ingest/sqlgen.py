@@ -284,7 +284,8 @@ def with_samples(lean: str, keeper: str, n_codes: int, render: str) -> str:
     combo = ", ".join(["ek", "flags", *(f"tc{c}" for c in range(n_codes)), "nkeys"])
     args = ", ".join(["event", "msg_type", f"hash({combo})", "flags", *(f"tc{c}" for c in range(n_codes)), "nkeys", "sh_in"])
     return f"""
-    SELECT * EXCLUDE (sample, sh_in), CASE WHEN sh IS NOT NULL OR reason IS NOT NULL THEN {render} END AS sample
+    SELECT * EXCLUDE (sample, sh_in),
+      CASE WHEN sh IS NOT NULL OR (reason IS NOT NULL AND reason NOT IN ('batch', 'suspect')) THEN {render} END AS sample
     FROM (SELECT *, CASE WHEN reason IS NULL THEN {keeper}({args}) END AS sh FROM ({lean}))"""
 
 

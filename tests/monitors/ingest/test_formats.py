@@ -6,6 +6,9 @@ import gzip
 import json
 from pathlib import Path
 
+import pytest
+
+from monitors.plan import load_plan
 from monitors.report import metric_records
 from storage import Store
 from tests.monitors.ingest.helpers import T0, counts_by_event, run_ingest, track, write_lines
@@ -65,6 +68,36 @@ def test_track_v2_operations_without_a_time_count_when_they_are_read(store: Stor
     assert got == [("$identify", "2026-11-29T06:40:00Z", 2), ("Order Completed", "2026-11-02T10:00:00Z", 1),
                    ("Order Completed", "2026-11-29T06:40:00Z", 1)]  # fmt: skip
     assert all(r["latency_p50_s"] is None for r in metric_records(store))
+
+
+def test_pipelines_batch_bodies_of_many_messages_are_read_in_bounded_memory(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An SDK posts up to 100 messages per body: a log of such bodies has lines of ~60 KB. DuckDB
+    # reads 2,048 lines per vector, so whole bodies took hundreds of MB (a 62 MB log of them failed
+    # at the 512 MB limit; this one fails at 160 MB); the native scanner hands them over one
+    # message per line.
+    from monitors.ingest import columnar, native
+
+    if not native.usable(load_plan(), 1.0):
+        pytest.skip("the native scanner is switched off (EHM_NATIVE=0)")
+    connect = columnar.connect
+    monkeypatch.setattr(columnar, "connect", lambda **kw: connect(**{**kw, "memory_limit": "160MB"}))
+    events = ["Product Viewed", "Added to Cart", "Checkout Started", "Order Completed"]
+    bodies = []
+    for b in range(150):
+        batch = [{**track(events[(b + i) % 4], user=f"u{b}-{i}", note="x" * 300), "messageId": f"m{b}-{i}"} for i in range(100)]
+        batch[7] = 42 if b % 50 == 0 else batch[7]  # a non-object element: rejected, the rest read
+        bodies.append({"batch": batch, "sentAt": "2026-11-02T10:00:03.000+00:00", "context": {"app": {"build": "dev"}}})
+    path = write_lines(tmp_path / "bodies.jsonl", bodies)
+    assert path.stat().st_size > 7_000_000
+    report = run_ingest(store, path)
+    assert (report.events, report.rejected) == (14_997, 3)
+    assert counts_by_event(store) == {e: sum(1 for b in range(150) for i in range(100) if (b + i) % 4 == k
+                                            and not (b % 50 == 0 and i == 7)) for k, e in enumerate(events)}  # fmt: skip
+    assert {r["reason"]: r["count"] for r in store.read_rejects()} == {"not_an_object": 3}
+    rec = next(r for r in metric_records(store) if r["event"] == "Order Completed")
+    assert rec["send_p50_s"] is not None and abs(rec["send_p50_s"] - 3.0) <= 0.03  # the body's sentAt, to each message
 
 
 def test_gzip_files_are_read(store: Store, tmp_path: Path) -> None:

@@ -906,6 +906,26 @@ def test_carriage_returns_anywhere_in_a_line(pair: Pair, tmp_path: Path) -> None
     assert reports[True].events == reports[False].events > 0
 
 
+def test_batch_bodies_split_one_message_per_line(pair: Pair, tmp_path: Path) -> None:
+    """Pipelines bodies the native scanner splits into one line per message (spaces, non-objects,
+    empty, with and without sentAt and context) and bodies it leaves whole (a key twice, an escaped
+    key, a bad body): both readers store the same."""
+    m = [msg(event="Added to Cart", properties=cart(), ts=T0), msg("identify", traits={"email": "a@b.co"}), 42, "x", None]
+    el = ",".join(json.dumps(x, separators=(",", ":")) for x in m)
+    ctx = '{"app":{"build":"dev-7"},"environment":"staging"}'
+    lines: list[Line] = [
+        f'{{"batch":[{el}],"sentAt":"2026-11-02T10:00:05.000Z","context":{ctx}}}',
+        f'{{ "context" : {ctx} , "batch" : [ {el.replace(",", " , ")} ] }}',
+        f'{{"batch":[{el}],"sentAt":"2026-11-02T10:00:05Z","sentAt":"2026-11-02T10:00:09Z"}}',
+        f'{{"\\u0062atch":[{el}],"sentAt":"2026-11-02T10:00:05Z"}}',
+        '{"batch":[]}', '{"batch":{"a":1}}', f'{{"batch":[{el}]}}\r', f'{{"batch":[{el}],"integrations":{{"All":false}}}}',
+        f'{{"batch":[{{"batch":[{el}]}}],"sentAt":"2026-11-02T10:00:05Z"}}', f'{{"batch":[{el}]', f'{{"batch":[{el},]}}',
+    ]  # fmt: skip
+    reports = pair.ingest(write(tmp_path / "bodies.jsonl", mixed(lines, every=2)))
+    assert reports[True].events == reports[False].events > 20
+    assert reports[True].rejected == reports[False].rejected > 10
+
+
 def test_lone_surrogate_escapes(pair: Pair, tmp_path: Path) -> None:
     """Escapes of lone UTF-16 surrogates (invalid JSON for DuckDB). Today a reject sample holding
     one makes the whole file fail to store (``UnicodeEncodeError``), with either reader."""
