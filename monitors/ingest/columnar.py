@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import duckdb
 import numpy as np
@@ -28,6 +29,8 @@ from monitors.plan import Plan
 
 MAX_LINE = 16 * 1024 * 1024
 SKETCH_BATCH_ROWS = 262_144  # rows per record batch handed to numpy (bounds memory on big inputs)
+PIECE_BYTES = 8 << 20  # deferred lines per DuckDB read, when they are wide (see _Pieces)
+WIDE_LINE = 4096  # average bytes per line above which 2,048 lines would hold more than PIECE_BYTES
 _counter = itertools.count()
 
 
@@ -226,20 +229,70 @@ def run_native(
     opts: FactOptions, evaluator: Evaluator, tmp_dir: str,
 ) -> Facts:
     """Aggregates of bytes ``[start, end)`` of the plain file at ``path``: the native scanner reads
-    the clean single messages, DuckDB (:func:`run_facts`) the lines it leaves (:mod:`monitors.ingest.native`)."""
-    side = os.path.join(tmp_dir, f"deferred-{os.getpid()}-{next(_counter)}.jsonl")
+    the clean single messages, DuckDB (:func:`run_facts`) the lines it leaves (:mod:`monitors.ingest.native`),
+    in pieces that bound DuckDB's memory (:class:`_Pieces`)."""
+    pieces = _Pieces(tmp_dir)
     try:
-        with open(side, "wb") as fh:
-            result = reader.read(path, start, end, fh.write)
+        result = reader.read(path, start, end, pieces.write)
+        pieces.close()
         facts = Facts(result.parts, "native", result.sketches)
-        if result.deferred_lines:
-            rest = run_facts(con, plan, side, False, opts, evaluator, exact=True)
+        for piece in pieces.paths:
+            rest = run_facts(con, plan, piece, False, opts, evaluator, exact=True)
             facts.extend(rest)
             facts.reader = f"native+{rest.reader}"
         return facts
     finally:
-        if os.path.exists(side):
-            os.unlink(side)
+        pieces.close()
+        for piece in pieces.paths:
+            if os.path.exists(piece):
+                os.unlink(piece)
+
+
+class _Pieces:
+    """The lines the native scanner leaves, written to files of at most :data:`PIECE_BYTES` when
+    they are wide (over :data:`WIDE_LINE` bytes on average): DuckDB reads 2,048 lines at a time and
+    its JSON functions hold several copies of each, so 2,048 lines of 30 KB exhausted its 512 MB
+    (narrow lines stay in one file: a query per piece costs tens of milliseconds)."""
+
+    def __init__(self, tmp_dir: str) -> None:
+        self.tmp_dir = tmp_dir
+        self.paths: list[str] = []
+        self.fh: BinaryIO | None = None
+        self.bytes = self.lines = 0
+
+    def write(self, block: bytes) -> None:
+        """Lines (each ending in ``\\n``), as the native reader hands them over."""
+        n = block.count(b"\n")
+        if self.fh is None:
+            self._next()
+        if len(block) <= WIDE_LINE * max(1, n) and self.bytes <= self.lines * WIDE_LINE:  # narrow: as it is
+            self._put(block, n)
+            return
+        at = 0
+        while at < len(block):
+            nl = block.find(b"\n", at)
+            end = len(block) if nl < 0 else nl + 1
+            if self.bytes >= PIECE_BYTES and self.bytes > self.lines * WIDE_LINE:
+                self._next()
+            self._put(block[at:end], 1 if nl >= 0 else 0)
+            at = end
+
+    def _put(self, data: bytes, lines: int) -> None:
+        assert self.fh is not None
+        self.fh.write(data)
+        self.bytes += len(data)
+        self.lines += lines
+
+    def _next(self) -> None:
+        self.close()
+        self.paths.append(os.path.join(self.tmp_dir, f"deferred-{os.getpid()}-{next(_counter)}.jsonl"))
+        self.fh = open(self.paths[-1], "wb")  # noqa: SIM115 (closed by close())
+        self.bytes = self.lines = 0
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+            self.fh = None
 
 
 def run_facts(

@@ -4,19 +4,26 @@ lists, samples redacted. Pure: no I/O."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+import hashlib
+import importlib
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from monitors.ingest.columnar import Facts
 from monitors.ingest.conformance import Evaluator
-from monitors.ingest.sqlgen import HLL_KINDS, HOPS, NEGATIVE_BIN
+from monitors.ingest.sqlgen import HLL_KINDS, HOPS, NEGATIVE_BIN, QUARANTINE_PER_REASON
 from monitors.redact import redact_line
 from monitors.sketch import HLL, HLL_M, ZERO_BIN, LatencySketch
 from storage.batch import IngestBatch, MetricDelta
 
 K = TypeVar("K")
+
+try:  # DuckDB's string hash (the native module's copy), to cap the quarantine as DuckDB picks it
+    _hash_str: Any = importlib.import_module("monitors.ingest._scan").hash_str
+except ImportError:
+    _hash_str = None
 
 
 def _add(d: dict[K, int], key: K, n: int) -> None:
@@ -165,6 +172,31 @@ def _rejects(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:
         kept = batch.reject_samples.setdefault(reason, [])
         kept.extend(redact_line(x) for x in lines[: max(0, 3 - len(kept))])
         batch.quarantine.extend((reason, x) for x in lines)
+    _cap_quarantine(batch)
+
+
+def _cap_quarantine(batch: IngestBatch) -> None:
+    """At most QUARANTINE_PER_REASON lines per reason, however many parts the input was read in:
+    the ones with the largest DuckDB hash, as each part's query keeps them, in their order."""
+    per_reason: dict[str, int] = {}
+    for reason, _ in batch.quarantine:
+        per_reason[reason] = per_reason.get(reason, 0) + 1
+    over = {r for r, n in per_reason.items() if n > QUARANTINE_PER_REASON}
+    if not over:
+        return
+    keep: dict[str, set[int]] = {}
+    for reason in over:
+        idx = [i for i, (r, _) in enumerate(batch.quarantine) if r == reason]
+        idx.sort(key=lambda i: _text_hash(batch.quarantine[i][1]), reverse=True)
+        keep[reason] = set(idx[:QUARANTINE_PER_REASON])
+    batch.quarantine = [q for i, q in enumerate(batch.quarantine) if q[0] not in over or i in keep[q[0]]]
+
+
+def _text_hash(text: str) -> int:
+    data = text.encode("utf-8", "surrogatepass")
+    if _hash_str is not None:
+        return int(_hash_str(data))
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
 def to_batch(facts: Facts, ev: Evaluator, *, source: str, environment: str, sample_rate: float, file: str) -> IngestBatch:

@@ -13,12 +13,14 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from monitors import sketch
 from monitors.ingest import native
 from monitors.plan import load_plan
 from monitors.sketch import HLL
 from storage import Store
+from storage.tables import quarantine
 
 from .helpers import run_ingest, snapshot, track, write_lines
 
@@ -373,6 +375,39 @@ def test_values_skipped_again_are_still_judged_byte_for_byte() -> None:
     assert rows == len(lines) - deferred.count(b"\n") and rows >= sum(ok is True for ok in expected) > len(lines) // 2
     judge.con.close()
     con.close()
+
+
+def test_wide_lines_left_to_duckdb_are_read_in_pieces_within_its_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines the scanner leaves to DuckDB (here: numeric timestamps, invalid JSON) of ~28 KB each:
+    DuckDB's JSON functions hold several copies of 2,048 such lines and ran out of memory (6,000 of
+    them failed a whole file at the 512 MB limit); they now go in pieces. The quarantine keeps its
+    limit per reason however many pieces there are."""
+    from monitors.ingest import columnar, sqlgen
+
+    connect = columnar.connect
+    monkeypatch.setattr(columnar, "connect", lambda **kw: connect(**{**kw, "memory_limit": "160MB"}))
+    monkeypatch.setattr(columnar, "PIECE_BYTES", 1 << 20)
+    monkeypatch.setattr(sqlgen, "QUARANTINE_PER_REASON", 40)
+    monkeypatch.setattr("monitors.ingest.merge.QUARANTINE_PER_REASON", 40)
+    lines: list[object] = []
+    for i in range(400):
+        lines.append({"type": "track", "event": "Product Viewed", "userId": f"u{i}", "timestamp": 1793613600 + i,
+                      "properties": {"product_id": "p", "variant_id": "v", "category": "c", "price": 1.5, "blob": "x" * 28000}})  # fmt: skip
+        if i % 4 == 0:
+            lines.append('{"type":"track","event":"Product Viewed","blob":"' + "y" * 28000 + str(i))  # invalid: cut short
+    path = write_lines(tmp_path / "wide.jsonl", lines)
+    store = Store.from_url(f"sqlite:///{tmp_path}/w.sqlite")
+    store.migrate()
+    report = run_ingest(store, path)
+    assert (report.events, report.rejected) == (400, 100) and report.files[0].reader == "native+exact"
+    assert {r["reason"]: r["count"] for r in store.read_rejects()} == {"invalid_json": 100}
+    with store.engine.connect() as conn:
+        kept = conn.execute(select(quarantine.c.line)).scalars().all()
+    assert len(kept) == 40 and len(set(kept)) == 40
+    assert sorted(kept, key=lambda x: scan.hash_str(x.encode()))[::-1] == sorted(  # the 40 DuckDB's max_by would keep
+        [ln for ln in lines if isinstance(ln, str)], key=lambda x: scan.hash_str(x.encode()))[::-1][:40]
 
 
 def json_line(msg: dict[str, object]) -> bytes:
