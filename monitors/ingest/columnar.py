@@ -9,6 +9,7 @@ read twice. Stage 2 runs small group-bys over the table.
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import os
@@ -241,6 +242,46 @@ def run_native(
             facts.extend(rest)
             facts.reader = f"native+{rest.reader}"
         return facts
+    finally:
+        pieces.close()
+        for piece in pieces.paths:
+            if os.path.exists(piece):
+                os.unlink(piece)
+
+
+def run_facts_bounded(
+    con: duckdb.DuckDBPyConnection, plan: Plan, path: str, compressed: bool, opts: FactOptions, evaluator: Evaluator,
+    tmp_dir: str,
+) -> Facts:
+    """:func:`run_facts` of a whole file (the path without the native scanner), in pieces of at most
+    :data:`PIECE_BYTES` when its lines are wide (judged on its first 4 MB): wide lines, such as
+    Pipelines batch bodies, would exhaust DuckDB's memory in one query (see :class:`_Pieces`)."""
+    opener = gzip.open if compressed else open
+    with opener(path, "rb") as fh:
+        head = fh.read(4 << 20)
+    if len(head) <= WIDE_LINE * max(1, head.count(b"\n")):
+        return run_facts(con, plan, path, compressed, opts, evaluator)
+    pieces = _Pieces(tmp_dir)
+    try:
+        with opener(path, "rb") as fh:
+            rest = b""
+            while block := fh.read(1 << 20):
+                block = rest + block
+                cut = block.rfind(b"\n") + 1
+                if cut:
+                    pieces.write(block[:cut])
+                rest = block[cut:]
+            if rest:
+                pieces.write(rest)
+        pieces.close()
+        facts: Facts | None = None
+        for piece in pieces.paths:
+            part = run_facts(con, plan, piece, False, opts, evaluator)
+            if facts is None:
+                facts = part
+            else:
+                facts.extend(part)
+        return facts if facts is not None else run_facts(con, plan, path, compressed, opts, evaluator)
     finally:
         pieces.close()
         for piece in pieces.paths:

@@ -228,7 +228,8 @@ class SourceIngester:
         if self.native and info.compressed:
             return self._read_native_gzip(info, cp, region, opts, now)
         target, nbytes = self._materialise(info, region)
-        facts = columnar.run_facts(self.con, self.opts.plan, target, info.compressed and region.direct, opts, self.evaluator)
+        facts = columnar.run_facts_bounded(self.con, self.opts.plan, target, info.compressed and region.direct, opts,
+                                           self.evaluator, self.tmp)  # fmt: skip
         batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
                                sample_rate=self.opts.sample_rate, file=path)  # fmt: skip
         end = region.end if region.end is not None else -1
