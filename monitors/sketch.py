@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 import math
 import struct
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 import numpy as np
@@ -237,8 +237,22 @@ def total_by(groups: Sequence[K], sketches: Sequence[LatencySketch]) -> dict[K, 
     if not sizes.sum():
         return {g: LatencySketch.empty() for g in index}
     ids = np.repeat(gi, sizes)
-    combined = ids * 65536 + (np.concatenate([k for k, _ in parts]) - ZERO_BIN)
+    bins = np.concatenate([k for k, _ in parts])
     counts = np.concatenate([c for _, c in parts]).astype(np.int64, copy=False)
+    names = list(index)
+    for i, merged in group_bins(ids, bins, counts):
+        out[names[i]] = merged
+    for name in names:  # groups whose sketches were all empty
+        if name not in out:
+            out[name] = LatencySketch.empty()
+    return out
+
+
+def group_bins(ids: np.ndarray, bins: np.ndarray, counts: np.ndarray) -> Iterator[tuple[int, LatencySketch]]:
+    """Per group id (0 ≤ id < 2^47, ascending): the sketch of its (bin, count) pairs, the counts of
+    a bin given more than once added up — one sort of all of them. The sketches hold views of
+    shared arrays."""
+    combined = ids.astype(np.int64, copy=False) * 65536 + (bins - ZERO_BIN)
     order = np.argsort(combined, kind="stable")
     combined, counts = combined[order], counts[order]
     first = np.flatnonzero(np.r_[True, combined[1:] != combined[:-1]])
@@ -246,13 +260,8 @@ def total_by(groups: Sequence[K], sketches: Sequence[LatencySketch]) -> dict[K, 
     ids, bins = combined >> 16, (combined & 0xFFFF) + ZERO_BIN
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
     ends = np.r_[starts[1:], ids.size]
-    names = list(index)
     for s, e, g in zip(starts.tolist(), ends.tolist(), ids[starts].tolist(), strict=True):
-        out[names[g]] = LatencySketch.of_sorted(bins[s:e], counts[s:e])
-    for g in names:  # groups whose sketches were all empty
-        if g not in out:
-            out[g] = LatencySketch.empty()
-    return out
+        yield g, LatencySketch.of_sorted(bins[s:e], counts[s:e])
 
 
 def encode_all(sketches: Sequence[LatencySketch]) -> tuple[list[bytes], list[int]]:

@@ -15,7 +15,7 @@ from monitors.ingest.columnar import Facts
 from monitors.ingest.conformance import Evaluator
 from monitors.ingest.sqlgen import HLL_KINDS, HOPS, NEGATIVE_BIN, QUARANTINE_PER_REASON
 from monitors.redact import redact_line
-from monitors.sketch import HLL, HLL_M, ZERO_BIN, LatencySketch
+from monitors.sketch import HLL, HLL_M, ZERO_BIN, group_bins
 from storage.batch import IngestBatch, MetricDelta
 
 K = TypeVar("K")
@@ -60,8 +60,9 @@ def _main(batch: IngestBatch, parts: dict[str, pd.DataFrame], ev: Evaluator) -> 
 
 def _sketches(batch: IngestBatch, facts: Facts) -> None:
     """The sketches of every part merged per (event, type, bucket), in whole arrays: registers by
-    element-wise maximum, latency bins by adding counts. The batch's HLLs and latency sketches are
-    views of those arrays (one allocation per kind, not one per bucket)."""
+    element-wise maximum, latency bins by adding counts, into a fresh batch (the first thing
+    :func:`to_batch` fills). The batch's HLLs and latency sketches are views of those arrays (one
+    allocation per kind, not one per bucket)."""
     if not facts.sketches:
         return
     index: dict[tuple[str, str, int], int] = {}
@@ -76,13 +77,7 @@ def _sketches(batch: IngestBatch, facts: Facts) -> None:
                 out[m] = sk.registers[kind] if i == 0 else np.maximum(out[m], sk.registers[kind])
         regs[kind] = out
     for i, key in enumerate(keys):
-        d = batch.metrics.get(key)
-        hlls = [HLL.wrap(regs[kind][i]) for kind in HLL_KINDS]
-        if d is None:
-            batch.metrics[key] = MetricDelta(0, 0, 0, 0, *hlls)
-        else:
-            for mine, part in zip((d.users, d.uids, d.anon_only, d.linked), hlls, strict=True):
-                mine.merge(part)
+        batch.metrics[key] = MetricDelta(0, 0, 0, 0, *(HLL.wrap(regs[kind][i]) for kind in HLL_KINDS))
     gh = np.concatenate([m[sk.lat_gh >> 2] * 4 + (sk.lat_gh & 3) for m, (_, sk) in zip(maps, facts.sketches, strict=True)])
     if not gh.size:
         return
@@ -97,20 +92,9 @@ def _sketches(batch: IngestBatch, facts: Facts) -> None:
             event, msg_type, bucket = keys[w >> 2]
             _add(batch.violations, (event, msg_type, bucket, "negative_latency", HOPS[w & 3]), n_neg)
         bins = np.where(negative, ZERO_BIN, bins)
-    combined = gh * 65536 + (bins - ZERO_BIN)
-    order = np.argsort(combined, kind="stable")
-    combined, counts = combined[order], counts[order]
-    first = np.flatnonzero(np.r_[True, combined[1:] != combined[:-1]])
-    combined, counts = combined[first], np.add.reduceat(counts, first)
-    gh, bins = combined >> 16, (combined & 0xFFFF) + ZERO_BIN
-    starts = np.flatnonzero(np.r_[True, gh[1:] != gh[:-1]])
-    ends = np.r_[starts[1:], gh.size]
-    for s, e, w in zip(starts.tolist(), ends.tolist(), gh[starts].tolist(), strict=True):
+    for w, merged in group_bins(gh, bins, counts):
         event, msg_type, bucket = keys[w >> 2]
-        lkey = (event, msg_type, bucket, HOPS[w & 3])
-        new = LatencySketch.of_sorted(bins[s:e], counts[s:e])
-        old = batch.latency.get(lkey)
-        batch.latency[lkey] = new if old is None else LatencySketch.total([old, new])
+        batch.latency[(event, msg_type, bucket, HOPS[w & 3])] = merged
 
 
 def _combined_samples(frame: pd.DataFrame, tcs: list[str]) -> list[tuple[tuple[object, ...], int, list[str]]]:

@@ -37,34 +37,15 @@ static void buf_free(Buf *b) {
 }
 
 static inline int same_bytes(const char *a, const char *b, size_t n) {
-    /* whole words, the last one overlapping the one before it when n is not a multiple of 8 */
-    uint64_t x, y;
+    /* whole words, the last one overlapping the one before it when n is not a multiple of its
+     * size (memcmp of a constant size compiles to loads) */
     if (n >= 8) {
-        for (size_t i = 0; i + 8 < n; i += 8) {
-            memcpy(&x, a + i, 8);
-            memcpy(&y, b + i, 8);
-            if (x != y) return 0;
-        }
-        memcpy(&x, a + n - 8, 8);
-        memcpy(&y, b + n - 8, 8);
-        return x == y;
+        for (size_t i = 0; i + 8 < n; i += 8)
+            if (memcmp(a + i, b + i, 8)) return 0;
+        return memcmp(a + n - 8, b + n - 8, 8) == 0;
     }
-    if (n >= 4) {
-        uint32_t u, v, w, z;
-        memcpy(&u, a, 4);
-        memcpy(&v, b, 4);
-        memcpy(&w, a + n - 4, 4);
-        memcpy(&z, b + n - 4, 4);
-        return u == v && w == z;
-    }
-    if (n >= 2) {
-        uint16_t u, v, w, z;
-        memcpy(&u, a, 2);
-        memcpy(&v, b, 2);
-        memcpy(&w, a + n - 2, 2);
-        memcpy(&z, b + n - 2, 2);
-        return u == v && w == z;
-    }
+    if (n >= 4) return memcmp(a, b, 4) == 0 && memcmp(a + n - 4, b + n - 4, 4) == 0;
+    if (n >= 2) return memcmp(a, b, 2) == 0 && memcmp(a + n - 2, b + n - 2, 2) == 0;
     return n == 0 || *a == *b;
 }
 

@@ -8,7 +8,10 @@ import itertools
 import random
 import shutil
 import sysconfig
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -16,7 +19,8 @@ import pytest
 from sqlalchemy import select
 
 from monitors import sketch
-from monitors.ingest import native
+from monitors.ingest import columnar, native
+from monitors.ingest.conformance import Evaluator
 from monitors.plan import load_plan
 from monitors.sketch import HLL
 from storage import Store
@@ -25,6 +29,20 @@ from storage.tables import quarantine
 from .helpers import run_ingest, snapshot, track, write_lines
 
 HAVE_COMPILER = shutil.which("gcc") is not None and Path(sysconfig.get_paths()["include"], "Python.h").exists()
+
+
+@pytest.fixture
+def scanning() -> Iterator[tuple[Any, native.LeakJudge]]:
+    """A scanner of the default plan and its leak judge, on a DuckDB connection of its own."""
+    plan = load_plan()
+    con = columnar.connect()
+    reader = native.NativeReader(con, plan, Evaluator(plan), bucket_seconds=300, now_epoch=time.time(), leakage=None)
+    judge = native.LeakJudge(con.cursor(), reader.cfg)
+    try:
+        yield reader._scanner(judge), judge
+    finally:
+        judge.con.close()
+        con.close()
 
 
 def test_the_extension_is_built_where_a_compiler_is() -> None:
@@ -246,20 +264,11 @@ def test_segments_cut_at_line_starts_and_end_with_a_short_tail(tmp_path: Path) -
     assert native.segments(str(path), 0, 7000, 20_000, 4000) == [(0, 7000)]
 
 
-def test_mutated_lines_are_each_read_deferred_or_skipped_exactly_once() -> None:
+def test_mutated_lines_are_each_read_deferred_or_skipped_exactly_once(scanning: tuple[Any, native.LeakJudge]) -> None:
     """Randomly damaged messages (bytes cut, inserted, replaced: quotes, escapes, invalid UTF-8,
     NUL): the scanner never fails, and every line is a row, a line handed to DuckDB or blank."""
     import random
-    import time
-
-    from monitors.ingest import columnar
-    from monitors.ingest.conformance import Evaluator
-
-    plan = load_plan()
-    con = columnar.connect()
-    reader = native.NativeReader(con, plan, Evaluator(plan), bucket_seconds=300, now_epoch=time.time(), leakage=None)
-    judge = native.LeakJudge(con.cursor(), reader.cfg)
-    scanner = reader._scanner(judge)
+    scanner, judge = scanning
     base = [json_line(track(user=f"u{i}", cart_id=f"c{i}", items=[{"product_id": "p", "quantity": 1, "price": 1.5}],
                             cart_value=1.5, note="caf\u00e9 \ud83d\ude00 \"q\" \\ x")) for i in range(50)]  # fmt: skip
     alphabet = b'{}[]":,\\u0123456789abcdefE.-+ tnrfl\x00\x7f\xc3\xa9\xff\xed\xa0\x80\xf0\x9f\x98\x80\r\t'
@@ -286,26 +295,16 @@ def test_mutated_lines_are_each_read_deferred_or_skipped_exactly_once() -> None:
     assert rows + deferred.count(b"\n") + blank == len(lines)
     assert 2_000 < rows < 19_000 and blank >= 1
     assert sum(int(n) for n in np.frombuffer(scanner.result()["combos"], dtype=native._COMBO)["n"]) == rows
-    judge.con.close()
-    con.close()
 
 
-def test_strings_are_judged_as_strict_json_at_every_length_and_position() -> None:
+def test_strings_are_judged_as_strict_json_at_every_length_and_position(scanning: tuple[Any, native.LeakJudge]) -> None:
     """A quote, escape, control character or non-ASCII byte at every position of strings of 0 to
     40 bytes, as the last value of a line and in the middle of one (the scanner looks at 16, 8 or
     1 bytes at a time near a line's end): a line is read exactly when it is strict JSON in UTF-8
     that DuckDB reads as it is (no lone surrogate, no \\u0000); the others go to DuckDB."""
     import json
-    import time
 
-    from monitors.ingest import columnar
-    from monitors.ingest.conformance import Evaluator
-
-    plan = load_plan()
-    con = columnar.connect()
-    reader = native.NativeReader(con, plan, Evaluator(plan), bucket_seconds=300, now_epoch=time.time(), leakage=None)
-    judge = native.LeakJudge(con.cursor(), reader.cfg)
-    scanner = reader._scanner(judge)
+    scanner, _ = scanning
     specials = [b'\\"', b"\\\\", b"\\u00e9", b"\\ud83d\\ude00", b"\\n", b"\xc3\xa9", b"\xf0\x9f\x98\x80",  # read
                 b'"', b"\x01", b"\t", b"\x1f", b"\xff", b"\xc3", b"\\ud800", b"\\udc00x", b"\\x", b"\\u00",
                 b"\\u0000", b"\\"]  # fmt: skip
@@ -328,25 +327,15 @@ def test_strings_are_judged_as_strict_json_at_every_length_and_position() -> Non
     assert blank == 0
     assert deferred.split(b"\n")[:-1] == [line for line, ok in zip(lines, expected, strict=True) if not ok]
     assert rows == sum(expected) and 0 < rows < len(lines)
-    judge.con.close()
-    con.close()
 
 
-def test_values_skipped_again_are_still_judged_byte_for_byte() -> None:
+def test_values_skipped_again_are_still_judged_byte_for_byte(scanning: tuple[Any, native.LeakJudge]) -> None:
     """The scanner passes over a skipped value (context.library, integrations...) whose bytes are
     those of the last one it validated: each line here follows the valid one it is a mutation of,
     and is read exactly when it is strict JSON that DuckDB reads as it is."""
     import json
-    import time
 
-    from monitors.ingest import columnar
-    from monitors.ingest.conformance import Evaluator
-
-    plan = load_plan()
-    con = columnar.connect()
-    reader = native.NativeReader(con, plan, Evaluator(plan), bucket_seconds=300, now_epoch=time.time(), leakage=None)
-    judge = native.LeakJudge(con.cursor(), reader.cfg)
-    scanner = reader._scanner(judge)
+    scanner, _ = scanning
     head = b'{"type":"track","event":"Added to Cart","userId":"u1","timestamp":"2026-11-02T10:00:00Z","properties":{"cart_id":"c1"},'
     skipped = [b'"context":{"library":{"name":"analytics-node","version":"1.0"},"userAgent":"Mozilla/5.0 (caf\xc3\xa9)"}',
                b'"integrations":{"All":true,"Braze":{"x":[1,2,{"y":"\\u00e9"}]}}', b'"channel":"server"']  # fmt: skip
@@ -373,8 +362,6 @@ def test_values_skipped_again_are_still_judged_byte_for_byte() -> None:
     assert not left & {line for line, ok in judged if ok is True}  # no valid line left to DuckDB
     assert {line for line, ok in judged if ok is False} <= left  # every invalid one is
     assert rows == len(lines) - deferred.count(b"\n") and rows >= sum(ok is True for ok in expected) > len(lines) // 2
-    judge.con.close()
-    con.close()
 
 
 def test_wide_lines_left_to_duckdb_are_read_in_pieces_within_its_memory(
@@ -384,7 +371,7 @@ def test_wide_lines_left_to_duckdb_are_read_in_pieces_within_its_memory(
     DuckDB's JSON functions hold several copies of 2,048 such lines and ran out of memory (6,000 of
     them failed a whole file at the 512 MB limit); they now go in pieces. The quarantine keeps its
     limit per reason however many pieces there are."""
-    from monitors.ingest import columnar, sqlgen
+    from monitors.ingest import sqlgen
 
     connect = columnar.connect
     monkeypatch.setattr(columnar, "connect", lambda **kw: connect(**{**kw, "memory_limit": "160MB"}))
