@@ -88,6 +88,12 @@ def _ingest_cmd(db: str, files: list[Path]) -> list[str]:
             "--final-line-grace", "0s", "--no-progress"]  # fmt: skip
 
 
+def _timed(cmd: list[str], env: dict[str, str]) -> float:
+    started = time.monotonic()
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
+    return time.monotonic() - started
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_points_then_rerun_gives_the_clean_metrics(db_url: str, tmp_path: Path) -> None:
     files = [_demo_file(tmp_path / f"d{i}.jsonl", 10, seed=i) for i in range(3)]
@@ -96,19 +102,27 @@ def test_sigkill_at_random_points_then_rerun_gives_the_clean_metrics(db_url: str
     files[2].unlink()
     files[2] = tmp_path / "d2.jsonl.gz"
     clean_url = f"sqlite:///{tmp_path / 'clean.sqlite'}"
-    subprocess.run(_ingest_cmd(clean_url, files), check=True, capture_output=True)
-    rnd = random.Random(42)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    full = _timed(_ingest_cmd(clean_url, files), env)
+    idle = _timed(_ingest_cmd(clean_url, files), env)  # start-up, checkpoints, nothing new to read
+    work = max(full - idle, 0.05)
+    # Kill points come from the measured runs, not fixed seconds (a faster ingest once made them all
+    # too late): from late in the start-up to half the reading time. A run resumes at the last
+    # commit, so the first two runs die before they can finish, whatever the machine's speed.
+    rnd = random.Random(42)
     killed = 0
-    for _ in range(5):
+    for _ in range(8):
         proc = subprocess.Popen(_ingest_cmd(db_url, files), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        time.sleep(rnd.uniform(0.3, 3.0))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed += 1
+        time.sleep(rnd.uniform(0.8, 1.0) * idle + rnd.uniform(0.0, 0.5) * work)
+        if proc.poll() is not None:
+            break  # it finished: nothing left to interrupt
+        proc.send_signal(signal.SIGKILL)
         proc.wait()
+        killed += 1
+        if killed == 4:
+            break
     subprocess.run(_ingest_cmd(db_url, files), check=True, capture_output=True, env=env)
-    assert killed >= 2, "the runs finished before they could be killed; make the input larger"
+    assert killed >= 2, f"the runs finished before they could be killed (clean run {full:.2f} s, idle {idle:.2f} s)"
     clean, crashed = Store.from_url(clean_url), Store.from_url(db_url)
     try:
         assert snapshot(crashed) == snapshot(clean)
