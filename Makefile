@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check monitors storage tests bench dashboard.py
 
 bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
