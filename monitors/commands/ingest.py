@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Ingest and print a summary; exit 1 when some file could not be read."""
+    """Ingest and print a summary; exit 1 when some file could not be read, or only in part (a
+    damaged gzip stream). A gzip stream cut short is read as far as it goes, with a warning."""
     config = config_of(args)
     name = args.source or (config.sources[0].name if len(config.sources) == 1 else "default")
     src = config.source(name)
@@ -60,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{report.source}: {len(read)} file(s) read, {len(report.files) - len(read) - len(report.errors)} unchanged, "
               f"{report.events:,} events, {report.rejected:,} rejected, {report.bytes / 1e6:,.1f} MB "
               f"in {report.seconds:.2f}s ({rate:,.0f} events/s)")  # fmt: skip
+        for f in report.files:
+            if f.warning:
+                print(f"  warning: {f.path}: {f.warning}", file=sys.stderr)
         for f in report.errors:
             print(f"  error: {f.path}: {f.error}", file=sys.stderr)
-    return 1 if report.errors else 0
+    return 1 if report.errors or any(f.damaged for f in report.files) else 0

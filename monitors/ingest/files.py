@@ -15,8 +15,9 @@ import hashlib
 import os
 import shutil
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from monitors.errors import InputError
 from storage.batch import Checkpoint
@@ -63,17 +64,52 @@ def discover(patterns: Iterable[str], *, strict: bool) -> list[str]:
     return sorted(found, key=lambda p: (found[p], p))
 
 
-def _open(path: str, compressed: bool) -> object:
+def _open(path: str, compressed: bool) -> Any:
     return gzip.open(path, "rb") if compressed else open(path, "rb")
 
 
-def head_bytes(path: str, compressed: bool, n: int = FP_LEN) -> bytes:
-    """The first ``n`` decompressed bytes (fewer for a short or damaged file)."""
+def _blocks(src: Any, compressed: bool, size: int) -> Iterator[bytes]:
+    """Decompressed blocks of an open file. A gzip stream is read a member's input block at a time
+    (``read1``), so when it turns out damaged everything before the damage has been yielded: it
+    raises :class:`EOFError` when cut short (no end marker yet), :class:`GzipDamage` when damaged."""
+    while True:
+        try:
+            block = src.read1(size) if compressed else src.read(size)
+        except EOFError:
+            raise
+        except (zlib.error, gzip.BadGzipFile) as exc:
+            raise GzipDamage(str(exc)) from exc
+        if not block:
+            return
+        yield block
+
+
+CUT_SHORT = "cut short"
+
+
+class GzipDamage(Exception):
+    """A gzip stream that cannot be decompressed past some point (bad data, CRC or length check)."""
+
+
+def _head(path: str, compressed: bool, n: int = FP_LEN) -> tuple[bytes, str]:
+    """The first ``n`` decompressed bytes (fewer for a short file), and what stopped the read, if
+    anything. A gzip stream cut short within its first ``n`` bytes has no head yet (b"", "cut
+    short"): its few bytes may be a partial copy of a file already read, which so short a head
+    cannot tell."""
+    head = b""
     try:
-        with _open(path, compressed) as fh:  # type: ignore[attr-defined]
-            return fh.read(n)  # type: ignore[no-any-return]
-    except (OSError, EOFError, zlib.error):
-        return b""
+        with _open(path, compressed) as src:
+            for block in _blocks(src, compressed, n):
+                head += block
+                if len(head) >= n:
+                    break
+    except EOFError:
+        return (head[:n], "") if len(head) >= n else (b"", CUT_SHORT)
+    except GzipDamage as exc:
+        return head[:n], str(exc)
+    except OSError:  # not readable now: as if empty
+        return b"", ""
+    return head[:n], ""
 
 
 def digest(data: bytes) -> str:
@@ -90,6 +126,7 @@ class FileInfo:
     mtime: float
     compressed: bool
     head: bytes
+    damage: str = ""  # why a gzip stream has no head: CUT_SHORT, or its damage (see :class:`GzipDamage`)
 
     @property
     def key(self) -> str:
@@ -101,7 +138,8 @@ class FileInfo:
         """Stat and fingerprint a file."""
         st = os.stat(path)
         compressed = is_gzip(path)
-        return cls(path, st.st_size, st.st_mtime, compressed, head_bytes(path, compressed))
+        head, damage = _head(path, compressed)
+        return cls(path, st.st_size, st.st_mtime, compressed, head, damage)
 
 
 def match_checkpoint(info: FileInfo, known: list[Checkpoint]) -> Checkpoint | None:
@@ -128,27 +166,53 @@ def last_newline_end(path: str, start: int, size: int) -> int:
 
 
 def copy_slice(info: FileInfo, start: int, end: int | None, dest: str) -> int:
-    """Copy decompressed bytes ``[start, end)`` (to EOF when ``end`` is None) to ``dest``; returns bytes copied."""
+    """Copy decompressed bytes ``[start, end)`` (to EOF when ``end`` is None) to ``dest``; returns bytes
+    copied. A gzip stream raises :class:`EOFError` when cut short, :class:`GzipDamage` when damaged."""
+    got = copy_decompressed(info, start, end, dest)
+    if got.cut_short:
+        raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+    if got.damage:
+        raise GzipDamage(got.damage)
+    return got.size
+
+
+@dataclass(frozen=True)
+class Decompressed:
+    """What :func:`copy_decompressed` copied."""
+
+    size: int
+    cut_short: bool = False  # the gzip stream ends before its end marker (still being written, or cut)
+    damage: str = ""  # the gzip stream cannot be decompressed past ``size``: why
+
+
+def copy_decompressed(info: FileInfo, start: int, end: int | None, dest: str) -> Decompressed:
+    """:func:`copy_slice`, except that a gzip stream cut short or damaged is copied as far as it
+    decompresses, and says so."""
     copied = 0
-    with _open(info.path, info.compressed) as src, open(dest, "wb") as out:  # type: ignore[attr-defined]
-        if info.compressed:
-            remaining = start
-            while remaining:
-                got = src.read(min(_COPY_CHUNK, remaining))
-                if not got:
+    with _open(info.path, info.compressed) as src, open(dest, "wb") as out:
+        try:
+            if info.compressed:
+                skip = start
+                while skip:
+                    got = src.read(min(_COPY_CHUNK, skip))
+                    if not got:
+                        break
+                    skip -= len(got)
+            else:
+                src.seek(start)
+            limit = None if end is None else end - start
+            for block in _blocks(src, info.compressed, _COPY_CHUNK if limit is None else min(_COPY_CHUNK, limit)):
+                if limit is not None and copied + len(block) > limit:
+                    block = block[: limit - copied]
+                out.write(block)
+                copied += len(block)
+                if limit is not None and copied >= limit:
                     break
-                remaining -= len(got)
-        else:
-            src.seek(start)
-        limit = None if end is None else end - start
-        while limit is None or copied < limit:
-            want = _COPY_CHUNK if limit is None else min(_COPY_CHUNK, limit - copied)
-            block = src.read(want)
-            if not block:
-                break
-            out.write(block)
-            copied += len(block)
-    return copied
+        except EOFError:
+            return Decompressed(copied, cut_short=True)
+        except (GzipDamage, zlib.error, gzip.BadGzipFile) as exc:
+            return Decompressed(copied, damage=str(exc))
+    return Decompressed(copied)
 
 
 def gzip_size(path: str) -> int:

@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -70,6 +71,8 @@ class FileResult:
     rejected: int = 0
     reader: str = ""
     error: str = ""
+    warning: str = ""  # read, with something the user should know (a gzip stream cut short or damaged)
+    damaged: bool = False  # part of it can never be read (a damaged gzip stream)
 
 
 @dataclass
@@ -125,8 +128,6 @@ def _region(info: files.FileInfo, cp: Checkpoint | None, now: float, grace: floa
 def _describe(exc: BaseException) -> str:
     """What went wrong with a file, in words that say what it means (whichever reader met it)."""
     text = str(exc).splitlines()[0][:300] if str(exc) else ""
-    if isinstance(exc, EOFError) or "Unexpected end of GZIP stream" in text:
-        return "truncated gzip: the compressed stream ends before its end marker (cut short, or still being written); nothing of it was stored"
     return f"{type(exc).__name__}: {text}"
 
 
@@ -178,8 +179,9 @@ class SourceIngester:
                 if bar is not None:
                     bar.update(result.bytes)
                     bar.set_postfix(events=report.events, rejected=report.rejected)
-            if report.errors:
-                status, error = "partial", "; ".join(f"{f.path}: {f.error}" for f in report.errors)[:2000]
+            troubles = [f"{f.path}: {f.error or f.warning}" for f in report.files if f.status == "error" or f.damaged]
+            if troubles:
+                status, error = "partial", "; ".join(troubles)[:2000]
         except BaseException as exc:
             status, error = "error", f"{type(exc).__name__}: {exc}"
             raise
@@ -206,54 +208,97 @@ class SourceIngester:
             return self._read(path)
         except ConcurrentIngestError as exc:
             return FileResult(path, "unchanged", error=str(exc))
-        except (OSError, duckdb.Error, ValueError, EOFError) as exc:
+        except (OSError, duckdb.Error, ValueError, EOFError, zlib.error, files.GzipDamage) as exc:
             log.warning("cannot read %s: %s", path, exc)
             return FileResult(path, "error", error=_describe(exc))
 
     def _read(self, path: str) -> FileResult:
         info = files.FileInfo.of(path)
+        now = self.opts.clock()
         if info.size == 0 or not info.head:
+            if info.damage == files.CUT_SHORT:  # a gzip stream begun: read once it holds a head
+                old = now.timestamp() - info.mtime >= self.opts.final_line_grace
+                return FileResult(path, "unchanged", warning=(
+                    f"gzip stream without its end marker and under {files.FP_LEN:,} bytes: not read until it is "
+                    "longer or complete (so short a start may be a partial copy of a file already read)") if old else "")
+            if info.damage:
+                return FileResult(path, "error", error=f"damaged gzip ({info.damage}): nothing in it can be decompressed")
             return FileResult(path, "unchanged")
         known = sorted(self.store.checkpoints_of(self.opts.source), key=lambda c: -c.fp_len)
         cp = files.match_checkpoint(info, known)
-        now = self.opts.clock()
         region = _region(info, cp, now.timestamp(), self.opts.final_line_grace)
         if region is None:
             if cp is not None and len(info.head) > cp.fp_len:  # upgrade the identity as the file grows
                 self.store.save_checkpoint(self.opts.source, self._cp(info, cp.offset, cp.complete), now, replaces=cp.file_key)
             return FileResult(path, "unchanged")
         opts = columnar.FactOptions(self.opts.bucket_seconds, now.timestamp(), self.opts.sample_rate, leakage=self.opts.leakage)
-        if self.native and not info.compressed and region.end is not None:
+        if info.compressed:
+            return self._read_gzip(info, cp, region, opts, now)
+        assert region.end is not None  # plain files: read to a known end
+        if self.native:
             return self._read_native(info, cp, info.path, region.start, region.end, opts, now)
-        if self.native and info.compressed:
-            return self._read_native_gzip(info, cp, region, opts, now)
         target, nbytes = self._materialise(info, region)
-        facts = columnar.run_facts_bounded(self.con, self.opts.plan, target, info.compressed and region.direct, opts,
-                                           self.evaluator, self.tmp)  # fmt: skip
+        try:
+            return self._read_duckdb(info, cp, target, nbytes, opts, now, last=(region.end, False))
+        finally:
+            if target != info.path:
+                os.unlink(target)
+
+    def _read_duckdb(self, info: files.FileInfo, cp: Checkpoint | None, target: str, nbytes: int,
+                     opts: columnar.FactOptions, now: datetime, *, last: tuple[int, bool]) -> FileResult:  # fmt: skip
+        """The plain file ``target`` (``info``'s own, or a copy of its unread part) read by DuckDB
+        alone and committed in one transaction with the resume point ``last`` (offset, complete)."""
+        facts = columnar.run_facts_bounded(self.con, self.opts.plan, target, False, opts, self.evaluator, self.tmp)
         batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
-                               sample_rate=self.opts.sample_rate, file=path)  # fmt: skip
-        end = region.end if region.end is not None else -1
-        batch.checkpoint = self._cp(info, end, info.compressed)
+                               sample_rate=self.opts.sample_rate, file=info.path)  # fmt: skip
+        batch.checkpoint = self._cp(info, *last)
         batch.expected_offset = cp.offset if cp else 0
         batch.expected_key = cp.file_key if cp else None
         self.store.apply_ingest(batch, now)
-        if target != path:
-            os.unlink(target)
-        return FileResult(path, "read", nbytes, batch.events, batch.rejected, facts.reader)
+        return FileResult(info.path, "read", nbytes, batch.events, batch.rejected, facts.reader)
 
-    def _read_native_gzip(self, info: files.FileInfo, cp: Checkpoint | None, region: _Region,
-                          opts: columnar.FactOptions, now: datetime) -> FileResult:  # fmt: skip
+    def _read_gzip(self, info: files.FileInfo, cp: Checkpoint | None, region: _Region, opts: columnar.FactOptions,
+                   now: datetime) -> FileResult:  # fmt: skip
         """A gzip file: decompressed once (from its resume point) into a temporary plain file that
-        the native reader reads; resume points stay offsets in the decompressed stream, and the
-        last commit marks the file complete, as a DuckDB read does."""
+        the native reader or DuckDB reads; resume points stay offsets in the decompressed stream,
+        and the last commit marks the file complete.
+
+        A stream cut short (a compressor or a shipper still writing it, or a file damaged for
+        good) is read as far as it decompresses, as a growing plain file is: up to its last full
+        line while the file is younger than the final-line grace, all of it after that. Its resume
+        point stays open, so whatever is appended to the stream later is read too."""
         dest = os.path.join(self.tmp, f"gunzip-{os.getpid()}-{time.monotonic_ns()}.jsonl")
         try:
-            size = files.copy_slice(info, region.start, None, dest)
-            result = self._read_native(info, cp, dest, 0, size, opts, now, shift=region.start, last=(-1, True))
+            got = files.copy_decompressed(info, region.start, None, dest)
+            size, last, warning = got.size, (-1, True), ""
+            if got.damage:  # it will not heal: what decompressed is read, and the file is done
+                last = (region.start + size, True)
+                checked = got.damage.startswith(("CRC check failed", "Incorrect length"))
+                warning = (f"damaged gzip ({got.damage}): " + (
+                    f"read all {size:,} bytes it holds, but some of them may be wrong" if checked else
+                    f"read the {size:,} bytes before the damage; the rest cannot be decompressed"))  # fmt: skip
+            elif got.cut_short:
+                young = now.timestamp() - info.mtime < self.opts.final_line_grace
+                size = files.last_newline_end(dest, 0, size) if young else size
+                os.truncate(dest, size)
+                last = (region.start + size, False)
+                if size == 0:  # nothing new since the last run
+                    return FileResult(info.path, "unchanged")
+                warning = ("gzip stream without its end marker yet (still being written): read its whole lines; "
+                           "the rest is read as it is written" if young else
+                           "gzip stream without its end marker (cut short?): read all it holds; "
+                           "anything written to it later is read too")  # fmt: skip
+            if warning:
+                log.warning("%s: %s", info.path, warning)
+            if self.native:
+                result = self._read_native(info, cp, dest, 0, size, opts, now, shift=region.start, last=last)
+            else:
+                result = self._read_duckdb(info, cp, dest, size, opts, now, last=last)
         finally:
             if os.path.exists(dest):
                 os.unlink(dest)
-        result.bytes = info.size if region.direct else size
+        result.bytes = info.size if region.direct and not warning else size
+        result.warning, result.damaged = warning, bool(got.damage)
         return result
 
     def _read_native(self, info: files.FileInfo, cp: Checkpoint | None, path: str, start: int, end: int,

@@ -1,0 +1,181 @@
+"""Gzip files that are not whole: still being written, cut short, or damaged. What decompresses is
+read once, the rest waits or is reported, and no run crashes or counts twice."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+
+from monitors.ingest import files
+from storage import Store
+from tests.monitors.ingest.helpers import counts_by_event, run_ingest, snapshot, track, write_lines
+
+
+def _lines(n: int, start: int = 0) -> bytes:
+    return b"".join(json.dumps(track(user=f"u{i}")).encode() + b"\n" for i in range(start, start + n))
+
+
+def _old(path: Path) -> None:
+    past = time.time() - 7200
+    os.utime(path, (past, past))
+
+
+class GzipWriter:
+    """A gzip stream written in steps, as a shipper with gzip compression writes it: each step
+    flushes what it has (so it decompresses) and the end marker comes only with :meth:`close`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.z = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: a gzip header and trailer
+        path.write_bytes(b"")
+
+    def write(self, data: bytes) -> None:
+        with open(self.path, "ab") as fh:
+            fh.write(self.z.compress(data) + self.z.flush(zlib.Z_SYNC_FLUSH))
+
+    def close(self) -> None:
+        with open(self.path, "ab") as fh:
+            fh.write(self.z.flush())
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "duckdb"])
+def test_a_gzip_stream_being_written_is_read_as_it_grows(store: Store, tmp_path: Path, native: bool) -> None:
+    w = GzipWriter(tmp_path / "live.jsonl.gz")
+    body = _lines(100)
+    cut = body.index(b"\n", len(body) // 2) + 20  # mid-line: line 51 is half written
+    w.write(body[:cut])
+    first = run_ingest(store, w.path, grace=3600, native=native)
+    assert (first.events, first.rejected) == (51, 0)
+    assert first.files[0].warning.startswith("gzip stream without its end marker yet (still being written)")
+    assert not first.files[0].damaged
+    assert run_ingest(store, w.path, grace=3600, native=native).files[0].status == "unchanged"  # nothing new
+    w.write(body[cut:] + _lines(10, start=100))
+    assert run_ingest(store, w.path, grace=3600, native=native).events == 59
+    w.close()
+    last = run_ingest(store, w.path, grace=3600, native=native)
+    assert (last.events, last.files[0].warning) == (0, "")
+    assert counts_by_event(store) == {"Added to Cart": 110}
+    assert store.read_rejects() == []
+    cp = store.checkpoints_of("web")[0]
+    assert cp.complete  # done: later runs do not decompress it again
+    assert run_ingest(store, w.path, native=native).files[0].status == "unchanged"
+
+
+def test_an_old_gzip_stream_without_its_end_is_read_whole_and_resumes_if_completed(store: Store, tmp_path: Path) -> None:
+    w = GzipWriter(tmp_path / "cut.jsonl.gz")
+    body = _lines(40)
+    w.write(body[:-30])  # the last line is cut
+    _old(w.path)
+    first = run_ingest(store, w.path, grace=300)
+    assert (first.events, first.rejected) == (39, 1)  # the cut line: counted and kept aside
+    assert first.files[0].warning == ("gzip stream without its end marker (cut short?): read all it holds; "
+                                      "anything written to it later is read too")  # fmt: skip
+    assert {r["reason"]: r["count"] for r in store.read_rejects()} == {"invalid_json": 1}
+    again = run_ingest(store, w.path, grace=300)
+    assert (again.files[0].status, again.files[0].warning) == ("unchanged", "")  # said once
+    w.write(_lines(5, start=40))
+    w.close()
+    assert run_ingest(store, w.path, grace=300).events == 5
+    assert counts_by_event(store) == {"Added to Cart": 44}
+
+
+def test_a_gzip_stream_cut_within_its_first_4_kb_waits_for_its_head(store: Store, tmp_path: Path) -> None:
+    """A few hundred bytes cannot tell a new file from the start of a compressed copy of one
+    already read (logrotate compressing app.log.1): they are not read until there is a head."""
+    plain = write_lines(tmp_path / "app.log.1", [track(user=f"u{i}") for i in range(30)])
+    assert run_ingest(store, plain).events == 30
+    w = GzipWriter(tmp_path / "app.log.1.gz")  # the compressor has written its first lines only
+    w.write(plain.read_bytes()[:700])
+    young = run_ingest(store, w.path, grace=3600)
+    assert (young.events, young.files[0].status, young.files[0].warning) == (0, "unchanged", "")
+    _old(w.path)
+    old = run_ingest(store, w.path, grace=300)
+    assert old.events == 0 and "under 4,096 bytes: not read until it is longer or complete" in old.files[0].warning
+    w.write(plain.read_bytes()[700:])  # it has the whole copy now: recognised as read already
+    w.close()
+    assert run_ingest(store, w.path, grace=300).events == 0
+    assert counts_by_event(store) == {"Added to Cart": 30}
+
+
+def _damaged_after(good: bytes, tmp: Path) -> Path:
+    """``good`` in a first gzip member, then a member whose deflate data is invalid."""
+    bad = bytearray(gzip.compress(_lines(50, start=900)))
+    bad[10:12] = b"\xff\xff"  # an invalid block type right after the header
+    path = tmp / "damaged.jsonl.gz"
+    path.write_bytes(gzip.compress(good) + bytes(bad))
+    return path
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "duckdb"])
+def test_a_damaged_gzip_gives_what_decompresses_and_the_other_files_are_read(
+    store: Store, tmp_path: Path, native: bool
+) -> None:
+    damaged = _damaged_after(_lines(300), tmp_path)
+    other = write_lines(tmp_path / "other.jsonl", [track(event="Checkout Started", user="x")])
+    report = run_ingest(store, damaged, other, native=native)
+    by_path = {Path(f.path).name: f for f in report.files}
+    assert (by_path["damaged.jsonl.gz"].events, by_path["damaged.jsonl.gz"].damaged) == (300, True)
+    assert by_path["damaged.jsonl.gz"].warning == (
+        "damaged gzip (Error -3 while decompressing data: invalid block type): read the "
+        f"{len(_lines(300)):,} bytes before the damage; the rest cannot be decompressed")
+    assert by_path["other.jsonl"].events == 1
+    assert counts_by_event(store) == {"Added to Cart": 300, "Checkout Started": 1}
+    before = snapshot(store)
+    again = run_ingest(store, damaged, other, native=native)
+    assert [f.status for f in again.files] == ["unchanged", "unchanged"]  # the damage is final: not re-read
+    assert snapshot(store) == before
+
+
+def test_a_gzip_failing_its_check_is_read_and_flagged(store: Store, tmp_path: Path) -> None:
+    data = bytearray(gzip.compress(_lines(20)))
+    data[-8] ^= 1  # the CRC in the trailer
+    path = tmp_path / "crc.jsonl.gz"
+    path.write_bytes(bytes(data))
+    report = run_ingest(store, path)
+    assert report.events == 20 and report.files[0].damaged
+    assert report.files[0].warning.startswith("damaged gzip (CRC check failed")
+    assert report.files[0].warning.endswith(f"read all {len(_lines(20)):,} bytes it holds, but some of them may be wrong")
+
+
+def test_a_gzip_damaged_at_its_start_is_an_error_not_silence(store: Store, tmp_path: Path) -> None:
+    data = bytearray(gzip.compress(_lines(20)))
+    data[10:12] = b"\xff\xff"
+    path = tmp_path / "bad.jsonl.gz"
+    path.write_bytes(bytes(data))
+    other = write_lines(tmp_path / "ok.jsonl", [track(user="a")])
+    report = run_ingest(store, path, other)
+    assert [(Path(f.path).name, f.status) for f in report.files] == [("bad.jsonl.gz", "error"), ("ok.jsonl", "read")]
+    assert report.files[0].error == "damaged gzip (Error -3 while decompressing data: invalid block type): nothing in it can be decompressed"
+    assert report.events == 1
+
+
+def test_copy_decompressed_keeps_everything_before_the_damage(tmp_path: Path) -> None:
+    good = _lines(2000)  # over one input block of the gzip reader
+    damaged = _damaged_after(good, tmp_path)
+    got = files.copy_decompressed(files.FileInfo.of(str(damaged)), 0, None, str(tmp_path / "out"))
+    assert (got.size, got.cut_short) == (len(good), False) and got.damage.startswith("Error -3")
+    assert (tmp_path / "out").read_bytes() == good
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(gzip.compress(good)[:-12])  # no trailer, and the end of the data missing
+    got = files.copy_decompressed(files.FileInfo.of(str(cut)), 1000, None, str(tmp_path / "out2"))
+    assert got.cut_short and got.damage == ""
+    assert (tmp_path / "out2").read_bytes() == good[1000 : 1000 + got.size] and got.size > len(good) - 1000 - 200
+
+
+def test_cli_prints_the_warning_and_exits_1_for_damage(tmp_path: Path) -> None:
+    damaged = _damaged_after(_lines(10), tmp_path)
+    db = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    cmd = [sys.executable, "-m", "monitors", "ingest", str(damaged), "--db", db, "--source", "web", "--no-progress"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[3])
+    assert out.returncode == 1
+    assert "  warning: " + str(damaged) + ": damaged gzip (Error -3" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert out.stdout.startswith("web: 1 file(s) read, 0 unchanged, 10 events, 0 rejected")
