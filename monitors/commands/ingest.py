@@ -14,7 +14,7 @@ from monitors.timeutil import parse_duration
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the command."""
-    p = sub.add_parser("ingest", help="ingest JSON-lines event logs (plain or gzip) into the metric store")
+    p = sub.add_parser("ingest", help="ingest JSON-lines event logs (plain, gzip, bzip2 or xz) into the metric store")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files, globs or directories (default: the source's paths in the config)")
     add_config_args(p)
     p.add_argument("--source", help="source name (default: the only configured source, else 'default')")
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Ingest and print a summary; exit 1 when some file could not be read, or only in part (a
-    damaged gzip stream). A gzip stream cut short is read as far as it goes, with a warning."""
+    damaged compressed stream). A stream cut short is read as far as it goes, with a warning."""
     config = config_of(args)
     name = args.source or (config.sources[0].name if len(config.sources) == 1 else "default")
     src = config.source(name)

@@ -9,11 +9,16 @@ always stop at a line boundary.
 
 from __future__ import annotations
 
+import bz2
+import contextlib
 import glob
 import gzip
 import hashlib
+import lzma
 import os
+import re
 import shutil
+import stat
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -23,92 +28,161 @@ from monitors.errors import InputError
 from storage.batch import Checkpoint
 
 FP_LEN = 4096
-LOG_SUFFIXES = (".jsonl", ".ndjson", ".json", ".log", ".txt", ".gz")
 _COPY_CHUNK = 16 * 1024 * 1024
 
 
-def is_gzip(path: str) -> bool:
-    """Whether the file starts with the gzip magic number."""
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"))
+_OPENERS: dict[str, Any] = {"gzip": gzip.GzipFile, "bzip2": bz2.BZ2File, "xz": lzma.LZMAFile}
+_PIECE = 4096  # compressed bytes per decompressor call: what a damaged stream can lose before its damage
+
+
+def codec_of(path: str) -> str:
+    """How the file is compressed, by its first bytes: "gzip", "bzip2", "xz", "zstd", or "" (plain)."""
     with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
+        start = fh.read(6)
+    return next((codec for magic, codec in _MAGIC if start.startswith(magic)), "")
+
+
+# Log names, rotated ones included: app.log, app.log.1, app.log.2.gz, app.log-20261128(.gz), events.jsonl…
+_LOG_NAME = re.compile(r"\.(?:jsonl|ndjson|json|log|txt)(?:$|[.\-_])|\.gz$")
+# …but not what editors, shippers and rotation leave beside them (swap files, position files…)
+_NOT_LOG = (".swp", ".swo", ".swx", ".tmp", ".lock", ".pos", ".pid", ".offset", ".md5", ".sha256", ".sig")
+
+
+def is_log_name(name: str) -> bool:
+    """Whether a file met in a directory is read as a log, by its name: the current and rotated
+    names of ``.jsonl``, ``.ndjson``, ``.json``, ``.log`` and ``.txt`` files and any ``.gz``; not
+    hidden files, nor editor swap files, shipper position files, locks and checksums."""
+    return not name.startswith(".") and not name.endswith(_NOT_LOG) and _LOG_NAME.search(name) is not None
 
 
 def discover(patterns: Iterable[str], *, strict: bool) -> list[str]:
-    """Files named by paths, globs and directories (recursively), oldest first.
+    """Regular files named by paths, globs and directories (recursively), oldest first.
 
-    With ``strict`` (explicit CLI paths), a path or glob that matches nothing is an error.
+    With ``strict`` (explicit CLI paths), a path or glob that matches nothing, or a named path that
+    is not a readable regular file, is an error. Files met in a directory or through a glob that
+    vanish meanwhile, dangle or are not regular files (FIFOs, sockets) are passed over; one that is
+    not readable is listed, and its read fails alone.
     """
     found: dict[str, float] = {}
     for pattern in patterns:
         expanded = os.path.expanduser(pattern)
-        matches = sorted(glob.glob(expanded, recursive=True)) if glob.has_magic(expanded) else [expanded]
+        magic = glob.has_magic(expanded)
+        matches = sorted(glob.glob(expanded, recursive=True)) if magic else [expanded]
         hits = 0
         for match in matches:
             if os.path.isdir(match):
-                for root, _dirs, files in os.walk(match):
-                    for name in files:
-                        if name.endswith(LOG_SUFFIXES) or ".log." in name or ".jsonl." in name:
-                            full = os.path.join(root, name)
-                            found[full] = os.path.getmtime(full)
+                for root, _dirs, names in os.walk(match):
+                    for name in names:
+                        full = os.path.join(root, name)
+                        if is_log_name(name) and (mtime := _regular_mtime(full)) is not None:
+                            found[full] = mtime
                             hits += 1
-            elif os.path.isfile(match):
-                found[match] = os.path.getmtime(match)
+            elif (mtime := _regular_mtime(match)) is not None:
+                if not magic and strict and not os.access(match, os.R_OK):
+                    raise InputError(f"cannot read {match}: permission denied")
+                found[match] = mtime
                 hits += 1
-            elif not glob.has_magic(expanded) and strict:
-                raise InputError(f"no such file or directory: {pattern}")
-        if strict and hits == 0 and glob.has_magic(expanded):
+            elif not magic and strict:
+                what = "not a regular file" if os.path.exists(match) else "no such file or directory"
+                raise InputError(f"{what}: {pattern}")
+        if strict and hits == 0 and magic:
             raise InputError(f"no files match {pattern}")
-    for path in found:
-        if not os.access(path, os.R_OK):
-            raise InputError(f"cannot read {path}: permission denied")
     return sorted(found, key=lambda p: (found[p], p))
 
 
-def _open(path: str, compressed: bool) -> Any:
-    return gzip.open(path, "rb") if compressed else open(path, "rb")
+def _regular_mtime(path: str) -> float | None:
+    """The modification time of a regular file (symlinks followed), else None."""
+    try:
+        st = os.stat(path)
+    except OSError:  # vanished (rotation), a dangling link, not reachable
+        return None
+    return st.st_mtime if stat.S_ISREG(st.st_mode) else None
 
 
-def _blocks(src: Any, compressed: bool, size: int) -> Iterator[bytes]:
-    """Decompressed blocks of an open file. A gzip stream is read a member's input block at a time
-    (``read1``), so when it turns out damaged everything before the damage has been yielded: it
-    raises :class:`EOFError` when cut short (no end marker yet), :class:`GzipDamage` when damaged."""
-    while True:
+class _SmallReads:
+    """A file whose reads return at most :data:`_PIECE` bytes, under a decompressing reader: when a
+    stream turns out damaged, the reader loses only the output of the piece the damage is in."""
+
+    mode = "rb"
+
+    def __init__(self, path: str) -> None:
+        self.fh = open(path, "rb", buffering=0)  # noqa: SIM115 (closed by close())
+        self.name = path
+
+    def read(self, n: int = -1) -> bytes:
+        return self.fh.read(_PIECE if n < 0 else min(n, _PIECE))
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+class _Unpacked(contextlib.AbstractContextManager[Any]):
+    """A decompressing reader over :class:`_SmallReads`; closes both."""
+
+    def __init__(self, path: str, codec: str) -> None:
+        self.raw = _SmallReads(path)
         try:
-            block = src.read1(size) if compressed else src.read(size)
-        except EOFError:
+            self.reader = _OPENERS[codec](fileobj=self.raw) if codec == "gzip" else _OPENERS[codec](self.raw)
+        except BaseException:
+            self.raw.close()
             raise
-        except (zlib.error, gzip.BadGzipFile) as exc:
-            raise GzipDamage(str(exc)) from exc
-        if not block:
-            return
+
+    def __enter__(self) -> Any:
+        return self.reader
+
+    def __exit__(self, *exc: object) -> None:
+        self.reader.close()
+        self.raw.close()
+
+
+def _open(path: str, codec: str) -> Any:
+    return _Unpacked(path, codec) if codec else open(path, "rb")
+
+
+def _read(src: Any, codec: str, size: int) -> bytes:
+    """Up to ``size`` decompressed bytes. A compressed stream is read one input block at a time
+    (``read1``), so when it turns out damaged everything before the damage has been returned: it
+    raises :class:`EOFError` when cut short (no end marker yet), :class:`StreamDamage` when damaged."""
+    try:
+        return src.read1(size) if codec else src.read(size)  # type: ignore[no-any-return]
+    except (zlib.error, lzma.LZMAError) as exc:
+        raise StreamDamage(str(exc)) from exc
+    except OSError as exc:
+        if codec and exc.errno is None:  # a decompressor's verdict (bad data, CRC), not an I/O error
+            raise StreamDamage(str(exc)) from exc
+        raise
+
+
+def _blocks(src: Any, codec: str, size: int) -> Iterator[bytes]:
+    """:func:`_read` blocks to the end."""
+    while block := _read(src, codec, size):
         yield block
 
 
 CUT_SHORT = "cut short"
 
 
-class GzipDamage(Exception):
-    """A gzip stream that cannot be decompressed past some point (bad data, CRC or length check)."""
+class StreamDamage(Exception):
+    """A compressed stream that cannot be decompressed past some point (bad data, CRC or length check)."""
 
 
-def _head(path: str, compressed: bool, n: int = FP_LEN) -> tuple[bytes, str]:
+def _head(path: str, codec: str, n: int = FP_LEN) -> tuple[bytes, str]:
     """The first ``n`` decompressed bytes (fewer for a short file), and what stopped the read, if
-    anything. A gzip stream cut short within its first ``n`` bytes has no head yet (b"", "cut
-    short"): its few bytes may be a partial copy of a file already read, which so short a head
-    cannot tell."""
+    anything: :data:`CUT_SHORT` or the damage. A compressed stream cut short within its first
+    ``n`` bytes has no head yet (b""): its few bytes may be a partial copy of a file already read,
+    which so short a head cannot tell."""
     head = b""
     try:
-        with _open(path, compressed) as src:
-            for block in _blocks(src, compressed, n):
+        with _open(path, codec) as src:
+            for block in _blocks(src, codec, n):
                 head += block
                 if len(head) >= n:
                     break
     except EOFError:
         return (head[:n], "") if len(head) >= n else (b"", CUT_SHORT)
-    except GzipDamage as exc:
+    except StreamDamage as exc:
         return head[:n], str(exc)
-    except OSError:  # not readable now: as if empty
-        return b"", ""
     return head[:n], ""
 
 
@@ -126,7 +200,8 @@ class FileInfo:
     mtime: float
     compressed: bool
     head: bytes
-    damage: str = ""  # why a gzip stream has no head: CUT_SHORT, or its damage (see :class:`GzipDamage`)
+    codec: str = ""  # gzip, bzip2, xz, zstd (see :func:`codec_of`); "" when plain
+    damage: str = ""  # why a compressed stream has no head: CUT_SHORT, or its damage (:class:`StreamDamage`)
 
     @property
     def key(self) -> str:
@@ -137,9 +212,16 @@ class FileInfo:
     def of(cls, path: str) -> FileInfo:
         """Stat and fingerprint a file."""
         st = os.stat(path)
-        compressed = is_gzip(path)
-        head, damage = _head(path, compressed)
-        return cls(path, st.st_size, st.st_mtime, compressed, head, damage)
+        codec = codec_of(path)
+        if codec and codec not in _OPENERS:
+            return cls(path, st.st_size, st.st_mtime, True, b"", codec)
+        head, damage = _head(path, codec)
+        return cls(path, st.st_size, st.st_mtime, bool(codec), head, codec, damage)
+
+    @property
+    def readable(self) -> bool:
+        """Whether its compression is one this reads (gzip, bzip2, xz; zstd is not)."""
+        return not self.codec or self.codec in _OPENERS
 
 
 def match_checkpoint(info: FileInfo, known: list[Checkpoint]) -> Checkpoint | None:
@@ -167,12 +249,12 @@ def last_newline_end(path: str, start: int, size: int) -> int:
 
 def copy_slice(info: FileInfo, start: int, end: int | None, dest: str) -> int:
     """Copy decompressed bytes ``[start, end)`` (to EOF when ``end`` is None) to ``dest``; returns bytes
-    copied. A gzip stream raises :class:`EOFError` when cut short, :class:`GzipDamage` when damaged."""
+    copied. A compressed stream raises :class:`EOFError` when cut short, :class:`StreamDamage` when damaged."""
     got = copy_decompressed(info, start, end, dest)
     if got.cut_short:
         raise EOFError("Compressed file ended before the end-of-stream marker was reached")
     if got.damage:
-        raise GzipDamage(got.damage)
+        raise StreamDamage(got.damage)
     return got.size
 
 
@@ -181,27 +263,24 @@ class Decompressed:
     """What :func:`copy_decompressed` copied."""
 
     size: int
-    cut_short: bool = False  # the gzip stream ends before its end marker (still being written, or cut)
-    damage: str = ""  # the gzip stream cannot be decompressed past ``size``: why
+    cut_short: bool = False  # the stream ends before its end marker (still being written, or cut)
+    damage: str = ""  # the stream cannot be decompressed past ``size``: why
 
 
 def copy_decompressed(info: FileInfo, start: int, end: int | None, dest: str) -> Decompressed:
-    """:func:`copy_slice`, except that a gzip stream cut short or damaged is copied as far as it
-    decompresses, and says so."""
+    """:func:`copy_slice`, except that a compressed stream cut short or damaged is copied as far as
+    it decompresses, and says so."""
     copied = 0
-    with _open(info.path, info.compressed) as src, open(dest, "wb") as out:
+    with _open(info.path, info.codec) as src, open(dest, "wb") as out:
         try:
             if info.compressed:
                 skip = start
-                while skip:
-                    got = src.read(min(_COPY_CHUNK, skip))
-                    if not got:
-                        break
+                while skip and (got := _read(src, info.codec, min(_COPY_CHUNK, skip))):
                     skip -= len(got)
             else:
                 src.seek(start)
             limit = None if end is None else end - start
-            for block in _blocks(src, info.compressed, _COPY_CHUNK if limit is None else min(_COPY_CHUNK, limit)):
+            for block in _blocks(src, info.codec, _COPY_CHUNK if limit is None else min(_COPY_CHUNK, limit)):
                 if limit is not None and copied + len(block) > limit:
                     block = block[: limit - copied]
                 out.write(block)
@@ -210,20 +289,9 @@ def copy_decompressed(info: FileInfo, start: int, end: int | None, dest: str) ->
                     break
         except EOFError:
             return Decompressed(copied, cut_short=True)
-        except (GzipDamage, zlib.error, gzip.BadGzipFile) as exc:
+        except StreamDamage as exc:
             return Decompressed(copied, damage=str(exc))
     return Decompressed(copied)
-
-
-def gzip_size(path: str) -> int:
-    """Decompressed size of a gzip file (reads it through)."""
-    total = 0
-    with gzip.open(path, "rb") as fh:
-        while True:
-            block = fh.read(_COPY_CHUNK)
-            if not block:
-                return total
-            total += len(block)
 
 
 def clear_dir(path: str) -> None:

@@ -71,8 +71,8 @@ class FileResult:
     rejected: int = 0
     reader: str = ""
     error: str = ""
-    warning: str = ""  # read, with something the user should know (a gzip stream cut short or damaged)
-    damaged: bool = False  # part of it can never be read (a damaged gzip stream)
+    warning: str = ""  # read, with something the user should know (a compressed stream cut short or damaged)
+    damaged: bool = False  # part of it can never be read (a damaged compressed stream)
 
 
 @dataclass
@@ -107,7 +107,7 @@ class IngestReport:
 @dataclass(frozen=True)
 class _Region:
     start: int
-    end: int | None  # None: to EOF (gzip)
+    end: int | None  # None: to EOF (compressed)
     direct: bool
 
 
@@ -208,7 +208,7 @@ class SourceIngester:
             return self._read(path)
         except ConcurrentIngestError as exc:
             return FileResult(path, "unchanged", error=str(exc))
-        except (OSError, duckdb.Error, ValueError, EOFError, zlib.error, files.GzipDamage) as exc:
+        except (OSError, duckdb.Error, ValueError, EOFError, zlib.error, files.StreamDamage) as exc:
             log.warning("cannot read %s: %s", path, exc)
             return FileResult(path, "error", error=_describe(exc))
 
@@ -216,13 +216,16 @@ class SourceIngester:
         info = files.FileInfo.of(path)
         now = self.opts.clock()
         if info.size == 0 or not info.head:
-            if info.damage == files.CUT_SHORT:  # a gzip stream begun: read once it holds a head
+            if not info.readable:
+                return FileResult(path, "error", error=f"compressed with {info.codec}, which is not read (gzip, bzip2 and "
+                                                       "xz are): decompress it, or have it compressed with gzip")  # fmt: skip
+            if info.damage == files.CUT_SHORT:  # a stream begun: read once it holds a head
                 old = now.timestamp() - info.mtime >= self.opts.final_line_grace
                 return FileResult(path, "unchanged", warning=(
-                    f"gzip stream without its end marker and under {files.FP_LEN:,} bytes: not read until it is "
-                    "longer or complete (so short a start may be a partial copy of a file already read)") if old else "")
+                    f"{info.codec} stream without its end marker and under {files.FP_LEN:,} bytes: not read until it "
+                    "is longer or complete (so short a start may be a partial copy of a file already read)") if old else "")
             if info.damage:
-                return FileResult(path, "error", error=f"damaged gzip ({info.damage}): nothing in it can be decompressed")
+                return FileResult(path, "error", error=f"damaged {info.codec} ({info.damage}): nothing in it can be decompressed")
             return FileResult(path, "unchanged")
         known = sorted(self.store.checkpoints_of(self.opts.source), key=lambda c: -c.fp_len)
         cp = files.match_checkpoint(info, known)
@@ -233,7 +236,7 @@ class SourceIngester:
             return FileResult(path, "unchanged")
         opts = columnar.FactOptions(self.opts.bucket_seconds, now.timestamp(), self.opts.sample_rate, leakage=self.opts.leakage)
         if info.compressed:
-            return self._read_gzip(info, cp, region, opts, now)
+            return self._read_compressed(info, cp, region, opts, now)
         assert region.end is not None  # plain files: read to a known end
         if self.native:
             return self._read_native(info, cp, info.path, region.start, region.end, opts, now)
@@ -257,24 +260,24 @@ class SourceIngester:
         self.store.apply_ingest(batch, now)
         return FileResult(info.path, "read", nbytes, batch.events, batch.rejected, facts.reader)
 
-    def _read_gzip(self, info: files.FileInfo, cp: Checkpoint | None, region: _Region, opts: columnar.FactOptions,
-                   now: datetime) -> FileResult:  # fmt: skip
-        """A gzip file: decompressed once (from its resume point) into a temporary plain file that
-        the native reader or DuckDB reads; resume points stay offsets in the decompressed stream,
-        and the last commit marks the file complete.
+    def _read_compressed(self, info: files.FileInfo, cp: Checkpoint | None, region: _Region,
+                         opts: columnar.FactOptions, now: datetime) -> FileResult:  # fmt: skip
+        """A gzip, bzip2 or xz file: decompressed once (from its resume point) into a temporary
+        plain file that the native reader or DuckDB reads; resume points stay offsets in the
+        decompressed stream, and the last commit marks the file complete.
 
         A stream cut short (a compressor or a shipper still writing it, or a file damaged for
         good) is read as far as it decompresses, as a growing plain file is: up to its last full
         line while the file is younger than the final-line grace, all of it after that. Its resume
         point stays open, so whatever is appended to the stream later is read too."""
-        dest = os.path.join(self.tmp, f"gunzip-{os.getpid()}-{time.monotonic_ns()}.jsonl")
+        dest = os.path.join(self.tmp, f"unpacked-{os.getpid()}-{time.monotonic_ns()}.jsonl")
         try:
             got = files.copy_decompressed(info, region.start, None, dest)
             size, last, warning = got.size, (-1, True), ""
             if got.damage:  # it will not heal: what decompressed is read, and the file is done
                 last = (region.start + size, True)
                 checked = got.damage.startswith(("CRC check failed", "Incorrect length"))
-                warning = (f"damaged gzip ({got.damage}): " + (
+                warning = (f"damaged {info.codec} ({got.damage}): " + (
                     f"read all {size:,} bytes it holds, but some of them may be wrong" if checked else
                     f"read the {size:,} bytes before the damage; the rest cannot be decompressed"))  # fmt: skip
             elif got.cut_short:
@@ -284,9 +287,9 @@ class SourceIngester:
                 last = (region.start + size, False)
                 if size == 0:  # nothing new since the last run
                     return FileResult(info.path, "unchanged")
-                warning = ("gzip stream without its end marker yet (still being written): read its whole lines; "
-                           "the rest is read as it is written" if young else
-                           "gzip stream without its end marker (cut short?): read all it holds; "
+                warning = (f"{info.codec} stream without its end marker yet (still being written): read its whole "
+                           "lines; the rest is read as it is written" if young else
+                           f"{info.codec} stream without its end marker (cut short?): read all it holds; "
                            "anything written to it later is read too")  # fmt: skip
             if warning:
                 log.warning("%s: %s", info.path, warning)

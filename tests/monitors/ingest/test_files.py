@@ -1,11 +1,15 @@
-"""Gzip files that are not whole: still being written, cut short, or damaged. What decompresses is
-read once, the rest waits or is reported, and no run crashes or counts twice."""
+"""Finding log files and reading compressed ones. Compressed files that are not whole (still being
+written, cut short, damaged): what decompresses is read once, the rest waits or is reported, and no
+run crashes or counts twice."""
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import json
+import lzma
 import os
+import random
 import subprocess
 import sys
 import time
@@ -14,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from monitors.errors import InputError
 from monitors.ingest import files
 from storage import Store
 from tests.monitors.ingest.helpers import counts_by_event, run_ingest, snapshot, track, write_lines
@@ -21,6 +26,13 @@ from tests.monitors.ingest.helpers import counts_by_event, run_ingest, snapshot,
 
 def _lines(n: int, start: int = 0) -> bytes:
     return b"".join(json.dumps(track(user=f"u{i}")).encode() + b"\n" for i in range(start, start + n))
+
+
+def _noisy_lines(n: int, start: int = 0) -> bytes:
+    """Lines that do not compress to almost nothing (a random token each)."""
+    rnd = random.Random(start)
+    return b"".join(json.dumps(track(user=f"u{i}", token=f"{rnd.getrandbits(128):032x}")).encode() + b"\n"
+                    for i in range(start, start + n))  # fmt: skip
 
 
 def _old(path: Path) -> None:
@@ -179,3 +191,81 @@ def test_cli_prints_the_warning_and_exits_1_for_damage(tmp_path: Path) -> None:
     assert "  warning: " + str(damaged) + ": damaged gzip (Error -3" in out.stderr
     assert "Traceback" not in out.stderr
     assert out.stdout.startswith("web: 1 file(s) read, 0 unchanged, 10 events, 0 rejected")
+
+
+# -- other compressions
+
+
+@pytest.mark.parametrize("codec", ["bzip2", "xz"])
+def test_bzip2_and_xz_files_are_read_and_keep_the_resume_point_of_their_plain_file(
+    store: Store, tmp_path: Path, codec: str
+) -> None:
+    plain = tmp_path / "app.log.1"
+    plain.write_bytes(_lines(60))
+    assert run_ingest(store, plain).events == 60
+    with open(plain, "ab") as fh:
+        fh.write(_lines(7, start=60))  # written just before rotation: not read yet
+    packed = tmp_path / ("app.log.1.bz2" if codec == "bzip2" else "app.log.1.xz")
+    packed.write_bytes((bz2.compress if codec == "bzip2" else lzma.compress)(plain.read_bytes()))
+    plain.unlink()
+    assert files.codec_of(str(packed)) == codec
+    assert run_ingest(store, packed).events == 7
+    assert counts_by_event(store) == {"Added to Cart": 67}
+
+
+@pytest.mark.parametrize("codec", ["bzip2", "xz"])
+def test_bzip2_and_xz_cut_short_or_damaged(store: Store, tmp_path: Path, codec: str) -> None:
+    def compress(data: bytes) -> bytes:  # bzip2 in 100 KB blocks: a cut one gives nothing
+        return bz2.compress(data, 1) if codec == "bzip2" else lzma.compress(data)
+
+    whole = compress(_noisy_lines(2000))
+    cut = tmp_path / f"cut.{codec}"
+    cut.write_bytes(whole[: len(whole) * 3 // 4])
+    _old(cut)
+    report = run_ingest(store, cut, grace=300)
+    assert report.files[0].warning.startswith(f"{codec} stream without its end marker (cut short?)")
+    assert 500 < report.events < 2000 and not report.files[0].damaged
+    damaged = tmp_path / f"damaged.{codec}"
+    data = bytearray(compress(_noisy_lines(2000, start=5000)))
+    data[len(data) // 2 : len(data) // 2 + 8] = b"\x00" * 8
+    damaged.write_bytes(bytes(data))
+    report = run_ingest(store, damaged)
+    assert report.files[0].damaged and report.files[0].warning.startswith(f"damaged {codec} (")
+    # the damage is in the middle; a decompressor gives up to a block (bzip2: 100 KB) less before it
+    assert 600 <= report.events <= 1000
+
+
+def test_zstd_files_are_an_error_that_says_what_to_do(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "app.log.1.zst"
+    path.write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00" * 64)
+    report = run_ingest(store, path)
+    assert (report.files[0].status, report.files[0].error) == (
+        "error", "compressed with zstd, which is not read (gzip, bzip2 and xz are): decompress it, or have it compressed with gzip")
+
+
+# -- discovery
+
+
+def test_a_directory_yields_current_and_rotated_logs_and_nothing_else(tmp_path: Path) -> None:
+    names = ["app.log", "app.log.1", "app.log.2.gz", "app.log-20261128", "app.log-20261127.gz", "events.jsonl",
+             "events.jsonl.1", "events.ndjson", "dump.json", "notes.txt", "x.gz", "api_2026-11-28.log",
+             # not logs:
+             "README.md", "app.log.swp", ".app.log.swp", ".hidden.log", "app.log.pos", "app.log.lock", "run.pid",
+             "events.jsonl.md5", "image.png"]  # fmt: skip
+    for i, name in enumerate(names):
+        (tmp_path / name).write_text(f"{i}\n")
+        os.utime(tmp_path / name, (1_000_000 + i, 1_000_000 + i))
+    assert [Path(p).name for p in files.discover([str(tmp_path)], strict=True)] == names[:12]
+
+
+def test_discovery_passes_over_dangling_links_fifos_and_files_that_vanish(store: Store, tmp_path: Path) -> None:
+    write_lines(tmp_path / "a.jsonl", [track(user="a")])
+    (tmp_path / "gone.log").symlink_to(tmp_path / "deleted-by-rotation.log")
+    os.mkfifo(tmp_path / "pipe.log")  # opening it would block the run
+    report = run_ingest(store, tmp_path)
+    assert [Path(f.path).name for f in report.files] == ["a.jsonl"] and report.events == 1
+    with pytest.raises(InputError, match=r"^not a regular file: .*pipe\.log$"):
+        files.discover([str(tmp_path / "pipe.log")], strict=True)
+    with pytest.raises(InputError, match=r"^no such file or directory: .*gone\.log$"):
+        files.discover([str(tmp_path / "gone.log")], strict=True)
+    assert files.discover([str(tmp_path / "*.log")], strict=False) == []  # the glob's matches are not files
