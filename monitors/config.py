@@ -18,6 +18,7 @@ from monitors.customerio.config import CustomerIOConfig
 from monitors.detectors.config import DetectorsConfig
 from monitors.errors import ConfigError
 from monitors.ingest.leakage import LeakageConfig
+from monitors.ingest.names import DEFAULT_MAX_NAMES
 from monitors.jobs.config import WorkerConfig
 from monitors.timeutil import parse_duration
 from monitors.ui.config import DashboardConfig
@@ -47,6 +48,8 @@ class SourceConfig(StrictModel):
     paths: list[str] = Field(min_length=1)
     conformance_sample_rate: float = Field(default=1.0, gt=0.0, le=1.0)
     final_line_grace: str = "5m"
+    # distinct track event names kept; new ones past it count as "(other events)" (0: no limit)
+    max_event_names: int = Field(default=DEFAULT_MAX_NAMES, ge=0)
 
     @field_validator("final_line_grace")
     @classmethod

@@ -42,6 +42,13 @@ class MetricsReader:
             rows = conn.execute(select(series).order_by(series.c.source, series.c.environment, series.c.event)).all()
         return pd.DataFrame([r._asdict() for r in rows], columns=[c.name for c in series.columns])
 
+    def track_names(self, source: str, environment: str) -> set[str]:
+        """The event names of the track series of one source and environment."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(series.c.event).where(series.c.source == source, series.c.environment == environment,
+                                                             series.c.msg_type == "track")).scalars().all()  # fmt: skip
+        return set(rows)
+
     def _series_filter(self, source: str | None, environment: str | None, event: str | None) -> list[Any]:
         conds: list[Any] = []
         for col, val in (("source", source), ("environment", environment), ("event", event)):

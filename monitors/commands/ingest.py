@@ -7,6 +7,7 @@ import sys
 
 from monitors.commands._common import add_config_args, config_of, open_store
 from monitors.errors import ConfigError
+from monitors.ingest.names import DEFAULT_MAX_NAMES
 from monitors.ingest.pipeline import IngestOptions, ingest
 from monitors.plan import load_plan
 from monitors.timeutil import parse_duration
@@ -22,6 +23,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--plan", metavar="FILE", help="tracking plan YAML/JSON (default: config, else the built-in D2C plan)")
     p.add_argument("--bucket", help="bucket width, e.g. 5m (default: config, 5m)")
     p.add_argument("--final-line-grace", help="read an unterminated last line once the file is this old (default 5m)")
+    p.add_argument("--max-event-names", type=int, metavar="N",
+                   help="distinct track event names a source keeps; new ones past it count as '(other events)' "
+                        "(default: the source's, else 2000; 0: no limit)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=run)
@@ -46,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         final_line_grace=parse_duration(args.final_line_grace or (src.final_line_grace if src else "5m")),
         progress=not args.no_progress,
         leakage=config.leakage,
+        max_event_names=_max_names(args.max_event_names, src.max_event_names if src else DEFAULT_MAX_NAMES),
     )
     report = ingest(store, paths, opts, strict=True)
     if args.format == "json":
@@ -67,3 +72,11 @@ def run(args: argparse.Namespace) -> int:
         for f in report.errors:
             print(f"  error: {f.path}: {f.error}", file=sys.stderr)
     return 1 if report.errors or any(f.damaged for f in report.files) else 0
+
+
+def _max_names(flag: int | None, configured: int) -> int:
+    if flag is None:
+        return configured
+    if flag < 0:
+        raise ConfigError(f"--max-event-names must be 0 (no limit) or more, not {flag}")
+    return flag

@@ -118,7 +118,10 @@ typedef struct {
     int32_t mt;
     int32_t layout; /* -1: none */
     int items;      /* the event plans an array with an item schema */
+    int32_t alias;  /* -1, or the id its messages count under (OVERFLOW_NAME: a name not admitted) */
 } EvInfo;
+
+#define OVERFLOW_NAME "(other events)"
 
 typedef struct { int32_t ev, nkeys; int64_t bucket; uint64_t flags, tc[MAXC]; } ComboKey;
 typedef struct { ComboKey k; int64_t n, g, sample; } ComboRec;
@@ -221,7 +224,14 @@ typedef struct {
     int32_t type_ev1[6];                                  /* "$identify"...: id + 1 per message type */
     SkipSlot skipc[SKIP_SLOTS];                           /* values skipped lately, validated */
     int busy;
+    /* event-name budget (set_names): at most max_names distinct track names, else names_over;
+     * or, when admit_on, the admitted names, the others counting under OVERFLOW_NAME */
+    int64_t max_names, n_names;
+    int names_over, admit_on;
+    Strtab admitted;
 } Scanner;
+
+static PyObject *TooManyNames; /* _scan.TooManyNames: parse() went over the event-name budget */
 
 /* ------------------------------------------------------------------ timestamps */
 
@@ -706,12 +716,34 @@ static int32_t intern_event(Scanner *S, int mt, const char *e, size_t n) {
     memcpy(key + 1, e, n);
     int created;
     int32_t id = strtab_id(&S->events, key, n + 1, &created);
-    if (id < 0 || !created) return id;
+    if (id < 0) return id;
+    if (!created) {
+        int32_t alias = ((const EvInfo *)S->evinfo.data)[id].alias;
+        return alias >= 0 ? alias : id;
+    }
     if (!utf8_valid((const unsigned char *)e, n)) { /* the line is not UTF-8: DuckDB's; forget the name */
         strtab_pop(&S->events);
         return -2;
     }
-    EvInfo info = {mt, -1, 0};
+    EvInfo info = {mt, -1, 0, -1};
+    if (mt == MT_TRACK && S->admit_on && !(n == sizeof OVERFLOW_NAME - 1 && memcmp(e, OVERFLOW_NAME, n) == 0)) {
+        int fresh;
+        int32_t known = strtab_id(&S->admitted, e, n, &fresh);
+        if (known < 0) return -2;
+        if (fresh) { /* not admitted: its messages count under OVERFLOW_NAME */
+            strtab_pop(&S->admitted);
+            if (buf_put(&S->evinfo, &info, sizeof info)) return -2;
+            int32_t over = intern_event(S, MT_TRACK, OVERFLOW_NAME, sizeof OVERFLOW_NAME - 1);
+            if (over < 0) return over;
+            ((EvInfo *)S->evinfo.data)[id].alias = over;
+            return over;
+        }
+    }
+    if (mt == MT_TRACK && S->max_names > 0 && ++S->n_names > S->max_names) { /* over budget: the caller decides */
+        S->names_over = 1;
+        strtab_pop(&S->events);
+        return -2;
+    }
     const char *lname = mt == MT_TRACK ? e : NULL;
     if (mt == MT_IDENTIFY) {
         info.layout = S->identify_layout;
@@ -1242,6 +1274,7 @@ static void Scanner_dealloc(Scanner *S) {
         buf_free(&S->aux[k]);
     }
     buf_free(&S->evinfo);
+    strtab_free(&S->admitted);
     buf_free(&S->rows);
     buf_free(&S->xk);
     buf_free(&S->deferred);
@@ -1334,7 +1367,7 @@ static int Scanner_init(Scanner *S, PyObject *args, PyObject *kwds) {
             S->arrays[a].nchecks++;
         }
     }
-    if (strtab_init(&S->events) || strtab_init(&S->xkeys) || strtab_init(&S->aid_md5) || table_init(&S->combos, sizeof(ComboKey), sizeof(ComboRec)) ||
+    if (strtab_init(&S->events) || strtab_init(&S->xkeys) || strtab_init(&S->aid_md5) || strtab_init(&S->admitted) || table_init(&S->combos, sizeof(ComboKey), sizeof(ComboRec)) ||
         table_init(&S->samples, sizeof(SampleKey), sizeof(SampleRec)) ||
         table_init(&S->groups, sizeof(GroupKey), sizeof(GroupRec)) ||
         table_init(&S->extra, sizeof(XKey), sizeof(XRec))) {
@@ -1386,6 +1419,7 @@ static PyObject *Scanner_parse(Scanner *S, PyObject *args) {
             oom = 1;
             break;
         }
+        if (S->names_over) break; /* over the event-name budget: this read is abandoned */
         if (r == 1) rows++;
         else if (r == 0) blank++;
         else if (has_batch_key(p, (size_t)(le - p)) && explode_batch(&S->deferred, p, (size_t)(le - p))) { /* one line per message */ }
@@ -1399,6 +1433,10 @@ static PyObject *Scanner_parse(Scanner *S, PyObject *args) {
     S->busy = 0;
     PyBuffer_Release(&view);
     if (oom) return PyErr_NoMemory();
+    if (S->names_over) {
+        PyErr_Format(TooManyNames, "over %lld distinct event names", (long long)S->max_names);
+        return NULL;
+    }
     S->n_rows += rows;
     S->n_blank += blank;
     PyObject *deferred = PyBytes_FromStringAndSize(S->deferred.data, (Py_ssize_t)S->deferred.len);
@@ -1568,7 +1606,36 @@ static PyObject *Scanner_result(Scanner *S, PyObject *unused) {
                          "blank", (long long)S->n_blank);
 }
 
+/* set_names(max_names, admitted) on a fresh scanner: at most max_names distinct track names (0: no
+ * limit; one more makes parse() raise TooManyNames), or, with a list of admitted names, every other
+ * track name counted under OVERFLOW_NAME. */
+static PyObject *Scanner_set_names(Scanner *S, PyObject *args) {
+    long long cap;
+    PyObject *admitted;
+    if (!PyArg_ParseTuple(args, "LO", &cap, &admitted)) return NULL;
+    if (S->busy || S->events.n) {
+        PyErr_SetString(PyExc_RuntimeError, "set_names() on a scanner that has read");
+        return NULL;
+    }
+    S->max_names = cap > 0 ? cap : 0;
+    S->admit_on = admitted != Py_None;
+    if (!S->admit_on) Py_RETURN_NONE;
+    if (!PyList_Check(admitted)) {
+        PyErr_SetString(PyExc_TypeError, "admitted: a list of names or None");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(admitted); i++) {
+        Py_ssize_t n;
+        const char *name = PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(admitted, i), &n);
+        int created;
+        if (!name) return NULL;
+        if (strtab_id(&S->admitted, name, (size_t)n, &created) < 0) return PyErr_NoMemory();
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef Scanner_methods[] = {
+    {"set_names", (PyCFunction)Scanner_set_names, METH_VARARGS, "set_names(max_names, admitted names or None)"},
     {"parse", (PyCFunction)Scanner_parse, METH_VARARGS, "parse(buffer, start, end) -> (rows, deferred, blank)"},
     {"pending", (PyCFunction)Scanner_pending, METH_NOARGS, "values awaiting their leak signals, per kind"},
     {"resolve", (PyCFunction)Scanner_resolve, METH_VARARGS, "resolve([bytes per kind])"},
@@ -1732,7 +1799,15 @@ PyMODINIT_FUNC PyInit__scan(void) {
     PyObject *m = PyModule_Create(&moduledef);
     if (!m) return NULL;
     Py_INCREF(&ScannerType);
-    if (PyModule_AddObject(m, "Scanner", (PyObject *)&ScannerType) < 0 ||
+    TooManyNames = PyErr_NewException("_scan.TooManyNames", NULL, NULL);
+    if (!TooManyNames) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(TooManyNames);
+    if (PyModule_AddObject(m, "TooManyNames", TooManyNames) < 0 ||
+        PyModule_AddStringConstant(m, "OVERFLOW_NAME", OVERFLOW_NAME) < 0 ||
+        PyModule_AddObject(m, "Scanner", (PyObject *)&ScannerType) < 0 ||
         PyModule_AddObject(m, "NULL_HASH", PyLong_FromUnsignedLongLong(EHM_DUCK_NULL_HASH)) < 0 ||
         PyModule_AddIntConstant(m, "ROW_BYTES", (long)sizeof(Row)) < 0) {
         Py_DECREF(m);

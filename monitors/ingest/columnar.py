@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from duckdb.func import FunctionNullHandling, PythonUDFType
 
-from monitors.ingest import native, rows, sqlgen
+from monitors.ingest import names, native, rows, sqlgen
 from monitors.ingest.conformance import Evaluator
 from monitors.ingest.leakage import LeakageConfig
 from monitors.ingest.samples import SampleKeeper
@@ -44,6 +44,10 @@ class FactOptions:
     sample_rate: float = 1.0
     property_stats: bool = True
     leakage: LeakageConfig | None = None
+    # the event-name budget (see monitors.ingest.names): the native scanner stops past max_names
+    # distinct track names (0: no limit); with ``admitted``, other track names count as OVERFLOW_NAME
+    max_names: int = 0
+    admitted: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -150,6 +154,8 @@ class _Run:
         self.tcs = [f"tc{c}" for c in range(self.n_codes)]
 
     def lean(self, rows: str) -> str:
+        if self.opts.admitted is not None:
+            rows = names.overflow_rows(self.con, rows, self.opts.admitted)
         return sqlgen.lean_sql(self.plan, bucket_seconds=self.opts.bucket_seconds, now_epoch=self.opts.now_epoch,
                                sample_rate=self.opts.sample_rate, source=f"({rows})", leakage=self.opts.leakage,
                                property_stats=self.opts.property_stats)  # fmt: skip
@@ -164,6 +170,11 @@ class _Run:
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {lean}")
         finally:
             self.con.remove_function(keeper)
+        if self.opts.max_names > 0 and self.opts.admitted is None:  # the budget's guard, before any sketch
+            (n,) = self.con.execute(f"SELECT count(DISTINCT event) FROM {table} WHERE reason IS NULL AND msg_type = 'track'"
+                                    ).fetchone() or (0,)  # fmt: skip
+            if n > self.opts.max_names:
+                raise native.TooManyNames(f"over {self.opts.max_names} distinct event names")
         queries = sqlgen.stage2_sql(table, self.n_codes)
         queries["samples"] = sqlgen.samples_sql(table, self.n_codes)
         if self.opts.property_stats:
@@ -222,7 +233,8 @@ def _encoding_rejects(con: duckdb.DuckDBPyConnection, rejects: str) -> pd.DataFr
 def native_reader(con: duckdb.DuckDBPyConnection, plan: Plan, opts: FactOptions, evaluator: Evaluator) -> native.NativeReader:
     """A native reader for the ranges of one file (close it after the last one)."""
     return native.NativeReader(con, plan, evaluator, bucket_seconds=opts.bucket_seconds, now_epoch=opts.now_epoch,
-                               leakage=opts.leakage, property_stats=opts.property_stats)  # fmt: skip
+                               leakage=opts.leakage, property_stats=opts.property_stats, max_names=opts.max_names,
+                               admitted=opts.admitted)  # fmt: skip
 
 
 def run_native(

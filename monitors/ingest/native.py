@@ -42,6 +42,8 @@ except ImportError:  # built without a C compiler: DuckDB reads everything
     _scan = None
 
 MAX_CODES = 4
+# parse() went past the scanner's event-name budget (``max_names``): the read is abandoned
+TooManyNames: type[Exception] = _scan.TooManyNames if _scan is not None else RuntimeError
 CHUNK_BYTES = 4 << 20
 JUDGE_VALUES = 50_000  # distinct new values judged per DuckDB query (a query costs milliseconds)
 MAX_WAITING_ROWS = 200_000  # rows held back until their values are judged (~30 MB)
@@ -137,12 +139,13 @@ class NativeReader:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, plan: Plan, evaluator: Evaluator, *, bucket_seconds: int,
                  now_epoch: float, leakage: LeakageConfig | None, property_stats: bool = True,
-                 threads: int | None = None) -> None:  # fmt: skip
+                 threads: int | None = None, max_names: int = 0, admitted: tuple[str, ...] | None = None) -> None:  # fmt: skip
         assert _scan is not None
         self.con, self.ev, self.layout = con, evaluator, evaluator.layout
         self.bucket_seconds, self.now_epoch = bucket_seconds, now_epoch
         self.cfg = leakage or LeakageConfig()
         self.property_stats = property_stats
+        self.max_names, self.admitted = max_names, admitted
         self.threads = max(1, threads or min(2, os.cpu_count() or 1))
         item_events = {ev.name for ev in plan.events.values() for p in ev.spec.props.values() if p.items is not None}
         self.layouts = [(name, name == "$identify", list(keys), name in item_events)
@@ -167,8 +170,11 @@ class NativeReader:
 
     def _scanner(self, judge: LeakJudge) -> Any:
         assert _scan is not None
-        return _scan.Scanner(self.bucket_seconds, self.now_epoch, LN_GAMMA, MIN_VALUE, ZERO_BIN, NEGATIVE_BIN, MAX_PAYLOAD,
-                             self.layouts, self.arrays, bytes(_FIELD_SIGNALS), judge.null_bits, judge.active)  # fmt: skip
+        scanner = _scan.Scanner(self.bucket_seconds, self.now_epoch, LN_GAMMA, MIN_VALUE, ZERO_BIN, NEGATIVE_BIN,
+                                MAX_PAYLOAD, self.layouts, self.arrays, bytes(_FIELD_SIGNALS), judge.null_bits,
+                                judge.active)  # fmt: skip
+        scanner.set_names(self.max_names, None if self.admitted is None else list(self.admitted))
+        return scanner
 
     def read(self, path: str, start: int, end: int, deferred: Callable[[bytes], object]) -> NativeResult:
         """Aggregates of the lines in ``[start, end)`` of ``path``; lines left to DuckDB go to

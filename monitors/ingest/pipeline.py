@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
@@ -26,7 +27,7 @@ from typing import Any
 import duckdb
 
 from monitors.errors import ConfigError
-from monitors.ingest import columnar, files, merge, native
+from monitors.ingest import columnar, files, merge, names, native
 from monitors.ingest.conformance import Evaluator
 from monitors.ingest.leakage import LeakageConfig
 from monitors.plan import Plan
@@ -58,6 +59,7 @@ class IngestOptions:
     clock: Callable[[], datetime] = utcnow
     leakage: LeakageConfig | None = None
     native: bool = True  # the native scanner for the lines it can read (monitors/ingest/native.py)
+    max_event_names: int = names.DEFAULT_MAX_NAMES  # per source and environment; 0: no limit (monitors/ingest/names.py)
 
 
 @dataclass
@@ -251,14 +253,30 @@ class SourceIngester:
                      opts: columnar.FactOptions, now: datetime, *, last: tuple[int, bool]) -> FileResult:  # fmt: skip
         """The plain file ``target`` (``info``'s own, or a copy of its unread part) read by DuckDB
         alone and committed in one transaction with the resume point ``last`` (offset, complete)."""
-        facts = columnar.run_facts_bounded(self.con, self.opts.plan, target, False, opts, self.evaluator, self.tmp)
+        known, budget, warning = self._known_names(), self.opts.max_event_names, ""
+        guarded = dataclasses.replace(opts, max_names=budget + len(known) if budget > 0 else 0)
+        try:
+            facts: columnar.Facts | None = columnar.run_facts_bounded(self.con, self.opts.plan, target, False, guarded,
+                                                                      self.evaluator, self.tmp)  # fmt: skip
+        except native.TooManyNames:  # given up before its sketches: far over the budget
+            facts = None
+        if facts is None or names.over_budget(_track_names(facts), known, budget):  # again, the names fixed first
+            admission = names.admit(names.track_name_counts(self.con, target), known, budget)
+            opts = dataclasses.replace(opts, admitted=admission.admitted)
+            facts = columnar.run_facts_bounded(self.con, self.opts.plan, target, False, opts, self.evaluator, self.tmp)
+            if admission.overflowed:
+                warning = admission.describe(budget)
+                log.warning("%s: %s", info.path, warning)
         batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
                                sample_rate=self.opts.sample_rate, file=info.path)  # fmt: skip
         batch.checkpoint = self._cp(info, *last)
         batch.expected_offset = cp.offset if cp else 0
         batch.expected_key = cp.file_key if cp else None
         self.store.apply_ingest(batch, now)
-        return FileResult(info.path, "read", nbytes, batch.events, batch.rejected, facts.reader)
+        return FileResult(info.path, "read", nbytes, batch.events, batch.rejected, facts.reader, warning=warning)
+
+    def _known_names(self) -> set[str]:
+        return self.store.track_names(self.opts.source, self.opts.environment) if self.opts.max_event_names > 0 else set()
 
     def _read_compressed(self, info: files.FileInfo, cp: Checkpoint | None, region: _Region,
                          opts: columnar.FactOptions, now: datetime) -> FileResult:  # fmt: skip
@@ -301,7 +319,8 @@ class SourceIngester:
             if os.path.exists(dest):
                 os.unlink(dest)
         result.bytes = info.size if region.direct and not warning else size
-        result.warning, result.damaged = warning, bool(got.damage)
+        result.warning = "; ".join(w for w in (warning, result.warning) if w)
+        result.damaged = bool(got.damage)
         return result
 
     def _read_native(self, info: files.FileInfo, cp: Checkpoint | None, path: str, start: int, end: int,
@@ -316,6 +335,10 @@ class SourceIngester:
         expected_offset, expected_key = (cp.offset if cp else 0), (cp.file_key if cp else None)
         events = rejected = 0
         reader = "native"
+        known, budget, warnings = self._known_names(), self.opts.max_event_names, []
+        # the scanners give up past this many names (memory stays bounded); the exact check follows
+        opts = dataclasses.replace(opts, max_names=budget + len(known) if budget > 0 else 0)
+        capped = False  # over the name budget: the rest of the file is read with the names fixed first
 
         scanners = columnar.native_reader(self.con, self.opts.plan, opts, self.evaluator)
 
@@ -325,10 +348,27 @@ class SourceIngester:
         with ThreadPoolExecutor(1, thread_name_prefix="ehm-read") as pool, contextlib.closing(scanners):
             # Reads run back to back, at most two segments ahead of the commits (bounded memory).
             pending = collections.deque(pool.submit(read, seg) for seg in segments[:READ_AHEAD])
-            for i, (_, seg_end) in enumerate(segments):
-                facts = pending.popleft().result()
-                if i + READ_AHEAD < len(segments):
-                    pending.append(pool.submit(read, segments[i + READ_AHEAD]))
+            for i, (seg_start, seg_end) in enumerate(segments):
+                facts: columnar.Facts | None = None
+                if not capped:
+                    try:
+                        facts = pending.popleft().result()
+                    except native.TooManyNames:
+                        facts = None
+                    if facts is None or names.over_budget(_track_names(facts), known, budget):
+                        capped, facts = True, None
+                        for future in pending:  # read by the same scanners: of no use now
+                            with contextlib.suppress(Exception):
+                                future.result()
+                        pending.clear()
+                    elif i + READ_AHEAD < len(segments):
+                        pending.append(pool.submit(read, segments[i + READ_AHEAD]))
+                if facts is None:
+                    facts, admission = self._read_capped(path, seg_start, seg_end, opts, known)
+                    if admission.overflowed:
+                        warnings.append(admission.describe(budget))
+                        log.warning("%s: %s", info.path, warnings[-1])
+                known |= _track_names(facts) - {names.OVERFLOW_NAME}
                 batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
                                        sample_rate=self.opts.sample_rate, file=info.path)  # fmt: skip
                 offset, complete = (shift + seg_end, False) if last is None or i + 1 < len(segments) else last
@@ -339,7 +379,30 @@ class SourceIngester:
                 events, rejected = events + batch.events, rejected + batch.rejected
                 if facts.reader != "native":
                     reader = facts.reader
-        return FileResult(info.path, "read", end - start, events, rejected, reader)
+        return FileResult(info.path, "read", end - start, events, rejected, reader, warning="; ".join(warnings[:1]))
+
+    def _read_capped(self, path: str, start: int, end: int, opts: columnar.FactOptions,
+                     known: set[str]) -> tuple[columnar.Facts, names.Admission]:  # fmt: skip
+        """Bytes ``[start, end)`` of ``path`` over the event-name budget: their track names are
+        counted first (DuckDB), the admitted ones fixed (:func:`names.admit`), then read with the
+        others counted as :data:`names.OVERFLOW_NAME`."""
+        piece = os.path.join(self.tmp, f"names-{os.getpid()}-{time.monotonic_ns()}.jsonl")
+        try:
+            with open(path, "rb") as src, open(piece, "wb") as dst:
+                src.seek(start)
+                left = end - start
+                while left and (block := src.read(min(left, 16 << 20))):
+                    dst.write(block)
+                    left -= len(block)
+            admission = names.admit(names.track_name_counts(self.con, piece), known, self.opts.max_event_names)
+            fixed = dataclasses.replace(opts, admitted=admission.admitted, max_names=0)
+            reader = columnar.native_reader(self.con, self.opts.plan, fixed, self.evaluator)
+            with contextlib.closing(reader):
+                return columnar.run_native(self.con, self.opts.plan, reader, path, start, end, fixed, self.evaluator,
+                                           self.tmp), admission  # fmt: skip
+        finally:
+            if os.path.exists(piece):
+                os.unlink(piece)
 
     def _cp(self, info: files.FileInfo, offset: int, complete: bool) -> Checkpoint:
         return Checkpoint(info.key, len(info.head), info.path, offset, info.size, info.mtime, info.compressed, complete)
@@ -350,6 +413,14 @@ class SourceIngester:
         dest = os.path.join(self.tmp, f"slice-{os.getpid()}-{time.monotonic_ns()}.jsonl")
         copied = files.copy_slice(info, region.start, region.end, dest)
         return dest, copied
+
+
+def _track_names(facts: columnar.Facts) -> set[str]:
+    """The track event names a read counted."""
+    main = facts.parts.get("main")
+    if main is None or main.empty or "msg_type" not in main:
+        return set()
+    return set(main.loc[main["msg_type"] == "track", "event"].astype(str))
 
 
 def ingest(store: Store, paths: Iterable[str], opts: IngestOptions, *, strict: bool = True) -> IngestReport:

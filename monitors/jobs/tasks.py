@@ -40,15 +40,18 @@ def run_ingest(ctx: JobContext, source: SourceConfig) -> JobResult:
     opts = IngestOptions(
         source=source.name, environment=source.environment, plan=_plan(ctx), bucket_seconds=ctx.config.bucket_seconds,
         sample_rate=source.conformance_sample_rate, final_line_grace=float(parse_duration(source.final_line_grace)),
-        clock=ctx.clock,
+        clock=ctx.clock, leakage=ctx.config.leakage, max_event_names=source.max_event_names,
     )  # fmt: skip
     report = ingest(ctx.store, source.paths, opts, strict=False)
     read = [f for f in report.files if f.status == "read"]
     message = f"{len(read)} of {len(report.files)} files had new data: {report.events:,} events, {report.rejected:,} rejected"
-    if report.errors:
-        errors = "; ".join(f"{f.path}: {f.error}" for f in report.errors)
-        return JobResult(report.events, message, "partial", errors[:2000])
-    return JobResult(report.events, message)
+    warnings = [f"{f.path}: {f.warning}" for f in report.files if f.warning]
+    if warnings:
+        message += "; " + "; ".join(warnings)
+    troubles = [f"{f.path}: {f.error or f.warning}" for f in report.files if f.status == "error" or f.damaged]
+    if troubles:
+        return JobResult(report.events, message[:2000], "partial", "; ".join(troubles)[:2000])
+    return JobResult(report.events, message[:2000])
 
 
 def _client(ctx: JobContext) -> AppAPIClient:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from monitors.ingest.names import DEFAULT_MAX_NAMES
 from monitors.ingest.pipeline import IngestOptions, IngestReport, ingest
 from monitors.plan import load_plan
 from storage import Store
@@ -44,10 +45,11 @@ def write_lines(path: Path, lines: list[Any], *, mode: str = "w") -> Path:
 
 
 def run_ingest(store: Store, *paths: Path | str, source: str = "web", environment: str = "production",
-               grace: float = 0.0, plan: Any = None, native: bool = True) -> IngestReport:  # fmt: skip
+               grace: float = 0.0, plan: Any = None, native: bool = True,
+               max_event_names: int = DEFAULT_MAX_NAMES) -> IngestReport:  # fmt: skip
     """Ingest with test-friendly options (no final-line grace)."""
     opts = IngestOptions(source=source, environment=environment, plan=plan or load_plan(), final_line_grace=grace,
-                         native=native)  # fmt: skip
+                         native=native, max_event_names=max_event_names)  # fmt: skip
     return ingest(store, [str(p) for p in paths], opts)
 
 

@@ -66,3 +66,35 @@ def test_weekly_report_without_a_route_is_skipped_with_the_reason(sqlite_url: st
     assert result.status == "skipped"
     assert result.message == ("not sent: no route for reports: set alerts.report_route or add a route with an "
                               "email receiver")  # fmt: skip
+
+
+def test_ingest_job_uses_the_leakage_rules_and_name_budget_and_reports_damage(sqlite_url: str, tmp_path: Path) -> None:
+    """The scheduled job reads with the config's leakage rules and event-name budget (it once used
+    the default rules), and a damaged gzip makes it partial with the reason."""
+    import gzip
+    import json
+
+    from monitors.report import metric_records
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    ts = "2026-11-25T08:00:00Z"
+    lines = [{"type": "track", "event": "Added to Cart", "userId": "ops-1", "timestamp": ts}]
+    lines += [{"type": "track", "event": f"Viewed {i}", "userId": "u", "timestamp": ts} for i in range(3)]
+    (logs / "a.jsonl").write_text("".join(json.dumps(m) + "\n" for m in lines))
+    bad = bytearray(gzip.compress(b'{"a": 1}\n' * 50))
+    bad[10:12] = b"\xff\xff"
+    (logs / "b.jsonl.gz").write_bytes(gzip.compress(b'{"type": "track"}\n') + bytes(bad))
+    config = parse_config({
+        "sources": [{"name": "web", "paths": [str(logs)], "final_line_grace": "0s", "max_event_names": 2}],
+        "leakage": {"test_user_id_pattern": "^ops-"},
+    })  # fmt: skip
+    store = Store.from_url(sqlite_url)
+    store.migrate()
+    ctx = JobContext(store, config, clock=lambda: NOW)
+    result = tasks.run_ingest(ctx, config.sources[0])
+    assert result.status == "partial" and "damaged gzip (Error -3 while decompressing data" in result.error
+    assert "over the budget of 2 names for this source: 2 of them are counted as '(other events)'" in result.message
+    by_event = {r["event"]: r for r in metric_records(store, width=86400)}
+    assert sorted(by_event) == ["(other events)", "Added to Cart", "Viewed 0"]
+    assert by_event["Added to Cart"]["leak_signals"] == {"test_user_id": 1}
