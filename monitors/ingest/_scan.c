@@ -803,6 +803,24 @@ static inline int sample_before(uint64_t sh, uint64_t *ph, int *has_ph, const ch
 }
 
 /* Folds row ``r`` in; ``line``: its bytes when still in the buffer (NULL: held back, r->ph is set). */
+/* The index of the (event, bucket) group, created (with its registers and latency bins) if new; -1: no memory. */
+static int64_t group_of(Scanner *S, int32_t ev, int64_t bucket) {
+    GroupKey gk = {ev, 0, bucket};
+    int gnew;
+    GroupRec *gr = (GroupRec *)table_get(&S->groups, &gk, &gnew);
+    if (!gr) return -1;
+    if (gnew) {
+        gr->g = (int64_t)S->groups.n - 1;
+        if (buf_reserve(&S->regs, 4 * HLL_M)) return -1;
+        memset(S->regs.data + S->regs.len, 0, 4 * HLL_M);
+        S->regs.len += 4 * HLL_M;
+        BinTab empty[3];
+        memset(empty, 0, sizeof empty);
+        if (buf_put(&S->lat, empty, sizeof empty)) return -1;
+    }
+    return gr->g;
+}
+
 static int aggregate_row(Scanner *S, const Row *r, const char *line) {
     uint64_t leak = 0;
     for (int f = 0; f < NFIELDS; f++) {
@@ -822,20 +840,8 @@ static int aggregate_row(Scanner *S, const Row *r, const char *line) {
     ComboRec *cr = (ComboRec *)table_get(&S->combos, &ck, &created);
     if (!cr) return -1;
     if (created) {
-        GroupKey gk = {r->ev, 0, r->bucket};
-        int gnew;
-        GroupRec *gr = (GroupRec *)table_get(&S->groups, &gk, &gnew);
-        if (!gr) return -1;
-        if (gnew) {
-            gr->g = (int64_t)S->groups.n - 1;
-            if (buf_reserve(&S->regs, 4 * HLL_M)) return -1;
-            memset(S->regs.data + S->regs.len, 0, 4 * HLL_M);
-            S->regs.len += 4 * HLL_M;
-            BinTab empty[3];
-            memset(empty, 0, sizeof empty);
-            if (buf_put(&S->lat, empty, sizeof empty)) return -1;
-        }
-        int64_t g = gr->g;
+        int64_t g = group_of(S, r->ev, r->bucket);
+        if (g < 0) return -1;
         SampleKey sk;
         memset(&sk, 0, sizeof sk);
         sk.ev = r->ev;
@@ -1151,7 +1157,8 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
         return rc ? -4 : 1;
     }
     r.ph = ehm_duck_hash_bytes(line, len); /* held back: its bytes may be gone when it is folded in */
-    if (buf_put(&S->rows, &r, sizeof r)) {
+    /* its group now, so that groups() counts what the read holds (see native.MAX_GROUPS) */
+    if (group_of(S, r.ev, r.bucket) < 0 || buf_put(&S->rows, &r, sizeof r)) {
         S->xk.len = (size_t)r.xk_start * sizeof(XEntry);
         return -4;
     }
@@ -1634,7 +1641,13 @@ static PyObject *Scanner_set_names(Scanner *S, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static PyObject *Scanner_groups(Scanner *S, PyObject *unused) {
+    (void)unused;
+    return PyLong_FromSize_t(S->groups.n);
+}
+
 static PyMethodDef Scanner_methods[] = {
+    {"groups", (PyCFunction)Scanner_groups, METH_NOARGS, "(event, bucket) groups held"},
     {"set_names", (PyCFunction)Scanner_set_names, METH_VARARGS, "set_names(max_names, admitted names or None)"},
     {"parse", (PyCFunction)Scanner_parse, METH_VARARGS, "parse(buffer, start, end) -> (rows, deferred, blank)"},
     {"pending", (PyCFunction)Scanner_pending, METH_NOARGS, "values awaiting their leak signals, per kind"},

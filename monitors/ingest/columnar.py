@@ -57,6 +57,7 @@ class Facts:
     parts: dict[str, pd.DataFrame] = field(default_factory=dict)
     reader: str = "fast"
     sketches: list[tuple[list[tuple[str, str, int]], GroupSketches]] = field(default_factory=list)
+    end: int | None = None  # a native read that stopped before the end of its range: where (see native.MAX_GROUPS)
 
     def extend(self, other: Facts) -> None:
         """Append another input's parts (they are added up when merged into a batch)."""
@@ -248,7 +249,7 @@ def run_native(
     try:
         result = reader.read(path, start, end, pieces.write)
         pieces.close()
-        facts = Facts(result.parts, "native", result.sketches)
+        facts = Facts(result.parts, "native", result.sketches, result.end)
         for piece in pieces.paths:
             rest = run_facts(con, plan, piece, False, opts, evaluator, exact=True)
             facts.extend(rest)

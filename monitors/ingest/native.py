@@ -45,6 +45,10 @@ MAX_CODES = 4
 # parse() went past the scanner's event-name budget (``max_names``): the read is abandoned
 TooManyNames: type[Exception] = _scan.TooManyNames if _scan is not None else RuntimeError
 CHUNK_BYTES = 4 << 20
+# (event, bucket) groups a scanner holds before its read stops at the next piece's end: each holds
+# 12 KB of HyperLogLog registers, copied a few times on the way to the store (~70 KB in all), and a
+# backfill of months of many events would otherwise hold them all at once
+MAX_GROUPS = 4096
 JUDGE_VALUES = 50_000  # distinct new values judged per DuckDB query (a query costs milliseconds)
 MAX_WAITING_ROWS = 200_000  # rows held back until their values are judged (~30 MB)
 # Value classes of the C scanner (item type masks).
@@ -132,6 +136,7 @@ class NativeResult:
     parts: dict[str, pd.DataFrame] = field(default_factory=dict)
     sketches: list[tuple[list[tuple[str, str, int]], GroupSketches]] = field(default_factory=list)
     deferred_lines: int = 0
+    end: int | None = None  # where the read stopped, when before the end of its range (MAX_GROUPS)
 
 
 class NativeReader:
@@ -200,6 +205,8 @@ class NativeReader:
                 while (piece := chunks.next(fh, buf)) is not None:
                     buf, n, base = piece
                     _rows, lines, _blank = scanner.parse(buf, 0, n, base)
+                    if scanner.groups() > MAX_GROUPS:
+                        chunks.stop()
                     if lines:
                         n_deferred += lines.count(b"\n")
                         with lock:
@@ -218,6 +225,7 @@ class NativeReader:
             with ThreadPoolExecutor(threads) as pool:
                 out.deferred_lines = sum(pool.map(work, range(threads)))
         results = [s.result() for s in scanners]
+        out.end = chunks.pos if chunks.pos < end else None
         for scanner in scanners:
             scanner.reset()
         with open(path, "rb") as fh:
@@ -360,6 +368,11 @@ class _Chunks:
     def __init__(self, path: str, start: int, end: int) -> None:
         self.path, self.pos, self.end = path, start, end
         self.lock = threading.Lock()
+
+    def stop(self) -> None:
+        """Hand out no more pieces: the read ends where the pieces handed out end (``pos``)."""
+        with self.lock:
+            self.end = self.pos
 
     def next(self, fh: Any, buf: bytearray) -> tuple[bytearray, int, int] | None:
         """(buffer, bytes in it, file offset of its first byte), or None at the end."""

@@ -19,7 +19,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -347,31 +347,44 @@ class SourceIngester:
 
         with ThreadPoolExecutor(1, thread_name_prefix="ehm-read") as pool, contextlib.closing(scanners):
             # Reads run back to back, at most two segments ahead of the commits (bounded memory).
-            pending = collections.deque(pool.submit(read, seg) for seg in segments[:READ_AHEAD])
-            for i, (seg_start, seg_end) in enumerate(segments):
+            # A read that stops early (too many groups: see native.MAX_GROUPS) leaves the rest of
+            # its range to a read of its own, committed next: commits stay in file order.
+            todo = collections.deque(segments)
+            inflight: collections.deque[tuple[tuple[int, int], Future[columnar.Facts] | None]] = collections.deque()
+
+            def submit() -> None:
+                while todo and len(inflight) < READ_AHEAD:
+                    seg = todo.popleft()
+                    inflight.append((seg, None if capped else pool.submit(read, seg)))
+
+            submit()
+            while inflight:
+                (seg_start, seg_end), future = inflight.popleft()
                 facts: columnar.Facts | None = None
-                if not capped:
+                if future is not None:
                     try:
-                        facts = pending.popleft().result()
+                        facts = future.result()
                     except native.TooManyNames:
                         facts = None
                     if facts is None or names.over_budget(_track_names(facts), known, budget):
                         capped, facts = True, None
-                        for future in pending:  # read by the same scanners: of no use now
-                            with contextlib.suppress(Exception):
-                                future.result()
-                        pending.clear()
-                    elif i + READ_AHEAD < len(segments):
-                        pending.append(pool.submit(read, segments[i + READ_AHEAD]))
+                        for _, later in inflight:  # read by the same scanners: of no use now
+                            if later is not None:
+                                with contextlib.suppress(Exception):
+                                    later.result()
+                        inflight = collections.deque((seg, None) for seg, _ in inflight)
                 if facts is None:
                     facts, admission = self._read_capped(path, seg_start, seg_end, opts, known)
                     if admission.overflowed:
                         warnings.append(admission.describe(budget))
                         log.warning("%s: %s", info.path, warnings[-1])
+                read_end = seg_end if facts.end is None else facts.end
+                if read_end < seg_end:  # the rest of this range is read and committed next
+                    inflight.appendleft(((read_end, seg_end), None if capped else pool.submit(read, (read_end, seg_end))))
                 known |= _track_names(facts) - {names.OVERFLOW_NAME}
                 batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
                                        sample_rate=self.opts.sample_rate, file=info.path)  # fmt: skip
-                offset, complete = (shift + seg_end, False) if last is None or i + 1 < len(segments) else last
+                offset, complete = (shift + read_end, False) if last is None or read_end < end else last
                 batch.checkpoint = self._cp(info, offset, complete)
                 batch.expected_offset, batch.expected_key = expected_offset, expected_key
                 self.store.apply_ingest(batch, now)
@@ -379,6 +392,7 @@ class SourceIngester:
                 events, rejected = events + batch.events, rejected + batch.rejected
                 if facts.reader != "native":
                     reader = facts.reader
+                submit()
         return FileResult(info.path, "read", end - start, events, rejected, reader, warning="; ".join(warnings[:1]))
 
     def _read_capped(self, path: str, start: int, end: int, opts: columnar.FactOptions,

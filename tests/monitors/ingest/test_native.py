@@ -10,6 +10,7 @@ import shutil
 import sysconfig
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from monitors import sketch
-from monitors.ingest import columnar, native
+from monitors.ingest import columnar, native, pipeline
 from monitors.ingest.conformance import Evaluator
 from monitors.plan import load_plan
 from monitors.sketch import HLL
@@ -426,3 +427,44 @@ def test_gzip_files_are_read_natively_from_their_decompressed_copy(tmp_path: Pat
         assert run_ingest(store, packed, native=native_on).events == 0
         stores[name] = snapshot(store)
     assert stores["duck"] == stores["native"]
+
+
+def test_a_read_holding_too_many_groups_stops_early_and_the_rest_follows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backfill spread over many buckets: each read stops once a scanner holds MAX_GROUPS
+    (event, bucket) groups and commits what it read; the rest of its range is read next, before
+    the segments read ahead. The stored rows are those of one read of everything (DuckDB alone)."""
+    rnd = random.Random(11)
+    lines = []
+    for i in range(3000):  # 12 names, 3 days of 5-minute buckets, in time order, new users (held back)
+        ts = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(seconds=i * 86)
+        lines.append(track(event=f"E{rnd.randrange(12)}", user=f"user-{i}", ts=ts.isoformat(), sent=ts.isoformat()))
+    path = write_lines(tmp_path / "spread.jsonl", lines)
+
+    def fresh(name: str) -> Store:
+        store = Store.from_url(f"sqlite:///{tmp_path}/{name}.sqlite")
+        store.migrate()
+        return store
+
+    duck = fresh("duckdb")
+    run_ingest(duck, path, native=False)
+    monkeypatch.setattr(native, "CHUNK_BYTES", 16 << 10)
+    monkeypatch.setattr(native, "MAX_GROUPS", 40)
+    monkeypatch.setattr(pipeline, "SEGMENT_BYTES", 256 << 10)
+    monkeypatch.setattr(pipeline, "TAIL_BYTES", 0)
+    commits: list[int] = []
+    original = Store.apply_ingest
+
+    def counting(self: Store, batch: Any, now: Any) -> None:
+        commits.append(batch.checkpoint.offset)
+        original(self, batch, now)
+
+    monkeypatch.setattr(Store, "apply_ingest", counting)
+    ours = fresh("native")
+    report = run_ingest(ours, path)
+    assert (report.events, report.files[0].reader) == (3000, "native")
+    segments = native.segments(str(path), 0, path.stat().st_size, 256 << 10, 0)
+    assert len(commits) > 2 * len(segments)  # reads stopped early, several times per segment
+    assert commits == sorted(commits) and commits[-1] == path.stat().st_size  # in file order, to the end
+    assert snapshot(ours) == snapshot(duck)
