@@ -334,17 +334,17 @@ def segments(path: str, start: int, end: int, size: int, tail: int = 0) -> list[
         while a < end:
             rest = end - a
             if tail and 2 * tail < rest <= size + tail:
-                b = _line_start_after(fh, end - tail, end)
+                b = line_start_after(fh, end - tail, end)
             elif rest <= (size + tail if tail else size * 3 // 2):
                 b = end
             else:
-                b = _line_start_after(fh, a + size, end)
+                b = line_start_after(fh, a + size, end)
             cuts.append((a, b))
             a = b
     return cuts
 
 
-def _line_start_after(fh: BinaryIO, pos: int, end: int) -> int:
+def line_start_after(fh: BinaryIO, pos: int, end: int) -> int:
     """The start of the line after the one holding byte ``pos - 1`` of the open file (``end`` if
     none): ``pos`` itself when a line ends just before it."""
     fh.seek(pos - 1)

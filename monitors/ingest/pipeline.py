@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import duckdb
 
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 SEGMENT_BYTES = 192 << 20
 TAIL_BYTES = 48 << 20  # the last segment: its commit is the only one no read overlaps
 READ_AHEAD = 2  # segments read ahead of the one being committed
+DUCKDB_FIRST_BYTES = 16 << 20  # the first segment of a read by DuckDB alone (see _read_duckdb)
+DUCKDB_MIN_BYTES = 1 << 20  # its segments never get smaller
 """Plain files are read and committed in segments of about this size (see ``_read_native``)."""
 
 
@@ -244,36 +246,79 @@ class SourceIngester:
             return self._read_native(info, cp, info.path, region.start, region.end, opts, now)
         target, nbytes = self._materialise(info, region)
         try:
-            return self._read_duckdb(info, cp, target, nbytes, opts, now, last=(region.end, False))
+            return self._read_duckdb(info, cp, target, nbytes, opts, now, base=region.start, last=(region.end, False))
         finally:
             if target != info.path:
                 os.unlink(target)
 
     def _read_duckdb(self, info: files.FileInfo, cp: Checkpoint | None, target: str, nbytes: int,
-                     opts: columnar.FactOptions, now: datetime, *, last: tuple[int, bool]) -> FileResult:  # fmt: skip
-        """The plain file ``target`` (``info``'s own, or a copy of its unread part) read by DuckDB
-        alone and committed in one transaction with the resume point ``last`` (offset, complete)."""
-        known, budget, warning = self._known_names(), self.opts.max_event_names, ""
+                     opts: columnar.FactOptions, now: datetime, *, base: int, last: tuple[int, bool]) -> FileResult:  # fmt: skip
+        """The plain file ``target`` (``info``'s own, or a copy of its part from offset ``base``)
+        read by DuckDB alone, in segments each committed with its resume point (the last one:
+        ``last``, offset and complete). Segments start at :data:`DUCKDB_FIRST_BYTES` and double
+        while a read holds few (event, bucket) groups, and halve when it holds many: a backfill
+        spread over months stays in bounded memory, an ordinary log goes in a few large reads."""
+        known, budget, warnings = self._known_names(), self.opts.max_event_names, []
+        expected_offset, expected_key = (cp.offset if cp else 0), (cp.file_key if cp else None)
+        events = rejected = 0
+        reader, pos, size = "", 0, DUCKDB_FIRST_BYTES
+        with open(target, "rb") as fh:
+            while True:
+                cut = nbytes if nbytes - pos <= size * 3 // 2 else native.line_start_after(fh, pos + size, nbytes)
+                piece = target if (pos, cut) == (0, nbytes) else self._slice(fh, pos, cut)
+                try:
+                    facts, warning = self._duckdb_facts(piece, opts, known, budget)
+                finally:
+                    if piece != target:
+                        os.unlink(piece)
+                if warning:
+                    warnings.append(warning)
+                    log.warning("%s: %s", info.path, warning)
+                known |= _track_names(facts) - {names.OVERFLOW_NAME}
+                groups = _group_count(facts)
+                batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
+                                       sample_rate=self.opts.sample_rate, file=info.path)  # fmt: skip
+                offset, complete = (base + cut, False) if cut < nbytes else last
+                batch.checkpoint = self._cp(info, offset, complete)
+                batch.expected_offset, batch.expected_key = expected_offset, expected_key
+                self.store.apply_ingest(batch, now)
+                expected_offset, expected_key = offset, info.key
+                events, rejected, reader = events + batch.events, rejected + batch.rejected, facts.reader
+                pos = cut
+                if pos >= nbytes:
+                    break
+                if groups > 2 * native.MAX_GROUPS:
+                    size = max(size // 2, DUCKDB_MIN_BYTES)
+                elif groups < native.MAX_GROUPS:
+                    size = min(size * 4, SEGMENT_BYTES)
+        return FileResult(info.path, "read", nbytes, events, rejected, reader, warning="; ".join(warnings[:1]))
+
+    def _slice(self, fh: BinaryIO, start: int, end: int) -> str:
+        dest = os.path.join(self.tmp, f"part-{os.getpid()}-{time.monotonic_ns()}.jsonl")
+        fh.seek(start)
+        with open(dest, "wb") as out:
+            left = end - start
+            while left and (block := fh.read(min(left, 16 << 20))):
+                out.write(block)
+                left -= len(block)
+        return dest
+
+    def _duckdb_facts(self, path: str, opts: columnar.FactOptions, known: set[str],
+                      budget: int) -> tuple[columnar.Facts, str]:  # fmt: skip
+        """DuckDB's aggregates of a plain file within the event-name budget, and the warning when
+        names went over it (:mod:`monitors.ingest.names`)."""
         guarded = dataclasses.replace(opts, max_names=budget + len(known) if budget > 0 else 0)
         try:
-            facts: columnar.Facts | None = columnar.run_facts_bounded(self.con, self.opts.plan, target, False, guarded,
+            facts: columnar.Facts | None = columnar.run_facts_bounded(self.con, self.opts.plan, path, False, guarded,
                                                                       self.evaluator, self.tmp)  # fmt: skip
         except native.TooManyNames:  # given up before its sketches: far over the budget
             facts = None
-        if facts is None or names.over_budget(_track_names(facts), known, budget):  # again, the names fixed first
-            admission = names.admit(names.track_name_counts(self.con, target), known, budget)
-            opts = dataclasses.replace(opts, admitted=admission.admitted)
-            facts = columnar.run_facts_bounded(self.con, self.opts.plan, target, False, opts, self.evaluator, self.tmp)
-            if admission.overflowed:
-                warning = admission.describe(budget)
-                log.warning("%s: %s", info.path, warning)
-        batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
-                               sample_rate=self.opts.sample_rate, file=info.path)  # fmt: skip
-        batch.checkpoint = self._cp(info, *last)
-        batch.expected_offset = cp.offset if cp else 0
-        batch.expected_key = cp.file_key if cp else None
-        self.store.apply_ingest(batch, now)
-        return FileResult(info.path, "read", nbytes, batch.events, batch.rejected, facts.reader, warning=warning)
+        if facts is not None and not names.over_budget(_track_names(facts), known, budget):
+            return facts, ""
+        admission = names.admit(names.track_name_counts(self.con, path), known, budget)  # the names fixed first
+        fixed = dataclasses.replace(opts, admitted=admission.admitted)
+        facts = columnar.run_facts_bounded(self.con, self.opts.plan, path, False, fixed, self.evaluator, self.tmp)
+        return facts, admission.describe(budget) if admission.overflowed else ""
 
     def _known_names(self) -> set[str]:
         return self.store.track_names(self.opts.source, self.opts.environment) if self.opts.max_event_names > 0 else set()
@@ -314,7 +359,7 @@ class SourceIngester:
             if self.native:
                 result = self._read_native(info, cp, dest, 0, size, opts, now, shift=region.start, last=last)
             else:
-                result = self._read_duckdb(info, cp, dest, size, opts, now, last=last)
+                result = self._read_duckdb(info, cp, dest, size, opts, now, base=region.start, last=last)
         finally:
             if os.path.exists(dest):
                 os.unlink(dest)
@@ -427,6 +472,11 @@ class SourceIngester:
         dest = os.path.join(self.tmp, f"slice-{os.getpid()}-{time.monotonic_ns()}.jsonl")
         copied = files.copy_slice(info, region.start, region.end, dest)
         return dest, copied
+
+
+def _group_count(facts: columnar.Facts) -> int:
+    """The (event, bucket) groups a read holds."""
+    return sum(len(keys) for keys, _ in facts.sketches)
 
 
 def _track_names(facts: columnar.Facts) -> set[str]:

@@ -468,3 +468,14 @@ def test_a_read_holding_too_many_groups_stops_early_and_the_rest_follows(
     assert len(commits) > 2 * len(segments)  # reads stopped early, several times per segment
     assert commits == sorted(commits) and commits[-1] == path.stat().st_size  # in file order, to the end
     assert snapshot(ours) == snapshot(duck)
+
+    # DuckDB alone: segments from DUCKDB_FIRST_BYTES, halved while they hold too many groups
+    monkeypatch.setattr(pipeline, "DUCKDB_FIRST_BYTES", 64 << 10)
+    monkeypatch.setattr(pipeline, "DUCKDB_MIN_BYTES", 4 << 10)
+    commits.clear()
+    small = fresh("duckdb_segments")
+    assert run_ingest(small, path, native=False).events == 3000
+    sizes = [b - a for a, b in itertools.pairwise([0, *commits])]
+    assert len(commits) > 4 and commits[-1] == path.stat().st_size
+    assert all(size <= sizes[0] // 2 + 1024 for size in sizes[1:])  # halved from the first (line ends aside)
+    assert snapshot(small) == snapshot(duck)
