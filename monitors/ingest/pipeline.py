@@ -255,9 +255,9 @@ class SourceIngester:
                      opts: columnar.FactOptions, now: datetime, *, base: int, last: tuple[int, bool]) -> FileResult:  # fmt: skip
         """The plain file ``target`` (``info``'s own, or a copy of its part from offset ``base``)
         read by DuckDB alone, in segments each committed with its resume point (the last one:
-        ``last``, offset and complete). Segments start at :data:`DUCKDB_FIRST_BYTES` and double
-        while a read holds few (event, bucket) groups, and halve when it holds many: a backfill
-        spread over months stays in bounded memory, an ordinary log goes in a few large reads."""
+        ``last``, offset and complete). Segments start at :data:`DUCKDB_FIRST_BYTES`, grow four
+        times while a read holds few (event, bucket) groups and halve while it holds many: a
+        backfill spread over months stays in bounded memory, an ordinary log goes in a few reads."""
         known, budget, warnings = self._known_names(), self.opts.max_event_names, []
         expected_offset, expected_key = (cp.offset if cp else 0), (cp.file_key if cp else None)
         events = rejected = 0
@@ -294,6 +294,7 @@ class SourceIngester:
         return FileResult(info.path, "read", nbytes, events, rejected, reader, warning="; ".join(warnings[:1]))
 
     def _slice(self, fh: BinaryIO, start: int, end: int) -> str:
+        """Bytes ``[start, end)`` of an open file copied to a temporary file: its path."""
         dest = os.path.join(self.tmp, f"part-{os.getpid()}-{time.monotonic_ns()}.jsonl")
         fh.seek(start)
         with open(dest, "wb") as out:
@@ -445,14 +446,9 @@ class SourceIngester:
         """Bytes ``[start, end)`` of ``path`` over the event-name budget: their track names are
         counted first (DuckDB), the admitted ones fixed (:func:`names.admit`), then read with the
         others counted as :data:`names.OVERFLOW_NAME`."""
-        piece = os.path.join(self.tmp, f"names-{os.getpid()}-{time.monotonic_ns()}.jsonl")
+        with open(path, "rb") as src:
+            piece = self._slice(src, start, end)
         try:
-            with open(path, "rb") as src, open(piece, "wb") as dst:
-                src.seek(start)
-                left = end - start
-                while left and (block := src.read(min(left, 16 << 20))):
-                    dst.write(block)
-                    left -= len(block)
             admission = names.admit(names.track_name_counts(self.con, piece), known, self.opts.max_event_names)
             fixed = dataclasses.replace(opts, admitted=admission.admitted, max_names=0)
             reader = columnar.native_reader(self.con, self.opts.plan, fixed, self.evaluator)
