@@ -1793,7 +1793,56 @@ static PyObject *m_hll_encode(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* max_rows(out: (G, M) uint8 C-contiguous, writable, rows: int64[n], src: (n, M) uint8, any strides):
+ * out[rows[i]] = max(out[rows[i]], src[i]) for each i, in one pass (HyperLogLog register merges). */
+static PyObject *m_max_rows(PyObject *self, PyObject *args) {
+    PyObject *o_out, *o_rows, *o_src;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOO", &o_out, &o_rows, &o_src)) return NULL;
+    Py_buffer out, rows, src;
+    if (PyObject_GetBuffer(o_out, &out, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return NULL;
+    if (PyObject_GetBuffer(o_rows, &rows, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyBuffer_Release(&out);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(o_src, &src, PyBUF_RECORDS_RO) < 0) {
+        PyBuffer_Release(&out);
+        PyBuffer_Release(&rows);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    if (out.ndim != 2 || src.ndim != 2 || rows.ndim != 1 || out.itemsize != 1 || src.itemsize != 1 || rows.itemsize != 8 ||
+        src.shape[1] != out.shape[1] || src.shape[0] != rows.shape[0] || src.strides[1] != 1) {
+        PyErr_SetString(PyExc_ValueError, "max_rows: (G, M) uint8, int64[n], (n, M) uint8 with unit inner stride");
+        goto done;
+    }
+    {
+        const int64_t *idx = (const int64_t *)rows.buf;
+        Py_ssize_t n = rows.shape[0], m = out.shape[1], g = out.shape[0];
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (idx[i] < 0 || idx[i] >= g) {
+                PyErr_SetString(PyExc_IndexError, "max_rows: row out of range");
+                goto done;
+            }
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n; i++) {
+            uint8_t *restrict d = (uint8_t *)out.buf + idx[i] * m;
+            const uint8_t *restrict s = (const uint8_t *)src.buf + i * src.strides[0];
+            for (Py_ssize_t j = 0; j < m; j++) d[j] = d[j] > s[j] ? d[j] : s[j];
+        }
+        Py_END_ALLOW_THREADS
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&src);
+    return result;
+}
+
 static PyMethodDef module_methods[] = {
+    {"max_rows", m_max_rows, METH_VARARGS, "out[rows[i]] = max(out[rows[i]], src[i])"},
     {"hll_encode", m_hll_encode, METH_VARARGS, "HLL.encode of 4096 registers"},
     {"hash_str", m_hash_str, METH_VARARGS, "DuckDB's hash() of a VARCHAR"},
     {"hash_double", m_hash_double, METH_VARARGS, "DuckDB's hash() of a DOUBLE"},

@@ -21,9 +21,10 @@ from storage.batch import IngestBatch, MetricDelta
 K = TypeVar("K")
 
 try:  # DuckDB's string hash (the native module's copy), to cap the quarantine as DuckDB picks it
-    _hash_str: Any = importlib.import_module("monitors.ingest._scan").hash_str
+    _native: Any = importlib.import_module("monitors.ingest._scan")
+    _hash_str: Any = _native.hash_str
 except ImportError:
-    _hash_str = None
+    _native = _hash_str = None
 
 
 def _add(d: dict[K, int], key: K, n: int) -> None:
@@ -58,6 +59,15 @@ def _main(batch: IngestBatch, parts: dict[str, pd.DataFrame], ev: Evaluator) -> 
             _add(batch.props, (*key, prop, jtype), n)
 
 
+def _max_rows(out: np.ndarray, rows: np.ndarray, src: np.ndarray) -> None:
+    """``out[rows[i]] = max(out[rows[i]], src[i])`` (``rows`` distinct): in one pass with the
+    native module, else with numpy (a gather, a maximum and a scatter)."""
+    if _native is not None and src.strides[-1] == 1:
+        _native.max_rows(out, rows, src)
+    else:
+        out[rows] = np.maximum(out[rows], src)
+
+
 def _sketches(batch: IngestBatch, facts: Facts) -> None:
     """The sketches of every part merged per (event, type, bucket), in whole arrays: registers by
     element-wise maximum, latency bins by adding counts, into a fresh batch (the first thing
@@ -72,9 +82,9 @@ def _sketches(batch: IngestBatch, facts: Facts) -> None:
     regs = {}
     for kind in HLL_KINDS:
         out = np.zeros((len(keys), HLL_M), dtype=np.uint8)
-        for i, (m, (_, sk)) in enumerate(zip(maps, facts.sketches, strict=True)):
-            if m.size:  # the first part's groups are all new (and distinct): no maximum to take
-                out[m] = sk.registers[kind] if i == 0 else np.maximum(out[m], sk.registers[kind])
+        for m, (_, sk) in zip(maps, facts.sketches, strict=True):
+            if m.size:
+                _max_rows(out, m, sk.registers[kind])
         regs[kind] = out
     for i, key in enumerate(keys):
         batch.metrics[key] = MetricDelta(0, 0, 0, 0, *(HLL.wrap(regs[kind][i]) for kind in HLL_KINDS))

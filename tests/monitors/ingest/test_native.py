@@ -23,7 +23,7 @@ from monitors import sketch
 from monitors.ingest import columnar, native, pipeline
 from monitors.ingest.conformance import Evaluator
 from monitors.plan import load_plan
-from monitors.sketch import HLL
+from monitors.sketch import HLL, HLL_M
 from storage import Store
 from storage.tables import quarantine
 
@@ -479,3 +479,37 @@ def test_a_read_holding_too_many_groups_stops_early_and_the_rest_follows(
     assert len(commits) > 4 and commits[-1] == path.stat().st_size
     assert all(size <= sizes[0] // 2 + 1024 for size in sizes[1:])  # halved from the first (line ends aside)
     assert snapshot(small) == snapshot(duck)
+
+
+def test_max_rows_merges_registers_like_numpy() -> None:
+    """The batch's register merge (merge._max_rows): strided parts, rows in any order, and errors
+    for shapes it cannot take instead of writing out of bounds."""
+    rng = np.random.default_rng(5)
+    out = rng.integers(0, 40, (30, HLL_M), dtype=np.uint8)
+    expected = out.copy()
+    parts = rng.integers(0, 40, (12, 4, HLL_M), dtype=np.uint8)  # (groups, kinds, registers): a kind is strided
+    rows = rng.permutation(30)[:12].astype(np.int64)
+    expected[rows] = np.maximum(expected[rows], parts[:, 2, :])
+    native._scan.max_rows(out, rows, parts[:, 2, :])
+    assert np.array_equal(out, expected)
+    with pytest.raises(IndexError):
+        native._scan.max_rows(out, np.array([30], dtype=np.int64), parts[:1, 0, :])
+    with pytest.raises(ValueError):
+        native._scan.max_rows(out, rows, parts[:, :, :8].reshape(12, 32))  # wrong width
+
+
+def test_the_register_merge_without_the_native_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitors.ingest import merge
+
+    rng = np.random.default_rng(6)
+    parts = rng.integers(0, 40, (10, 3, HLL_M), dtype=np.uint8)
+    rows = rng.permutation(10).astype(np.int64)
+    merged = {}
+    for name, module in (("native", merge._native), ("numpy", None)):
+        monkeypatch.setattr(merge, "_native", module)
+        out = np.zeros((10, HLL_M), dtype=np.uint8)
+        merge._max_rows(out, rows, parts[:, 0, :])
+        merge._max_rows(out, rows[::-1].copy(), parts[:, 1, :])
+        merged[name] = out
+    assert np.array_equal(merged["native"], merged["numpy"])
+    assert np.array_equal(merged["numpy"][rows[0]], np.maximum(parts[0, 0], parts[9, 1]))
