@@ -119,6 +119,7 @@ typedef struct {
     int32_t layout; /* -1: none */
     int items;      /* the event plans an array with an item schema */
     int32_t alias;  /* -1, or the id its messages count under (OVERFLOW_NAME: a name not admitted) */
+    int64_t held_bucket; /* the bucket of its last row held back (its group exists), else INT64_MIN */
 } EvInfo;
 
 #define OVERFLOW_NAME "(other events)"
@@ -725,7 +726,7 @@ static int32_t intern_event(Scanner *S, int mt, const char *e, size_t n) {
         strtab_pop(&S->events);
         return -2;
     }
-    EvInfo info = {mt, -1, 0, -1};
+    EvInfo info = {mt, -1, 0, -1, INT64_MIN};
     if (mt == MT_TRACK && S->admit_on && !(n == sizeof OVERFLOW_NAME - 1 && memcmp(e, OVERFLOW_NAME, n) == 0)) {
         int fresh;
         int32_t known = strtab_id(&S->admitted, e, n, &fresh);
@@ -1157,8 +1158,17 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
         return rc ? -4 : 1;
     }
     r.ph = ehm_duck_hash_bytes(line, len); /* held back: its bytes may be gone when it is folded in */
-    /* its group now, so that groups() counts what the read holds (see native.MAX_GROUPS) */
-    if (group_of(S, r.ev, r.bucket) < 0 || buf_put(&S->rows, &r, sizeof r)) {
+    /* its group now, so that groups() counts what the read holds (see native.MAX_GROUPS); rows
+     * of an event mostly share its last bucket, whose group exists already */
+    EvInfo *held = (EvInfo *)S->evinfo.data + r.ev;
+    if (held->held_bucket != r.bucket) {
+        if (group_of(S, r.ev, r.bucket) < 0) {
+            S->xk.len = (size_t)r.xk_start * sizeof(XEntry);
+            return -4;
+        }
+        held->held_bucket = r.bucket;
+    }
+    if (buf_put(&S->rows, &r, sizeof r)) {
         S->xk.len = (size_t)r.xk_start * sizeof(XEntry);
         return -4;
     }
@@ -1516,6 +1526,7 @@ static PyObject *Scanner_reset(Scanner *S, PyObject *unused) {
     table_clear(&S->samples);
     table_clear(&S->groups);
     table_clear(&S->extra);
+    for (size_t i = 0; i < S->events.n; i++) ((EvInfo *)S->evinfo.data)[i].held_bucket = INT64_MIN; /* groups gone */
     free_bintabs(&S->lat);
     S->regs.len = 0;
     S->xk.len = 0;

@@ -78,11 +78,17 @@ def _sketches(batch: IngestBatch, facts: Facts) -> None:
     index: dict[tuple[str, str, int], int] = {}
     maps = [np.fromiter((index.setdefault(k, len(index)) for k in keys), dtype=np.int64, count=len(keys))
             for keys, _ in facts.sketches]  # fmt: skip
+    assert not maps[0].size or maps[0][-1] == maps[0].size - 1  # a part's groups are distinct
     keys = list(index)
     regs = {}
     for kind in HLL_KINDS:
-        out = np.zeros((len(keys), HLL_M), dtype=np.uint8)
-        for m, (_, sk) in zip(maps, facts.sketches, strict=True):
+        # the first part's groups are the first keys, in order: copied (written once, not read and
+        # then written: fresh pages would fault twice); the other parts are merged into them
+        first = len(maps[0])
+        out = np.empty((len(keys), HLL_M), dtype=np.uint8)
+        out[:first] = facts.sketches[0][1].registers[kind]
+        out[first:] = 0
+        for m, (_, sk) in zip(maps[1:], facts.sketches[1:], strict=True):
             if m.size:
                 _max_rows(out, m, sk.registers[kind])
         regs[kind] = out

@@ -427,6 +427,7 @@ class SourceIngester:
                 read_end = seg_end if facts.end is None else facts.end
                 if read_end < seg_end:  # the rest of this range is read and committed next
                     inflight.appendleft(((read_end, seg_end), None if capped else pool.submit(read, (read_end, seg_end))))
+                submit()  # the next reads run while this one is committed
                 known |= _track_names(facts) - {names.OVERFLOW_NAME}
                 batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
                                        sample_rate=self.opts.sample_rate, file=info.path)  # fmt: skip
@@ -438,7 +439,6 @@ class SourceIngester:
                 events, rejected = events + batch.events, rejected + batch.rejected
                 if facts.reader != "native":
                     reader = facts.reader
-                submit()
         return FileResult(info.path, "read", end - start, events, rejected, reader, warning="; ".join(warnings[:1]))
 
     def _read_capped(self, path: str, start: int, end: int, opts: columnar.FactOptions,
