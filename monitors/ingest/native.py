@@ -49,6 +49,9 @@ CHUNK_BYTES = 4 << 20
 # 12 KB of HyperLogLog registers, copied a few times on the way to the store (~70 KB in all), and a
 # backfill of months of many events would otherwise hold them all at once
 MAX_GROUPS = 4096
+# A thread's first piece of a read; pieces double while they add few groups, up to CHUNK_BYTES
+# (a month of sparse events puts a new group on almost every line: 4 MB would hold ~25,000)
+FIRST_CHUNK_BYTES = 256 << 10
 JUDGE_VALUES = 50_000  # distinct new values judged per DuckDB query (a query costs milliseconds)
 MAX_WAITING_ROWS = 200_000  # rows held back until their values are judged (~30 MB)
 # Value classes of the C scanner (item type masks).
@@ -200,13 +203,16 @@ class NativeReader:
 
         def work(i: int) -> int:
             scanner, judge, n_deferred = scanners[i], judges[i], 0
-            buf = bytearray(min(CHUNK_BYTES, end - start))
+            buf, size, groups = bytearray(min(CHUNK_BYTES, end - start)), FIRST_CHUNK_BYTES, 0
             with open(path, "rb", buffering=0) as fh:
-                while (piece := chunks.next(fh, buf)) is not None:
+                while (piece := chunks.next(fh, buf, size)) is not None:
                     buf, n, base = piece
                     _rows, lines, _blank = scanner.parse(buf, 0, n, base)
-                    if scanner.groups() > MAX_GROUPS:
+                    added, groups = scanner.groups() - groups, scanner.groups()
+                    if groups > MAX_GROUPS:
                         chunks.stop()
+                    elif added * 8 < MAX_GROUPS:
+                        size = min(size * 2, CHUNK_BYTES)
                     if lines:
                         n_deferred += lines.count(b"\n")
                         with lock:
@@ -361,9 +367,10 @@ def line_start_after(fh: BinaryIO, pos: int, end: int) -> int:
 
 
 class _Chunks:
-    """``[start, end)`` of a file handed out in pieces of about :data:`CHUNK_BYTES` that end at a
-    line end, to whichever thread asks next (so threads finish together). A piece is read into the
-    asking thread's buffer (grown for a line longer than a piece) and is valid until its next ask."""
+    """``[start, end)`` of a file handed out in pieces of the size asked (at most the buffer's) that
+    end at a line end, to whichever thread asks next (so threads finish together). A piece is read
+    into the asking thread's buffer (grown for a line longer than a piece) and is valid until its
+    next ask."""
 
     def __init__(self, path: str, start: int, end: int) -> None:
         self.path, self.pos, self.end = path, start, end
@@ -374,16 +381,18 @@ class _Chunks:
         with self.lock:
             self.end = self.pos
 
-    def next(self, fh: Any, buf: bytearray) -> tuple[bytearray, int, int] | None:
+    def next(self, fh: Any, buf: bytearray, size: int) -> tuple[bytearray, int, int] | None:
         """(buffer, bytes in it, file offset of its first byte), or None at the end."""
         with self.lock:
             while self.pos < self.end:
                 pos = self.pos
-                n = _read_at(fh, buf, pos, min(len(buf), self.end - pos))
+                n = _read_at(fh, buf, pos, min(size, len(buf), self.end - pos))
                 if pos + n < self.end:
                     cut = buf.rfind(b"\n", 0, n) + 1
                     if cut == 0:  # no line end in the piece: read a larger one
-                        buf.extend(bytes(len(buf)))
+                        if size >= len(buf):
+                            buf.extend(bytes(len(buf)))
+                        size *= 2
                         continue
                     n = cut
                 self.pos = pos + n

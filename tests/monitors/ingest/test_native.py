@@ -177,14 +177,14 @@ def test_a_file_shorter_than_the_range_being_read_is_an_error_not_a_crash(tmp_pa
     path = write_lines(tmp_path / "x.jsonl", [track(user=f"u{i}") for i in range(50)])
     size = path.stat().st_size
     with open(path, "rb") as fh, pytest.raises(OSError, match="shrank while it was read"):
-        native._Chunks(str(path), 0, size + 1000).next(fh, bytearray(1 << 20))
-    pieces = []
-    chunks, buf = native._Chunks(str(path), 0, size), bytearray(1000)  # pieces smaller than the file
-    with open(path, "rb") as fh:
-        while (piece := chunks.next(fh, buf)) is not None:
-            pieces.append((bytes(piece[0][: piece[1]]), piece[2]))
-    assert len(pieces) > 5 and all(p.endswith(b"\n") for p, _ in pieces)
-    assert b"".join(p for p, _ in pieces) == path.read_bytes()
+        native._Chunks(str(path), 0, size + 1000).next(fh, bytearray(1 << 20), 1 << 20)
+    for buf_len, asked in ((1000, 1000), (4000, 100)):  # pieces smaller than the file; asked below a line
+        chunks, buf, pieces = native._Chunks(str(path), 0, size), bytearray(buf_len), []
+        with open(path, "rb") as fh:
+            while (piece := chunks.next(fh, buf, asked)) is not None:
+                pieces.append((bytes(piece[0][: piece[1]]), piece[2]))
+        assert len(pieces) > 5 and all(p.endswith(b"\n") for p, _ in pieces)
+        assert b"".join(p for p, _ in pieces) == path.read_bytes()
 
 
 def test_segments_commit_their_resume_points_and_a_crash_between_them_loses_nothing(
