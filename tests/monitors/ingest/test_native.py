@@ -171,6 +171,13 @@ def test_event_names_that_share_a_cache_slot_keep_their_own_counts(tmp_path: Pat
     assert got[True] == got[False]
 
 
+def _fresh(tmp_path: Path, name: str) -> Store:
+    """A migrated SQLite store of its own."""
+    store = Store.from_url(f"sqlite:///{tmp_path}/{name}.sqlite")
+    store.migrate()
+    return store
+
+
 def test_a_file_shorter_than_the_range_being_read_is_an_error_not_a_crash(tmp_path: Path) -> None:
     """A file truncated in place while it is read (copytruncate rotation) gives a short read: the
     reader raises OSError, which the ingest reports for that file (a memory map would SIGBUS)."""
@@ -204,12 +211,7 @@ def test_segments_commit_their_resume_points_and_a_crash_between_them_loses_noth
             lines.append("{not json")
     path = write_lines(tmp_path / "seg.jsonl", lines)
 
-    def fresh(name: str) -> Store:
-        store = Store.from_url(f"sqlite:///{tmp_path}/{name}.sqlite")
-        store.migrate()
-        return store
-
-    whole = fresh("whole")
+    whole = _fresh(tmp_path, "whole")
     run_ingest(whole, path)
     expected = snapshot(whole)
 
@@ -217,13 +219,13 @@ def test_segments_commit_their_resume_points_and_a_crash_between_them_loses_noth
     monkeypatch.setattr(pipeline, "TAIL_BYTES", 2048)
     cuts = native.segments(str(path), 0, path.stat().st_size, 8192, 2048)
     assert len(cuts) > 5 and 1024 < cuts[-1][1] - cuts[-1][0] <= 2 * 2048  # the last piece: the tail
-    pieces = fresh("pieces")
+    pieces = _fresh(tmp_path, "pieces")
     report = run_ingest(pieces, path)
     assert (report.events, report.rejected) == (400, 7)
     assert snapshot(pieces) == expected
     assert run_ingest(pieces, path).events == 0  # nothing new
 
-    crashed = fresh("crashed")
+    crashed = _fresh(tmp_path, "crashed")
     calls = {"n": 0}
     original = Store.apply_ingest
 
@@ -442,12 +444,7 @@ def test_a_read_holding_too_many_groups_stops_early_and_the_rest_follows(
         lines.append(track(event=f"E{rnd.randrange(12)}", user=f"user-{i}", ts=ts.isoformat(), sent=ts.isoformat()))
     path = write_lines(tmp_path / "spread.jsonl", lines)
 
-    def fresh(name: str) -> Store:
-        store = Store.from_url(f"sqlite:///{tmp_path}/{name}.sqlite")
-        store.migrate()
-        return store
-
-    duck = fresh("duckdb")
+    duck = _fresh(tmp_path, "duckdb")
     run_ingest(duck, path, native=False)
     monkeypatch.setattr(native, "CHUNK_BYTES", 16 << 10)
     monkeypatch.setattr(native, "MAX_GROUPS", 120)
@@ -461,7 +458,7 @@ def test_a_read_holding_too_many_groups_stops_early_and_the_rest_follows(
         original(self, batch, now)
 
     monkeypatch.setattr(Store, "apply_ingest", counting)
-    ours = fresh("native")
+    ours = _fresh(tmp_path, "native")
     report = run_ingest(ours, path)
     assert (report.events, report.files[0].reader) == (2000, "native")
     segments = native.segments(str(path), 0, path.stat().st_size, 256 << 10, 0)
@@ -473,7 +470,7 @@ def test_a_read_holding_too_many_groups_stops_early_and_the_rest_follows(
     monkeypatch.setattr(pipeline, "DUCKDB_FIRST_BYTES", 128 << 10)
     monkeypatch.setattr(pipeline, "DUCKDB_MIN_BYTES", 32 << 10)
     commits.clear()
-    small = fresh("duckdb_segments")
+    small = _fresh(tmp_path, "duckdb_segments")
     assert run_ingest(small, path, native=False).events == 2000
     sizes = [b - a for a, b in itertools.pairwise([0, *commits])]
     assert len(commits) > 4 and commits[-1] == path.stat().st_size
