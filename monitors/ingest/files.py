@@ -247,17 +247,6 @@ def last_newline_end(path: str, start: int, size: int) -> int:
     return start
 
 
-def copy_slice(info: FileInfo, start: int, end: int | None, dest: str) -> int:
-    """Copy decompressed bytes ``[start, end)`` (to EOF when ``end`` is None) to ``dest``; returns bytes
-    copied. A compressed stream raises :class:`EOFError` when cut short, :class:`StreamDamage` when damaged."""
-    got = copy_decompressed(info, start, end, dest)
-    if got.cut_short:
-        raise EOFError("Compressed file ended before the end-of-stream marker was reached")
-    if got.damage:
-        raise StreamDamage(got.damage)
-    return got.size
-
-
 @dataclass(frozen=True)
 class Decompressed:
     """What :func:`copy_decompressed` copied."""
@@ -268,8 +257,8 @@ class Decompressed:
 
 
 def copy_decompressed(info: FileInfo, start: int, end: int | None, dest: str) -> Decompressed:
-    """:func:`copy_slice`, except that a compressed stream cut short or damaged is copied as far as
-    it decompresses, and says so."""
+    """Copy decompressed bytes ``[start, end)`` (to EOF when ``end`` is None) to ``dest``. A
+    compressed stream cut short or damaged is copied as far as it decompresses, and says so."""
     copied = 0
     with _open(info.path, info.codec) as src, open(dest, "wb") as out:
         try:

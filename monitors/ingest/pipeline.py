@@ -244,28 +244,25 @@ class SourceIngester:
         assert region.end is not None  # plain files: read to a known end
         if self.native:
             return self._read_native(info, cp, info.path, region.start, region.end, opts, now)
-        target, nbytes = self._materialise(info, region)
-        try:
-            return self._read_duckdb(info, cp, target, nbytes, opts, now, base=region.start, last=(region.end, False))
-        finally:
-            if target != info.path:
-                os.unlink(target)
+        return self._read_duckdb(info, cp, info.path, region.start, region.end, opts, now, last=(region.end, False))
 
-    def _read_duckdb(self, info: files.FileInfo, cp: Checkpoint | None, target: str, nbytes: int,
-                     opts: columnar.FactOptions, now: datetime, *, base: int, last: tuple[int, bool]) -> FileResult:  # fmt: skip
-        """The plain file ``target`` (``info``'s own, or a copy of its part from offset ``base``)
-        read by DuckDB alone, in segments each committed with its resume point (the last one:
-        ``last``, offset and complete). Segments start at :data:`DUCKDB_FIRST_BYTES`, grow four
+    def _read_duckdb(self, info: files.FileInfo, cp: Checkpoint | None, target: str, start: int, end: int,
+                     opts: columnar.FactOptions, now: datetime, *, shift: int = 0,
+                     last: tuple[int, bool]) -> FileResult:  # fmt: skip
+        """Bytes ``[start, end)`` of the plain file ``target`` (``info``'s own, or its decompressed
+        copy: resume points are ``shift`` + offsets in it) read by DuckDB alone, in segments each
+        committed with its resume point (the last one: ``last``, offset and complete). A segment
+        that is not the whole file goes to DuckDB as a temporary copy. Segments start at :data:`DUCKDB_FIRST_BYTES`, grow four
         times while a read holds few (event, bucket) groups and halve while it holds many: a
         backfill spread over months stays in bounded memory, an ordinary log goes in a few reads."""
         known, budget, warnings = self._known_names(), self.opts.max_event_names, []
         expected_offset, expected_key = (cp.offset if cp else 0), (cp.file_key if cp else None)
         events = rejected = 0
-        reader, pos, size = "", 0, DUCKDB_FIRST_BYTES
+        reader, pos, size, whole = "", start, DUCKDB_FIRST_BYTES, os.path.getsize(target)
         with open(target, "rb") as fh:
             while True:
-                cut = nbytes if nbytes - pos <= size * 3 // 2 else native.line_start_after(fh, pos + size, nbytes)
-                piece = target if (pos, cut) == (0, nbytes) else self._slice(fh, pos, cut)
+                cut = end if end - pos <= size * 3 // 2 else native.line_start_after(fh, pos + size, end)
+                piece = target if (pos, cut) == (0, whole) else self._slice(fh, pos, cut)
                 try:
                     facts, warning = self._duckdb_facts(piece, opts, known, budget)
                 finally:
@@ -278,20 +275,20 @@ class SourceIngester:
                 groups = _group_count(facts)
                 batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
                                        sample_rate=self.opts.sample_rate, file=info.path)  # fmt: skip
-                offset, complete = (base + cut, False) if cut < nbytes else last
+                offset, complete = (shift + cut, False) if cut < end else last
                 batch.checkpoint = self._cp(info, offset, complete)
                 batch.expected_offset, batch.expected_key = expected_offset, expected_key
                 self.store.apply_ingest(batch, now)
                 expected_offset, expected_key = offset, info.key
                 events, rejected, reader = events + batch.events, rejected + batch.rejected, facts.reader
                 pos = cut
-                if pos >= nbytes:
+                if pos >= end:
                     break
                 if groups > 2 * native.MAX_GROUPS:
                     size = max(size // 2, DUCKDB_MIN_BYTES)
                 elif groups < native.MAX_GROUPS:
                     size = min(size * 4, SEGMENT_BYTES)
-        return FileResult(info.path, "read", nbytes, events, rejected, reader, warning="; ".join(warnings[:1]))
+        return FileResult(info.path, "read", end - start, events, rejected, reader, warning="; ".join(warnings[:1]))
 
     def _slice(self, fh: BinaryIO, start: int, end: int) -> str:
         """Bytes ``[start, end)`` of an open file copied to a temporary file: its path."""
@@ -360,7 +357,7 @@ class SourceIngester:
             if self.native:
                 result = self._read_native(info, cp, dest, 0, size, opts, now, shift=region.start, last=last)
             else:
-                result = self._read_duckdb(info, cp, dest, size, opts, now, base=region.start, last=last)
+                result = self._read_duckdb(info, cp, dest, 0, size, opts, now, shift=region.start, last=last)
         finally:
             if os.path.exists(dest):
                 os.unlink(dest)
@@ -461,13 +458,6 @@ class SourceIngester:
 
     def _cp(self, info: files.FileInfo, offset: int, complete: bool) -> Checkpoint:
         return Checkpoint(info.key, len(info.head), info.path, offset, info.size, info.mtime, info.compressed, complete)
-
-    def _materialise(self, info: files.FileInfo, region: _Region) -> tuple[str, int]:
-        if region.direct:
-            return info.path, (region.end if region.end is not None else info.size)
-        dest = os.path.join(self.tmp, f"slice-{os.getpid()}-{time.monotonic_ns()}.jsonl")
-        copied = files.copy_slice(info, region.start, region.end, dest)
-        return dest, copied
 
 
 def _group_count(facts: columnar.Facts) -> int:
