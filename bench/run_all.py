@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 SCRIPTS: tuple[tuple[str, bool], ...] = (
     ("ingest_speed", True),
     ("input_shapes", False),
+    ("hard_inputs", True),
     ("volume_speed", True),
     ("volume_quality", True),
     ("incidents", True),
