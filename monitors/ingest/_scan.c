@@ -417,8 +417,10 @@ static int read_ts(TsCache *tc, Cur *c, int *present, int64_t *micros) {
 static inline int read_key(Cur *c, const char **k, size_t *kn) {
     int esc;
     if (c->p >= c->end || *c->p != '"' || j_string(c, k, kn, &esc) || esc) return J_BAD;
-    j_ws(c);
-    if (c->p >= c->end || *c->p != ':') return J_BAD;
+    if (!(c->p < c->end && *c->p == ':')) { /* compact JSON: the colon is the next byte */
+        j_ws(c);
+        if (c->p >= c->end || *c->p != ':') return J_BAD;
+    }
     c->p++;
     j_ws(c);
     return c->p < c->end ? J_OK : J_BAD;

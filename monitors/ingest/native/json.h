@@ -24,6 +24,7 @@ typedef struct {
  * DuckDB, so both readers see the same lines. ``\n`` never occurs inside a line. */
 static inline void j_ws(Cur *c) {
     /* compact JSON has none: one test of the next byte settles it */
+    if (__builtin_expect(c->p < c->end && (unsigned char)*c->p > ' ', 1)) return;
     while (c->p < c->end && (*c->p == ' ' || *c->p == '\t')) c->p++;
 }
 
@@ -210,6 +211,12 @@ static inline int j_number(Cur *c, int *kind) {
 
 /* After a member or an element: ',' (1: more follow, spaces skipped), ``close`` (0: done), else J_BAD. */
 static inline int j_next(Cur *c, char close) {
+    if (c->p >= c->end) return J_BAD;
+    if (*c->p == ',') { /* compact JSON: the separator is the next byte, a key's quote after it */
+        c->p++;
+        if (!(c->p < c->end && *c->p == '"')) j_ws(c);
+        return 1;
+    }
     j_ws(c);
     if (c->p >= c->end) return J_BAD;
     if (*c->p == ',') {
