@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
         json.dump({"source": report.source, "events": report.events, "rejected": report.rejected,
                    "bytes": report.bytes, "seconds": round(report.seconds, 3),
+                   "cpu_seconds": round(report.cpu_seconds, 3),
                    "files": [f.__dict__ for f in report.files]}, sys.stdout, indent=2)  # fmt: skip
         print()
     else:

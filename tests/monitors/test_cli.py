@@ -43,6 +43,20 @@ def test_ingest_then_metrics_json_and_csv(capsys: pytest.CaptureFixture[str], tm
     assert status["sources"][0]["events"] == 4 and status["sources"][0]["resume_points"][0]["offset"] > 0
 
 
+def test_ingest_json_report(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
+    path = write_lines(tmp_path / "e.jsonl", [track(user=f"u{i}") for i in range(3)] + ["{oops"])
+    code, out, _ = _run(capsys, "ingest", str(path), "--db", sqlite_url, "--source", "web", "--format", "json",
+                        "--final-line-grace", "0s", "--no-progress")  # fmt: skip
+    report = json.loads(out)
+    assert code == 0
+    assert {k: report[k] for k in ("source", "events", "rejected", "bytes")} == {
+        "source": "web", "events": 3, "rejected": 1, "bytes": path.stat().st_size,
+    }  # fmt: skip
+    assert [(f["status"], f["events"], f["rejected"]) for f in report["files"]] == [("read", 3, 1)]
+    # wall and CPU time of the run (the CPU time of every thread: the scanner reads on two)
+    assert report["seconds"] > 0 and report["cpu_seconds"] > 0
+
+
 def test_missing_input_path_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
     code, _, err = _run(capsys, "ingest", str(tmp_path / "nope.jsonl"), "--db", sqlite_url)
     assert code == 3 and "no such file or directory" in err and "Traceback" not in err
