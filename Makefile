@@ -4,6 +4,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Tests run in one process per core (pytest-xdist; each PostgreSQL test has its own schema, every
+# other resource is per test): about half the time on two cores. `make test PYTEST_ARGS=` for one.
+PYTEST_ARGS ?= -n auto --maxprocesses=4
 
 .PHONY: demo test lint typecheck pytest bench clean
 
