@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  warning: {f.path}: {f.warning}", file=sys.stderr)
         for f in report.errors:
             print(f"  error: {f.path}: {f.error}", file=sys.stderr)
-    return 1 if report.errors or any(f.damaged for f in report.files) else 0
+    return 1 if report.troubles else 0
 
 
 def _max_names(flag: int | None, configured: int) -> int:

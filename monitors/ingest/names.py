@@ -46,6 +46,12 @@ class Admission:
                 "names that carry ids belong in properties")  # fmt: skip
 
 
+def scanner_cap(budget: int, known: set[str]) -> int:
+    """The distinct names a scanner may meet before it gives up on a read (``TooManyNames``:
+    memory stays bounded; :func:`over_budget` is the exact check), 0 for no limit."""
+    return budget + len(known) if budget > 0 else 0
+
+
 def over_budget(seen: Iterable[str], known: set[str], budget: int) -> bool:
     """Whether the track names ``seen`` in a read would take the source past ``budget`` names."""
     if budget <= 0:

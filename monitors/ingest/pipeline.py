@@ -33,7 +33,7 @@ from monitors.ingest.leakage import LeakageConfig
 from monitors.plan import Plan
 from monitors.timeutil import utcnow
 from storage import Store
-from storage.batch import Checkpoint
+from storage.batch import Checkpoint, IngestBatch
 from storage.metrics_store import ConcurrentIngestError
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,11 @@ class IngestReport:
     def errors(self) -> list[FileResult]:
         """Files that could not be read."""
         return [f for f in self.files if f.status == "error"]
+
+    @property
+    def troubles(self) -> list[str]:
+        """``path: what`` of each file that could not be read, or only in part (damaged)."""
+        return [f"{f.path}: {f.error or f.warning}" for f in self.files if f.status == "error" or f.damaged]
 
 
 @dataclass(frozen=True)
@@ -184,9 +189,8 @@ class SourceIngester:
                 if bar is not None:
                     bar.update(result.bytes)
                     bar.set_postfix(events=report.events, rejected=report.rejected)
-            troubles = [f"{f.path}: {f.error or f.warning}" for f in report.files if f.status == "error" or f.damaged]
-            if troubles:
-                status, error = "partial", "; ".join(troubles)[:2000]
+            if report.troubles:
+                status, error = "partial", "; ".join(report.troubles)[:2000]
         except BaseException as exc:
             status, error = "error", f"{type(exc).__name__}: {exc}"
             raise
@@ -275,12 +279,8 @@ class SourceIngester:
                     log.warning("%s: %s", info.path, warning)
                 known |= _track_names(facts) - {names.OVERFLOW_NAME}
                 groups = _group_count(facts)
-                batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
-                                       sample_rate=self.opts.sample_rate, file=info.path)  # fmt: skip
                 offset, complete = (shift + cut, False) if cut < end else last
-                batch.checkpoint = self._cp(info, offset, complete)
-                batch.expected_offset, batch.expected_key = expected_offset, expected_key
-                self.store.apply_ingest(batch, now)
+                batch = self._commit(info, facts, (offset, complete), (expected_offset, expected_key), now)
                 expected_offset, expected_key = offset, info.key
                 events, rejected, reader = events + batch.events, rejected + batch.rejected, facts.reader
                 pos = cut
@@ -307,7 +307,7 @@ class SourceIngester:
                       budget: int) -> tuple[columnar.Facts, str]:  # fmt: skip
         """DuckDB's aggregates of a plain file within the event-name budget, and the warning when
         names went over it (:mod:`monitors.ingest.names`)."""
-        guarded = dataclasses.replace(opts, max_names=budget + len(known) if budget > 0 else 0)
+        guarded = dataclasses.replace(opts, max_names=names.scanner_cap(budget, known))
         try:
             facts: columnar.Facts | None = columnar.run_facts_bounded(self.con, self.opts.plan, path, False, guarded,
                                                                       self.evaluator, self.tmp)  # fmt: skip
@@ -381,8 +381,7 @@ class SourceIngester:
         events = rejected = 0
         reader = "native"
         known, budget, warnings = self._known_names(), self.opts.max_event_names, []
-        # the scanners give up past this many names (memory stays bounded); the exact check follows
-        opts = dataclasses.replace(opts, max_names=budget + len(known) if budget > 0 else 0)
+        opts = dataclasses.replace(opts, max_names=names.scanner_cap(budget, known))
         capped = False  # over the name budget: the rest of the file is read with the names fixed first
 
         scanners = columnar.native_reader(self.con, self.opts.plan, opts, self.evaluator)
@@ -428,12 +427,8 @@ class SourceIngester:
                     inflight.appendleft(((read_end, seg_end), None if capped else pool.submit(read, (read_end, seg_end))))
                 submit()  # the next reads run while this one is committed
                 known |= _track_names(facts) - {names.OVERFLOW_NAME}
-                batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
-                                       sample_rate=self.opts.sample_rate, file=info.path)  # fmt: skip
                 offset, complete = (shift + read_end, False) if last is None or read_end < end else last
-                batch.checkpoint = self._cp(info, offset, complete)
-                batch.expected_offset, batch.expected_key = expected_offset, expected_key
-                self.store.apply_ingest(batch, now)
+                batch = self._commit(info, facts, (offset, complete), (expected_offset, expected_key), now)
                 expected_offset, expected_key = offset, info.key
                 events, rejected = events + batch.events, rejected + batch.rejected
                 if facts.reader != "native":
@@ -457,6 +452,17 @@ class SourceIngester:
         finally:
             if os.path.exists(piece):
                 os.unlink(piece)
+
+    def _commit(self, info: files.FileInfo, facts: columnar.Facts, at: tuple[int, bool],
+                expected: tuple[int, str | None], now: datetime) -> IngestBatch:  # fmt: skip
+        """The batch of ``facts`` committed with its resume point ``at`` (offset, complete), if the
+        stored one is still ``expected`` (offset, file key); returns the batch."""
+        batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
+                               sample_rate=self.opts.sample_rate, file=info.path)  # fmt: skip
+        batch.checkpoint = self._cp(info, *at)
+        batch.expected_offset, batch.expected_key = expected
+        self.store.apply_ingest(batch, now)
+        return batch
 
     def _cp(self, info: files.FileInfo, offset: int, complete: bool) -> Checkpoint:
         return Checkpoint(info.key, len(info.head), info.path, offset, info.size, info.mtime, info.compressed, complete)

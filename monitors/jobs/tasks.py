@@ -48,9 +48,8 @@ def run_ingest(ctx: JobContext, source: SourceConfig) -> JobResult:
     warnings = [f"{f.path}: {f.warning}" for f in report.files if f.warning]
     if warnings:
         message += "; " + "; ".join(warnings)
-    troubles = [f"{f.path}: {f.error or f.warning}" for f in report.files if f.status == "error" or f.damaged]
-    if troubles:
-        return JobResult(report.events, message[:2000], "partial", "; ".join(troubles)[:2000])
+    if report.troubles:
+        return JobResult(report.events, message[:2000], "partial", "; ".join(report.troubles)[:2000])
     return JobResult(report.events, message[:2000])
 
 
