@@ -19,6 +19,7 @@ from monitors.detectors.config import DetectorsConfig
 from monitors.errors import ConfigError
 from monitors.ingest.leakage import LeakageConfig
 from monitors.ingest.names import DEFAULT_MAX_NAMES
+from monitors.ingest.propkeys import DEFAULT_MAX_KEYS
 from monitors.jobs.config import WorkerConfig
 from monitors.timeutil import parse_duration
 from monitors.ui.config import DashboardConfig
@@ -50,6 +51,8 @@ class SourceConfig(StrictModel):
     final_line_grace: str = "5m"
     # distinct track event names kept; new ones past it count as "(other events)" (0: no limit)
     max_event_names: int = Field(default=DEFAULT_MAX_NAMES, ge=0)
+    # distinct unplanned property keys per event; new ones past it count as "(other properties)" (0: no limit)
+    max_property_keys: int = Field(default=DEFAULT_MAX_KEYS, ge=0)
 
     @field_validator("final_line_grace")
     @classmethod

@@ -17,6 +17,7 @@ from storage.tables import (
     event_metrics,
     ingest_runs,
     meta,
+    property_keys,
     quarantine,
     reject_samples,
     rejects,
@@ -48,6 +49,17 @@ class MetricsReader:
             rows = conn.execute(select(series.c.event).where(series.c.source == source, series.c.environment == environment,
                                                              series.c.msg_type == "track")).scalars().all()  # fmt: skip
         return set(rows)
+
+    def property_keys(self, source: str, environment: str) -> dict[tuple[str, str], set[str]]:
+        """The property keys stored per (event, message type) of one source and environment."""
+        query = (select(series.c.event, series.c.msg_type, property_keys.c.property)
+                 .join(property_keys, property_keys.c.series_id == series.c.id)
+                 .where(series.c.source == source, series.c.environment == environment))  # fmt: skip
+        out: dict[tuple[str, str], set[str]] = {}
+        with self.engine.connect() as conn:
+            for event, msg_type, prop in conn.execute(query):
+                out.setdefault((event, msg_type), set()).add(prop)
+        return out
 
     def _series_filter(self, source: str | None, environment: str | None, event: str | None) -> list[Any]:
         conds: list[Any] = []

@@ -17,6 +17,7 @@ from storage.tables import (
     ingest_runs,
     latency_sketches,
     meta,
+    property_keys,
     property_stats,
     quarantine,
     reject_samples,
@@ -113,6 +114,9 @@ class MetricsStore:
                 {"series_id": ids[(e, t)], "bucket_start": b, "property": p, "json_type": jt, "count": n}
                 for (e, t, b, p, jt), n in batch.props.items()
             ], ["series_id", "bucket_start", "property", "json_type"], additive=["count"])  # fmt: skip
+            upsert(conn, property_keys, [
+                {"series_id": ids[et], "property": p} for et, p in {((e, t), p) for e, t, _, p, _ in batch.props}
+            ], ["series_id", "property"])  # fmt: skip
             upsert(conn, violation_samples, [
                 {"series_id": ids[(e, t)], "vtype": v, "property": p, "slot": i, "bucket_start": b, "sample": s}
                 for (e, t, v, p), (b, samples) in batch.vsamples.items() for i, s in enumerate(samples[:3])

@@ -106,6 +106,16 @@ property_stats = Table(
     PrimaryKeyConstraint("series_id", "bucket_start", "property", "json_type"),
 )
 
+# every property key a series has had, once (the property-key budget's known keys:
+# monitors/ingest/propkeys.py), so that a run need not scan property_stats for them
+property_keys = Table(
+    "property_keys",
+    metadata,
+    Column("series_id", Integer, nullable=False),
+    Column("property", String(255), nullable=False),
+    PrimaryKeyConstraint("series_id", "property"),
+)
+
 violation_samples = Table(
     "violation_samples",
     metadata,

@@ -9,6 +9,7 @@ from monitors.commands._common import add_config_args, config_of, open_store
 from monitors.errors import ConfigError
 from monitors.ingest.names import DEFAULT_MAX_NAMES
 from monitors.ingest.pipeline import IngestOptions, ingest
+from monitors.ingest.propkeys import DEFAULT_MAX_KEYS
 from monitors.plan import load_plan
 from monitors.timeutil import parse_duration
 
@@ -26,6 +27,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--max-event-names", type=int, metavar="N",
                    help="distinct track event names a source keeps; new ones past it count as '(other events)' "
                         "(default: the source's, else 2000; 0: no limit)")  # fmt: skip
+    p.add_argument("--max-property-keys", type=int, metavar="N",
+                   help="distinct unplanned property keys an event keeps; new ones past it count as "
+                        "'(other properties)' (default: the source's, else 500; 0: no limit)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=run)
@@ -50,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
         final_line_grace=parse_duration(args.final_line_grace or (src.final_line_grace if src else "5m")),
         progress=not args.no_progress,
         leakage=config.leakage,
-        max_event_names=_max_names(args.max_event_names, src.max_event_names if src else DEFAULT_MAX_NAMES),
+        max_event_names=_budget("--max-event-names", args.max_event_names, src.max_event_names if src else DEFAULT_MAX_NAMES),
+        max_property_keys=_budget("--max-property-keys", args.max_property_keys,
+                                  src.max_property_keys if src else DEFAULT_MAX_KEYS),
     )
     report = ingest(store, paths, opts, strict=True)
     if args.format == "json":
@@ -75,9 +81,9 @@ def run(args: argparse.Namespace) -> int:
     return 1 if report.troubles else 0
 
 
-def _max_names(flag: int | None, configured: int) -> int:
+def _budget(name: str, flag: int | None, configured: int) -> int:
     if flag is None:
         return configured
     if flag < 0:
-        raise ConfigError(f"--max-event-names must be 0 (no limit) or more, not {flag}")
+        raise ConfigError(f"{name} must be 0 (no limit) or more, not {flag}")
     return flag

@@ -13,6 +13,7 @@ import pandas as pd
 
 from monitors.ingest.columnar import Facts
 from monitors.ingest.conformance import Evaluator
+from monitors.ingest.propkeys import MAX_KEY_CHARS, KeyBudget, PropKey
 from monitors.ingest.sqlgen import HLL_KINDS, HOPS, NEGATIVE_BIN, QUARANTINE_PER_REASON
 from monitors.redact import redact_line
 from monitors.sketch import HLL, HLL_M, ZERO_BIN, group_bins
@@ -151,14 +152,18 @@ def _samples(batch: IngestBatch, parts: dict[str, pd.DataFrame], ev: Evaluator) 
                 batch.vsamples[vkey] = (max(bucket, old[0] if old else 0), merged)
 
 
-def _extra_keys(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:
+def _extra_keys(batch: IngestBatch, parts: dict[str, pd.DataFrame], keys: KeyBudget | None) -> None:
+    """The unplanned property keys, past the property-key budget counted as one (:mod:`propkeys`)."""
     frame = parts.get("extra_keys")
     if frame is None:
         return
     columns = [frame[c].tolist() for c in ("event", "msg_type", "bucket", "key", "jtype", "n")]
+    extra: dict[PropKey, int] = {}
     for event, msg_type, bucket, key, jtype, n in zip(*columns, strict=True):
         jt = "BIGINT" if str(jtype) == "UBIGINT" else str(jtype)
-        _add(batch.props, (str(event), str(msg_type), int(bucket), str(key)[:255], jt), int(n))
+        _add(extra, (str(event), str(msg_type), int(bucket), str(key)[:MAX_KEY_CHARS], jt), int(n))
+    for k, n in (keys.cap(extra) if keys is not None else extra).items():
+        _add(batch.props, k, n)
 
 
 def _rejects(batch: IngestBatch, parts: dict[str, pd.DataFrame]) -> None:
@@ -199,12 +204,13 @@ def _text_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
-def to_batch(facts: Facts, ev: Evaluator, *, source: str, environment: str, sample_rate: float, file: str) -> IngestBatch:
-    """The batch of deltas for one read of one file."""
+def to_batch(facts: Facts, ev: Evaluator, *, source: str, environment: str, sample_rate: float, file: str,
+             keys: KeyBudget | None = None) -> IngestBatch:  # fmt: skip
+    """The batch of deltas for one read of one file; ``keys``: the property-key budget (none: no limit)."""
     batch = IngestBatch(source=source, environment=environment, sample_rate=sample_rate, file=file)
     _sketches(batch, facts)
     _main(batch, facts.parts, ev)
     _samples(batch, facts.parts, ev)
-    _extra_keys(batch, facts.parts)
+    _extra_keys(batch, facts.parts, keys)
     _rejects(batch, facts.parts)
     return batch

@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 import duckdb
 
 from monitors.errors import ConfigError
-from monitors.ingest import columnar, files, merge, names, native
+from monitors.ingest import columnar, files, merge, names, native, propkeys
 from monitors.ingest.conformance import Evaluator
 from monitors.ingest.leakage import LeakageConfig
 from monitors.plan import Plan
@@ -62,6 +62,7 @@ class IngestOptions:
     leakage: LeakageConfig | None = None
     native: bool = True  # the native scanner for the lines it can read (monitors/ingest/native.py)
     max_event_names: int = names.DEFAULT_MAX_NAMES  # per source and environment; 0: no limit (monitors/ingest/names.py)
+    max_property_keys: int = propkeys.DEFAULT_MAX_KEYS  # unplanned keys per event; 0: no limit (monitors/ingest/propkeys.py)
 
 
 @dataclass
@@ -160,6 +161,18 @@ class SourceIngester:
         self.con = columnar.connect(temp_dir=os.path.join(self.tmp, "duckdb"))
         self.evaluator = Evaluator(opts.plan)
         self.native = opts.native and native.usable(opts.plan, opts.sample_rate)
+        self._keys: propkeys.KeyBudget | None = None  # loaded at the first commit
+
+    def _key_budget(self) -> propkeys.KeyBudget | None:
+        """The property-key budget, with the unplanned keys the store knows for this source."""
+        if self.opts.max_property_keys <= 0:
+            return None
+        if self._keys is None:
+            layout = self.evaluator.layout
+            known = {(event, msg_type): keys - set(layout.keys_of.get(layout.layout_id(event, msg_type) or "", []))
+                     for (event, msg_type), keys in self.store.property_keys(self.opts.source, self.opts.environment).items()}  # fmt: skip
+            self._keys = propkeys.KeyBudget(self.opts.max_property_keys, known)
+        return self._keys
 
     def close(self) -> None:
         """Release the DuckDB connection and temporary files."""
@@ -214,8 +227,15 @@ class SourceIngester:
         return tqdm(total=total, unit="B", unit_scale=True, desc=f"ingest {self.opts.source}", file=sys.stderr)
 
     def _one(self, path: str) -> FileResult:
+        if self._keys is not None:
+            self._keys.overflowed = {}
         try:
-            return self._read(path)
+            result = self._read(path)
+            over = self._keys.describe() if self._keys is not None else None
+            if over:
+                log.warning("%s: %s", path, over)
+                result.warning = "; ".join(w for w in (result.warning, over) if w)
+            return result
         except ConcurrentIngestError as exc:
             return FileResult(path, "unchanged", error=str(exc))
         except (OSError, duckdb.Error, ValueError, EOFError, zlib.error, files.StreamDamage) as exc:
@@ -458,7 +478,7 @@ class SourceIngester:
         """The batch of ``facts`` committed with its resume point ``at`` (offset, complete), if the
         stored one is still ``expected`` (offset, file key); returns the batch."""
         batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
-                               sample_rate=self.opts.sample_rate, file=info.path)  # fmt: skip
+                               sample_rate=self.opts.sample_rate, file=info.path, keys=self._key_budget())  # fmt: skip
         batch.checkpoint = self._cp(info, *at)
         batch.expected_offset, batch.expected_key = expected
         self.store.apply_ingest(batch, now)

@@ -41,6 +41,7 @@ def run_ingest(ctx: JobContext, source: SourceConfig) -> JobResult:
         source=source.name, environment=source.environment, plan=_plan(ctx), bucket_seconds=ctx.config.bucket_seconds,
         sample_rate=source.conformance_sample_rate, final_line_grace=float(parse_duration(source.final_line_grace)),
         clock=ctx.clock, leakage=ctx.config.leakage, max_event_names=source.max_event_names,
+        max_property_keys=source.max_property_keys,
     )  # fmt: skip
     report = ingest(ctx.store, source.paths, opts, strict=False)
     read = [f for f in report.files if f.status == "read"]

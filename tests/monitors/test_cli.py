@@ -57,6 +57,17 @@ def test_ingest_json_report(capsys: pytest.CaptureFixture[str], tmp_path: Path, 
     assert report["seconds"] > 0 and report["cpu_seconds"] > 0
 
 
+def test_ingest_max_property_keys(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
+    path = write_lines(tmp_path / "e.jsonl", [track(user="u", cart_id="c", items=[], cart_value=1, **{f"k{i}": i})
+                                              for i in range(4)])  # fmt: skip
+    code, _, err = _run(capsys, "ingest", str(path), "--db", sqlite_url, "--max-property-keys", "-1")
+    assert code == 2 and "--max-property-keys must be 0 (no limit) or more, not -1" in err and "Traceback" not in err
+    code, _, err = _run(capsys, "ingest", str(path), "--db", sqlite_url, "--source", "web", "--final-line-grace", "0s",
+                        "--no-progress", "--max-property-keys", "2")  # fmt: skip
+    assert code == 0
+    assert f"warning: {path}: 2 new property keys over the budget of 2 unplanned keys per event" in err
+
+
 def test_missing_input_path_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
     code, _, err = _run(capsys, "ingest", str(tmp_path / "nope.jsonl"), "--db", sqlite_url)
     assert code == 3 and "no such file or directory" in err and "Traceback" not in err

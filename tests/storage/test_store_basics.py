@@ -1,9 +1,15 @@
 from __future__ import annotations
 
 import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import insert
 
 from monitors.errors import DatabaseError
 from storage import Store
+from storage.migrate import alembic_config
+from storage.tables import metadata, property_stats, series
 
 
 def test_migrate_is_idempotent_and_current(store: Store) -> None:
@@ -23,3 +29,24 @@ def test_unreachable_database_hides_password() -> None:
         st.ping()
     assert "s3cret" not in str(info.value)
     assert "check the URL" in str(info.value)
+
+
+def test_property_keys_migration_matches_its_table_and_knows_the_keys_stored_before_it(store: Store) -> None:
+    with store.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert [d for d in diffs if "property_keys" in repr(d)] == []
+    # back to before the table, with property stats stored: the upgrade makes their keys known
+    cfg = alembic_config()
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "property_keys@0001_foundation")
+        conn.execute(insert(series), [{"id": 1, "source": "web", "environment": "production", "event": "E",
+                                       "msg_type": "track", "first_seen": 0, "last_seen": 0}])  # fmt: skip
+        conn.execute(insert(property_stats), [
+            {"series_id": 1, "bucket_start": b, "property": p, "json_type": "VARCHAR", "count": 1}
+            for b in (0, 300) for p in ("a", "b")])  # fmt: skip
+    with pytest.raises(DatabaseError, match="not migrated"):
+        store.ensure_current()
+    store.migrate()
+    assert store.property_keys("web", "production") == {("E", "track"): {"a", "b"}}
+    assert store.property_keys("web", "staging") == {}

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from monitors.ingest.names import DEFAULT_MAX_NAMES
 from monitors.ingest.pipeline import IngestOptions, IngestReport, ingest
+from monitors.ingest.propkeys import DEFAULT_MAX_KEYS
 from monitors.plan import load_plan
 from storage import Store
 from storage.tables import event_metrics, latency_sketches, property_stats, rejects, series, violations
@@ -46,10 +47,10 @@ def write_lines(path: Path, lines: list[Any], *, mode: str = "w") -> Path:
 
 def run_ingest(store: Store, *paths: Path | str, source: str = "web", environment: str = "production",
                grace: float = 0.0, plan: Any = None, native: bool = True,
-               max_event_names: int = DEFAULT_MAX_NAMES) -> IngestReport:  # fmt: skip
+               max_event_names: int = DEFAULT_MAX_NAMES, max_property_keys: int = DEFAULT_MAX_KEYS) -> IngestReport:  # fmt: skip
     """Ingest with test-friendly options (no final-line grace)."""
     opts = IngestOptions(source=source, environment=environment, plan=plan or load_plan(), final_line_grace=grace,
-                         native=native, max_event_names=max_event_names)  # fmt: skip
+                         native=native, max_event_names=max_event_names, max_property_keys=max_property_keys)  # fmt: skip
     return ingest(store, [str(p) for p in paths], opts)
 
 

@@ -79,14 +79,16 @@ def test_ingest_job_uses_the_leakage_rules_and_name_budget_and_reports_damage(sq
     logs = tmp_path / "logs"
     logs.mkdir()
     ts = "2026-11-25T08:00:00Z"
-    lines = [{"type": "track", "event": "Added to Cart", "userId": "ops-1", "timestamp": ts}]
+    lines = [{"type": "track", "event": "Added to Cart", "userId": "ops-1", "timestamp": ts,
+              "properties": {"exp_a": "A", "exp_b": "B", "exp_c": "A"}}]
     lines += [{"type": "track", "event": f"Viewed {i}", "userId": "u", "timestamp": ts} for i in range(3)]
     (logs / "a.jsonl").write_text("".join(json.dumps(m) + "\n" for m in lines))
     bad = bytearray(gzip.compress(b'{"a": 1}\n' * 50))
     bad[10:12] = b"\xff\xff"
     (logs / "b.jsonl.gz").write_bytes(gzip.compress(b'{"type": "track"}\n') + bytes(bad))
     config = parse_config({
-        "sources": [{"name": "web", "paths": [str(logs)], "final_line_grace": "0s", "max_event_names": 2}],
+        "sources": [{"name": "web", "paths": [str(logs)], "final_line_grace": "0s", "max_event_names": 2,
+                     "max_property_keys": 1}],
         "leakage": {"test_user_id_pattern": "^ops-"},
     })  # fmt: skip
     store = Store.from_url(sqlite_url)
@@ -95,6 +97,8 @@ def test_ingest_job_uses_the_leakage_rules_and_name_budget_and_reports_damage(sq
     result = tasks.run_ingest(ctx, config.sources[0])
     assert result.status == "partial" and "damaged gzip (Error -3 while decompressing data" in result.error
     assert "over the budget of 2 names for this source: 2 of them are counted as '(other events)'" in result.message
+    assert ("2 new property keys over the budget of 1 unplanned keys per event are counted as '(other properties)' "
+            "(2 of them in 'Added to Cart', most frequent: 'exp_b', 'exp_c')") in result.message
     by_event = {r["event"]: r for r in metric_records(store, width=86400)}
     assert sorted(by_event) == ["(other events)", "Added to Cart", "Viewed 0"]
     assert by_event["Added to Cart"]["leak_signals"] == {"test_user_id": 1}
