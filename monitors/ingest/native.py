@@ -47,8 +47,10 @@ TooManyNames: type[Exception] = _scan.TooManyNames if _scan is not None else Run
 CHUNK_BYTES = 4 << 20
 # (event, bucket) groups a scanner holds before its read stops at the next piece's end: each holds
 # 12 KB of HyperLogLog registers, copied a few times on the way to the store (~70 KB in all), and a
-# backfill of months of many events would otherwise hold them all at once
-MAX_GROUPS = 4096
+# backfill of months of many events would otherwise hold them all at once. 1M events over 30 days,
+# 20 names (bench/hard_inputs.py): 4,096 groups peaked at 1.2 GB, 2,048 at 0.72 GB, 1,024 at 0.51 GB,
+# in about the same time (22-27 s each on a busy host); below 2,048 small backfills slow down
+MAX_GROUPS = 2048
 # A thread's first piece of a read; pieces double while they add few groups, up to CHUNK_BYTES
 # (a month of sparse events puts a new group on almost every line: 4 MB would hold ~25,000)
 FIRST_CHUNK_BYTES = 256 << 10

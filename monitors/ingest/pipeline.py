@@ -43,6 +43,7 @@ TAIL_BYTES = 48 << 20  # the last segment: its commit is the only one no read ov
 READ_AHEAD = 2  # segments read ahead of the one being committed
 DUCKDB_FIRST_BYTES = 2 << 20  # the first segment of a read by DuckDB alone (see _read_duckdb)
 DUCKDB_MIN_BYTES = 1 << 20  # its segments never get smaller
+DUCKDB_GROUPS = 4096  # (event, bucket) groups a DuckDB segment aims to hold: it grows below, halves over twice this
 """Plain files are read and committed in segments of about this size (see ``_read_native``)."""
 
 
@@ -306,9 +307,9 @@ class SourceIngester:
                 pos = cut
                 if pos >= end:
                     break
-                if groups > 2 * native.MAX_GROUPS:
+                if groups > 2 * DUCKDB_GROUPS:
                     size = max(size // 2, DUCKDB_MIN_BYTES)
-                elif groups < native.MAX_GROUPS:
+                elif groups < DUCKDB_GROUPS:
                     size = min(size * 4, SEGMENT_BYTES)
         return FileResult(info.path, "read", end - start, events, rejected, reader, warning="; ".join(warnings[:1]))
 
