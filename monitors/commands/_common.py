@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from monitors.config import Config, load_config
+from monitors.errors import ConfigError
+from monitors.timeutil import parse_duration
 from storage import Store
 
 
@@ -21,6 +23,20 @@ def add_config_args(parser: argparse.ArgumentParser, *, db: bool = True) -> None
         parser.add_argument(
             "--db", metavar="URL", help="database URL (default: config, $EHM_DATABASE_URL, sqlite:///data/ehm.sqlite)"
         )
+
+
+def duration_flag(flag: str, value: str, *, bucket: bool = False) -> int:
+    """Seconds of a duration given on the command line (``bucket``: a bucket width, which must
+    divide a day and be at least a minute); a mistake is a :class:`ConfigError`, not a traceback."""
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(f"{flag}: {exc}") from exc
+    if bucket and (seconds < 60 or 86400 % seconds):
+        raise ConfigError(f"{flag}: a bucket must divide a day and be at least 1m (e.g. 1m, 5m, 15m, 1h), not {value!r}")
+    if seconds < 0:
+        raise ConfigError(f"{flag}: must not be negative, not {value!r}")
+    return seconds
 
 
 def add_format_arg(parser: argparse.ArgumentParser, default: str = "json", choices: tuple[str, ...] = ("json", "csv")) -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from monitors.commands._common import add_config_args, config_of, open_store
+from monitors.commands._common import add_config_args, config_of, duration_flag, open_store
 from monitors.errors import ConfigError
 from monitors.ingest.names import DEFAULT_MAX_NAMES
 from monitors.ingest.pipeline import IngestOptions, ingest
 from monitors.ingest.propkeys import DEFAULT_MAX_KEYS
 from monitors.plan import load_plan
-from monitors.timeutil import parse_duration
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
         source=name,
         environment=args.environment or (src.environment if src else "production"),
         plan=load_plan(args.plan or config.plan),
-        bucket_seconds=parse_duration(args.bucket or config.bucket),
+        bucket_seconds=duration_flag("--bucket", args.bucket, bucket=True) if args.bucket else config.bucket_seconds,
         sample_rate=src.conformance_sample_rate if src else 1.0,
-        final_line_grace=parse_duration(args.final_line_grace or (src.final_line_grace if src else "5m")),
+        final_line_grace=duration_flag("--final-line-grace", args.final_line_grace or (src.final_line_grace if src else "5m")),
         progress=not args.no_progress,
         leakage=config.leakage,
         max_event_names=_budget("--max-event-names", args.max_event_names, src.max_event_names if src else DEFAULT_MAX_NAMES),

@@ -18,11 +18,11 @@ from typing import Any
 
 from sqlalchemy.dialects import registry
 
-from monitors.commands._common import add_config_args, config_of, open_store, write_records
+from monitors.commands._common import add_config_args, config_of, duration_flag, open_store, write_records
 from monitors.config import Config
 from monitors.errors import ConfigError
 from monitors.plan import load_plan
-from monitors.timeutil import iso, parse_duration, to_epoch, utcnow
+from monitors.timeutil import iso, to_epoch, utcnow
 from monitors.warehouse import aggregate, sqlbuild
 from monitors.warehouse.collector import (
     CollectReport,
@@ -175,7 +175,7 @@ def run_rollup(args: argparse.Namespace) -> int:
     config = config_of(args)
     store = open_store(args, config, migrate=True)
     now = to_epoch(utcnow())
-    rows = store.rollup_range(now - parse_duration(args.since), now + 86400)
+    rows = store.rollup_range(now - duration_flag("--since", args.since), now + 86400)
     print(f"rebuilt {rows:,} hour rows (and their days)")
     return 0
 

@@ -11,11 +11,18 @@ import signal
 import sys
 import threading
 
-from monitors.commands._common import add_config_args, add_format_arg, config_of, open_store, write_records
+from monitors.commands._common import (
+    add_config_args,
+    add_format_arg,
+    config_of,
+    duration_flag,
+    open_store,
+    write_records,
+)
 from monitors.errors import InputError
 from monitors.jobs.catalog import build_jobs
 from monitors.jobs.leader import make_leadership
-from monitors.timeutil import format_duration, parse_duration
+from monitors.timeutil import format_duration
 from monitors.worker import Worker
 from storage.leases_store import new_holder_id
 
@@ -49,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     unknown = [n for n in args.once or [] if n not in names]
     if unknown:
         raise InputError(f"no job {', '.join(unknown)} (jobs: {', '.join(names)})")
-    ttl = float(parse_duration(args.lease_ttl or config.worker.lease_ttl))
+    ttl = float(duration_flag("--lease-ttl", args.lease_ttl or config.worker.lease_ttl))
     store = open_store(args, config, migrate=True)
     leadership = make_leadership(store, config.worker.leader, new_holder_id("worker"), ttl)
     worker = Worker(store, config, jobs, leadership, poll=args.poll)

@@ -68,6 +68,19 @@ def test_ingest_max_property_keys(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert f"warning: {path}: 2 new property keys over the budget of 2 unplanned keys per event" in err
 
 
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--bucket", "7x", "--bucket: not a duration: '7x' (use e.g. 30s, 5m, 1h, 1d)"),
+    ("--bucket", "0m", "--bucket: a bucket must divide a day and be at least 1m (e.g. 1m, 5m, 15m, 1h), not '0m'"),
+    ("--bucket", "7m", "--bucket: a bucket must divide a day and be at least 1m (e.g. 1m, 5m, 15m, 1h), not '7m'"),
+    ("--final-line-grace", "5q", "--final-line-grace: not a duration: '5q' (use e.g. 30s, 5m, 1h, 1d)"),
+])  # fmt: skip
+def test_ingest_bad_durations_are_clear_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str,
+                                               flag: str, value: str, message: str) -> None:  # fmt: skip
+    path = write_lines(tmp_path / "e.jsonl", [track()])
+    code, _, err = _run(capsys, "ingest", str(path), "--db", sqlite_url, flag, value)
+    assert (code, err.strip()) == (2, f"error: {message}")
+
+
 def test_missing_input_path_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
     code, _, err = _run(capsys, "ingest", str(tmp_path / "nope.jsonl"), "--db", sqlite_url)
     assert code == 3 and "no such file or directory" in err and "Traceback" not in err

@@ -469,6 +469,7 @@ def test_a_read_holding_too_many_groups_stops_early_and_the_rest_follows(
     # DuckDB alone: segments from DUCKDB_FIRST_BYTES, halved while they hold too many groups
     monkeypatch.setattr(pipeline, "DUCKDB_FIRST_BYTES", 128 << 10)
     monkeypatch.setattr(pipeline, "DUCKDB_MIN_BYTES", 32 << 10)
+    monkeypatch.setattr(pipeline, "DUCKDB_GROUPS", 120)
     commits.clear()
     small = _fresh(tmp_path, "duckdb_segments")
     assert run_ingest(small, path, native=False).events == 2000
