@@ -1083,10 +1083,11 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
     else bt = S->now_epoch;
     r.bucket = (int64_t)(floor(bt / (double)S->bucket_seconds) * (double)S->bucket_seconds);
 
-    /* latency bins */
-    if (has_ev && has_sent) { r.lb[0] = lat_bin(S, sent_t - ev_t); r.lmask |= 1; }
+    /* latency bins: an impossible event time (before 2000, over a day ahead) measures none */
+    int ev_ok = has_ev && ev_t >= MIN_EPOCH && ev_t <= S->hi;
+    if (ev_ok && has_sent) { r.lb[0] = lat_bin(S, sent_t - ev_t); r.lmask |= 1; }
     if (has_sent && has_recv) { r.lb[1] = lat_bin(S, recv_t - sent_t); r.lmask |= 2; }
-    if (has_ev && has_recv) { r.lb[2] = lat_bin(S, recv_t - ev_t); r.lmask |= 4; }
+    if (ev_ok && has_recv) { r.lb[2] = lat_bin(S, recv_t - ev_t); r.lmask |= 4; }
 
     /* identity */
     int uid_ok = user.present && !user.isnull && user.n > 0;

@@ -129,8 +129,9 @@ def _floor_to(expr: ColumnElement[Any], width: int) -> ColumnElement[int]:
 
 def latency_bin(x: ColumnElement[float]) -> ColumnElement[int]:
     """The sketch bin of a latency in seconds (see :mod:`monitors.sketch`); negative → its own bin.
-    The usual case (at least 1 ms) is tested first: one comparison per row instead of two. NULL
-    (and NaN) fall through to the logarithm, as before."""
+    The usual case (at least 1 ms) is tested first: one comparison per row instead of two. NULL (a
+    timestamp missing, or an impossible event time) has no bin: it once fell through to the
+    logarithm, and ``least(30000, NULL)`` is 30000 in DuckDB and PostgreSQL, the largest bin."""
     log_bin = cast(
         func.least(
             sql_float(MAX_BIN), func.ceil(func.ln(x, type_=Double) / sql_float(LN_GAMMA), type_=Double)
@@ -141,7 +142,7 @@ def latency_bin(x: ColumnElement[float]) -> ColumnElement[int]:
         (x >= sql_float(MIN_VALUE), log_bin),
         (x >= sql_int(0), sql_int(ZERO_BIN)),
         (x < sql_int(0), sql_int(NEGATIVE_BIN)),
-        else_=log_bin,
+        else_=None,
     )
 
 
@@ -355,6 +356,7 @@ class _Builder:
         hi = sql_float(self.w.now_epoch + 86400)
         impossible = _flag(and_(r.c.ev_t.is_not(None), or_(r.c.ev_t < sql_int(MIN_EPOCH), r.c.ev_t > hi)))
         fl = r.c.f_ids + impossible * sql_int(8)
+        ev_ok = and_(r.c.ev_t >= sql_int(MIN_EPOCH), r.c.ev_t <= hi)
 
         def feature(name: str, expr: ColumnElement[Any]) -> ColumnElement[Any]:
             return expr.label(name) if is_literal(expr) else r.c[name]
@@ -363,9 +365,10 @@ class _Builder:
             self.slice_start(r).label("slice_start"), r.c.event, feature("msg_type", self.msg_type()),
             self.bucket(r).label("bucket"), fl.label("fl"),
             *[feature(f"c{i}", expr) for i, (_k, expr) in enumerate(codes)], feature("nkeys", self.nkeys()),
-            latency_bin(r.c.sent_t - r.c.ev_t).label("l_send"),
+            # an impossible event time (before 2000, over a day ahead) measures no latency
+            latency_bin(case((ev_ok, r.c.sent_t - r.c.ev_t), else_=None)).label("l_send"),
             latency_bin(r.c.recv_t - r.c.sent_t).label("l_deliver"),
-            latency_bin(r.c.recv_t - r.c.ev_t).label("l_e2e"),
+            latency_bin(case((ev_ok, r.c.recv_t - r.c.ev_t), else_=None)).label("l_e2e"),
         ]  # fmt: skip
         keys = [f for f in features if not is_literal(f)]
         counted = select(*features, func.count().label("n")).group_by(*keys)

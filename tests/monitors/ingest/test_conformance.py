@@ -218,3 +218,26 @@ def test_identity_sketches_separate_users_anonymous_and_linked_ids(store: Store,
     assert round(row.anon_only_hll.estimate()) == 12
     assert round(row.linked_hll.estimate()) == 30
     assert round(row.users_hll.estimate()) == 42
+
+
+SKETCH_ERROR = 0.01 + 1e-9  # the latency sketch's relative error (its bins' values sit on the bound)
+
+
+@pytest.mark.parametrize("native_reader", [True, False], ids=["native", "duckdb"])
+def test_an_impossible_event_time_measures_no_latency(store: Store, tmp_path: Path, native_reader: bool) -> None:
+    """A device clock at 1970 (timestamp 0), before 2000 or days ahead would put decades into p99:
+    those events count, are flagged, and keep only their sentAt -> receivedAt hop."""
+    sent, received = "2026-11-02T10:00:02Z", "2026-11-02T10:00:03Z"
+    good = track(ts="2026-11-02T10:00:00Z", sent=sent, received=received, user="g")
+    bad = [track(ts=ts, sent=sent, received=received, user=f"b{i}")
+           for i, ts in enumerate(["1970-01-01T00:00:00Z", "1999-12-31T23:59:59Z", "2036-01-01T00:00:00Z"])]  # fmt: skip
+    epoch_zero = {**track(sent=sent, received=received, user="z"), "timestamp": 0}
+    run_ingest(store, write_lines(tmp_path / "t.jsonl", [good, *bad, epoch_zero]), native=native_reader)
+    (rec,) = metric_records(store, width=86400)
+    assert rec["count"] == 5 and rec["violations"]["impossible_timestamp"] == 4
+    # event time -> sentAt and -> receivedAt: the one possible event only (2 s and 3 s, within 1 %)
+    for hop, want in (("send", 2.0), ("e2e", 3.0)):
+        for q in ("p50", "p95", "p99"):
+            assert rec[f"{hop}_{q}_s"] == pytest.approx(want, rel=SKETCH_ERROR)
+    assert rec["latency_p99_s"] == pytest.approx(3.0, rel=SKETCH_ERROR) and rec["latency_hop"] == "e2e"
+    assert rec["deliver_p99_s"] == pytest.approx(1.0, rel=SKETCH_ERROR)  # sentAt -> receivedAt of all five

@@ -50,6 +50,31 @@ def test_files_and_warehouse_give_identical_metrics(
     assert sum(dict(r)["count"] for r in from_wh["event_metrics"]) == 300
 
 
+def test_rows_without_sent_at_measure_no_send_latency(duck_warehouse: Warehouse, tmp_path: Path) -> None:
+    """A NULL ``sent_at`` once made the send and deliver hops land in the largest bin (30,000: e^600 s,
+    ``least(30000, NULL)``), where the file path has no such hop."""
+    msgs = messages(120, seed=9)
+    for m in msgs[::3]:
+        m.pop("sentAt", None)
+    load_warehouse(duck_warehouse.engine, msgs, schema=duck_warehouse.schema)
+    store = Store.from_url(f"sqlite:///{tmp_path / 'm.sqlite'}")
+    store.migrate()
+    collect(store, duck_warehouse)
+    run_ingest(store, write_log(tmp_path / "events.jsonl", msgs), source="files")
+    dwh = snapshot(store, "dwh")
+    assert dwh == without_leaks(snapshot(store, "files"))
+    hops = {dict(r)["hop"]: 0 for r in dwh["latency_sketches"]}
+    for r in dwh["latency_sketches"]:
+        hops[dict(r)["hop"]] += dict(r)["count"]
+    assert hops["e2e"] == 120 - sum(1 for m in msgs if not _possible(m))
+    assert hops["deliver"] == sum(1 for m in msgs if "sentAt" in m)
+    store.dispose()
+
+
+def _possible(m: dict[str, Any]) -> bool:
+    return not m["timestamp"].startswith("1999")
+
+
 @pytest.mark.parametrize("concurrency", [1, 3], ids=["one-query-at-a-time", "three-at-once"])
 def test_concurrent_queries_give_the_same_metrics(
     duck_warehouse: Warehouse, tmp_path: Path, concurrency: int
