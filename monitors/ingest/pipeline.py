@@ -126,7 +126,12 @@ class _Region:
 def _region(info: files.FileInfo, cp: Checkpoint | None, now: float, grace: float) -> _Region | None:
     start = cp.offset if cp else 0
     if info.compressed:
-        if cp and (cp.complete or cp.offset < 0):
+        # a complete stream is read again only once the file changes (size or modification time):
+        # a member appended to it (gzip >> file, multi-stream bzip2/xz), or the file rewritten
+        # compressed with more in it; the read resumes at the offset reached in the decompressed
+        # bytes, so lines read before are skipped (offset unknown, -1: as stored before 0.8)
+        unchanged = cp is not None and info.size == cp.size and abs(info.mtime - cp.mtime) < 1e-3
+        if cp and (cp.offset < 0 or (cp.complete and unchanged)):
             return None
         return _Region(start, None, start == 0)
     if start > info.size:  # same head but shorter: rewritten in place; read it again from the start
@@ -357,9 +362,9 @@ class SourceIngester:
         dest = os.path.join(self.tmp, f"unpacked-{os.getpid()}-{time.monotonic_ns()}.jsonl")
         try:
             got = files.copy_decompressed(info, region.start, None, dest)
-            size, last, warning = got.size, (-1, True), ""
+            size, warning = got.size, ""
+            last = (region.start + size, True)
             if got.damage:  # it will not heal: what decompressed is read, and the file is done
-                last = (region.start + size, True)
                 checked = got.damage.startswith(("CRC check failed", "Incorrect length"))
                 warning = (f"damaged {info.codec} ({got.damage}): " + (
                     f"read all {size:,} bytes it holds, but some of them may be wrong" if checked else

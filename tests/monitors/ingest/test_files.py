@@ -193,6 +193,27 @@ def test_cli_prints_the_warning_and_exits_1_for_damage(tmp_path: Path) -> None:
     assert out.stdout.startswith("web: 1 file(s) read, 0 unchanged, 10 events, 0 rejected")
 
 
+@pytest.mark.parametrize("codec", ["gzip", "bzip2", "xz"])
+def test_a_member_appended_to_a_complete_stream_is_read_once(store: Store, tmp_path: Path, codec: str) -> None:
+    """``gzip >> file`` (a new member), multi-stream bzip2/xz, or the file rewritten compressed with
+    more in it: the new lines are read, from the offset reached in the decompressed bytes."""
+    pack = {"gzip": gzip.compress, "bzip2": bz2.compress, "xz": lzma.compress}[codec]
+    path = tmp_path / f"app.log.1.{ {'gzip': 'gz', 'bzip2': 'bz2', 'xz': 'xz'}[codec] }"
+    path.write_bytes(pack(_lines(100)))
+    assert run_ingest(store, path).events == 100
+    assert run_ingest(store, path).files[0].status == "unchanged"
+    with open(path, "ab") as fh:
+        fh.write(pack(_lines(50, start=100)))
+    again = run_ingest(store, path)
+    assert (again.files[0].status, again.events) == ("read", 50)
+    assert run_ingest(store, path).files[0].status == "unchanged"
+    path.write_bytes(pack(_lines(170)))  # rewritten whole, with 20 more lines
+    assert run_ingest(store, path).events == 20
+    assert counts_by_event(store) == {"Added to Cart": 170}
+    (cp,) = store.checkpoints_of("web")
+    assert (cp.offset, cp.complete, cp.size) == (len(_lines(170)), True, path.stat().st_size)
+
+
 # -- other compressions
 
 
