@@ -36,12 +36,16 @@ def metric_records(
     environment: str | None = None,
     event: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One record per (source, environment, event, bucket) at ``width`` seconds (default: stored width)."""
+    """One record per (source, environment, event, bucket) at ``width`` seconds (default: stored width).
+
+    ``since``/``until`` select stored buckets (the one holding ``since``, up to the last one starting
+    before ``until``), which are then rolled up: every width adds up to the same totals, and an
+    output bucket cut by either end holds only the stored buckets inside the range."""
     stored = store.bucket_seconds() or 300
     width = width or stored
     if width % stored:
         raise ValueError(f"bucket {width}s is not a multiple of the stored {stored}s buckets")
-    lo = None if since is None else since - since % width
+    lo = None if since is None else since - since % stored
     metrics, latency, viols = store.read_metric_rows(lo, until, source=source, environment=environment, event=event)
     metrics, latency, viols = (_rollup(f, width) for f in (metrics, latency, viols))
     key_cols = ["source", "environment", "event", "msg_type", "bucket_start"]

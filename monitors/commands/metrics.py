@@ -17,8 +17,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--event")
     p.add_argument("--source")
     p.add_argument("--environment")
-    p.add_argument("--since", metavar="ISO", help="first bucket (inclusive), ISO 8601")
-    p.add_argument("--until", metavar="ISO", help="end (exclusive), ISO 8601")
+    p.add_argument("--since", metavar="ISO", help="start (inclusive: from the stored bucket holding it), ISO 8601")
+    p.add_argument("--until", metavar="ISO", help="end (exclusive: stored buckets starting before it), ISO 8601; "
+                                                  "a --bucket cut by either end holds only the part inside")
     p.add_argument("--bucket", default=None, help="5m, 1h or 1d (any multiple of the stored width)")
     add_format_arg(p)
     p.set_defaults(func=run)

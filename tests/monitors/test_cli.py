@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,26 @@ def test_ingest_then_metrics_json_and_csv(capsys: pytest.CaptureFixture[str], tm
     code, out, _ = _run(capsys, "status", "--db", sqlite_url, "--format", "json")
     status = json.loads(out)
     assert status["sources"][0]["events"] == 4 and status["sources"][0]["resume_points"][0]["offset"] > 0
+
+
+def test_metrics_totals_over_a_range_are_the_same_at_every_bucket_width(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str
+) -> None:
+    """An hour-wide range that starts mid-hour: 5m, 1h and 1d buckets add up to the same count (the
+    buckets cut by --since or --until hold only the part inside)."""
+    base = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
+    lines = [track(user=f"u{i}", ts=(base + timedelta(minutes=i)).isoformat()) for i in range(6 * 60)]  # one a minute
+    path = write_lines(tmp_path / "e.jsonl", lines)
+    assert _run(capsys, "ingest", str(path), "--db", sqlite_url, "--final-line-grace", "0s", "--no-progress")[0] == 0
+    totals = {}
+    for width in ("5m", "1h", "1d"):
+        code, out, _ = _run(capsys, "metrics", "--db", sqlite_url, "--since", "2026-11-02T01:30:00Z",
+                            "--until", "2026-11-02T02:30:00Z", "--bucket", width, "--format", "json")  # fmt: skip
+        assert code == 0
+        totals[width] = (sum(r["count"] for r in json.loads(out)), [r["bucket_start"] for r in json.loads(out)])
+    assert totals["5m"][0] == totals["1h"][0] == totals["1d"][0] == 60
+    assert totals["1h"][1] == ["2026-11-02T01:00:00Z", "2026-11-02T02:00:00Z"]  # 30 minutes in each
+    assert totals["1d"][1] == ["2026-11-02T00:00:00Z"]
 
 
 def test_ingest_json_report(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
