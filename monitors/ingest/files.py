@@ -254,6 +254,7 @@ class Decompressed:
     size: int
     cut_short: bool = False  # the stream ends before its end marker (still being written, or cut)
     damage: str = ""  # the stream cannot be decompressed past ``size``: why
+    dropped: int = 0  # bytes decompressed but not kept: the gzip member that failed its check
 
 
 def copy_decompressed(info: FileInfo, start: int, end: int | None, dest: str) -> Decompressed:
@@ -279,8 +280,42 @@ def copy_decompressed(info: FileInfo, start: int, end: int | None, dest: str) ->
         except EOFError:
             return Decompressed(copied, cut_short=True)
         except StreamDamage as exc:
-            return Decompressed(copied, damage=str(exc))
+            if info.codec != "gzip" or not str(exc).startswith(CHECK_FAILED):
+                return Decompressed(copied, damage=str(exc))
+            # a member whose CRC or length check failed decompressed to something wrong somewhere:
+            # none of it is kept (garbled names and times would pass for new events)
+            keep = max(0, min(copied, verified_gzip_bytes(info.path) - start))
+            out.truncate(keep)
+            return Decompressed(keep, damage=str(exc), dropped=copied - keep)
     return Decompressed(copied)
+
+
+CHECK_FAILED = ("CRC check failed", "Incorrect length")  # gzip's verdicts on a member's trailer
+
+
+def verified_gzip_bytes(path: str) -> int:
+    """Decompressed bytes of the gzip members of ``path`` before the first one that fails its CRC
+    or length check (or cannot be decompressed, or is cut short)."""
+    total = 0
+    with open(path, "rb") as fh:
+        d, member, pending = zlib.decompressobj(31), 0, b""
+        while True:
+            chunk = pending or fh.read(1 << 20)
+            pending = b""
+            if not chunk:
+                return total
+            try:
+                member += len(d.decompress(chunk))
+            except zlib.error:
+                return total
+            if d.eof:  # a whole member, checked
+                total += member
+                rest = d.unused_data
+                if not rest.strip(b"\0"):  # end, or zero padding as gzip allows
+                    rest = fh.read(1 << 20)
+                    if not rest.strip(b"\0"):
+                        return total
+                d, member, pending = zlib.decompressobj(31), 0, rest
 
 
 def clear_dir(path: str) -> None:

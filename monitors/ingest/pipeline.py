@@ -365,9 +365,9 @@ class SourceIngester:
             size, warning = got.size, ""
             last = (region.start + size, True)
             if got.damage:  # it will not heal: what decompressed is read, and the file is done
-                checked = got.damage.startswith(("CRC check failed", "Incorrect length"))
                 warning = (f"damaged {info.codec} ({got.damage}): " + (
-                    f"read all {size:,} bytes it holds, but some of them may be wrong" if checked else
+                    f"the member that failed its check ({got.dropped:,} bytes) is not read (what it holds may be "
+                    f"garbled); read the {size:,} bytes before it" if got.damage.startswith(files.CHECK_FAILED) else
                     f"read the {size:,} bytes before the damage; the rest cannot be decompressed"))  # fmt: skip
             elif got.cut_short:
                 young = now.timestamp() - info.mtime < self.opts.final_line_grace

@@ -146,15 +146,30 @@ def test_a_damaged_gzip_gives_what_decompresses_and_the_other_files_are_read(
     assert snapshot(store) == before
 
 
-def test_a_gzip_failing_its_check_is_read_and_flagged(store: Store, tmp_path: Path) -> None:
-    data = bytearray(gzip.compress(_lines(20)))
-    data[-8] ^= 1  # the CRC in the trailer
+@pytest.mark.parametrize("native", [True, False], ids=["native", "duckdb"])
+def test_a_gzip_member_failing_its_check_is_not_read(store: Store, tmp_path: Path, native: bool) -> None:
+    """A flipped bit decompresses to garbled names and times (new events, wrong buckets) that only
+    the member's CRC catches, after the fact: the members before it are read, it and the rest not."""
+    bad = bytearray(gzip.compress(_noisy_lines(20, start=30)))
+    bad[-8] ^= 1  # the CRC in the trailer
     path = tmp_path / "crc.jsonl.gz"
-    path.write_bytes(bytes(data))
-    report = run_ingest(store, path)
-    assert report.events == 20 and report.files[0].damaged
+    path.write_bytes(gzip.compress(_lines(30)) + bytes(bad) + gzip.compress(_lines(5, start=50)))
+    report = run_ingest(store, path, native=native)
+    assert report.events == 30 and report.files[0].damaged
     assert report.files[0].warning.startswith("damaged gzip (CRC check failed")
-    assert report.files[0].warning.endswith(f"read all {len(_lines(20)):,} bytes it holds, but some of them may be wrong")
+    assert report.files[0].warning.endswith(
+        f"the member that failed its check ({len(_noisy_lines(20, start=30)):,} bytes) is not read (what it holds may "
+        f"be garbled); read the {len(_lines(30)):,} bytes before it")
+    assert counts_by_event(store) == {"Added to Cart": 30}
+    assert files.verified_gzip_bytes(str(path)) == len(_lines(30))
+
+
+def test_verified_gzip_bytes_counts_checked_members_and_ignores_zero_padding(tmp_path: Path) -> None:
+    path = tmp_path / "ok.gz"
+    path.write_bytes(gzip.compress(b"a" * 1000) + gzip.compress(b"b" * 3000) + b"\0" * 512)
+    assert files.verified_gzip_bytes(str(path)) == 4000
+    path.write_bytes(gzip.compress(b"a" * 1000) + gzip.compress(b"b" * 3000)[:-3])  # the last one cut short
+    assert files.verified_gzip_bytes(str(path)) == 1000
 
 
 def test_a_gzip_damaged_at_its_start_is_an_error_not_silence(store: Store, tmp_path: Path) -> None:
