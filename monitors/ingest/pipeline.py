@@ -134,6 +134,8 @@ def _region(info: files.FileInfo, cp: Checkpoint | None, now: float, grace: floa
         if cp and (cp.offset < 0 or (cp.complete and unchanged)):
             return None
         return _Region(start, None, start == 0)
+    if start < 0:  # the content was read whole from a compressed copy whose offset was not kept
+        return None
     if start > info.size:  # same head but shorter: rewritten in place; read it again from the start
         start = 0
     end = info.size if now - info.mtime >= grace else files.last_newline_end(info.path, start, info.size)

@@ -5,6 +5,7 @@ run crashes or counts twice."""
 from __future__ import annotations
 
 import bz2
+import dataclasses
 import gzip
 import json
 import lzma
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 import zlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -227,6 +229,32 @@ def test_a_member_appended_to_a_complete_stream_is_read_once(store: Store, tmp_p
     assert counts_by_event(store) == {"Added to Cart": 170}
     (cp,) = store.checkpoints_of("web")
     assert (cp.offset, cp.complete, cp.size) == (len(_lines(170)), True, path.stat().st_size)
+
+
+@pytest.mark.parametrize("plain_first", [True, False], ids=["plain-first", "gzip-first"])
+def test_the_same_lines_plain_and_gzipped_are_read_once(store: Store, tmp_path: Path, plain_first: bool) -> None:
+    """A plain file named .gz beside a real gzip of the same lines (a copy, a botched rotation):
+    one file's content, read once, whichever comes first; also after a resume point of the
+    gzip stored without its offset (-1, as before 0.8), which once made the plain one seek to -1."""
+    lines = _lines(40)
+    (tmp_path / ("a.jsonl.gz" if plain_first else "b.jsonl.gz")).write_bytes(lines)
+    (tmp_path / ("b.jsonl.gz" if plain_first else "a.jsonl.gz")).write_bytes(gzip.compress(lines))
+    report = run_ingest(store, tmp_path)
+    assert [f.status for f in report.files] == ["read", "read"] and report.events == 40
+    assert counts_by_event(store) == {"Added to Cart": 40}
+
+
+def test_a_plain_copy_of_a_gzip_read_before_0_8_is_not_read_again(store: Store, tmp_path: Path) -> None:
+    packed = tmp_path / "a.jsonl.gz"
+    packed.write_bytes(gzip.compress(_lines(40)))
+    run_ingest(store, packed)
+    (cp,) = store.checkpoints_of("web")
+    store.save_checkpoint("web", dataclasses.replace(cp, offset=-1), datetime.now(UTC), replaces=cp.file_key)
+    plain = tmp_path / "a.jsonl"
+    plain.write_bytes(_lines(40))
+    report = run_ingest(store, plain)
+    assert (report.files[0].status, report.events, report.files[0].error) == ("unchanged", 0, "")
+    assert counts_by_event(store) == {"Added to Cart": 40}
 
 
 # -- other compressions
