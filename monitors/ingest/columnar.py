@@ -14,12 +14,13 @@ import itertools
 import json
 import os
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import duckdb
 import numpy as np
 import pandas as pd
 from duckdb.func import FunctionNullHandling, PythonUDFType
+from duckdb.sqltypes import BOOLEAN, VARCHAR
 
 from monitors.ingest import names, native, rows, sqlgen
 from monitors.ingest.conformance import Evaluator
@@ -67,6 +68,41 @@ class Facts:
         self.sketches.extend(other.sketches)
 
 
+# DuckDB's JSON parser accepts what RFC 8259 does not (and Customer.io refuses): trailing commas
+# and NaN / Infinity. A line with either spelling outside its strings is invalid_json; the pattern
+# finds candidates cheaply (it also matches such text inside strings), the strict parse decides.
+LENIENT_JSON = r"(,[ \t\r]*[\]}])|([:\[,][ \t\r]*[-+]?(?i:nan|inf))"
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_json(line: str) -> bool:
+    """Whether ``line`` is one JSON value as RFC 8259 spells it (no trailing commas, no NaN)."""
+    try:
+        json.loads(line, parse_constant=_refuse_constant)
+    except ValueError:
+        return False
+    except RecursionError:  # deeper than Python parses: DuckDB's call
+        return True
+    return True
+
+
+# The spellings serializers produce (Python's NaN / Infinity, a template's ", }"): plain substring
+# tests, three times cheaper than the pattern over every line, for the fast reader's pre-pass
+_LENIENT_HINTS = (",}", ",]", ", }", ", ]", "NaN", "nfinity")
+
+
+def _lenient_sql(line: str, *, hints_only: bool = False) -> str:
+    """True for a line DuckDB would parse but RFC 8259 does not allow (``hints_only``: among the
+    lines holding one of :data:`_LENIENT_HINTS`, which misses lowercase ``nan`` / ``inf``)."""
+    test = f"regexp_matches({line}, {sqlgen.sql_str(LENIENT_JSON)})"
+    if hints_only:
+        test = "(" + " OR ".join(f"contains({line}, {sqlgen.sql_str(h)})" for h in _LENIENT_HINTS) + f") AND {test}"
+    return f"({test} AND NOT ehm_strict_json({line}))"
+
+
 def connect(memory_limit: str = "512MB", threads: int | None = None, temp_dir: str | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection for streaming aggregation in UTC with bounded memory (spills to disk)."""
     config: dict[str, str | bool | int | float | list[str]] = {
@@ -80,6 +116,7 @@ def connect(memory_limit: str = "512MB", threads: int | None = None, temp_dir: s
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_progress_bar = false")
     con.execute(sqlgen.MACROS)
+    con.create_function("ehm_strict_json", strict_json, [VARCHAR], BOOLEAN, side_effects=False)
     return con
 
 
@@ -114,6 +151,7 @@ def _exact_m(path: str, compressed: bool, rejects: str) -> str:
       SELECT * FROM (
         SELECT line AS raw, strlen(line) AS len, NULL::VARCHAR AS top_sent, NULL::JSON AS top_ctx, j,
           CASE WHEN j IS NULL THEN CASE WHEN regexp_full_match(line, '\\s*') THEN 'blank' ELSE 'invalid_json' END
+               WHEN {_lenient_sql("line")} THEN 'invalid_json'
                WHEN NOT starts_with(ltrim(line, {ws}), '{{') THEN 'not_an_object'
                WHEN j.batch IS NOT NULL THEN CASE WHEN starts_with(CAST(j.batch AS VARCHAR), '[') THEN 'batch' ELSE 'bad_batch' END
           END AS pre_reason
@@ -130,7 +168,7 @@ def _batch_m(path: str, compressed: bool, rejects: str) -> str:
       FROM (
         SELECT unnest(from_json(j.batch, '["JSON"]')) AS el, j.sentAt AS top_sent, j.context AS top_ctx
         FROM (SELECT try(from_json(line, {_spec(sqlgen.MESSAGE_SPEC)})) AS j FROM {_csv_reader(path, compressed, rejects)}
-              WHERE line IS NOT NULL AND contains(line, '"batch"'))
+              WHERE line IS NOT NULL AND contains(line, '"batch"') AND NOT {_lenient_sql("line")})
         WHERE j.batch IS NOT NULL AND starts_with(CAST(j.batch AS VARCHAR), '[')
       ))"""
 
@@ -349,6 +387,18 @@ class _Pieces:
             self.fh = None
 
 
+def _has_lenient_lines(con: duckdb.DuckDBPyConnection, inp: _Input) -> bool:
+    """Whether the file has a line with a trailing comma or NaN (one pass over its raw lines)."""
+    reader = _csv_reader(inp.path, inp.compressed, f"{inp.rejects}_lenient")
+    try:
+        lenient = _lenient_sql("line", hints_only=True)
+        found = con.execute(f"SELECT 1 FROM {reader} WHERE line IS NOT NULL AND {lenient} LIMIT 1").fetchall()
+    finally:
+        for t in (f"{inp.rejects}_lenient", f"{inp.rejects}_lenient_scan"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+    return bool(found)
+
+
 def run_facts(
     con: duckdb.DuckDBPyConnection, plan: Plan, path: str, compressed: bool, opts: FactOptions, evaluator: Evaluator | None = None,
     *, exact: bool = False,
@@ -363,6 +413,8 @@ def run_facts(
         try:
             if exact:
                 raise LookupError("exact reader asked for")
+            if _has_lenient_lines(con, inp):  # the fast reader sees no raw line to refuse
+                raise LookupError("lines DuckDB parses but JSON does not allow")
             facts, control = run.stage(inp, "fast", table)
             if control["suspect"]:
                 raise LookupError("suspect rows")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from monitors.ingest.columnar import strict_json
 from monitors.plan import load_plan
 from monitors.report import metric_records
 from storage import Store
@@ -136,6 +137,31 @@ def test_every_rejection_reason_is_counted_exactly(store: Store, tmp_path: Path)
         "invalid_json": 2, "not_utf8": 1, "not_an_object": 3, "unknown_type": 2, "missing_event_name": 2,
         "bad_timestamp": 2, "missing_timestamp": 1, "bad_batch": 1,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("native_on", [True, False], ids=["native", "duckdb_only"])
+def test_what_duckdb_parses_but_json_does_not_allow_is_invalid_json(store: Store, tmp_path: Path, native_on: bool) -> None:
+    """Trailing commas and NaN / Infinity (DuckDB accepts them; Customer.io does not), in single
+    messages and batch bodies; the same text inside strings is fine."""
+    good = json.dumps(track(user="ok"))
+    lines: list[object] = [
+        good[:-2] + ",}}",                                            # trailing comma in properties
+        good.replace('"items": [', '"items": [1, ').replace("]", ", ]", 1),  # trailing comma in an array
+        good.replace('"cart_value": 9.5', '"cart_value": NaN'),
+        good.replace('"cart_value": 9.5', '"cart_value": -Infinity'),
+        good.replace('"cart_value": 9.5', '"cart_value": inf'),
+        json.dumps({"batch": [track(user="b1")]})[:-2] + ",]}",     # a batch body with a trailing comma
+        json.dumps(track(user="s", note="a,} b, nan [,inf")),       # that text in a string: a good line
+        json.dumps({"batch": [track(user="b2"), track(user="b3")]}),
+    ]  # fmt: skip
+    report = run_ingest(store, write_lines(tmp_path / "lenient.jsonl", lines), native=native_on)
+    assert (report.events, report.rejected) == (3, 6)
+    assert {r["reason"]: r["count"] for r in store.read_rejects()} == {"invalid_json": 6}
+
+
+def test_strict_json() -> None:
+    assert [strict_json(x) for x in ('{"a": [1, 2]}', '{"a": 1,}', "[1,]", '{"a": NaN}', "Infinity", '"NaN,]"', " 1 ")] == [
+        True, False, False, False, False, True, True]  # fmt: skip
 
 
 def test_reject_samples_are_redacted_and_limited_to_three(store: Store, tmp_path: Path) -> None:
