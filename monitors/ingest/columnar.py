@@ -150,7 +150,8 @@ def _exact_m(path: str, compressed: bool, rejects: str) -> str:
     return f"""(
       SELECT * FROM (
         SELECT line AS raw, strlen(line) AS len, NULL::VARCHAR AS top_sent, NULL::JSON AS top_ctx, j,
-          CASE WHEN j IS NULL THEN CASE WHEN regexp_full_match(line, '\\s*') THEN 'blank' ELSE 'invalid_json' END
+          CASE WHEN j IS NULL THEN CASE WHEN regexp_full_match(line, '\\s*') THEN 'blank'
+                                        WHEN trim(line, {ws}) = 'null' THEN 'not_an_object' ELSE 'invalid_json' END
                WHEN {_lenient_sql("line")} THEN 'invalid_json'
                WHEN NOT starts_with(ltrim(line, {ws}), '{{') THEN 'not_an_object'
                WHEN j.batch IS NOT NULL THEN CASE WHEN starts_with(CAST(j.batch AS VARCHAR), '[') THEN 'batch' ELSE 'bad_batch' END

@@ -51,6 +51,9 @@ def exact_rows(m: str) -> str:
           CASE WHEN is_v2 THEN coalesce(json_extract_string(j.identifiers, '$.id'), json_extract_string(j.identifiers, '$.email'),
                                         json_extract_string(j.identifiers, '$.cio_id'), json_extract_string(j.identifiers, '$.phone'))
                ELSE j.userId END AS user_id,
+          -- a Track v2 operation identified by email: the email is its identifier, not a userId misused
+          is_v2 AND json_extract_string(j.identifiers, '$.id') IS NULL
+                AND json_extract_string(j.identifiers, '$.email') IS NOT NULL AS by_email,
           CASE WHEN is_v2 THEN json_extract_string(j.attributes, '$.anonymous_id') ELSE j.anonymousId END AS anon_id,
           CASE WHEN is_v2 THEN j.attributes WHEN j.type IN ('identify', 'group') THEN j.traits ELSE j.properties END AS props,
           j.timestamp AS ts_s, j.originalTimestamp AS ots_s, coalesce(j.sentAt, top_sent) AS sent_s, j.receivedAt AS recv_s,
@@ -94,7 +97,7 @@ def fast_rows(reader: str) -> str:
       END AS reason,
       left(CASE WHEN "type" = 'track' THEN event ELSE '$' || "type" END, 255) AS event,
       "type" AS msg_type, {sample} AS sample, 0 AS len,
-      coalesce(messageId, id) AS msg_id, userId AS user_id, anonymousId AS anon_id,
+      coalesce(messageId, id) AS msg_id, userId AS user_id, false AS by_email, anonymousId AS anon_id,
       CASE WHEN "type" IN ('identify', 'group') THEN traits ELSE properties END AS props, {context_columns_fast()},
       epoch(coalesce("timestamp", originalTimestamp)) AS ev_t, epoch(sentAt) AS sent_t, epoch(receivedAt) AS recv_t
     FROM {reader}"""

@@ -243,7 +243,7 @@ def lean_sql(
     flags = " + ".join([
         _bit("n.user_id IS NOT NULL AND n.user_id <> ''", F_IDENTIFIED),
         _bit("n.checked", F_CHECKED),
-        _bit(f"n.checked AND {email}", F_EMAIL_ID),
+        _bit(f"n.checked AND NOT n.by_email AND {email}", F_EMAIL_ID),
         _bit("n.checked AND n.msg_type NOT IN ('alias', 'other') AND n.user_key IS NULL", F_NO_IDENTITY),
         _bit(f"n.checked AND n.len > {MAX_PAYLOAD}", F_TOO_LARGE),
         _bit(f"n.checked AND n.ev_t IS NOT NULL AND (n.ev_t < 946684800 OR n.ev_t > {hi!r})", F_IMPOSSIBLE_TS),

@@ -241,3 +241,18 @@ def test_an_impossible_event_time_measures_no_latency(store: Store, tmp_path: Pa
             assert rec[f"{hop}_{q}_s"] == pytest.approx(want, rel=SKETCH_ERROR)
     assert rec["latency_p99_s"] == pytest.approx(3.0, rel=SKETCH_ERROR) and rec["latency_hop"] == "e2e"
     assert rec["deliver_p99_s"] == pytest.approx(1.0, rel=SKETCH_ERROR)  # sentAt -> receivedAt of all five
+
+
+@pytest.mark.parametrize("native_reader", [True, False], ids=["native", "duckdb"])
+def test_a_track_v2_email_identifier_is_not_an_email_as_user_id(store: Store, tmp_path: Path, native_reader: bool) -> None:
+    """Track v2 names a person by ``id``, ``email`` or ``cio_id``: an email in ``email`` is what
+    the API asks for; in ``id`` (or a Segment ``userId``) it is the misuse the check is for."""
+    def op(identifiers: dict[str, str]) -> dict[str, object]:
+        return {"type": "person", "identifiers": identifiers, "action": "event", "name": "Order Completed",
+                "timestamp": 1793613600, "attributes": {"order_id": "o", "items": [], "revenue": 1}}  # fmt: skip
+
+    body = {"batch": [op({"email": "jane@example.com"}), op({"id": "jane@example.com"}), op({"id": "u1"}),
+                      op({"email": "bob@example.com", "id": "bob@example.com"})]}  # fmt: skip
+    segment = track("Order Completed", user="bob@example.com", order_id="o", items=[], revenue=1)
+    run_ingest(store, write_lines(tmp_path / "v2.jsonl", [body, segment]), native=native_reader)
+    assert _viols(store, "Order Completed") == {"email_as_user_id": 3}

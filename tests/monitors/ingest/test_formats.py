@@ -119,6 +119,7 @@ def test_every_rejection_reason_is_counted_exactly(store: Store, tmp_path: Path)
         b'{"type": "track", "event": "\xff\xfe"}',           # not_utf8
         "[1, 2, 3]",                                         # not_an_object
         '"a string"',                                        # not_an_object
+        " null ",                                            # not_an_object
         {"hello": "world"},                                  # unknown_type
         {"type": "purchase", "event": "x", "timestamp": T0},  # unknown_type
         {"type": "track", "timestamp": T0, "userId": "u"},   # missing_event_name
@@ -134,7 +135,7 @@ def test_every_rejection_reason_is_counted_exactly(store: Store, tmp_path: Path)
     assert report.events == 3
     got = {r["reason"]: r["count"] for r in store.read_rejects()}
     assert got == {
-        "invalid_json": 2, "not_utf8": 1, "not_an_object": 3, "unknown_type": 2, "missing_event_name": 2,
+        "invalid_json": 2, "not_utf8": 1, "not_an_object": 4, "unknown_type": 2, "missing_event_name": 2,
         "bad_timestamp": 2, "missing_timestamp": 1, "bad_batch": 1,
     }  # fmt: skip
 
