@@ -10,6 +10,12 @@ from typing import Any
 EMAIL = re.compile(r"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
 """An email from the start of its run of address characters (a match can start only there, so a long
 run without ``@`` is scanned once, not once per character)."""
+URL_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9._+\-])[A-Za-z0-9._%+\-]*?%40([A-Za-z0-9.\-]+\.[A-Za-z]{2,})", re.I
+)
+"""An email percent-encoded in a URL or form body (``jane%40example.com``)."""
+CARD = re.compile(r"(?<![\w.\-])\d(?:[ \-]?\d){12,18}(?![\w.\-])")
+"""13 to 19 digits, spaced or dashed in groups as cards are written; masked when the Luhn check passes."""
 PHONE = re.compile(r"(?<![\w.\-])\+?\d(?:[\s\-().]*\d){6,14}(?![\w.\-])")
 """7 to 15 digits with separators, not inside a word, a number or a dash-joined id (UUIDs)."""
 SECRET_KEYS = re.compile(r"pass(word)?|secret|token|api[_-]?key|authori[sz]ation|credit|card_?number|cvv|ssn", re.I)
@@ -30,9 +36,25 @@ def _mask_phone(match: re.Match[str]) -> str:
     return "<phone:…" + digits[-2:] + ">"
 
 
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def _mask_card(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", match.group(0))
+    return "<card:…" + digits[-4:] + ">" if _luhn(digits) else match.group(0)
+
+
 def redact_text(text: str, limit: int = MAX_VALUE) -> str:
-    """Mask emails (``j***@domain``) and phone numbers, then cut to ``limit`` characters."""
+    """Mask emails (``j***@domain``, also percent-encoded), card numbers and phone numbers, then
+    cut to ``limit`` characters."""
     text = EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    text = URL_EMAIL.sub(lambda m: f"{m.group(1)}***%40{m.group(2)}", text)
+    text = CARD.sub(_mask_card, text)
     text = PHONE.sub(_mask_phone, text)
     if len(text) > limit:
         text = text[:limit] + f"…(+{len(text) - limit} chars)"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from monitors.redact import redact_line, redact_text
 
 
@@ -39,3 +41,16 @@ def test_lone_surrogates_and_deep_nesting_give_storable_text() -> None:
     out = redact_line(deep)
     assert out.startswith('{"a":{"a":') and len(out) <= 2100
     out.encode("utf-8")
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("https://shop.example/?email=jane.doe%40example.com&a=1", "https://shop.example/?email=j***%40example.com&a=1"),
+    ("JANE%40EXAMPLE.COM", "J***%40EXAMPLE.COM"),
+    ("card 4111 1111 1111 1111 ok", "card <card:…1111> ok"),
+    ("4111-1111-1111-1111", "<card:…1111>"),
+    ("378282246310005", "<card:…0005>"),  # 15 digits, Luhn valid: a card, not a phone
+    ("order 1234567890123456", "order 1234567890123456"),  # fails the Luhn check: an id, kept
+    ("call +1 (415) 555-0100", "call <phone:…00>"),
+])  # fmt: skip
+def test_percent_encoded_emails_and_card_numbers_are_masked(text: str, want: str) -> None:
+    assert redact_text(text) == want
