@@ -61,7 +61,9 @@ FAST_SPEC = {**MESSAGE_SPEC, **{f: "TIMESTAMPTZ" for f in _TS_FIELDS}, "context"
 MACROS = f"""
 CREATE OR REPLACE TEMP MACRO ehm_ts(s) AS coalesce(
     epoch(try_cast(s AS TIMESTAMPTZ)),
-    CASE WHEN try_cast(s AS DOUBLE) > 1e11 THEN try_cast(s AS DOUBLE) / 1000.0 ELSE try_cast(s AS DOUBLE) END);
+    CASE WHEN try_cast(s AS DOUBLE) > 1e17 THEN try_cast(s AS DOUBLE) / 1e9
+         WHEN try_cast(s AS DOUBLE) > 1e14 THEN try_cast(s AS DOUBLE) / 1e6
+         WHEN try_cast(s AS DOUBLE) > 1e11 THEN try_cast(s AS DOUBLE) / 1000.0 ELSE try_cast(s AS DOUBLE) END);
 CREATE OR REPLACE TEMP MACRO ehm_bad_ts(s) AS s IS NOT NULL AND ehm_ts(s) IS NULL;
 CREATE OR REPLACE TEMP MACRO ehm_blank(s) AS s IS NULL OR trim(s) = '';
 CREATE OR REPLACE TEMP MACRO ehm_bin(x) AS CASE

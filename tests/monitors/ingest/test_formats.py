@@ -103,6 +103,17 @@ def test_pipelines_batch_bodies_of_many_messages_are_read_in_bounded_memory(
     assert rec["send_p50_s"] is not None and abs(rec["send_p50_s"] - 3.0) <= 0.03  # the body's sentAt, to each message
 
 
+def test_numeric_timestamps_in_seconds_ms_us_and_ns_fall_in_the_same_bucket(store: Store, tmp_path: Path) -> None:
+    """Epoch numbers (and numeric strings) in any of the four units a backend may write."""
+    epoch = 1793613600  # 2026-11-02T10:00:00Z
+    stamps = [epoch, epoch * 1000 + 250, f"{epoch * 1_000_000 + 250_000}", epoch * 1_000_000_000 + 250_000_000]
+    lines = [{**track(user=f"u{i}"), "timestamp": ts} for i, ts in enumerate(stamps)]
+    report = run_ingest(store, write_lines(tmp_path / "epochs.jsonl", lines))
+    assert (report.events, report.rejected) == (4, 0)
+    (rec,) = metric_records(store)
+    assert (rec["bucket_start"], rec["count"], rec["violations"]) == ("2026-11-02T10:00:00Z", 4, {})
+
+
 def test_gzip_files_are_read(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl.gz"
     with gzip.open(path, "wt") as fh:
