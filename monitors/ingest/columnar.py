@@ -155,6 +155,8 @@ def _exact_m(path: str, compressed: bool, rejects: str) -> str:
                WHEN {_lenient_sql("line")} THEN 'invalid_json'
                WHEN NOT starts_with(ltrim(line, {ws}), '{{') THEN 'not_an_object'
                WHEN j.batch IS NOT NULL THEN CASE WHEN starts_with(CAST(j.batch AS VARCHAR), '[') THEN 'batch' ELSE 'bad_batch' END
+               WHEN j."type" IS NULL AND j.action IS NULL AND contains(line, '"batch"')
+                    AND json_exists(line, '$.batch') THEN 'bad_batch'  -- "batch": null
           END AS pre_reason
         FROM (SELECT line, try(from_json(line, {_spec(sqlgen.MESSAGE_SPEC)})) AS j
               FROM {_csv_reader(path, compressed, rejects)} WHERE line IS NOT NULL)

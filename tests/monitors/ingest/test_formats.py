@@ -139,6 +139,7 @@ def test_every_rejection_reason_is_counted_exactly(store: Store, tmp_path: Path)
         {"type": "track", "event": "x", "timestamp": T0, "sentAt": "soon"},  # bad_timestamp
         {"type": "track", "event": "x"},                     # missing_timestamp
         {"batch": "not-a-list"},                             # bad_batch
+        {"batch": None},                                     # bad_batch
         {"batch": [track(), 42]},                            # 1 good + not_an_object
         track(), track(user="u2"),
     ]  # fmt: skip
@@ -147,7 +148,7 @@ def test_every_rejection_reason_is_counted_exactly(store: Store, tmp_path: Path)
     got = {r["reason"]: r["count"] for r in store.read_rejects()}
     assert got == {
         "invalid_json": 2, "not_utf8": 1, "not_an_object": 4, "unknown_type": 2, "missing_event_name": 2,
-        "bad_timestamp": 2, "missing_timestamp": 1, "bad_batch": 1,
+        "bad_timestamp": 2, "missing_timestamp": 1, "bad_batch": 2,
     }  # fmt: skip
 
 
