@@ -39,12 +39,12 @@ from storage.metrics_store import ConcurrentIngestError
 log = logging.getLogger(__name__)
 
 SEGMENT_BYTES = 192 << 20
+"""Plain files are read and committed in segments of about this size (see ``_read_native``)."""
 TAIL_BYTES = 48 << 20  # the last segment: its commit is the only one no read overlaps
 READ_AHEAD = 2  # segments read ahead of the one being committed
 DUCKDB_FIRST_BYTES = 2 << 20  # the first segment of a read by DuckDB alone (see _read_duckdb)
 DUCKDB_MIN_BYTES = 1 << 20  # its segments never get smaller
 DUCKDB_GROUPS = 4096  # (event, bucket) groups a DuckDB segment aims to hold: it grows below, halves over twice this
-"""Plain files are read and committed in segments of about this size (see ``_read_native``)."""
 
 
 @dataclass(frozen=True)
