@@ -136,8 +136,11 @@ def _region(info: files.FileInfo, cp: Checkpoint | None, now: float, grace: floa
         return _Region(start, None, start == 0)
     if start < 0:  # the content was read whole from a compressed copy whose offset was not kept
         return None
-    if start > info.size:  # same head but shorter: rewritten in place; read it again from the start
-        start = 0
+    if start > info.size:
+        # the same first bytes but shorter than what was read: a copy of part of a file already
+        # read (copytruncate copies, then truncates: the copy lands beside a file read further).
+        # Content rewritten in place starts with other lines (other times, ids), so it is new.
+        return None
     end = info.size if now - info.mtime >= grace else files.last_newline_end(info.path, start, info.size)
     if end <= start:
         return None

@@ -76,6 +76,22 @@ def test_rotation_by_rename_and_gzip_keeps_the_resume_point(store: Store, tmp_pa
     assert counts_by_event(store) == {"Added to Cart": 13}
 
 
+def test_copytruncate_with_an_ingest_between_copy_and_truncate_counts_once(store: Store, tmp_path: Path) -> None:
+    """logrotate copytruncate copies app.log to app.log.1, the writer appends, an ingest runs, and
+    only then is app.log truncated: the copy is a prefix of what was read, never read again."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    active = write_lines(logs / "app.log", [track(user=f"u{i}") for i in range(20)])
+    assert run_ingest(store, logs).events == 20
+    shutil.copyfile(active, logs / "app.log.1")
+    write_lines(active, [track(user=f"v{i}") for i in range(6)], mode="a")
+    assert run_ingest(store, logs).events == 6
+    write_lines(active, [track(user=f"w{i}", ts="2026-11-02T11:00:00.000+00:00") for i in range(5)])  # truncated
+    assert run_ingest(store, logs).events == 5
+    assert run_ingest(store, logs).events == 0
+    assert counts_by_event(store) == {"Added to Cart": 31}
+
+
 def test_copytruncate_rotation_reads_the_new_content(store: Store, tmp_path: Path) -> None:
     path = write_lines(tmp_path / "app.log", [track(user=f"u{i}") for i in range(4)])
     run_ingest(store, path)
