@@ -50,3 +50,24 @@ def test_property_keys_migration_matches_its_table_and_knows_the_keys_stored_bef
     store.migrate()
     assert store.property_keys("web", "production") == {("E", "track"): {"a", "b"}}
     assert store.property_keys("web", "staging") == {}
+
+
+def test_concurrent_first_migrations_run_one_after_the_other(db_url: str) -> None:
+    """Two or three first ingests into a new database all migrate it: on PostgreSQL they once
+    created the same tables at once (UniqueViolation), on SQLite one met 'database is locked'."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    procs = [subprocess.Popen([sys.executable, "-m", "monitors", "migrate", "--db", db_url], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]  # fmt: skip
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outs]
+    assert not any("Traceback" in err for _, err in outs)
+    st = Store.from_url(db_url)
+    try:
+        st.ensure_current()
+    finally:
+        st.dispose()
