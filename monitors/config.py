@@ -6,6 +6,7 @@ Secrets never live here: the file names the environment variables that hold them
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,30 @@ class DatabaseConfig(StrictModel):
     url: str | None = None
     url_env: str = DATABASE_ENV
 
+    @field_validator("url_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"url_env names an environment variable (e.g. {DATABASE_ENV}), not a URL or a value")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _no_secret(cls, value: str | None) -> str | None:
+        if value is not None and re.search(r"://[^/@]*:[^/@]*@|[?&][^=]*(pass|secret|token)[^=]*=", value, re.I):
+            raise ValueError("database.url holds a password: secrets come from the environment — export the URL "
+                             f"in a variable and name it in url_env (default {DATABASE_ENV})")  # fmt: skip
+        return value
+
     def resolve(self) -> str:
-        """The URL to use: the env var named by ``url_env`` wins, then ``url``, then the SQLite default."""
-        return os.environ.get(self.url_env) or self.url or DEFAULT_DB
+        """The URL to use: the env var named by ``url_env`` wins, then ``url``, then the SQLite
+        default — unless ``url_env`` was set in the config, without ``url``, and its variable is
+        not set: then the data would quietly go to a local file (a cron job without the variable)."""
+        found = os.environ.get(self.url_env)
+        if not found and self.url is None and "url_env" in self.model_fields_set:
+            raise ConfigError(f"database.url_env is {self.url_env}, which is not set: export it with the database "
+                              f"URL, or drop url_env to use the default {DEFAULT_DB}")  # fmt: skip
+        return found or self.url or DEFAULT_DB
 
 
 class SourceConfig(StrictModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +21,24 @@ def normalise_url(url: str) -> URL:
         url = "postgresql://" + url[len("postgres://") :]
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number, an unclosed [
         raise DatabaseError(f"not a database URL: {redact_url(url)!r} (use sqlite:///path or postgresql://…)") from exc
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
 
 
+_SECRET_PARAM = re.compile(r"pass|secret|token|key", re.I)
+
+
 def redact_url(url: str | URL) -> str:
-    """The URL with any password hidden, for logs and messages."""
+    """The URL with any password hidden, for logs and messages: the user's password and query
+    parameters that carry secrets (``?password=…``, ``sslpassword``, ``sslkey``…)."""
     try:
-        return (url if isinstance(url, URL) else make_url(url)).render_as_string(hide_password=True)
+        parsed = url if isinstance(url, URL) else make_url(url)
+        hidden = {k: "***" for k in parsed.query if _SECRET_PARAM.search(k)}
+        rendered = (parsed.update_query_dict(hidden) if hidden else parsed).render_as_string(hide_password=True)
+        return rendered.replace("%2A%2A%2A", "***")
     except Exception:
         return "<unparseable database URL>"
 

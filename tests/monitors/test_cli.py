@@ -113,6 +113,38 @@ def test_unreachable_database_is_a_clear_error(capsys: pytest.CaptureFixture[str
     assert code == 4 and "cannot reach the database" in err and "hunter2" not in err
 
 
+@pytest.mark.parametrize("url", ["postgresql://u:pw@127.0.0.1:notaport/db", "postgresql://u:pw@[::1/db"])
+def test_a_malformed_database_url_is_a_clear_error(capsys: pytest.CaptureFixture[str], url: str) -> None:
+    code, _, err = _run(capsys, "status", "--db", url)
+    assert code == 4 and "not a database URL" in err and "Traceback" not in err and "pw" not in err
+
+
+def test_a_password_in_the_url_query_is_hidden(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EHM_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/x?password=S3cretPW&sslmode=disable")
+    code, _, err = _run(capsys, "status")
+    assert code == 4 and "S3cretPW" not in err
+    assert "postgresql+psycopg://postgres@127.0.0.1:1/x?password=***&sslmode=disable" in err
+
+
+@pytest.mark.parametrize(("database", "message"), [
+    ("url_env: PROD_DB_URL", "database.url_env is PROD_DB_URL, which is not set: export it with the database URL, "
+                             "or drop url_env to use the default sqlite:///data/ehm.sqlite"),
+    ("url_env: 'postgresql://x@h/db'", "url_env names an environment variable (e.g. EHM_DATABASE_URL), not a URL"),
+    ("url: 'postgresql://u:PASSWORD@127.0.0.1/x'", "database.url holds a password: secrets come from the environment"),
+    ("url: 'postgresql://u@127.0.0.1/x?password=PASSWORD'", "database.url holds a password"),
+])  # fmt: skip
+def test_database_config_mistakes_are_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch, database: str, message: str) -> None:  # fmt: skip
+    """A cron job without the variable its config names once wrote to a local SQLite file, exit 0."""
+    monkeypatch.delenv("PROD_DB_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "ehm.yaml"
+    config.write_text(f"database:\n  {database}\n")
+    code, _, err = _run(capsys, "status", "--config", str(config))
+    assert code == 2 and message in err and "PASSWORD" not in err
+    assert not (tmp_path / "data").exists()
+
+
 def test_unreadable_plan_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
     path = write_lines(tmp_path / "e.jsonl", [track()])
     bad = tmp_path / "plan.yaml"
