@@ -19,6 +19,8 @@ import os
 import re
 import shutil
 import stat
+import tempfile
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -322,3 +324,58 @@ def clear_dir(path: str) -> None:
     """Remove stale temporary slices left by a killed run."""
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path, exist_ok=True)
+
+
+RUN_DIR_PREFIX = "ehm-ingest-"
+
+
+def run_dir() -> str:
+    """A fresh temporary folder for one ingest run, named after this process (``ehm-ingest-<pid>-…``)
+    so that a later run can tell when it was left by a process that is gone (:func:`sweep_run_dirs`)."""
+    return tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-")
+
+
+SWEEP_AGE = 600.0  # seconds a run folder must have been untouched before it is swept
+
+
+def sweep_run_dirs(parent: str | None = None, *, now: float | None = None) -> int:
+    """Remove the run folders of ingests that are no longer running (killed: a decompressed copy of
+    a large file can be left there), and empty ones of older versions without a pid; returns how
+    many were removed. A folder whose process is alive, or not ours to inspect, is left."""
+    parent = parent or tempfile.gettempdir()
+    removed = 0
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return 0
+    now = time.time() if now is None else now
+    for entry in entries:
+        if not entry.name.startswith(RUN_DIR_PREFIX) or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:  # untouched for a while: a process of another PID namespace sharing /tmp is not judged by pid alone
+            if now - entry.stat(follow_symlinks=False).st_mtime < SWEEP_AGE:
+                continue
+        except OSError:
+            continue
+        pid_text = entry.name[len(RUN_DIR_PREFIX) :].split("-", 1)[0]
+        try:
+            if pid_text.isdigit():
+                if _alive(int(pid_text)):
+                    continue
+                shutil.rmtree(entry.path)
+            else:
+                os.rmdir(entry.path)  # an older version's folder: only when empty
+            removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

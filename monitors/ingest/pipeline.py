@@ -14,8 +14,8 @@ import dataclasses
 import gc
 import logging
 import os
+import shutil
 import sys
-import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterable
@@ -167,7 +167,9 @@ class SourceIngester:
                 f"this database uses {stored}s buckets but the config asks for {opts.bucket_seconds}s — "
                 "keep the bucket setting or use a new database"
             )
-        self.tmp = opts.tmp_dir or tempfile.mkdtemp(prefix="ehm-ingest-")
+        if opts.tmp_dir is None:
+            files.sweep_run_dirs()  # what killed runs left behind
+        self.tmp = opts.tmp_dir or files.run_dir()
         files.clear_dir(self.tmp)
         self.con = columnar.connect(temp_dir=os.path.join(self.tmp, "duckdb"))
         self.evaluator = Evaluator(opts.plan)
@@ -186,9 +188,12 @@ class SourceIngester:
         return self._keys
 
     def close(self) -> None:
-        """Release the DuckDB connection and temporary files."""
+        """Release the DuckDB connection and temporary files (the run's own folder too)."""
         self.con.close()
-        files.clear_dir(self.tmp)
+        if self.opts.tmp_dir is None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            files.clear_dir(self.tmp)
 
     def run(self, paths: Iterable[str], *, strict: bool) -> IngestReport:
         """Ingest every file matched by ``paths``; never raises for a bad file."""

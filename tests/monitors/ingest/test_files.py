@@ -13,6 +13,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
 from datetime import UTC, datetime
@@ -333,3 +334,29 @@ def test_discovery_passes_over_dangling_links_fifos_and_files_that_vanish(store:
     with pytest.raises(InputError, match=r"^no such file or directory: .*gone\.log$"):
         files.discover([str(tmp_path / "gone.log")], strict=True)
     assert files.discover([str(tmp_path / "*.log")], strict=False) == []  # the glob's matches are not files
+
+
+def test_run_folders_are_removed_and_those_of_killed_runs_swept(store: Store, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """Every ingest left an empty ehm-ingest-* folder in /tmp, and a killed one its decompressed copy."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "sys-tmp"))
+    (tmp_path / "sys-tmp").mkdir()
+    old = time.time() - 3600
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    left = {  # folder -> whether a sweep removes it
+        f"ehm-ingest-{int(dead.stdout)}-abc": True,  # a killed run's, with its copy
+        f"ehm-ingest-{os.getpid()}-def": False,  # a live process's
+        "ehm-ingest-k3j4": True,  # an older version's, empty
+        "ehm-ingest-m5n6": False,  # an older version's, not empty
+        "other-folder": False,
+    }
+    for name in left:
+        (tmp_path / "sys-tmp" / name).mkdir()
+        if name in (f"ehm-ingest-{int(dead.stdout)}-abc", "ehm-ingest-m5n6"):
+            (tmp_path / "sys-tmp" / name / "unpacked.jsonl").write_bytes(b"x" * 100)
+        os.utime(tmp_path / "sys-tmp" / name, (old, old))
+    fresh = tmp_path / "sys-tmp" / "ehm-ingest-999999999-new"  # just made: not judged yet
+    fresh.mkdir()
+    run_ingest(store, write_lines(tmp_path / "a.jsonl", [track()]))
+    assert sorted(p.name for p in (tmp_path / "sys-tmp").iterdir()) == sorted(
+        [n for n, swept in left.items() if not swept] + [fresh.name])
