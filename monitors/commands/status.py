@@ -40,6 +40,18 @@ def collect(store: Any) -> dict[str, Any]:
     return plain
 
 
+SHOWN_RESUME_POINTS = 20  # the most recently updated; --format json has them all
+
+
+def _resume_state(rp: dict[str, Any]) -> str:
+    if rp["offset"] < 0 or (rp["complete"] and not rp.get("compressed")):
+        return "complete"
+    if rp.get("compressed"):  # offsets count decompressed bytes: the file's own size is another unit
+        read = f"{rp['offset']:,} bytes decompressed"
+        return f"complete, {read}" if rp["complete"] else f"{read} so far (a {rp['size']:,}-byte compressed file)"
+    return f"{rp['offset']:,}/{rp['size']:,} bytes"
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the status."""
     status = collect(open_store(args, config_of(args)))
@@ -47,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         json.dump(status, sys.stdout, indent=2, default=str)
         print()
         return 0
-    print(f"database: {status['database']} (buckets of {status['bucket_seconds'] or '-'}s)")
+    width = f"buckets of {status['bucket_seconds']}s" if status["bucket_seconds"] else "no buckets yet"
+    print(f"database: {status['database']} ({width})")
     if not status["sources"]:
         print("no sources ingested yet — run `python -m monitors ingest PATH --source NAME`")
     for s in status["sources"]:
@@ -55,12 +68,17 @@ def run(args: argparse.Namespace) -> int:
         latest = iso(s["latest_bucket"]) if s["latest_bucket"] is not None else "-"
         print(f"source {s['source']} [{', '.join(s['environments']) or '-'}]: {s['events']:,} events in "
               f"{s['event_names']} event names, {s['rejected']:,} rejected, latest bucket {latest}")  # fmt: skip
-        print(f"  last ingest: {last.get('status', '-')} at {last.get('finished_at') or last.get('started_at') or '-'}"
+        state = last.get("status", "-")
+        if state == "running":  # a run killed on the way never says otherwise
+            state = "running, or stopped without finishing, since"
+        print(f"  last ingest: {state} at {last.get('finished_at') or last.get('started_at') or '-'}"
               f" ({last.get('files', 0)} files, {last.get('events', 0):,} events)"
               + (f" error: {last['error']}" if last.get("error") else ""))  # fmt: skip
-        for rp in s["resume_points"]:
-            state = "complete" if rp["complete"] else f"{rp['offset']:,}/{rp['size']:,} bytes"
-            print(f"  resume point {rp['path']}: {state}")
+        points = sorted(s["resume_points"], key=lambda rp: str(rp.get("updated_at") or ""), reverse=True)
+        for rp in points[:SHOWN_RESUME_POINTS]:
+            print(f"  resume point {rp['path']}: {_resume_state(rp)}")
+        if len(points) > SHOWN_RESUME_POINTS:
+            print(f"  … and {len(points) - SHOWN_RESUME_POINTS:,} older resume points (--format json lists them all)")
     for cio in status.get("customerio", []) or []:
         print(f"customer.io {cio.get('workspace')}: {cio.get('status')} {cio.get('message') or ''}".rstrip())
     return 0

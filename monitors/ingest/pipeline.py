@@ -147,6 +147,14 @@ def _region(info: files.FileInfo, cp: Checkpoint | None, now: float, grace: floa
     return _Region(start, end, start == 0 and end == info.size)
 
 
+def _moved(cp: Checkpoint) -> bool:
+    """Whether the content of resume point ``cp`` is no longer at its path (renamed by rotation)."""
+    try:
+        return files.match_checkpoint(files.FileInfo.of(cp.path), [cp]) is None
+    except (OSError, EOFError, zlib.error, files.StreamDamage):
+        return True
+
+
 def _describe(exc: BaseException) -> str:
     """What went wrong with a file, in words that say what it means (whichever reader met it)."""
     text = str(exc).splitlines()[0][:300] if str(exc) else ""
@@ -277,7 +285,9 @@ class SourceIngester:
         cp = files.match_checkpoint(info, known)
         region = _region(info, cp, now.timestamp(), self.opts.final_line_grace)
         if region is None:
-            if cp is not None and len(info.head) > cp.fp_len:  # upgrade the identity as the file grows
+            # upgrade the identity as the file grows; follow a rename (app.log -> app.log.1) once the
+            # old path is gone, so status names the file where it is
+            if cp is not None and (len(info.head) > cp.fp_len or (cp.path != info.path and _moved(cp))):
                 self.store.save_checkpoint(self.opts.source, self._cp(info, cp.offset, cp.complete), now, replaces=cp.file_key)
             return FileResult(path, "unchanged")
         opts = columnar.FactOptions(self.opts.bucket_seconds, now.timestamp(), self.opts.sample_rate, leakage=self.opts.leakage)

@@ -64,6 +64,37 @@ def test_metrics_totals_over_a_range_are_the_same_at_every_bucket_width(
     assert totals["1d"][1] == ["2026-11-02T00:00:00Z"]
 
 
+def test_status_follows_renamed_files_and_shows_decompressed_offsets(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str
+) -> None:
+    import gzip
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    active = write_lines(logs / "app.log", [track(user=f"u{i}") for i in range(5)])
+    args = ("--db", sqlite_url, "--source", "web", "--final-line-grace", "0s", "--no-progress")
+    assert _run(capsys, "ingest", str(logs), *args)[0] == 0
+    active.rename(logs / "app.log.1")  # rotated by rename: a new app.log with other lines
+    write_lines(logs / "app.log", [track(user=f"v{i}", ts="2026-11-02T11:00:00.000+00:00") for i in range(3)])
+    packed = logs / "old.jsonl.gz"
+    packed.write_bytes(gzip.compress(b"".join(json.dumps(track(user=f"g{i}")).encode() + b"\n" for i in range(4))))
+    assert _run(capsys, "ingest", str(logs), *args)[0] == 0
+    out = _run(capsys, "status", "--db", sqlite_url, "--format", "json")[1]
+    points = {Path(rp["path"]).name: rp for rp in json.loads(out)["sources"][0]["resume_points"]}
+    assert sorted(points) == ["app.log", "app.log.1", "old.jsonl.gz"]
+    assert points["app.log.1"]["offset"] == (logs / "app.log.1").stat().st_size
+    code, out, _ = _run(capsys, "status", "--db", sqlite_url)
+    assert code == 0
+    unpacked = len(gzip.decompress(packed.read_bytes()))
+    assert f"resume point {packed}: complete, {unpacked:,} bytes decompressed" in out
+
+
+def test_status_of_an_empty_database(capsys: pytest.CaptureFixture[str], sqlite_url: str) -> None:
+    assert _run(capsys, "migrate", "--db", sqlite_url)[0] == 0
+    code, out, _ = _run(capsys, "status", "--db", sqlite_url)
+    assert code == 0 and "(no buckets yet)" in out and "no sources ingested yet" in out
+
+
 def test_ingest_json_report(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
     path = write_lines(tmp_path / "e.jsonl", [track(user=f"u{i}") for i in range(3)] + ["{oops"])
     code, out, _ = _run(capsys, "ingest", str(path), "--db", sqlite_url, "--source", "web", "--format", "json",
