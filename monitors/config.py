@@ -14,7 +14,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from monitors.alerts.config import AlertsConfig
-from monitors.configbase import StrictModel
+from monitors.configbase import StrictModel, load_yaml
 from monitors.customerio.config import CustomerIOConfig
 from monitors.detectors.config import DetectorsConfig
 from monitors.errors import ConfigError
@@ -169,9 +169,14 @@ def load_config(path: str | None = None) -> Config:
             raise ConfigError(f"config file not found: {candidate} — pass --config PATH or unset {CONFIG_ENV}")
         return Config()
     try:
-        data = yaml.safe_load(candidate.read_text(encoding="utf-8"))
+        data = load_yaml(candidate.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read config {candidate}: {exc}") from exc
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"config {candidate} must be a mapping at the top level")
+    plan = (data or {}).get("plan")
+    if isinstance(plan, str) and not Path(plan).is_absolute() and not Path(plan).exists():
+        beside = candidate.parent / plan  # a plan named beside the config, run from elsewhere (cron, systemd)
+        if beside.exists():
+            data = {**(data or {}), "plan": str(beside)}
     return parse_config(data, str(candidate))

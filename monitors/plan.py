@@ -31,6 +31,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from monitors.configbase import load_yaml
 from monitors.errors import PlanError
 
 TYPES = frozenset({"string", "number", "integer", "boolean", "array", "object"})
@@ -221,7 +222,7 @@ def load_plan(path: str | Path | None = None) -> Plan:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except OSError as exc:
         raise PlanError(f"cannot read tracking plan {p}: {exc.strerror or exc} — check --plan") from exc
     except yaml.YAMLError as exc:

@@ -38,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
     """Ingest and print a summary; exit 1 when some file could not be read, or only in part (a
     damaged compressed stream). A stream cut short is read as far as it goes, with a warning."""
     config = config_of(args)
+    if not args.source and len(config.sources) > 1:
+        raise ConfigError(f"{len(config.sources)} sources are configured ({', '.join(s.name for s in config.sources)}): "
+                          "pick one with --source NAME")  # fmt: skip
     name = args.source or (config.sources[0].name if len(config.sources) == 1 else "default")
     src = config.source(name)
     paths = args.paths or (src.paths if src else [])

@@ -176,6 +176,28 @@ def test_database_config_mistakes_are_errors(capsys: pytest.CaptureFixture[str],
     assert not (tmp_path / "data").exists()
 
 
+def test_config_file_mistakes_and_a_plan_beside_it(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    log = write_lines(tmp_path / "e.jsonl", [track()])
+    (conf / "dup.yaml").write_text(f"sources:\n  - {{name: a, paths: ['{log}']}}\nsources:\n  - {{name: b, paths: ['{log}']}}\n")
+    code, _, err = _run(capsys, "ingest", "--config", str(conf / "dup.yaml"))
+    assert code == 2 and "duplicate key 'sources'" in err
+    (conf / "two.yaml").write_text(f"sources:\n  - {{name: a, paths: ['{log}']}}\n  - {{name: b, paths: ['{log}']}}\n")
+    code, _, err = _run(capsys, "ingest", "--config", str(conf / "two.yaml"))
+    assert (code, err.strip()) == (2, "error: 2 sources are configured (a, b): pick one with --source NAME")
+    # a plan named relative to the config file, from another working directory
+    (conf / "plan.yaml").write_text("name: mine\nevents:\n  Added to Cart:\n    required: {cart_id: string}\n")
+    (conf / "ehm.yaml").write_text(f"plan: plan.yaml\nsources:\n  - {{name: web, paths: ['{log}'], final_line_grace: 0s}}\n")
+    monkeypatch.chdir(tmp_path)
+    db = f"sqlite:///{tmp_path / 'p.sqlite'}"
+    code, _, err = _run(capsys, "ingest", "--config", str(conf / "ehm.yaml"), "--db", db, "--no-progress")
+    assert code == 0, err
+    code, out, _ = _run(capsys, "metrics", "--db", db, "--format", "json")
+    assert json.loads(out)[0]["violations"] == {"unplanned_property": 1}  # items, cart_value: not in this plan
+
+
 def test_unreadable_plan_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
     path = write_lines(tmp_path / "e.jsonl", [track()])
     bad = tmp_path / "plan.yaml"
