@@ -260,8 +260,8 @@ class SourceIngester:
                 log.warning("%s: %s", path, over)
                 result.warning = "; ".join(w for w in (result.warning, over) if w)
             return result
-        except ConcurrentIngestError as exc:
-            return FileResult(path, "unchanged", error=str(exc))
+        except ConcurrentIngestError as exc:  # not an error: the other process read it
+            return FileResult(path, "unchanged", warning=f"read meanwhile by another ingest of this source ({exc})")
         except (OSError, duckdb.Error, ValueError, EOFError, zlib.error, files.StreamDamage) as exc:
             log.warning("cannot read %s: %s", path, exc)
             return FileResult(path, "error", error=_describe(exc))

@@ -12,6 +12,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -156,3 +157,26 @@ def test_hourly_rollups_are_current_right_after_ingest(store: Store, tmp_path: P
         ["event", "bucket_start"])["count"].sum()  # fmt: skip
     assert hourly.set_index(["event", "bucket_start"])["count"].sort_index().to_dict() == raw_by_hour.sort_index().to_dict()
     assert hourly["bucket_start"].mod(3600).eq(0).all() and len(hourly) < len(raw)
+
+
+def test_a_file_read_meanwhile_by_another_ingest_is_counted_once_and_said_so(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two ingests of one source at once: the one that commits second finds the resume point moved,
+    writes nothing, and says why (it reported the file 'unchanged' without a word)."""
+    path = write_lines(tmp_path / "app.log", [track(user=f"u{i}") for i in range(7)])
+    original = Store.apply_ingest
+    raced: list[Any] = []
+
+    def racing(self: Store, batch: Any, now: Any) -> None:
+        if not raced:  # the other ingest commits this file first
+            raced.append(None)
+            raced[0] = run_ingest(store, path)
+        original(self, batch, now)
+
+    monkeypatch.setattr(Store, "apply_ingest", racing)
+    report = run_ingest(store, path)
+    assert raced[0].events == 7 and counts_by_event(store) == {"Added to Cart": 7}
+    (f,) = report.files
+    assert (f.status, f.events, f.error) == ("unchanged", 0, "")
+    assert f.warning.startswith("read meanwhile by another ingest of this source (")
