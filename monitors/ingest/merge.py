@@ -82,7 +82,9 @@ def _sketches(batch: IngestBatch, facts: Facts) -> None:
     assert not maps[0].size or maps[0][-1] == maps[0].size - 1  # a part's groups are distinct
     keys = list(index)
     regs = {}
-    for kind in HLL_KINDS:
+    if len(facts.sketches) == 1:  # one part (one scanner thread): its registers as they are, no copy
+        regs = {kind: facts.sketches[0][1].registers[kind] for kind in HLL_KINDS}
+    for kind in HLL_KINDS if len(facts.sketches) > 1 else ():
         # the first part's groups are the first keys, in order: copied (written once, not read and
         # then written: fresh pages would fault twice); the other parts are merged into them
         first = len(maps[0])

@@ -51,6 +51,12 @@ CHUNK_BYTES = 4 << 20
 # 20 names (bench/hard_inputs.py): 4,096 groups peaked at 1.2 GB, 2,048 at 0.72 GB, 1,024 at 0.51 GB,
 # in about the same time (22-27 s each on a busy host); below 2,048 small backfills slow down
 MAX_GROUPS = 2048
+# A file whose times cycle (days interleaved) meets its groups again in every read: reads that stop
+# at MAX_GROUPS then commit the same groups over and over (300,000 events cycling over 3 days, 8,640
+# groups: 51 s). When a read that stopped early shares most of its groups with the one before, the
+# cap doubles, up to this, on one thread (two would each hold the same groups): 19 s, 0.87 GB peak
+# for that file; 16,384 would take it in 6 s, but a file with that many groups would pass 1 GB.
+MAX_GROUPS_CYCLING = 8192
 # A thread's first piece of a read; pieces double while they add few groups, up to CHUNK_BYTES
 # (a month of sparse events puts a new group on almost every line: 4 MB would hold ~25,000)
 FIRST_CHUNK_BYTES = 256 << 10
@@ -171,6 +177,7 @@ class NativeReader:
         self.arrays = list(arrays.items())
         self._judges: list[LeakJudge] = []
         self._scanners: list[Any] = []
+        self.max_groups = MAX_GROUPS  # groups a scanner holds before its read stops (raised for cycling times)
 
     def close(self) -> None:
         """Release the scanners and their DuckDB cursors."""
@@ -211,9 +218,9 @@ class NativeReader:
                     buf, n, base = piece
                     _rows, lines, _blank = scanner.parse(buf, 0, n, base)
                     added, groups = scanner.groups() - groups, scanner.groups()
-                    if groups > MAX_GROUPS:
+                    if groups > self.max_groups:
                         chunks.stop()
-                    elif added * 8 < MAX_GROUPS:
+                    elif added * 8 < self.max_groups:
                         size = min(size * 2, CHUNK_BYTES)
                     if lines:
                         n_deferred += lines.count(b"\n")

@@ -431,6 +431,7 @@ class SourceIngester:
         capped = False  # over the name budget: the rest of the file is read with the names fixed first
 
         scanners = columnar.native_reader(self.con, self.opts.plan, opts, self.evaluator)
+        committed: set[tuple[str, str, int]] = set()  # (event, type, bucket) groups this file's reads committed
 
         def read(segment: tuple[int, int]) -> columnar.Facts:
             return columnar.run_native(self.con, self.opts.plan, scanners, path, *segment, opts, self.evaluator, self.tmp)
@@ -469,6 +470,16 @@ class SourceIngester:
                         warnings.append(admission.describe(budget))
                         log.warning("%s: %s", info.path, warnings[-1])
                 read_end = seg_end if facts.end is None else facts.end
+                held = {k for keys, _ in facts.sketches for k in keys}
+                # a read that stopped on its groups, most of them committed already by this file's
+                # earlier reads: its times cycle, and every read would meet them again
+                cycling = facts.end is not None and len(held & committed) * 2 > len(held)
+                if cycling and scanners.max_groups < native.MAX_GROUPS_CYCLING:
+                    # one thread: two would each hold the same groups, for twice the memory
+                    scanners.max_groups, scanners.threads = min(scanners.max_groups * 2, native.MAX_GROUPS_CYCLING), 1
+                    log.info("%s: times cycle over more groups than a read holds: up to %d groups per read",
+                             info.path, scanners.max_groups)  # fmt: skip
+                committed |= held
                 if read_end < seg_end:  # the rest of this range is read and committed next
                     inflight.appendleft(((read_end, seg_end), None if capped else pool.submit(read, (read_end, seg_end))))
                 submit()  # the next reads run while this one is committed

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from monitors import sketch
 from monitors.ingest import columnar, native, pipeline
 from monitors.ingest.conformance import Evaluator
+from monitors.ingest.pipeline import IngestOptions, ingest
 from monitors.plan import load_plan
 from monitors.sketch import HLL, HLL_M
 from storage import Store
@@ -477,6 +478,44 @@ def test_a_read_holding_too_many_groups_stops_early_and_the_rest_follows(
     assert len(commits) > 4 and commits[-1] == path.stat().st_size
     assert all(size <= sizes[0] // 2 + 1024 for size in sizes[1:-1])  # halved (line ends aside; the last takes the rest)
     assert snapshot(small) == snapshot(duck)
+
+
+def test_times_that_cycle_raise_the_group_cap_instead_of_committing_the_same_groups_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Days interleaved over and over: every read meets the same groups. Once a read that stopped
+    early shares most of its groups with the one before, the cap doubles (on one thread) up to
+    MAX_GROUPS_CYCLING: far fewer commits, and the rows of one read of everything."""
+    lines = []
+    for i in range(3000):  # 6 names x 2 days x 12 hourly buckets, cycling through both days
+        ts = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(seconds=(i * 997) % (2 * 86400))
+        lines.append(track(event=f"E{i % 6}", user=f"user-{i % 500}", ts=ts.isoformat(), sent=ts.isoformat()))
+    path = write_lines(tmp_path / "cycling.jsonl", lines)
+    plan = load_plan()
+    hourly = {"bucket_seconds": 3600}
+    duck = _fresh(tmp_path, "duckdb")
+    ingest(duck, [str(path)], IngestOptions("web", "production", plan, native=False, final_line_grace=0, **hourly))
+    monkeypatch.setattr(native, "CHUNK_BYTES", 16 << 10)
+    monkeypatch.setattr(native, "FIRST_CHUNK_BYTES", 16 << 10)
+    monkeypatch.setattr(native, "MAX_GROUPS", 20)
+    commits: list[int] = []
+    original = Store.apply_ingest
+
+    def counting(self: Store, batch: Any, now: Any) -> None:
+        commits.append(batch.checkpoint.offset)
+        original(self, batch, now)
+
+    monkeypatch.setattr(Store, "apply_ingest", counting)
+    runs = {}
+    for cap in (20, 640):  # 20: no raise (the cap is the ceiling); 640: raised past the file's 288 groups
+        monkeypatch.setattr(native, "MAX_GROUPS_CYCLING", cap)
+        commits.clear()
+        ours = _fresh(tmp_path, f"native-{cap}")
+        report = ingest(ours, [str(path)], IngestOptions("web", "production", plan, final_line_grace=0, **hourly))
+        assert (report.events, report.files[0].reader) == (3000, "native")
+        assert snapshot(ours) == snapshot(duck)
+        runs[cap] = len(commits)
+    assert runs[20] > 3 * runs[640] and 2 <= runs[640] <= 8, runs
 
 
 def test_max_rows_merges_registers_like_numpy() -> None:
