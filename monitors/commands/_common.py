@@ -8,12 +8,14 @@ import io
 import json
 import sys
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from monitors.config import Config, load_config
-from monitors.errors import ConfigError
+from monitors.errors import ConfigError, DatabaseError
 from monitors.timeutil import parse_duration
 from storage import Store
+from storage.engine import normalise_url, redact_url
 
 
 def add_config_args(parser: argparse.ArgumentParser, *, db: bool = True) -> None:
@@ -56,7 +58,15 @@ def db_url(args: argparse.Namespace, config: Config) -> str:
 
 def open_store(args: argparse.Namespace, config: Config, *, migrate: bool = False) -> Store:
     """Open the store; migrate it (main commands) or check that it is current (readers)."""
-    store = Store.from_url(db_url(args, config))
+    url = db_url(args, config)
+    if not migrate:  # a reader: an SQLite file that is not there is a mistake, not one to create
+        parsed = normalise_url(url)
+        path = parsed.database or ""
+        on_disk = parsed.get_backend_name() == "sqlite" and path not in ("", ":memory:") and not path.startswith("file:")
+        if on_disk and not Path(path).expanduser().exists():
+            raise DatabaseError(f"no database at {path} — ingest into it first, or create it with "
+                                    f"`python -m monitors migrate --db {redact_url(parsed)}`")  # fmt: skip
+    store = Store.from_url(url)
     if migrate:
         store.migrate()
     else:

@@ -215,9 +215,21 @@ def test_unknown_config_keys_are_errors(capsys: pytest.CaptureFixture[str], tmp_
     assert code == 2 and "sources.0.enviroment: unknown key" in err
 
 
-def test_readers_refuse_an_unmigrated_database(capsys: pytest.CaptureFixture[str], sqlite_url: str) -> None:
-    code, _, err = _run(capsys, "metrics", "--db", sqlite_url)
+def test_readers_refuse_an_unmigrated_database(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "empty.sqlite").close()  # a database file without the schema
+    code, _, err = _run(capsys, "metrics", "--db", f"sqlite:///{tmp_path / 'empty.sqlite'}")
     assert code == 4 and "not migrated" in err
+
+
+def test_readers_do_not_create_a_missing_database(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """``status`` on a mistyped path created its folder and an empty database, then said 'not migrated'."""
+    missing = tmp_path / "nope" / "ehm.sqlite"
+    for command in ("status", "metrics", "rejects"):
+        code, _, err = _run(capsys, command, "--db", f"sqlite:///{missing}")
+        assert code == 4 and f"no database at {missing} — ingest into it first" in err
+    assert not (tmp_path / "nope").exists()
 
 
 def test_rejects_command_lists_reasons(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
