@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from monitors.config import parse_config
 from monitors.jobs.base import Job, JobContext, JobResult, Runner, execute
@@ -23,6 +24,7 @@ from monitors.jobs.leader import LEADER_NAME, LeaseLeadership
 from monitors.timeutil import utcnow
 from monitors.worker import Worker, previous_fire, trigger_of
 from storage import Store
+from storage.tables_warehouse import leases
 
 WORKER_CONFIG = "worker: {alerts_every: 1s, detect_every: 1h, rollups_every: 1h, maintenance_every: 1h, weekly_report: null, lease_ttl: 2s}\n"
 
@@ -100,8 +102,12 @@ def test_a_worker_whose_lease_is_taken_stops_running_jobs(sqlite_url: str) -> No
     thread.start()
     try:
         _wait(lambda: len(store.job_runs()) >= 2, 10)
-        store.forget_lease(LEADER_NAME)
-        assert store.acquire_lease(LEADER_NAME, "worker:thief", 60, utcnow()) is not None
+        # taken over in one statement (forgetting it first let the worker take it back, now and then,
+        # before the thief did)
+        with store.engine.begin() as conn:
+            moved = conn.execute(update(leases).where(leases.c.name == LEADER_NAME).values(
+                holder="worker:thief", token=leases.c.token + 1, expires_at=utcnow() + timedelta(seconds=60)))  # fmt: skip
+        assert moved.rowcount == 1
         taken = utcnow()
         _wait(lambda: not worker.leading.is_set(), 5)
         time.sleep(1.5)
