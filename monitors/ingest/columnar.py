@@ -20,7 +20,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 from duckdb.func import FunctionNullHandling, PythonUDFType
-from duckdb.sqltypes import BOOLEAN, VARCHAR
 
 from monitors.ingest import names, native, rows, sqlgen
 from monitors.ingest.conformance import Evaluator
@@ -90,17 +89,19 @@ def strict_json(line: str) -> bool:
 
 
 # The spellings serializers produce (Python's NaN / Infinity, a template's ", }"): plain substring
-# tests, three times cheaper than the pattern over every line, for the fast reader's pre-pass
+# tests pick the candidate lines cheaply; the pattern and then a strict parse decide. (Lowercase
+# nan / inf, which DuckDB also takes and no common serializer writes, are not looked for.)
 _LENIENT_HINTS = (",}", ",]", ", }", ", ]", "NaN", "nfinity")
 
 
-def _lenient_sql(line: str, *, hints_only: bool = False) -> str:
-    """True for a line DuckDB would parse but RFC 8259 does not allow (``hints_only``: among the
-    lines holding one of :data:`_LENIENT_HINTS`, which misses lowercase ``nan`` / ``inf``)."""
-    test = f"regexp_matches({line}, {sqlgen.sql_str(LENIENT_JSON)})"
-    if hints_only:
-        test = "(" + " OR ".join(f"contains({line}, {sqlgen.sql_str(h)})" for h in _LENIENT_HINTS) + f") AND {test}"
-    return f"({test} AND NOT ehm_strict_json({line}))"
+def _lenient_where(line: str) -> str:
+    hints = " OR ".join(f"contains({line}, {sqlgen.sql_str(h)})" for h in _LENIENT_HINTS)
+    return f"({hints}) AND regexp_matches({line}, {sqlgen.sql_str(LENIENT_JSON)})"
+
+
+def _in_lenient(line: str, table: str | None) -> str:
+    """SQL: the line is one of the lenient lines found in ``table`` (none: false)."""
+    return f"({line} IN (SELECT line FROM {table}))" if table else "false"
 
 
 def connect(memory_limit: str = "512MB", threads: int | None = None, temp_dir: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -116,7 +117,6 @@ def connect(memory_limit: str = "512MB", threads: int | None = None, temp_dir: s
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_progress_bar = false")
     con.execute(sqlgen.MACROS)
-    con.create_function("ehm_strict_json", strict_json, [VARCHAR], BOOLEAN, side_effects=False)
     return con
 
 
@@ -145,14 +145,14 @@ def _ndjson_reader(path: str, compressed: bool) -> str:
     )
 
 
-def _exact_m(path: str, compressed: bool, rejects: str) -> str:
+def _exact_m(path: str, compressed: bool, rejects: str, lenient: str | None = None) -> str:
     ws = "' ' || chr(9) || chr(13)"
     return f"""(
       SELECT * FROM (
         SELECT line AS raw, strlen(line) AS len, NULL::VARCHAR AS top_sent, NULL::JSON AS top_ctx, j,
           CASE WHEN j IS NULL THEN CASE WHEN regexp_full_match(line, '\\s*') THEN 'blank'
                                         WHEN trim(line, {ws}) = 'null' THEN 'not_an_object' ELSE 'invalid_json' END
-               WHEN {_lenient_sql("line")} THEN 'invalid_json'
+               WHEN {_in_lenient("line", lenient)} THEN 'invalid_json'
                WHEN NOT starts_with(ltrim(line, {ws}), '{{') THEN 'not_an_object'
                WHEN j.batch IS NOT NULL THEN CASE WHEN starts_with(CAST(j.batch AS VARCHAR), '[') THEN 'batch' ELSE 'bad_batch' END
                WHEN j."type" IS NULL AND j.action IS NULL AND contains(line, '"batch"')
@@ -163,7 +163,7 @@ def _exact_m(path: str, compressed: bool, rejects: str) -> str:
       ) WHERE pre_reason IS DISTINCT FROM 'blank')"""
 
 
-def _batch_m(path: str, compressed: bool, rejects: str) -> str:
+def _batch_m(path: str, compressed: bool, rejects: str, lenient: str | None = None) -> str:
     return f"""(
       SELECT CAST(el AS VARCHAR) AS raw, strlen(CAST(el AS VARCHAR)) AS len, top_sent, top_ctx,
         CASE WHEN starts_with(CAST(el AS VARCHAR), '{{') THEN from_json(el, {_spec(sqlgen.MESSAGE_SPEC)}) END AS j,
@@ -171,7 +171,7 @@ def _batch_m(path: str, compressed: bool, rejects: str) -> str:
       FROM (
         SELECT unnest(from_json(j.batch, '["JSON"]')) AS el, j.sentAt AS top_sent, j.context AS top_ctx
         FROM (SELECT try(from_json(line, {_spec(sqlgen.MESSAGE_SPEC)})) AS j FROM {_csv_reader(path, compressed, rejects)}
-              WHERE line IS NOT NULL AND contains(line, '"batch"') AND NOT {_lenient_sql("line")})
+              WHERE line IS NOT NULL AND contains(line, '"batch"') AND NOT {_in_lenient("line", lenient)})
         WHERE j.batch IS NOT NULL AND starts_with(CAST(j.batch AS VARCHAR), '[')
       ))"""
 
@@ -181,12 +181,31 @@ class _Input:
     path: str
     compressed: bool
     rejects: str
+    lenient: str | None = None  # a table of the lines DuckDB parses but JSON does not allow (see find_lenient)
 
     def rows(self, mode: str) -> str:
         if mode == "fast":
             return rows.fast_rows(_ndjson_reader(self.path, self.compressed))
-        m = _exact_m(self.path, self.compressed, self.rejects) if mode == "exact" else _batch_m(self.path, self.compressed, self.rejects)
-        return rows.exact_rows(m)
+        make = _exact_m if mode == "exact" else _batch_m
+        return rows.exact_rows(make(self.path, self.compressed, self.rejects, self.lenient))
+
+    def find_lenient(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """Look for lines DuckDB would parse but RFC 8259 does not allow (one pass over the raw
+        lines: substring hints, then the pattern, then a strict parse of the few left); when some
+        are found, they go in a table the exact reader refuses them by. Returns whether any were."""
+        reader = _csv_reader(self.path, self.compressed, f"{self.rejects}_lenient")
+        try:
+            found = con.execute(f"SELECT DISTINCT line FROM {reader} WHERE line IS NOT NULL AND {_lenient_where('line')}").fetchall()
+        finally:
+            for t in (f"{self.rejects}_lenient", f"{self.rejects}_lenient_scan"):
+                con.execute(f"DROP TABLE IF EXISTS {t}")
+        bad = [line for (line,) in found if not strict_json(line)]
+        if not bad:
+            return False
+        self.lenient = f"{self.rejects}_bad_json"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {self.lenient} (line VARCHAR)")
+        con.executemany(f"INSERT INTO {self.lenient} VALUES (?)", [[line] for line in bad])
+        return True
 
 
 class _Run:
@@ -390,18 +409,6 @@ class _Pieces:
             self.fh = None
 
 
-def _has_lenient_lines(con: duckdb.DuckDBPyConnection, inp: _Input) -> bool:
-    """Whether the file has a line with a trailing comma or NaN (one pass over its raw lines)."""
-    reader = _csv_reader(inp.path, inp.compressed, f"{inp.rejects}_lenient")
-    try:
-        lenient = _lenient_sql("line", hints_only=True)
-        found = con.execute(f"SELECT 1 FROM {reader} WHERE line IS NOT NULL AND {lenient} LIMIT 1").fetchall()
-    finally:
-        for t in (f"{inp.rejects}_lenient", f"{inp.rejects}_lenient_scan"):
-            con.execute(f"DROP TABLE IF EXISTS {t}")
-    return bool(found)
-
-
 def run_facts(
     con: duckdb.DuckDBPyConnection, plan: Plan, path: str, compressed: bool, opts: FactOptions, evaluator: Evaluator | None = None,
     *, exact: bool = False,
@@ -414,9 +421,10 @@ def run_facts(
     run = _Run(con, plan, opts, evaluator or Evaluator(plan))
     try:
         try:
+            lenient = inp.find_lenient(con)
             if exact:
                 raise LookupError("exact reader asked for")
-            if _has_lenient_lines(con, inp):  # the fast reader sees no raw line to refuse
+            if lenient:  # the fast reader sees no raw line to refuse
                 raise LookupError("lines DuckDB parses but JSON does not allow")
             facts, control = run.stage(inp, "fast", table)
             if control["suspect"]:
@@ -431,5 +439,5 @@ def run_facts(
             facts.extend(batch)
         return facts
     finally:
-        for t in (table, inp.rejects, f"{inp.rejects}_scan"):
+        for t in (table, inp.rejects, f"{inp.rejects}_scan", f"{inp.rejects}_bad_json"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
