@@ -36,8 +36,6 @@ def duration_flag(flag: str, value: str, *, bucket: bool = False) -> int:
         raise ConfigError(f"{flag}: {exc}") from exc
     if bucket and (seconds < 60 or 86400 % seconds):
         raise ConfigError(f"{flag}: a bucket must divide a day and be at least 1m (e.g. 1m, 5m, 15m, 1h), not {value!r}")
-    if seconds < 0:
-        raise ConfigError(f"{flag}: must not be negative, not {value!r}")
     return seconds
 
 

@@ -69,6 +69,27 @@ def _max_rows(out: np.ndarray, rows: np.ndarray, src: np.ndarray) -> None:
         out[rows] = np.maximum(out[rows], src)
 
 
+def _registers(facts: Facts, maps: list[np.ndarray], n_keys: int) -> dict[str, np.ndarray]:
+    """Per HLL kind, the registers of the ``n_keys`` groups, every part merged (``maps[p]``: the
+    key index of each group of part ``p``)."""
+    parts = [sk for _, sk in facts.sketches]
+    if len(parts) == 1:  # one part (one scanner thread): its registers as they are, no copy
+        return {kind: parts[0].registers[kind] for kind in HLL_KINDS}
+    regs = {}
+    first = len(maps[0])
+    for kind in HLL_KINDS:
+        # the first part's groups are the first keys, in order: copied (written once, not read and
+        # then written: fresh pages would fault twice); the other parts are merged into them
+        out = np.empty((n_keys, HLL_M), dtype=np.uint8)
+        out[:first] = parts[0].registers[kind]
+        out[first:] = 0
+        for m, sk in zip(maps[1:], parts[1:], strict=True):
+            if m.size:
+                _max_rows(out, m, sk.registers[kind])
+        regs[kind] = out
+    return regs
+
+
 def _sketches(batch: IngestBatch, facts: Facts) -> None:
     """The sketches of every part merged per (event, type, bucket), in whole arrays: registers by
     element-wise maximum, latency bins by adding counts, into a fresh batch (the first thing
@@ -81,20 +102,7 @@ def _sketches(batch: IngestBatch, facts: Facts) -> None:
             for keys, _ in facts.sketches]  # fmt: skip
     assert not maps[0].size or maps[0][-1] == maps[0].size - 1  # a part's groups are distinct
     keys = list(index)
-    regs = {}
-    if len(facts.sketches) == 1:  # one part (one scanner thread): its registers as they are, no copy
-        regs = {kind: facts.sketches[0][1].registers[kind] for kind in HLL_KINDS}
-    for kind in HLL_KINDS if len(facts.sketches) > 1 else ():
-        # the first part's groups are the first keys, in order: copied (written once, not read and
-        # then written: fresh pages would fault twice); the other parts are merged into them
-        first = len(maps[0])
-        out = np.empty((len(keys), HLL_M), dtype=np.uint8)
-        out[:first] = facts.sketches[0][1].registers[kind]
-        out[first:] = 0
-        for m, (_, sk) in zip(maps[1:], facts.sketches[1:], strict=True):
-            if m.size:
-                _max_rows(out, m, sk.registers[kind])
-        regs[kind] = out
+    regs = _registers(facts, maps, len(keys))
     for i, key in enumerate(keys):
         batch.metrics[key] = MetricDelta(0, 0, 0, 0, *(HLL.wrap(regs[kind][i]) for kind in HLL_KINDS))
     gh = np.concatenate([m[sk.lat_gh >> 2] * 4 + (sk.lat_gh & 3) for m, (_, sk) in zip(maps, facts.sketches, strict=True)])

@@ -172,6 +172,19 @@ def test_event_names_that_share_a_cache_slot_keep_their_own_counts(tmp_path: Pat
     assert got[True] == got[False]
 
 
+def _count_commits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The resume-point offset of every commit from now on (the list fills as they happen)."""
+    commits: list[int] = []
+    original = Store.apply_ingest
+
+    def counting(self: Store, batch: Any, now: Any) -> None:
+        commits.append(batch.checkpoint.offset)
+        original(self, batch, now)
+
+    monkeypatch.setattr(Store, "apply_ingest", counting)
+    return commits
+
+
 def _fresh(tmp_path: Path, name: str) -> Store:
     """A migrated SQLite store of its own."""
     store = Store.from_url(f"sqlite:///{tmp_path}/{name}.sqlite")
@@ -451,14 +464,7 @@ def test_a_read_holding_too_many_groups_stops_early_and_the_rest_follows(
     monkeypatch.setattr(native, "MAX_GROUPS", 120)
     monkeypatch.setattr(pipeline, "SEGMENT_BYTES", 256 << 10)
     monkeypatch.setattr(pipeline, "TAIL_BYTES", 0)
-    commits: list[int] = []
-    original = Store.apply_ingest
-
-    def counting(self: Store, batch: Any, now: Any) -> None:
-        commits.append(batch.checkpoint.offset)
-        original(self, batch, now)
-
-    monkeypatch.setattr(Store, "apply_ingest", counting)
+    commits = _count_commits(monkeypatch)
     ours = _fresh(tmp_path, "native")
     report = run_ingest(ours, path)
     assert (report.events, report.files[0].reader) == (2000, "native")
@@ -498,14 +504,7 @@ def test_times_that_cycle_raise_the_group_cap_instead_of_committing_the_same_gro
     monkeypatch.setattr(native, "CHUNK_BYTES", 16 << 10)
     monkeypatch.setattr(native, "FIRST_CHUNK_BYTES", 16 << 10)
     monkeypatch.setattr(native, "MAX_GROUPS", 20)
-    commits: list[int] = []
-    original = Store.apply_ingest
-
-    def counting(self: Store, batch: Any, now: Any) -> None:
-        commits.append(batch.checkpoint.offset)
-        original(self, batch, now)
-
-    monkeypatch.setattr(Store, "apply_ingest", counting)
+    commits = _count_commits(monkeypatch)
     runs = {}
     for cap in (20, 640):  # 20: no raise (the cap is the ceiling); 640: raised past the file's 288 groups
         monkeypatch.setattr(native, "MAX_GROUPS_CYCLING", cap)
