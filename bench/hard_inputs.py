@@ -1,5 +1,6 @@
 """Ingest time, peak memory and stored property rows on inputs that once exhausted memory or the
-store: event names that carry ids, property keys that carry ids, and a backfill spread over a month.
+store: event names that carry ids, property keys that carry ids, a backfill spread over a month,
+and a log whose times cycle through days over and over.
 
     .venv/bin/python bench/hard_inputs.py [--quick]
 
@@ -73,6 +74,21 @@ def backfill(n: int, days: int = 30) -> Path:
     return path
 
 
+def cycling(n: int, days: int = 3) -> Path:
+    """``n`` track messages whose times cycle through ``days`` days over and over (days interleaved,
+    10 names: 8,640 (event, bucket) groups), 20,000 users (cached)."""
+    path = OUT / f"hard-cycling-{n}.jsonl"
+    if not path.exists():
+        rnd = random.Random(3)
+        start = datetime(2026, 11, 2, tzinfo=UTC)
+        with open(path, "w", encoding="utf-8") as fh:
+            for i in range(n):
+                ts = (start + timedelta(seconds=(i * 97) % (days * 86400))).strftime("%Y-%m-%dT%H:%M:%SZ")
+                fh.write(json.dumps({"type": "track", "event": NAMES[rnd.randrange(10)], "userId": f"u{rnd.randrange(20000)}",
+                                     "timestamp": ts, "sentAt": ts, "properties": {"product_id": "p"}}) + "\n")  # fmt: skip
+    return path
+
+
 def head(path: Path, n: int) -> Path:
     """The first ``n`` lines of ``path`` (cached)."""
     out = OUT / f"{path.stem}-head{n}.jsonl"
@@ -111,6 +127,7 @@ def main() -> None:
     flood, small_flood, spread = name_flood(200_000 // scale), name_flood(20_000 // scale), backfill(1_000_000 // scale)
     compact = head(make_file(1_000_000), 1_000_000 // scale)
     keys = key_flood(200_000 // scale)
+    cycle = cycling(300_000 // scale)
     cases = [
         ("compact file (baseline)", compact, True, ()),
         ("30-day backfill, 20 names", spread, True, ()),
@@ -123,6 +140,7 @@ def main() -> None:
         (f"{200_000 // scale:,} keys, budget off (baseline)", keys, True, ("--max-property-keys", "0")),
         (f"{200_000 // scale:,} keys, budget 500", keys, True, ()),
         (f"{200_000 // scale:,} keys, budget 500, DuckDB only", keys, False, ()),
+        (f"{300_000 // scale:,} events cycling over 3 days", cycle, True, ()),
     ]
     print("fresh SQLite store per run, 2 cores\n")
     print(f"| {'input':<38} | {'MB':>5} | {'events':>9} | {'seconds':>7} | {'peak MB':>7} | {'prop rows':>9} |")
