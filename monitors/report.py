@@ -108,4 +108,4 @@ def metric_records(
 
 def _r(value: float | None) -> float | None:
     # significant digits, not decimals: 4 decimals printed a 1.05 ms percentile as 0.0011 (5 % off)
-    return None if value is None else float(f"{value:.6g}")
+    return None if value is None else float(f"{value:.9g}")
