@@ -547,9 +547,13 @@ static inline int value_class(Cur *c, int depth) {
         return j_lit(c, "false", 5) ? J_BAD : VC_BOOL;
     case 'n':
         return j_lit(c, "null", 4) ? J_BAD : VC_NULL;
-    default:
+    default: {
+        const char *start = c->p;
         if (j_number(c, &kind)) return J_BAD;
-        return kind == N_INT ? VC_INT : VC_REAL;
+        if (kind == N_INT) return VC_INT;
+        int whole = j_whole(start, (size_t)(c->p - start)); /* 1.0 is an integer, as in JSON Schema */
+        return whole < 0 ? J_BAD : whole ? VC_INT : VC_REAL;
+    }
     }
 }
 

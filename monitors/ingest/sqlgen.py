@@ -71,6 +71,8 @@ CREATE OR REPLACE TEMP MACRO ehm_bin(x) AS CASE
     WHEN x < 0 THEN {NEGATIVE_BIN}
     WHEN x < {MIN_VALUE} THEN {ZERO_BIN}
     ELSE least(30000, ceil(ln(x) / {LN_GAMMA!r}))::SMALLINT END;
+CREATE OR REPLACE TEMP MACRO ehm_whole(j) AS coalesce(isfinite(TRY_CAST(CAST(j AS VARCHAR) AS DOUBLE))
+    AND TRY_CAST(CAST(j AS VARCHAR) AS DOUBLE) = floor(TRY_CAST(CAST(j AS VARCHAR) AS DOUBLE)), false);
 CREATE OR REPLACE TEMP MACRO ehm_tcode(t) AS CASE t
     {" ".join(f"WHEN '{name}' THEN {code}" for name, code in TYPE_CODES.items())} ELSE 0 END;
 """
@@ -175,9 +177,17 @@ _TEXT_IS = {
     "array": "starts_with({v}, '[')",
     "boolean": "({v} = 'true' OR {v} = 'false')",
     "number": "(left({v}, 1) IN ('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'))",
-    "integer": "(left({v}, 1) IN ('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9') AND NOT contains({v}, '.') "
-               "AND NOT contains({v}, 'e') AND NOT contains({v}, 'E'))",
+    "integer": "(left({v}, 1) IN ('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9') AND ((NOT contains({v}, '.') "
+               "AND NOT contains({v}, 'e') AND NOT contains({v}, 'E')) OR ehm_whole({v})))",
 }  # fmt: skip
+# A number with a whole value (1.0, 1e2) is an integer, as in JSON Schema: DuckDB types it DOUBLE.
+
+
+def _json_type(obj: str, path: str) -> str:
+    """``json_type(obj, path)`` with whole numbers typed BIGINT (``path``: one path expression)."""
+    t = f"json_type({obj}, {path})"
+    return f"CASE WHEN {t} = 'DOUBLE' AND ehm_whole(json_extract({obj}, {path})) THEN 'BIGINT' ELSE {t} END"
+
 
 
 def _item_flags(layout: Layout, plan: Plan) -> str:
@@ -214,7 +224,8 @@ def _type_lists(layout: Layout) -> str:
                 continue
             paths = "[" + ", ".join(sql_str(json_path(k)) for k in chunk) + "]"
             cond = "msg_type = 'identify'" if name == "$identify" else f"msg_type = 'track' AND event = {sql_str(name)}"
-            whens.append(f"WHEN {cond} THEN json_type(props, {paths})")
+            whole = f"CASE WHEN t = 'DOUBLE' AND ehm_whole(json_extract(props, ({paths})[i])) THEN 'BIGINT' ELSE t END"
+            whens.append(f"WHEN {cond} THEN list_transform(json_type(props, {paths}), lambda t, i: {whole})")
         cols.append(f"CASE WHEN is_obj AND checked THEN CASE {' '.join(whens)} END END AS tl{c}" if whens else f"NULL::VARCHAR[] AS tl{c}")
     return ", ".join(cols)
 
@@ -355,7 +366,7 @@ def _extra_keys(layout: Layout) -> str:
     present = " + ".join(f"coalesce(list_count(n.tl{c}), 0)" for c in range(layout.n_codes))
     escaped = "'/' || replace(replace(k, '~', '~0'), '/', '~1')"
     keys = f"list_filter(json_keys(n.props), lambda k: NOT list_contains({_known_keys_case(layout)}, k))"
-    pairs = f"list_transform({keys}, lambda k: {{'key': k, 'jtype': coalesce(json_type(n.props, {escaped}), 'NULL')}})"
+    pairs = f"list_transform({keys}, lambda k: {{'key': k, 'jtype': coalesce({_json_type('n.props', escaped)}, 'NULL')}})"
     return f",\n      CASE WHEN n.nkeys > {present} THEN {pairs} END AS xk"
 
 

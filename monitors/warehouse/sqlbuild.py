@@ -147,10 +147,13 @@ def latency_bin(x: ColumnElement[float]) -> ColumnElement[int]:
 
 
 def json_code(text: ColumnElement[str]) -> ColumnElement[int]:
-    """The file path's type code from a JSON value's text (first character; '.', 'e' mark floats)."""
+    """The file path's type code from a JSON value's text (first character; '.', 'e' mark floats,
+    except a fraction of zeros: ``1.0`` is an integer, as in JSON Schema and the file path)."""
     first = substr(text, 1, 1)
+    exponent = or_(*(text.like(sql_text(p)) for p in ("%e%", "%E%")))
+    zeros_only = func.rtrim(text, sql_text("0"), type_=String).like(sql_text("%."))
     number = case(
-        (or_(*(text.like(sql_text(p)) for p in ("%.%", "%e%", "%E%"))), sql_int(3)), else_=sql_int(2)
+        (exponent, sql_int(3)), (and_(text.like(sql_text("%.%")), ~zeros_only), sql_int(3)), else_=sql_int(2)
     )
     return case(
         (text.is_(None), sql_int(0)),

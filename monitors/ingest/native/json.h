@@ -3,7 +3,9 @@
 #ifndef EHM_JSON_H
 #define EHM_JSON_H
 
+#include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -207,6 +209,50 @@ static inline int j_number(Cur *c, int *kind) {
     *kind = real ? N_REAL : N_INT;
     c->p = p;
     return J_OK;
+}
+
+/* Whether the valid JSON real number s[0..n) (j_number's N_REAL) has a whole value, as the double
+ * DuckDB reads from it (``x = floor(x)``, finite): 1 whole, 0 not, J_BAD when the text is too long
+ * to judge here. JSON Schema counts such numbers (``1.0``, ``25.00``, ``1e2``) as integers. Decided
+ * on the text (the fraction's digits past the exponent all zero); strtod settles the numbers the
+ * double could round (more than 15 significant digits) or overflow. */
+static inline int j_whole(const char *s, size_t n) {
+    /* 29.99: a fraction ending in a non-zero digit, too short for the double to round it */
+    if (n <= 16 && s[n - 1] != '0' && memchr(s, 'e', n) == NULL && memchr(s, 'E', n) == NULL) return 0;
+    if (n > 400) return J_BAD;
+    size_t i = s[0] == '-' ? 1 : 0, nint = 0, nfrac = 0, sig = 0, zeros = 0;
+    int in_frac = 0, lead = 1;
+    long ex = 0;
+    for (; i < n; i++) {
+        char ch = s[i];
+        if (ch == '.') {
+            in_frac = 1;
+            continue;
+        }
+        if (ch == 'e' || ch == 'E') {
+            ex = strtol(s + i + 1, NULL, 10); /* at most 3 digits (j_number) and a sign */
+            break;
+        }
+        if (in_frac) nfrac++;
+        else nint++;
+        if (ch == '0') {
+            zeros++; /* trailing zeros so far */
+        } else {
+            zeros = 0;
+            lead = 0;
+        }
+        if (!lead) sig++;
+    }
+    if (lead) return 1; /* all zeros: 0.0, -0.0, 0e5 */
+    int whole = (long)zeros >= (long)nfrac - ex;
+    if ((!whole && sig > 15) || (whole && (long)nint + ex > 300)) {
+        char buf[416];
+        memcpy(buf, s, n);
+        buf[n] = 0;
+        double x = strtod(buf, NULL);
+        return isfinite(x) && x == floor(x);
+    }
+    return whole;
 }
 
 /* After a member or an element: ',' (1: more follow, spaces skipped), ``close`` (0: done), else J_BAD. */

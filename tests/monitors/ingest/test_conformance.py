@@ -75,6 +75,26 @@ def test_json_schema_per_event_is_accepted(store: Store, tmp_path: Path) -> None
     assert _viols(store, "Signed Up") == {"missing_required_property:plan": 1, "wrong_type:seats": 1}
 
 
+@pytest.mark.parametrize("native", [True, False], ids=["native", "duckdb"])
+def test_whole_numbers_are_integers_as_in_json_schema(store: Store, tmp_path: Path, native: bool) -> None:
+    # A Python backend writes float quantities as 1.0: JSON Schema counts 1.0 as an integer, so it
+    # is no wrong_type; 1.5 still is. Raw text, so that each spelling reaches the readers as written.
+    def cart(quantity: str) -> str:
+        items = f'[{{"product_id":"p1","quantity":{quantity},"price":9.5}}]'
+        props = f'{{"cart_id":"c1","items":{items},"cart_value":9.5}}'
+        return f'{{"type":"track","event":"Added to Cart","userId":"u1","timestamp":"{T0}","properties":{props}}}'
+
+    def identify(created_at: str) -> str:
+        return f'{{"type":"identify","userId":"u1","timestamp":"{T0}","traits":{{"created_at":{created_at}}}}}'
+
+    whole, fractional = ["1", "1.0", "2.00", "1e2", "-0.0", "150e-1"], ["1.5", "0.50", "1e-5", "1e400"]
+    path = tmp_path / "w.jsonl"
+    path.write_text("".join(f(v) + "\n" for v in whole + fractional for f in (cart, identify)))
+    run_ingest(store, path, native=native)
+    assert _viols(store, "Added to Cart") == {"wrong_type:items[].quantity": 4}
+    assert _viols(store, "$identify") == {"wrong_type:created_at": 4}
+
+
 def test_latency_percentiles_match_exact_percentiles_within_one_percent(store: Store, tmp_path: Path) -> None:
     rnd = random.Random(3)
     base = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)

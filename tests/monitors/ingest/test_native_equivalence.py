@@ -661,7 +661,30 @@ def plan_events() -> list[Line]:
     return out
 
 
+# Number spellings around "whole" (an integer, as in JSON Schema): texts the double reading rounds,
+# overflows or keeps, in planned integer and number properties, item fields and unplanned keys.
+WHOLE_SPELLINGS = (
+    "1", "1.0", "25.00", "-0.0", "0.0", "0e5", "1e2", "1E+2", "1.5e1", "150e-1", "155e-1", "1.55e1", "10.50", "29.99",
+    "100.0", "1e-5", "0.50", "1.00000000000000000001", "0.99999999999999999999", "9007199254740993.5",
+    "12345678901234567.5", "1e308", "1.0e308", "1e400", "1.0e999", "-1e400", "4.9e-324", "1" + "0" * 17 + ".0",
+    "0." + "0" * 30 + "1", "3." + "0" * 380, "3." + "0" * 420,
+)
+
+
+def whole_numbers() -> list[Line]:
+    """Each spelling as a planned integer trait, a number property, an item quantity and an unplanned key."""
+    out: list[Line] = []
+    for v in WHOLE_SPELLINGS:
+        items = f'[{{"product_id":"p1","quantity":{v},"price":{v}}}]'
+        props = f'"properties":{{"cart_id":"c1","items":{items},"cart_value":{v},"extra_n":{v}}}'
+        out.append(_track('"Added to Cart"', props))
+        out.append(f'{{"type":"identify","userId":"u1","traits":{{"created_at":{v},"lifetime_value":{v},"n":{v}}},'
+                   f'"timestamp":"{T0}"}}')  # fmt: skip
+    return out
+
+
 CORPORA: dict[str, Callable[[], list[Line]]] = {
+    "whole_numbers": whole_numbers,
     "segment_messages": segment_messages,
     "timestamps": timestamps,
     "timestamps_iso": timestamps_iso,

@@ -151,3 +151,20 @@ def test_event_names_are_cut_to_255_characters_as_in_files(
     assert from_wh == without_leaks(snapshot(sqlite_store, "files"))
     long_rows = [r for r in from_wh["event_metrics"] if dict(r)["series"][1] == "L" * 255]
     assert sum(dict(r)["count"] for r in long_rows) == 40
+
+
+def test_whole_numbers_are_integers_on_both_paths(warehouse: Warehouse, store: Store, tmp_path: Path) -> None:
+    """``created_at: 1.0`` (a float that Python writes with its ``.0``) is an integer, as in JSON
+    Schema: no wrong_type on either path; ``2.5`` still is one."""
+    msgs = messages(200, seed=13)
+    identifies = [m for m in msgs if m["type"] == "identify"]
+    for i, m in enumerate(identifies):
+        m["traits"] = {"email": "x@example.com", "created_at": (1.0, 1765000000.0, 2.5, 7)[i % 4]}
+    load_warehouse(warehouse.engine, msgs, schema=warehouse.schema)
+    collect(store, warehouse)
+    run_ingest(store, write_log(tmp_path / "events.jsonl", msgs), source="files")
+    from_files, from_wh = without_leaks(snapshot(store, "files")), snapshot(store, "dwh")
+    assert from_wh == from_files
+    wrong = sum(dict(r)["count"] for r in from_wh["violations"]
+                if dict(r)["vtype"] == "wrong_type" and dict(r)["property"] == "created_at")  # fmt: skip
+    assert wrong == len(identifies[2::4])

@@ -16,7 +16,7 @@ from sqlalchemy.exc import CompileError
 from monitors.sketch import rank
 from monitors.warehouse.dialects import HexRank, HexToInt, JsonKeyCount, JsonText, Md5Hex
 from monitors.warehouse.mapping import PropColumn, TableRead
-from monitors.warehouse.sqlbuild import Window, build
+from monitors.warehouse.sqlbuild import Window, build, json_code
 from tests.monitors.warehouse.conftest import Warehouse
 
 STD = {"message_id": "id", "event_text": "event_text", "user_id": "user_id", "anonymous_id": "anonymous_id",
@@ -153,3 +153,13 @@ def test_portable_hex_fallbacks_are_exact(digits: int) -> None:
         ]
     want = [(int(w, 16), min(4 * digits, rank(int(w, 16), 4 * digits))) for w in words]
     assert got == want
+
+
+def test_json_type_codes_on_real_engines(warehouse: Warehouse) -> None:
+    """JSON value texts get the file path's type codes; a fraction of zeros (``1.0``, Python's float
+    spelling) is an integer, as in JSON Schema."""
+    texts = {"1": 2, "-7": 2, "1.0": 2, "2.00": 2, "-0.0": 2, "100.0": 2, "1.5": 3, "10.50": 3, "0.001": 3,
+             "1e2": 3, '"x"': 1, "true": 4, "false": 4, "null": 7, "{}": 6, "[]": 5}  # fmt: skip
+    with warehouse.engine.connect() as conn:
+        got = {t: conn.execute(select(json_code(literal(t)))).scalar_one() for t in texts}
+    assert got == texts
