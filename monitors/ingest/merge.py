@@ -214,6 +214,42 @@ def _text_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
+def _nul_free(text: str) -> str:
+    return text.replace("\x00", "\ufffd")
+
+
+def _renamed(d: dict[Any, Any], add: Any) -> None:
+    """Keys of ``d`` holding a NUL, with it replaced (values of keys that then meet added by ``add``)."""
+    for old in [k for k in d if any(isinstance(x, str) and "\x00" in x for x in k)]:
+        new = tuple(_nul_free(x) if isinstance(x, str) else x for x in old)
+        value = d.pop(old)
+        d[new] = add(d[new], value) if new in d else value
+
+
+def _add_delta(a: MetricDelta, b: MetricDelta) -> MetricDelta:
+    a.count, a.checked, a.conforming, a.identified = (a.count + b.count, a.checked + b.checked,
+                                                      a.conforming + b.conforming, a.identified + b.identified)  # fmt: skip
+    for mine, theirs in ((a.users, b.users), (a.uids, b.uids), (a.anon_only, b.anon_only), (a.linked, b.linked)):
+        mine.merge(theirs)
+    return a
+
+
+def _no_nul(batch: IngestBatch) -> None:
+    """PostgreSQL text cannot hold NUL (psycopg refuses the whole commit): a NUL in an event name or a
+    property key (a ``\\u0000`` escape) or in a sample or quarantined line (raw NUL bytes, as a crash
+    or a ``copytruncate`` hole leaves in a log) is stored as U+FFFD, on every backend alike."""
+    _renamed(batch.metrics, _add_delta)
+    _renamed(batch.latency, lambda a, b: a.merge(b))
+    _renamed(batch.violations, lambda a, b: a + b)
+    _renamed(batch.props, lambda a, b: a + b)
+    _renamed(batch.vsamples, lambda a, b: (max(a[0], b[0]), (a[1] + b[1])[:3]))
+    for key, (bucket, texts) in batch.vsamples.items():
+        batch.vsamples[key] = (bucket, [_nul_free(t) for t in texts])
+    for reason, texts in batch.reject_samples.items():
+        batch.reject_samples[reason] = [_nul_free(t) for t in texts]
+    batch.quarantine = [(reason, _nul_free(line)) for reason, line in batch.quarantine]
+
+
 def to_batch(facts: Facts, ev: Evaluator, *, source: str, environment: str, sample_rate: float, file: str,
              keys: KeyBudget | None = None) -> IngestBatch:  # fmt: skip
     """The batch of deltas for one read of one file; ``keys``: the property-key budget (none: no limit)."""
@@ -223,4 +259,5 @@ def to_batch(facts: Facts, ev: Evaluator, *, source: str, environment: str, samp
     _samples(batch, facts.parts, ev)
     _extra_keys(batch, facts.parts, keys)
     _rejects(batch, facts.parts)
+    _no_nul(batch)
     return batch
