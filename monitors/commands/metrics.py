@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from monitors.commands._common import add_config_args, add_format_arg, config_of, open_store, write_records
 from monitors.errors import ConfigError
@@ -25,13 +26,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
-def _epoch(text: str | None, flag: str) -> int | None:
+def _epoch(text: str | None, flag: str, *, up: bool = False) -> int | None:
+    """Whole seconds of ``text``; ``up``: rounded up, so that ``--until 00:05:00.5`` keeps the
+    bucket starting at 00:05:00 (it starts before the end)."""
     if text is None:
         return None
     try:
-        return to_epoch(parse_iso(text))
+        value = parse_iso(text)
     except ValueError as exc:
         raise ConfigError(f"{flag}: not an ISO 8601 time: {text!r}") from exc
+    return math.ceil(value.timestamp()) if up else to_epoch(value)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,8 +44,10 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(args, config)
     try:
         width = parse_duration(args.bucket) if args.bucket else None
+        if width == 0:  # not the stored width in disguise
+            raise ValueError("a bucket of 0 seconds holds nothing (use e.g. 5m, 1h, 1d)")
         records = metric_records(
-            store, since=_epoch(args.since, "--since"), until=_epoch(args.until, "--until"), width=width,
+            store, since=_epoch(args.since, "--since"), until=_epoch(args.until, "--until", up=True), width=width,
             source=args.source, environment=args.environment, event=args.event,
         )  # fmt: skip
     except ValueError as exc:

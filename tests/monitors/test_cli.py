@@ -64,6 +64,26 @@ def test_metrics_totals_over_a_range_are_the_same_at_every_bucket_width(
     assert totals["1d"][1] == ["2026-11-02T00:00:00Z"]
 
 
+def test_metrics_until_with_a_fraction_keeps_the_bucket_starting_before_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str
+) -> None:
+    """``--until 10:05:00.5``: the bucket starting at 10:05:00 starts before it (the fraction was
+    dropped, and that bucket with it)."""
+    path = write_lines(tmp_path / "e.jsonl", [track(user="a"), track(user="b", ts="2026-11-02T10:05:00.000+00:00")])
+    assert _run(capsys, "ingest", str(path), "--db", sqlite_url, "--final-line-grace", "0s", "--no-progress")[0] == 0
+    for until, starts in (("2026-11-02T10:05:00.5Z", ["10:00", "10:05"]), ("2026-11-02T10:05:00Z", ["10:00"])):
+        code, out, _ = _run(capsys, "metrics", "--db", sqlite_url, "--until", until, "--format", "json")
+        assert code == 0 and [r["bucket_start"] for r in json.loads(out)] == [f"2026-11-02T{s}:00Z" for s in starts]
+
+
+def test_metrics_bucket_of_zero_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
+    """``--bucket 0m`` printed the stored 5m buckets as if no --bucket had been given."""
+    path = write_lines(tmp_path / "e.jsonl", [track()])
+    assert _run(capsys, "ingest", str(path), "--db", sqlite_url, "--final-line-grace", "0s", "--no-progress")[0] == 0
+    code, out, err = _run(capsys, "metrics", "--db", sqlite_url, "--bucket", "0m")
+    assert (code, out, err.strip()) == (2, "", "error: --bucket: a bucket of 0 seconds holds nothing (use e.g. 5m, 1h, 1d)")
+
+
 def test_status_follows_renamed_files_and_shows_decompressed_offsets(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str
 ) -> None:
