@@ -58,6 +58,7 @@ def metric_records(
         rec["checked"] += int(row.checked)
         rec["conforming"] += int(row.conforming)
         rec["identified"] += int(row.identified)
+        rec["sample_rate"] = min(rec["sample_rate"], row.sample_rate)  # as the rollups merge it
         users[key].merge(HLL.decode(row.users_hll))
     sketches: dict[tuple[Any, ...], dict[str, LatencySketch]] = defaultdict(dict)
     for row in latency.itertuples(index=False):

@@ -149,7 +149,10 @@ class MetricsStore:
             rows.append({
                 "series_id": sid, "bucket_start": b, "count": base[0] + d.count, "checked": base[1] + d.checked,
                 "conforming": base[2] + d.conforming, "identified": base[3] + d.identified,
-                "sample_rate": batch.sample_rate, **sketches,
+                # the lowest rate of the bucket's batches, as the rollups keep it: a bucket partly
+                # sampled must not claim every event was checked
+                "sample_rate": batch.sample_rate if old is None else min(float(old.sample_rate), batch.sample_rate),
+                **sketches,
             })  # fmt: skip
         upsert(conn, event_metrics, rows, ["series_id", "bucket_start"])
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from monitors.ingest.pipeline import IngestOptions, ingest
+from monitors.plan import load_plan
 from monitors.report import metric_records
 from storage import Store
 from tests.monitors.ingest.helpers import T0, run_ingest, track, write_lines
@@ -20,3 +22,22 @@ def test_printed_percentiles_stay_within_one_percent(store: Store, tmp_path: Pat
     run_ingest(store, write_lines(tmp_path / "l.jsonl", [track(sent=sent.isoformat())]))
     (rec,) = metric_records(store)
     assert rec["send_p50_s"] == pytest.approx(latency_s, rel=0.01)
+
+
+def test_a_bucket_partly_sampled_reports_the_lowest_rate(store: Store, tmp_path: Path) -> None:
+    """A bucket read at rate 0.5, then again at 1.0 (the config changed), kept the last batch's 1.0
+    though some of its events went unchecked; an hour of a 1.0 bucket then a 0.5 one reported the
+    first row's 1.0. Both now give the lowest rate, as the hour and day rollups do."""
+    def run(name: str, rate: float, ts: str, users: range) -> None:
+        opts = IngestOptions(source="web", environment="production", plan=load_plan(), sample_rate=rate, final_line_grace=0.0)
+        ingest(store, [str(write_lines(tmp_path / f"{name}.jsonl", [track(user=f"{name}{i}", ts=ts) for i in users]))], opts)
+
+    run("a", 0.5, T0, range(40))
+    run("b", 1.0, T0, range(2))  # the same 10:00 bucket
+    run("c", 1.0, "2026-11-02T11:00:00.000+00:00", range(3))
+    run("d", 0.5, "2026-11-02T11:05:00.000+00:00", range(3))
+    five = metric_records(store, until=int(datetime.fromisoformat("2026-11-02T11:00:00+00:00").timestamp()))
+    assert [(r["count"], r["sample_rate"]) for r in five] == [(42, 0.5)] and five[0]["checked"] < 42
+    hours = metric_records(store, width=3600)
+    assert [(r["bucket_start"], r["count"], r["sample_rate"]) for r in hours] == [
+        ("2026-11-02T10:00:00Z", 42, 0.5), ("2026-11-02T11:00:00Z", 6, 0.5)]
