@@ -225,6 +225,10 @@ class MetricsReader:
                 .select_from(series.join(event_metrics, event_metrics.c.series_id == series.c.id))
                 .group_by(series.c.source, series.c.environment)
             ).all()  # fmt: skip
+            names: dict[str, int] = dict(conn.execute(  # distinct over environments: a name sent in two counts once
+                select(series.c.source, func.count(func.distinct(series.c.event)))
+                .where(series.c.id.in_(select(event_metrics.c.series_id))).group_by(series.c.source)
+            ).all())  # fmt: skip
             rej = conn.execute(select(rejects.c.source, func.sum(rejects.c["count"])).group_by(rejects.c.source)).all()
         sources = sorted({r.source for r in runs} | {c.source for c in cps} | {t[0] for t in totals})
         out = []
@@ -236,7 +240,7 @@ class MetricsReader:
                 "source": name,
                 "environments": sorted({t[1] for t in totals if t[0] == name}),
                 "events": sum(int(t[3] or 0) for t in totals if t[0] == name),
-                "event_names": sum(int(t[2] or 0) for t in totals if t[0] == name),
+                "event_names": int(names.get(name, 0)),
                 "latest_bucket": max((t[4] for t in totals if t[0] == name and t[4] is not None), default=None),
                 "rejected": sum(int(r[1] or 0) for r in rej if r[0] == name),
                 "last_run": None if last is None else {

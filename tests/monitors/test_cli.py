@@ -109,6 +109,20 @@ def test_status_follows_renamed_files_and_shows_decompressed_offsets(
     assert f"resume point {packed}: complete, {unpacked:,} bytes decompressed" in out
 
 
+def test_status_counts_an_event_name_sent_in_two_environments_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str
+) -> None:
+    """Two names in production and staging were '4 event names' (the count of each environment, added)."""
+    path = write_lines(tmp_path / "e.jsonl", [track(), track("Order Completed")])
+    for env in ("production", "staging"):
+        args = ("--source", "web", "--environment", env, "--final-line-grace", "0s", "--no-progress")
+        assert _run(capsys, "ingest", str(path), "--db", sqlite_url, *args)[0] == 0
+        path = write_lines(tmp_path / f"{env}.jsonl", [track(user="v"), track("Order Completed", user="v")])
+    (source,) = json.loads(_run(capsys, "status", "--db", sqlite_url, "--format", "json")[1])["sources"]
+    assert (source["environments"], source["events"], source["event_names"]) == (["production", "staging"], 4, 2)
+    assert "source web [production, staging]: 4 events in 2 event names" in _run(capsys, "status", "--db", sqlite_url)[1]
+
+
 def test_status_of_an_empty_database(capsys: pytest.CaptureFixture[str], sqlite_url: str) -> None:
     assert _run(capsys, "migrate", "--db", sqlite_url)[0] == 0
     code, out, _ = _run(capsys, "status", "--db", sqlite_url)
