@@ -19,6 +19,9 @@ CARD = re.compile(r"(?<![\w.\-])\d(?:[ \-]?\d){12,18}(?![\w.\-])")
 PHONE = re.compile(r"(?<![\w.\-])\+?\d(?:[\s\-().]*\d){6,14}(?![\w.\-])")
 """7 to 15 digits with separators, not inside a word, a number or a dash-joined id (UUIDs)."""
 SECRET_KEYS = re.compile(r"pass(word)?|secret|token|api[_-]?key|authori[sz]ation|credit|card_?number|cvv|ssn", re.I)
+SECRET_PAIR = re.compile(r'"((?:[^"\\]|\\.)*)"(\s*:\s*)("(?:[^"\\]|\\.)*"?|[^\s,}\]]+)')
+"""A ``"key": value`` pair in text (a line that is not JSON, say cut short): its value is dropped
+when the key looks secret, as :func:`redact_value` drops it in JSON."""
 MAX_VALUE = 200
 MAX_SAMPLE = 2000
 
@@ -49,9 +52,16 @@ def _mask_card(match: re.Match[str]) -> str:
     return "<card:…" + digits[-4:] + ">" if _luhn(digits) else match.group(0)
 
 
+def _drop_secret(match: re.Match[str]) -> str:
+    if not SECRET_KEYS.search(match.group(1)):
+        return match.group(0)
+    return f'"{match.group(1)}"{match.group(2)}"<redacted>"'
+
+
 def redact_text(text: str, limit: int = MAX_VALUE) -> str:
-    """Mask emails (``j***@domain``, also percent-encoded), card numbers and phone numbers, then
-    cut to ``limit`` characters."""
+    """Drop the values of secret-looking ``"key": value`` pairs, mask emails (``j***@domain``, also
+    percent-encoded), card numbers and phone numbers, then cut to ``limit`` characters."""
+    text = SECRET_PAIR.sub(_drop_secret, text)
     text = EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     text = URL_EMAIL.sub(lambda m: f"{m.group(1)}***%40{m.group(2)}", text)
     text = CARD.sub(_mask_card, text)

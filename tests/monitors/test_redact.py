@@ -25,11 +25,24 @@ def test_secret_keys_are_dropped_and_long_values_cut() -> None:
     assert '"api_key":"<redacted>"' in out and "…(+100 chars)" in out
 
 
+@pytest.mark.parametrize(("line", "want"), [
+    ('{"event":"A","password":"hunter2","n":1,', '{"event":"A","password":"<redacted>","n":1,'),
+    ('{"Token": "sk_live_51Hxyz", "api_key": 12345}}', '{"Token": "<redacted>", "api_key": "<redacted>"}}'),
+    ('{"secret":"a \\"quoted\\" one", "note": "ok"', '{"secret":"<redacted>", "note": "ok"'),
+    ('{"userId":"u1","authorization":"Bearer abc.def', '{"userId":"u1","authorization":"<redacted>"'),
+], ids=["trailing-comma", "extra-brace", "escaped-quotes", "cut-short"])  # fmt: skip
+def test_secret_values_in_lines_that_are_not_json_are_dropped(line: str, want: str) -> None:
+    """An invalid_json sample kept ``"password":"hunter2"`` as it was: only JSON went through the
+    key-based drop."""
+    assert redact_line(line) == want
+
+
 def test_long_runs_of_address_characters_are_redacted_in_linear_time() -> None:
     import time
 
     started = time.perf_counter()
     out = redact_text("a" * 200_000 + " write to jo.hn@example.com")
+    redact_text('"' + "a" * 200_000 + '", "b' * 50_000 + '"' * 100_000)
     assert time.perf_counter() - started < 0.5  # quadratic before: ~8 s
     assert out.startswith("a" * 200) and "…(+" in out
     assert redact_text("x" * 50 + " jo.hn@example.com") == "x" * 50 + " j***@example.com"
