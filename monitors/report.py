@@ -18,6 +18,14 @@ from storage import Store
 
 HOPS = ("send", "deliver", "e2e")
 QUANTILES = (0.5, 0.95, 0.99)
+COLUMNS = (
+    "source", "environment", "event", "type", "bucket_start", "bucket_seconds", "count",
+    "latency_p50_s", "latency_p95_s", "latency_p99_s", "latency_hop",
+    *(f"{hop}_{q}_s" for hop in HOPS for q in ("p50", "p95", "p99")),
+    "conforming", "checked", "sample_rate", "conformance_rate", "violations", "violation_details",
+    "identified", "users_estimate", "leak_suspect", "leak_signals",
+)  # fmt: skip
+"""The keys of every record of :func:`metric_records`, in order (the CSV header, even of no records)."""
 
 
 def _rollup(frame: pd.DataFrame, width: int) -> pd.DataFrame:

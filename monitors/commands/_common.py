@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,15 +78,16 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-def write_records(records: Iterable[Mapping[str, Any]], fmt: str, out: Any = None) -> None:
-    """Print records as a JSON array or as CSV (nested values JSON-encoded in their cell)."""
+def write_records(records: Iterable[Mapping[str, Any]], fmt: str, out: Any = None, columns: Sequence[str] = ()) -> None:
+    """Print records as a JSON array or as CSV (nested values JSON-encoded in their cell). CSV
+    ``columns`` come first, and make the header of an empty result (else it has none)."""
     out = out or sys.stdout
     rows = list(records)
     if fmt == "json":
         json.dump(rows, out, indent=2, default=str)
         out.write("\n")
         return
-    columns: list[str] = []
+    columns = list(columns)
     for row in rows:
         columns.extend(k for k in row if k not in columns)
     buf = io.StringIO()

@@ -7,7 +7,7 @@ import math
 
 from monitors.commands._common import add_config_args, add_format_arg, config_of, open_store, write_records
 from monitors.errors import ConfigError
-from monitors.report import metric_records
+from monitors.report import COLUMNS, metric_records
 from monitors.timeutil import parse_duration, parse_iso, to_epoch
 
 
@@ -52,5 +52,5 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     except ValueError as exc:
         raise ConfigError(f"--bucket: {exc}") from exc
-    write_records(records, args.format)
+    write_records(records, args.format, columns=COLUMNS)
     return 0

@@ -22,5 +22,5 @@ def run(args: argparse.Namespace) -> int:
     rows = store.read_rejects()
     for row in rows:
         row["last_seen_at"] = iso(row["last_seen_at"])
-    write_records(rows, args.format)
+    write_records(rows, args.format, columns=("source", "reason", "count", "last_seen_at", "samples"))
     return 0

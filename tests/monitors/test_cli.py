@@ -76,6 +76,18 @@ def test_metrics_until_with_a_fraction_keeps_the_bucket_starting_before_it(
         assert code == 0 and [r["bucket_start"] for r in json.loads(out)] == [f"2026-11-02T{s}:00Z" for s in starts]
 
 
+def test_empty_csv_results_still_have_their_header(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
+    """No record matching printed one blank line: no columns for csv readers (pandas: EmptyDataError)."""
+    path = write_lines(tmp_path / "e.jsonl", [track()])
+    assert _run(capsys, "ingest", str(path), "--db", sqlite_url, "--final-line-grace", "0s", "--no-progress")[0] == 0
+    full = _run(capsys, "metrics", "--db", sqlite_url, "--format", "csv")[1]
+    code, out, _ = _run(capsys, "metrics", "--db", sqlite_url, "--event", "nothing", "--format", "csv")
+    assert code == 0 and out == full.splitlines(keepends=True)[0]
+    assert next(csv.reader(io.StringIO(out)))[:6] == ["source", "environment", "event", "type", "bucket_start", "bucket_seconds"]
+    code, out, _ = _run(capsys, "rejects", "--db", sqlite_url, "--format", "csv")
+    assert (code, out) == (0, "source,reason,count,last_seen_at,samples\n")
+
+
 def test_metrics_bucket_of_zero_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
     """``--bucket 0m`` printed the stored 5m buckets as if no --bucket had been given."""
     path = write_lines(tmp_path / "e.jsonl", [track()])

@@ -9,7 +9,7 @@ import pytest
 
 from monitors.ingest.pipeline import IngestOptions, ingest
 from monitors.plan import load_plan
-from monitors.report import metric_records
+from monitors.report import COLUMNS, metric_records
 from storage import Store
 from tests.monitors.ingest.helpers import T0, run_ingest, track, write_lines
 
@@ -41,3 +41,10 @@ def test_a_bucket_partly_sampled_reports_the_lowest_rate(store: Store, tmp_path:
     hours = metric_records(store, width=3600)
     assert [(r["bucket_start"], r["count"], r["sample_rate"]) for r in hours] == [
         ("2026-11-02T10:00:00Z", 42, 0.5), ("2026-11-02T11:00:00Z", 6, 0.5)]
+
+
+def test_columns_name_every_key_of_a_record_in_order(store: Store, tmp_path: Path) -> None:
+    """COLUMNS is the CSV header of an empty result: it must not drift from the records."""
+    run_ingest(store, write_lines(tmp_path / "l.jsonl", [track(received="2026-11-02T10:00:02.000+00:00")]))
+    (rec,) = metric_records(store)
+    assert tuple(rec) == COLUMNS
