@@ -74,9 +74,12 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    if parsed.get_backend_name() == "postgresql":
-        kwargs["pool_pre_ping"] = True
-        kwargs["connect_args"] = {"connect_timeout": 10}
+    if parsed.get_backend_name() != "postgresql":  # the Store's SQL (upserts, locks) is written for these two
+        raise DatabaseError(f"cannot use database {redact_url(parsed)}: the metric store is SQLite "
+                            "(sqlite:///path) or PostgreSQL (postgresql://user@host/db), not "
+                            f"{parsed.get_backend_name()}")  # fmt: skip
+    kwargs["pool_pre_ping"] = True
+    kwargs["connect_args"] = {"connect_timeout": 10}
     try:
         return create_engine(parsed, **kwargs)
     except Exception as exc:  # missing driver and the like

@@ -31,6 +31,16 @@ def test_unreachable_database_hides_password() -> None:
     assert "check the URL" in str(info.value)
 
 
+@pytest.mark.parametrize("url", ["mysql://bob:s3cret@db/ehm", "duckdb:///metrics.db", "http://example.com/x"])
+def test_other_databases_are_refused_with_the_two_that_work(url: str) -> None:
+    """``mysql://`` said only "No module named 'MySQLdb'" (with the driver, the Store's SQL would fail
+    later); ``duckdb://`` went on to open a file."""
+    with pytest.raises(DatabaseError) as info:
+        Store.from_url(url)
+    assert "the metric store is SQLite (sqlite:///path) or PostgreSQL (postgresql://user@host/db)" in str(info.value)
+    assert "s3cret" not in str(info.value)
+
+
 def test_property_keys_migration_matches_its_table_and_knows_the_keys_stored_before_it(store: Store) -> None:
     with store.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), metadata)
