@@ -24,6 +24,7 @@ SCRIPTS: tuple[tuple[str, bool], ...] = (
     ("ingest_speed", True),
     ("input_shapes", False),
     ("hard_inputs", True),
+    ("many_files", True),
     ("volume_speed", True),
     ("volume_quality", True),
     ("incidents", True),

@@ -227,11 +227,45 @@ class FileInfo:
 
 
 def match_checkpoint(info: FileInfo, known: list[Checkpoint]) -> Checkpoint | None:
-    """The stored resume point of this file's content, if any (also when it was shorter then)."""
-    for cp in known:
-        if cp.fp_len <= len(info.head) and cp.fp_len > 0 and digest(info.head[: cp.fp_len]) == cp.file_key:
-            return cp
-    return None
+    """The stored resume point of this file's content, if any (also when it was shorter then):
+    the one over the longest head, when several match."""
+    return ResumeIndex(known).match(info)
+
+
+class ResumeIndex:
+    """Resume points by identity, for one run: a file's is found with one hash of its head per
+    distinct identity length (one length for files past :data:`FP_LEN`), not by hashing every
+    stored point — a log folder keeping a year of hourly files has thousands."""
+
+    def __init__(self, points: Iterable[Checkpoint] = ()) -> None:
+        self._by_len: dict[int, dict[str, Checkpoint]] = {}
+        for cp in points:
+            self.put(cp)
+
+    def put(self, cp: Checkpoint, *, replaces: str | None = None) -> None:
+        """Add (or update) ``cp``; ``replaces``: the key of a point it supersedes (a longer identity)."""
+        if replaces is not None and replaces != cp.file_key:
+            for keyed in self._by_len.values():
+                keyed.pop(replaces, None)
+        if cp.fp_len > 0:
+            self._by_len.setdefault(cp.fp_len, {})[cp.file_key] = cp
+
+    def match(self, info: FileInfo) -> Checkpoint | None:
+        """The point of ``info``'s content: the one over its longest matching head prefix."""
+        head = info.head
+        whole = self._by_len.get(len(head))
+        if whole and (cp := whole.get(digest(head))) is not None:
+            return cp  # unchanged, or grown past its identity length: the usual case
+        best = None
+        h = hashlib.sha256()
+        pos = 0
+        for n in sorted(n for n in self._by_len if 0 < n < len(head)):
+            h.update(head[pos:n])
+            pos = n
+            cp = self._by_len[n].get(h.copy().hexdigest()[:40])
+            if cp is not None:
+                best = cp
+        return best
 
 
 def last_newline_end(path: str, start: int, size: int) -> int:

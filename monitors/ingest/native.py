@@ -110,6 +110,9 @@ def _kind_sql(cfg: LeakageConfig) -> list[str]:
     ]
 
 
+_NULL_BITS: dict[str, bytes] = {}  # the signals of absent values, by judging expression
+
+
 class LeakJudge:
     """Leak signal bits of distinct values, per kind, in one DuckDB query per call."""
 
@@ -118,8 +121,12 @@ class LeakJudge:
         whens = " ".join(f"WHEN {k} THEN {sql}" for k, sql in enumerate(_kind_sql(cfg)))
         self.expr = f"CAST(CASE k {whens} END AS UTINYINT)"
         self.active = bytes([1, 1, 1 if cfg.qa_identities else 0, 1, 1, 1])
-        nulls = self.judge([[None]] * len(self.active))
-        self.null_bits = bytes(nulls[kind][0] & sig for kind, sig in zip(_FIELD_KIND, _FIELD_SIGNALS, strict=True))
+        null_bits = _NULL_BITS.get(self.expr)
+        if null_bits is None:  # one query (~5 ms) per config, not per file read
+            nulls = self.judge([[None]] * len(self.active))
+            null_bits = bytes(nulls[kind][0] & sig for kind, sig in zip(_FIELD_KIND, _FIELD_SIGNALS, strict=True))
+            _NULL_BITS[self.expr] = null_bits
+        self.null_bits = null_bits
 
     def judge(self, pending: list[list[Any]]) -> list[bytes]:
         """Bits per pending value, per kind."""

@@ -183,6 +183,7 @@ class SourceIngester:
         self.evaluator = Evaluator(opts.plan)
         self.native = opts.native and native.usable(opts.plan, opts.sample_rate)
         self._keys: propkeys.KeyBudget | None = None  # loaded at the first commit
+        self._points = files.ResumeIndex()  # the source's resume points, loaded by run()
 
     def _key_budget(self) -> propkeys.KeyBudget | None:
         """The property-key budget, with the unplanned keys the store knows for this source."""
@@ -216,6 +217,9 @@ class SourceIngester:
         # (tens of milliseconds each, several times per segment). Released again at the end.
         gc.freeze()
         found = files.discover(paths, strict=strict)
+        # loaded once, kept up to date by this run's own commits; a point another process moves
+        # meanwhile is caught at commit (ConcurrentIngestError), never read twice
+        self._points = files.ResumeIndex(self.store.checkpoints_of(self.opts.source))
         run_id = self.store.start_run(self.opts.source, self.opts.clock())
         status, error = "ok", None
         bar = self._bar(found)
@@ -281,14 +285,15 @@ class SourceIngester:
             if info.damage:
                 return FileResult(path, "error", error=f"damaged {info.codec} ({info.damage}): nothing in it can be decompressed")
             return FileResult(path, "unchanged")
-        known = sorted(self.store.checkpoints_of(self.opts.source), key=lambda c: -c.fp_len)
-        cp = files.match_checkpoint(info, known)
+        cp = self._points.match(info)
         region = _region(info, cp, now.timestamp(), self.opts.final_line_grace)
         if region is None:
             # upgrade the identity as the file grows; follow a rename (app.log -> app.log.1) once the
             # old path is gone, so status names the file where it is
             if cp is not None and (len(info.head) > cp.fp_len or (cp.path != info.path and _moved(cp))):
-                self.store.save_checkpoint(self.opts.source, self._cp(info, cp.offset, cp.complete), now, replaces=cp.file_key)
+                new = self._cp(info, cp.offset, cp.complete)
+                self.store.save_checkpoint(self.opts.source, new, now, replaces=cp.file_key)
+                self._points.put(new, replaces=cp.file_key)
             return FileResult(path, "unchanged")
         opts = columnar.FactOptions(self.opts.bucket_seconds, now.timestamp(), self.opts.sample_rate, leakage=self.opts.leakage)
         if info.compressed:
@@ -516,9 +521,10 @@ class SourceIngester:
         stored one is still ``expected`` (offset, file key); returns the batch."""
         batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
                                sample_rate=self.opts.sample_rate, file=info.path, keys=self._key_budget())  # fmt: skip
-        batch.checkpoint = self._cp(info, *at)
+        batch.checkpoint = cp = self._cp(info, *at)
         batch.expected_offset, batch.expected_key = expected
         self.store.apply_ingest(batch, now)
+        self._points.put(cp, replaces=batch.expected_key)
         return batch
 
     def _cp(self, info: files.FileInfo, offset: int, complete: bool) -> Checkpoint:

@@ -360,3 +360,58 @@ def test_run_folders_are_removed_and_those_of_killed_runs_swept(store: Store, tm
     run_ingest(store, write_lines(tmp_path / "a.jsonl", [track()]))
     assert sorted(p.name for p in (tmp_path / "sys-tmp").iterdir()) == sorted(
         [n for n, swept in left.items() if not swept] + [fresh.name])
+
+
+def _point(head: bytes, offset: int = 0) -> files.Checkpoint:
+    return files.Checkpoint(files.digest(head), len(head), "/x", offset, len(head), 0.0, False, False)
+
+
+def _info(head: bytes) -> files.FileInfo:
+    return files.FileInfo("/x", len(head), 0.0, False, head)
+
+
+def test_resume_index_finds_the_point_over_the_longest_matching_head() -> None:
+    content = b"".join(b'{"n": %d}\n' % i for i in range(500))  # longer than an identity (FP_LEN)
+    head = content[: files.FP_LEN]
+    short, longer, whole = _point(head[:100], 1), _point(head[:700], 2), _point(head, 3)
+    other = _point(b"x" * 700, 4)
+    index = files.ResumeIndex([short, other, longer])
+    assert index.match(_info(head)) == longer  # the file grew: its old 700-byte identity
+    assert index.match(_info(head[:400])) == short
+    assert index.match(_info(head[:99])) is None  # shorter than any identity of its content
+    index.put(whole, replaces=longer.file_key)  # the identity upgraded as the file grew
+    assert index.match(_info(head)) == whole
+    assert index.match(_info(head[:800])) == short  # the 700-byte point is gone
+    assert files.match_checkpoint(_info(head[:800]), [short, longer, other]) == longer
+
+
+def test_resume_index_hashes_an_unchanged_file_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    heads = [b"%05d" % i + b"-" * (files.FP_LEN - 5) for i in range(3000)]
+    index = files.ResumeIndex(_point(h, i) for i, h in enumerate(heads))
+    calls = []
+    real = files.digest
+    monkeypatch.setattr(files, "digest", lambda data: calls.append(len(data)) or real(data))
+    assert index.match(_info(heads[1234])).offset == 1234  # type: ignore[union-attr]
+    assert calls == [files.FP_LEN]
+
+
+def test_a_run_loads_the_resume_points_once(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder of many files: each file once looked every stored point up and hashed it (5,000
+    files: 175 s to find nothing new). The points are loaded once per run and kept current by the
+    run's own commits, so a file rotated into a copy of one read in the same run is still known."""
+    (tmp_path / "logs").mkdir()
+    for i in range(40):
+        write_lines(tmp_path / "logs" / f"app.log.{i:03d}", [track(user=f"u{i}"), track(user=f"v{i}")])
+    loads = []
+    real = store.checkpoints_of
+    monkeypatch.setattr(store, "checkpoints_of", lambda source: loads.append(source) or real(source))
+    first = run_ingest(store, tmp_path / "logs")
+    assert (first.events, len(loads)) == (80, 1)
+    (tmp_path / "logs" / "copy.log").write_bytes((tmp_path / "logs" / "app.log.007").read_bytes())
+    write_lines(tmp_path / "logs" / "app.log.040", [track(user="w")])
+    (tmp_path / "logs" / "app.log.041").write_bytes((tmp_path / "logs" / "app.log.040").read_bytes())
+    again = run_ingest(store, tmp_path / "logs")
+    assert (again.events, len(loads)) == (1, 2)
+    assert [f.status for f in again.files].count("unchanged") == 42
+    assert [f.warning for f in again.files if f.warning] == []  # known, not "read meanwhile by another ingest"
+    assert sum(counts_by_event(store).values()) == 81
