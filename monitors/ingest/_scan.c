@@ -1087,11 +1087,14 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
     else bt = S->now_epoch;
     r.bucket = (int64_t)(floor(bt / (double)S->bucket_seconds) * (double)S->bucket_seconds);
 
-    /* latency bins: an impossible event time (before 2000, over a day ahead) measures none */
+    /* latency bins: a hop with an impossible end (before 2000, over a day ahead: a device clock at
+     * 1970 in sentAt, say) measures none */
     int ev_ok = has_ev && ev_t >= MIN_EPOCH && ev_t <= S->hi;
-    if (ev_ok && has_sent) { r.lb[0] = lat_bin(S, sent_t - ev_t); r.lmask |= 1; }
-    if (has_sent && has_recv) { r.lb[1] = lat_bin(S, recv_t - sent_t); r.lmask |= 2; }
-    if (ev_ok && has_recv) { r.lb[2] = lat_bin(S, recv_t - ev_t); r.lmask |= 4; }
+    int sent_ok = has_sent && sent_t >= MIN_EPOCH && sent_t <= S->hi;
+    int recv_ok = has_recv && recv_t >= MIN_EPOCH && recv_t <= S->hi;
+    if (ev_ok && sent_ok) { r.lb[0] = lat_bin(S, sent_t - ev_t); r.lmask |= 1; }
+    if (sent_ok && recv_ok) { r.lb[1] = lat_bin(S, recv_t - sent_t); r.lmask |= 2; }
+    if (ev_ok && recv_ok) { r.lb[2] = lat_bin(S, recv_t - ev_t); r.lmask |= 4; }
 
     /* identity */
     int uid_ok = user.present && !user.isnull && user.n > 0;

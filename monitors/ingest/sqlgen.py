@@ -263,14 +263,18 @@ def lean_sql(
         f"CASE WHEN n.checked THEN {_item_flags(layout, plan)} ELSE 0 END",
         f"CASE WHEN n.checked THEN {leak_flags_sql(leakage or LeakageConfig())} ELSE 0 END",
     ])  # fmt: skip
+
+    def ok(t: str) -> str:  # a possible time: a hop with an impossible end measures no latency
+        return f"n.{t} BETWEEN 946684800 AND {hi!r}"
+
     return f"""
     SELECT
       n.reason, n.event, n.msg_type, n.sample, n.len,
       CAST(floor(coalesce(CASE WHEN n.ev_t BETWEEN 946684800 AND {hi!r} THEN n.ev_t END, n.recv_t, n.sent_t, {now_epoch!r})
                  / {bucket_seconds}) * {bucket_seconds} AS BIGINT) AS bucket,
-      ehm_bin(CASE WHEN n.ev_t BETWEEN 946684800 AND {hi!r} THEN n.sent_t - n.ev_t END) AS l_send,
-      ehm_bin(n.recv_t - n.sent_t) AS l_deliver,
-      ehm_bin(CASE WHEN n.ev_t BETWEEN 946684800 AND {hi!r} THEN n.recv_t - n.ev_t END) AS l_e2e,
+      ehm_bin(CASE WHEN {ok('ev_t')} AND {ok('sent_t')} THEN n.sent_t - n.ev_t END) AS l_send,
+      ehm_bin(CASE WHEN {ok('sent_t')} AND {ok('recv_t')} THEN n.recv_t - n.sent_t END) AS l_deliver,
+      ehm_bin(CASE WHEN {ok('ev_t')} AND {ok('recv_t')} THEN n.recv_t - n.ev_t END) AS l_e2e,
       NULLIF(n.user_id, '') AS uid, NULLIF(n.anon_id, '') AS aid, hash(n.event, n.msg_type) AS ek,
       hash(n.msg_id, n.user_id, n.anon_id, n.ev_t, n.sent_t, n.recv_t) AS sh_in,
       {flags} AS flags,

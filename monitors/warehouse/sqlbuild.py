@@ -359,7 +359,7 @@ class _Builder:
         hi = sql_float(self.w.now_epoch + 86400)
         impossible = _flag(and_(r.c.ev_t.is_not(None), or_(r.c.ev_t < sql_int(MIN_EPOCH), r.c.ev_t > hi)))
         fl = r.c.f_ids + impossible * sql_int(8)
-        ev_ok = and_(r.c.ev_t >= sql_int(MIN_EPOCH), r.c.ev_t <= hi)
+        ev_ok, sent_ok, recv_ok = (and_(t >= sql_int(MIN_EPOCH), t <= hi) for t in (r.c.ev_t, r.c.sent_t, r.c.recv_t))
 
         def feature(name: str, expr: ColumnElement[Any]) -> ColumnElement[Any]:
             return expr.label(name) if is_literal(expr) else r.c[name]
@@ -368,10 +368,10 @@ class _Builder:
             self.slice_start(r).label("slice_start"), r.c.event, feature("msg_type", self.msg_type()),
             self.bucket(r).label("bucket"), fl.label("fl"),
             *[feature(f"c{i}", expr) for i, (_k, expr) in enumerate(codes)], feature("nkeys", self.nkeys()),
-            # an impossible event time (before 2000, over a day ahead) measures no latency
-            latency_bin(case((ev_ok, r.c.sent_t - r.c.ev_t), else_=None)).label("l_send"),
-            latency_bin(r.c.recv_t - r.c.sent_t).label("l_deliver"),
-            latency_bin(case((ev_ok, r.c.recv_t - r.c.ev_t), else_=None)).label("l_e2e"),
+            # a hop with an impossible end (before 2000, over a day ahead) measures no latency
+            latency_bin(case((and_(ev_ok, sent_ok), r.c.sent_t - r.c.ev_t), else_=None)).label("l_send"),
+            latency_bin(case((and_(sent_ok, recv_ok), r.c.recv_t - r.c.sent_t), else_=None)).label("l_deliver"),
+            latency_bin(case((and_(ev_ok, recv_ok), r.c.recv_t - r.c.ev_t), else_=None)).label("l_e2e"),
         ]  # fmt: skip
         keys = [f for f in features if not is_literal(f)]
         counted = select(*features, func.count().label("n")).group_by(*keys)

@@ -11,7 +11,7 @@ import pytest
 from monitors.plan import load_plan, parse_plan
 from monitors.report import metric_records
 from storage import Store
-from tests.monitors.ingest.helpers import T0, run_ingest, track, write_lines
+from tests.monitors.ingest.helpers import T0, run_ingest, snapshot, track, write_lines
 
 ITEMS = [{"product_id": "p1", "quantity": 1, "price": 9.5}]
 
@@ -261,6 +261,27 @@ def test_an_impossible_event_time_measures_no_latency(store: Store, tmp_path: Pa
             assert rec[f"{hop}_{q}_s"] == pytest.approx(want, rel=SKETCH_ERROR)
     assert rec["latency_p99_s"] == pytest.approx(3.0, rel=SKETCH_ERROR) and rec["latency_hop"] == "e2e"
     assert rec["deliver_p99_s"] == pytest.approx(1.0, rel=SKETCH_ERROR)  # sentAt -> receivedAt of all five
+
+
+@pytest.mark.parametrize("native_reader", [True, False], ids=["native", "duckdb"])
+def test_an_impossible_sent_at_measures_neither_of_its_hops(store: Store, tmp_path: Path, native_reader: bool) -> None:
+    """Mobile SDKs stamp ``sentAt`` from the device clock while the server corrects ``timestamp``:
+    a device at 1970 gave a 57-year deliver p99 and a negative send latency. A hop with an
+    impossible end measures nothing; the event's own event time -> receivedAt hop still counts."""
+    lines = [track(user=f"u{i}", ts="2026-11-02T10:00:00Z", sent="2026-11-02T10:00:05Z",
+                   received="2026-11-02T10:00:05.500Z") for i in range(97)]  # fmt: skip
+    lines += [track(user=f"d{i}", ts="2026-11-02T10:00:00Z", sent=sent, received="2026-11-02T10:00:05.500Z")
+              for i, sent in enumerate(["1970-01-01T00:10:05Z", "1999-12-31T23:59:59Z", "2036-01-01T00:00:00Z"])]  # fmt: skip
+    run_ingest(store, write_lines(tmp_path / "s.jsonl", lines), native=native_reader)
+    (rec,) = metric_records(store, width=86400)
+    assert rec["count"] == 100
+    assert "negative_latency" not in rec["violations"]
+    for hop, want in (("send", 5.0), ("deliver", 0.5), ("e2e", 5.5)):
+        assert rec[f"{hop}_p99_s"] == pytest.approx(want, rel=SKETCH_ERROR), hop
+    counts: dict[str, int] = {}
+    for row in snapshot(store)["latency_sketches"]:
+        counts[dict(row)["hop"]] = counts.get(dict(row)["hop"], 0) + dict(row)["count"]
+    assert counts == {"send": 97, "deliver": 97, "e2e": 100}
 
 
 @pytest.mark.parametrize("native_reader", [True, False], ids=["native", "duckdb"])

@@ -168,3 +168,21 @@ def test_whole_numbers_are_integers_on_both_paths(warehouse: Warehouse, store: S
     wrong = sum(dict(r)["count"] for r in from_wh["violations"]
                 if dict(r)["vtype"] == "wrong_type" and dict(r)["property"] == "created_at")  # fmt: skip
     assert wrong == len(identifies[2::4])
+
+
+def test_an_impossible_sent_at_measures_neither_hop_on_both_paths(duck_warehouse: Warehouse, tmp_path: Path) -> None:
+    """A device clock at 1970 in ``sentAt`` (the server corrected ``timestamp``) measures neither
+    the send nor the deliver hop on either path: it once put 57 years into deliver p99."""
+    msgs = messages(150, seed=17)
+    for m in msgs[::5]:
+        m["sentAt"] = "1970-01-01T00:10:05.000Z"
+    load_warehouse(duck_warehouse.engine, msgs, schema=duck_warehouse.schema)
+    store = Store.from_url(f"sqlite:///{tmp_path / 'm.sqlite'}")
+    store.migrate()
+    collect(store, duck_warehouse)
+    run_ingest(store, write_log(tmp_path / "events.jsonl", msgs), source="files")
+    dwh = snapshot(store, "dwh")
+    assert dwh == without_leaks(snapshot(store, "files"))
+    deliver = sum(dict(r)["count"] for r in dwh["latency_sketches"] if dict(r)["hop"] == "deliver")
+    assert deliver == 150 - len(msgs[::5])
+    store.dispose()
