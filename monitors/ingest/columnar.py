@@ -128,12 +128,19 @@ def _compression(compressed: bool) -> str:
     return "'gzip'" if compressed else "'none'"
 
 
+_NUL_HOLE = "CASE WHEN starts_with(line, chr(0)) AND ltrim(line, chr(0)) <> '' THEN ltrim(line, chr(0)) ELSE line END"
+
+
 def _csv_reader(path: str, compressed: bool, rejects: str) -> str:
+    """The raw lines of a file. NUL bytes that start a line are dropped: the hole a ``copytruncate``
+    leaves when the writer keeps its offset (the next line lands after the zeros, and was sent). A
+    line of nothing but NULs (blocks a crash zeroed) stays as it is: ``invalid_json``."""
     return (
+        f"(SELECT {_NUL_HOLE} AS line FROM "
         f"read_csv({sqlgen.sql_str(path)}, columns = {{'line': 'VARCHAR'}}, delim = '\x01', quote = '', escape = '', "
         f"header = false, auto_detect = false, strict_mode = false, new_line = '\\n', ignore_errors = true, "
         f"store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{rejects}_scan', "
-        f"max_line_size = {MAX_LINE}, compression = {_compression(compressed)})"
+        f"max_line_size = {MAX_LINE}, compression = {_compression(compressed)}))"
     )
 
 
