@@ -14,7 +14,7 @@ URL_EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9._+\-])[A-Za-z0-9._%+\-]*?%40([A-Za-z0-9.\-]+\.[A-Za-z]{2,})", re.I
 )
 """An email percent-encoded in a URL or form body (``jane%40example.com``)."""
-CARD = re.compile(r"(?<![\w.\-])\d(?:[ \-]?\d){12,18}(?![\w.\-])")
+CARD = re.compile(r"(?<![\w.\-+])\d(?:[ \-]?\d){12,18}(?![\w.\-])")
 """13 to 19 digits, spaced or dashed in groups as cards are written; masked when the Luhn check passes."""
 PHONE = re.compile(r"(?<![\w.\-])\+?\d(?:[\s\-().]*\d){6,14}(?![\w.\-])")
 """7 to 15 digits with separators, not inside a word, a number or a dash-joined id (UUIDs)."""

@@ -16,14 +16,15 @@ DEFAULT_URL = "sqlite:///data/ehm.sqlite"
 
 
 def normalise_url(url: str) -> URL:
-    """Parse a database URL; plain ``postgresql://`` and ``postgres://`` use psycopg 3."""
+    """Parse a database URL; ``postgresql://``, ``postgres://`` and URLs naming another PostgreSQL
+    driver (``postgresql+psycopg2://``, copied from another tool) use psycopg 3, the one installed."""
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number, an unclosed [
         raise DatabaseError(f"not a database URL: {redact_url(url)!r} (use sqlite:///path or postgresql://…)") from exc
-    if parsed.drivername == "postgresql":
+    if parsed.drivername.split("+")[0] == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from monitors.commands._common import add_config_args, add_format_arg, config_of, open_store, write_records
+from monitors.redact import redact_line
 from monitors.timeutil import iso
 
 
@@ -22,5 +23,8 @@ def run(args: argparse.Namespace) -> int:
     rows = store.read_rejects()
     for row in rows:
         row["last_seen_at"] = iso(row["last_seen_at"])
+        # redacted again as they are shown, as the dashboard does: samples stored by an older
+        # version (before secrets were dropped from text samples) may hold more than they should
+        row["samples"] = [{**s, "sample": redact_line(s["sample"])} for s in row["samples"]]
     write_records(rows, args.format, columns=("source", "reason", "count", "last_seen_at", "samples"))
     return 0

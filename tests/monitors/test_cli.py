@@ -9,8 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from monitors.cli import main
+from storage import Store
+from storage.tables import reject_samples
 from tests.monitors.ingest.helpers import track, write_lines
 
 
@@ -285,6 +288,22 @@ def test_rejects_command_lists_reasons(capsys: pytest.CaptureFixture[str], tmp_p
     assert code == 0
     (row,) = json.loads(out)
     assert (row["source"], row["reason"], row["count"], row["samples"][0]["sample"]) == ("default", "invalid_json", 1, "oops")
+
+
+def test_rejects_are_redacted_as_they_are_shown(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
+    """A sample stored by an older version, before secrets were dropped from text samples, is
+    redacted again on the way out (as the dashboard does)."""
+    path = write_lines(tmp_path / "e.jsonl", ["oops", track()])
+    _run(capsys, "ingest", str(path), "--db", sqlite_url, "--final-line-grace", "0s")
+    store = Store.from_url(sqlite_url)
+    with store.engine.begin() as conn:
+        conn.execute(update(reject_samples).values(sample='{"email": "jane@example.com", "password": "hunter2secret", '))
+    store.dispose()
+    code, out, _ = _run(capsys, "rejects", "--db", sqlite_url, "--format", "json")
+    (row,) = json.loads(out)
+    (sample,) = [s["sample"] for s in row["samples"]]
+    assert code == 0 and "jane@example.com" not in sample and "hunter2secret" not in sample
+    assert "@example.com" in sample  # the domain stays, as everywhere samples are shown
 
 
 def test_check_config_lists_every_problem(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -64,6 +64,7 @@ def test_lone_surrogates_and_deep_nesting_give_storable_text() -> None:
     ("378282246310005", "<card:…0005>"),  # 15 digits, Luhn valid: a card, not a phone
     ("order 1234567890123456", "order 1234567890123456"),  # fails the Luhn check: an id, kept
     ("call +1 (415) 555-0100", "call <phone:…00>"),
+    ("+49 151 12345678", "<phone:…78>"),  # its 13 digits pass the Luhn check, but a leading + is a phone
 ])  # fmt: skip
 def test_percent_encoded_emails_and_card_numbers_are_masked(text: str, want: str) -> None:
     assert redact_text(text) == want

@@ -8,6 +8,7 @@ from sqlalchemy import insert
 
 from monitors.errors import DatabaseError
 from storage import Store
+from storage.engine import normalise_url
 from storage.migrate import alembic_config
 from storage.tables import metadata, property_stats, series
 
@@ -39,6 +40,14 @@ def test_other_databases_are_refused_with_the_two_that_work(url: str) -> None:
         Store.from_url(url)
     assert "the metric store is SQLite (sqlite:///path) or PostgreSQL (postgresql://user@host/db)" in str(info.value)
     assert "s3cret" not in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg2://bob@db/ehm", "postgresql+asyncpg://bob@db/ehm",
+                                 "postgres://bob@db/ehm", "postgresql://bob@db/ehm"])  # fmt: skip
+def test_any_postgresql_driver_in_a_url_uses_psycopg(url: str) -> None:
+    """A URL copied from another tool named psycopg2 ("No module named 'psycopg2'"): the server is
+    the same, so the installed driver is used."""
+    assert str(normalise_url(url)) == "postgresql+psycopg://bob@db/ehm"
 
 
 def test_property_keys_migration_matches_its_table_and_knows_the_keys_stored_before_it(store: Store) -> None:
