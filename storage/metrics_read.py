@@ -132,15 +132,28 @@ class MetricsReader:
             frame[col] = pd.array(values[ranks], dtype="str")
         return frame[columns]
 
+    def metric_series(
+        self, *, source: str | None = None, environment: str | None = None, event: str | None = None
+    ) -> list[tuple[int, str, str, str]]:
+        """(id, source, environment, event) of the series matching the filters, in that order."""
+        query = (select(series.c.id, series.c.source, series.c.environment, series.c.event)
+                 .where(and_(True, *self._series_filter(source, environment, event)))
+                 .order_by(series.c.source, series.c.environment, series.c.event, series.c.id))  # fmt: skip
+        with self.engine.connect() as conn:
+            return [(int(r.id), str(r.source), str(r.environment), str(r.event)) for r in conn.execute(query)]
+
     def read_metric_rows(
         self, since: int | None, until: int | None, *, source: str | None = None, environment: str | None = None,
-        event: str | None = None, step: int | None = None,
+        event: str | None = None, step: int | None = None, series_ids: list[int] | None = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:  # fmt: skip
         """Raw bucket rows for reporting: (event_metrics ⨝ series, latency sketches, violations).
 
-        With ``step``, rows of the coarsest rollup that tiles it (see :meth:`read_counts`)."""
+        With ``step``, rows of the coarsest rollup that tiles it (see :meth:`read_counts`); with
+        ``series_ids``, of those series only."""
         (em, ls, vi), since = self._metrics_resolution(step, since)
         conds = self._series_filter(source, environment, event)
+        if series_ids is not None:
+            conds.append(series.c.id.in_(series_ids))
         frames = []
         for table, cols in (
             (em, [em.c.bucket_start, em.c["count"], em.c.checked, em.c.conforming, em.c.identified,

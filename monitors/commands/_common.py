@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
+import itertools
 import json
 import sys
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -82,17 +83,18 @@ def write_records(records: Iterable[Mapping[str, Any]], fmt: str, out: Any = Non
     """Print records as a JSON array or as CSV (nested values JSON-encoded in their cell). CSV
     ``columns`` come first, and make the header of an empty result (else it has none)."""
     out = out or sys.stdout
-    rows = list(records)
-    if fmt == "json":
-        json.dump(rows, out, indent=2, default=str)
-        out.write("\n")
+    rows = iter(records)  # written as they come: a long result is never held whole
+    first = next(rows, None)
+    if fmt == "json":  # the text json.dump(list, indent=2) gives, one record at a time
+        out.write("[")
+        for n, row in enumerate(itertools.chain([first], rows) if first is not None else ()):
+            out.write(("\n" if n == 0 else ",\n") + textwrap.indent(json.dumps(row, indent=2, default=str), "  "))
+        out.write("\n]\n" if first is not None else "]\n")
         return
     columns = list(columns)
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    for row in records if isinstance(records, Sequence) else [first] if first is not None else ():
+        columns.extend(k for k in row if k not in columns)  # a stream: the first record's keys
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    for row in rows:
+    for row in itertools.chain([first], rows) if first is not None else ():
         writer.writerow({k: _cell(row.get(k)) for k in columns})
-    out.write(buf.getvalue())

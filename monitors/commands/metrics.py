@@ -7,7 +7,7 @@ import math
 
 from monitors.commands._common import add_config_args, add_format_arg, config_of, open_store, write_records
 from monitors.errors import ConfigError
-from monitors.report import COLUMNS, metric_records
+from monitors.report import COLUMNS, iter_metric_records
 from monitors.timeutil import parse_duration, parse_iso, to_epoch
 
 
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         width = parse_duration(args.bucket) if args.bucket else None
         if width == 0:  # not the stored width in disguise
             raise ValueError("a bucket of 0 seconds holds nothing (use e.g. 5m, 1h, 1d)")
-        records = metric_records(
+        records = iter_metric_records(
             store, since=_epoch(args.since, "--since"), until=_epoch(args.until, "--until", up=True), width=width,
             source=args.source, environment=args.environment, event=args.event,
         )  # fmt: skip

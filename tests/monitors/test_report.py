@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import json
+import os
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from monitors import report
+from monitors.commands._common import write_records
 from monitors.ingest.pipeline import IngestOptions, ingest
 from monitors.plan import load_plan
 from monitors.report import COLUMNS, metric_records
@@ -69,3 +75,59 @@ def test_user_sketches_are_not_all_held_decoded_at_once(tmp_path: Path, sqlite_u
         store.dispose()
     assert len(records) == 2000 and {r["users_estimate"] for r in records} == {1}
     assert peak < 2000 * 4096
+
+
+def test_records_come_a_few_series_at_a_time_in_the_same_order(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read in chunks of series (cut between events, never between an event's message types),
+    the records are those of one read, in Python's order of (source, environment, event, bucket)."""
+    names = ["b", "B", "a", "_x", "é", "Z z", "a"]
+    lines = [track(name, user=f"u{i}", ts=(datetime.fromisoformat(T0) + timedelta(minutes=5 * (i % 3))).isoformat())
+             for i, name in enumerate(names * 3)]  # fmt: skip
+    lines += [{"type": "page", "name": "a", "userId": "p", "timestamp": T0}, {"type": "screen", "name": "b", "userId": "s", "timestamp": T0}]
+    run_ingest(store, write_lines(tmp_path / "l.jsonl", lines))
+    whole = metric_records(store)
+    monkeypatch.setattr(report, "SERIES_PER_READ", 1)
+    assert list(report.iter_metric_records(store)) == whole
+    keys = [(r["source"], r["environment"], r["event"], r["bucket_start"]) for r in whole]
+    assert keys == sorted(keys) and len(whole) == 6 * 3 + 2
+
+
+def test_the_metrics_command_holds_a_few_series_not_the_whole_result(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """500,000 records (a week of 5-minute buckets of 250 events) peaked at 2.6 GB: every record
+    and sketch was built before the first was printed. Reads of about ROWS_PER_READ bucket rows
+    (a tenth of these 5,120 here) hold a fraction of that."""
+    import tracemalloc
+
+    monkeypatch.setattr(report, "ROWS_PER_READ", 512)
+
+    store = Store.from_url(sqlite_url)
+    store.migrate()
+    base = datetime.fromisoformat(T0)
+    run_ingest(store, write_lines(tmp_path / "l.jsonl", [
+        track(f"Event {e}", user=f"u{i}", ts=(base + timedelta(minutes=5 * i)).isoformat(),
+              received=(base + timedelta(minutes=5 * i, seconds=1)).isoformat())
+        for e in range(512) for i in range(10)]))  # fmt: skip
+
+    def peak(records: Callable[[], Iterable[dict[str, object]]]) -> int:
+        tracemalloc.start()
+        try:
+            with open(os.devnull, "w") as out:
+                write_records(records(), "json", out=out, columns=COLUMNS)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    streamed, whole = peak(lambda: report.iter_metric_records(store)), peak(lambda: metric_records(store))
+    store.dispose()
+    assert streamed * 2 < whole, (streamed, whole)
+
+
+@pytest.mark.parametrize("rows", [[], [{"a": 1, "b": {"c": [1, "x"]}}, {"a": 2, "b": None}]], ids=["none", "two"])
+def test_streamed_json_is_the_text_of_one_dump(rows: list[dict[str, object]]) -> None:
+    out = io.StringIO()
+    write_records(iter(rows), "json", out=out)
+    assert out.getvalue() == json.dumps(rows, indent=2) + "\n"
