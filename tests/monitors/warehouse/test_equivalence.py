@@ -56,23 +56,32 @@ def test_rows_without_sent_at_measure_no_send_latency(duck_warehouse: Warehouse,
     msgs = messages(120, seed=9)
     for m in msgs[::3]:
         m.pop("sentAt", None)
-    load_warehouse(duck_warehouse.engine, msgs, schema=duck_warehouse.schema)
-    store = Store.from_url(f"sqlite:///{tmp_path / 'm.sqlite'}")
-    store.migrate()
-    collect(store, duck_warehouse)
-    run_ingest(store, write_log(tmp_path / "events.jsonl", msgs), source="files")
-    dwh = snapshot(store, "dwh")
-    assert dwh == without_leaks(snapshot(store, "files"))
-    hops = {dict(r)["hop"]: 0 for r in dwh["latency_sketches"]}
-    for r in dwh["latency_sketches"]:
-        hops[dict(r)["hop"]] += dict(r)["count"]
+    hops = _hop_counts_on_both_paths(duck_warehouse, tmp_path, msgs)
     assert hops["e2e"] == 120 - sum(1 for m in msgs if not _possible(m))
     assert hops["deliver"] == sum(1 for m in msgs if "sentAt" in m)
-    store.dispose()
 
 
 def _possible(m: dict[str, Any]) -> bool:
     return not m["timestamp"].startswith("1999")
+
+
+def _hop_counts_on_both_paths(wh: Warehouse, tmp_path: Path, msgs: list[dict[str, Any]]) -> dict[str, int]:
+    """``msgs`` collected from the warehouse and ingested from a file into one store: the two paths'
+    metrics must be identical; returns the values each hop measured."""
+    load_warehouse(wh.engine, msgs, schema=wh.schema)
+    store = Store.from_url(f"sqlite:///{tmp_path / 'm.sqlite'}")
+    store.migrate()
+    try:
+        collect(store, wh)
+        run_ingest(store, write_log(tmp_path / "events.jsonl", msgs), source="files")
+        dwh = snapshot(store, "dwh")
+        assert dwh == without_leaks(snapshot(store, "files"))
+    finally:
+        store.dispose()
+    hops = {"send": 0, "deliver": 0, "e2e": 0}
+    for r in dwh["latency_sketches"]:
+        hops[dict(r)["hop"]] += dict(r)["count"]
+    return hops
 
 
 @pytest.mark.parametrize("concurrency", [1, 3], ids=["one-query-at-a-time", "three-at-once"])
@@ -176,13 +185,8 @@ def test_an_impossible_sent_at_measures_neither_hop_on_both_paths(duck_warehouse
     msgs = messages(150, seed=17)
     for m in msgs[::5]:
         m["sentAt"] = "1970-01-01T00:10:05.000Z"
-    load_warehouse(duck_warehouse.engine, msgs, schema=duck_warehouse.schema)
-    store = Store.from_url(f"sqlite:///{tmp_path / 'm.sqlite'}")
-    store.migrate()
-    collect(store, duck_warehouse)
-    run_ingest(store, write_log(tmp_path / "events.jsonl", msgs), source="files")
-    dwh = snapshot(store, "dwh")
-    assert dwh == without_leaks(snapshot(store, "files"))
-    deliver = sum(dict(r)["count"] for r in dwh["latency_sketches"] if dict(r)["hop"] == "deliver")
-    assert deliver == 150 - len(msgs[::5])
-    store.dispose()
+    hops = _hop_counts_on_both_paths(duck_warehouse, tmp_path, msgs)
+    sent_ok = [not m["sentAt"].startswith("1970") for m in msgs]
+    assert (hops["send"], hops["deliver"]) == (sum(ok and _possible(m) for ok, m in zip(sent_ok, msgs, strict=True)),
+                                               sum(sent_ok))  # fmt: skip
+    assert sum(sent_ok) == 150 - 30
