@@ -283,6 +283,28 @@ def last_newline_end(path: str, start: int, size: int) -> int:
     return start
 
 
+def past_hole(path: str, start: int, size: int) -> int:
+    """Where the line at ``start`` of a plain file begins: past the run of NUL bytes there when a
+    line follows it (the hole ``copytruncate`` leaves when the writer keeps its offset, as long as
+    all the file held: past 16 MB it made the line after it ``line_too_long``); ``start`` otherwise,
+    also for a line of nothing but NULs, which is read, and rejected, as it is. A sparse hole is
+    skipped with ``SEEK_DATA``, not read."""
+    with open(path, "rb", buffering=0) as fh:  # unbuffered: lseek moves the position it reads from
+        fh.seek(start)
+        if fh.read(1) != b"\0":
+            return start
+        pos = start
+        with contextlib.suppress(OSError, AttributeError):  # no data after it (ENXIO), or no SEEK_DATA here
+            pos = max(start, os.lseek(fh.fileno(), start, os.SEEK_DATA))
+        fh.seek(pos)
+        while pos < size and (block := fh.read(min(1 << 20, size - pos))):
+            rest = block.lstrip(b"\0")
+            pos += len(block) - len(rest)
+            if rest:
+                return start if rest.startswith(b"\n") else pos
+    return start
+
+
 @dataclass(frozen=True)
 class Decompressed:
     """What :func:`copy_decompressed` copied."""

@@ -141,6 +141,7 @@ def _region(info: files.FileInfo, cp: Checkpoint | None, now: float, grace: floa
         # read (copytruncate copies, then truncates: the copy lands beside a file read further).
         # Content rewritten in place starts with other lines (other times, ids), so it is new.
         return None
+    start = files.past_hole(info.path, start, info.size)
     end = info.size if now - info.mtime >= grace else files.last_newline_end(info.path, start, info.size)
     if end <= start:
         return None
@@ -407,10 +408,11 @@ class SourceIngester:
                            "anything written to it later is read too")  # fmt: skip
             if warning:
                 log.warning("%s: %s", info.path, warning)
+            skip = files.past_hole(dest, 0, size)
             if self.native:
-                result = self._read_native(info, cp, dest, 0, size, opts, now, shift=region.start, last=last)
+                result = self._read_native(info, cp, dest, skip, size, opts, now, shift=region.start, last=last)
             else:
-                result = self._read_duckdb(info, cp, dest, 0, size, opts, now, shift=region.start, last=last)
+                result = self._read_duckdb(info, cp, dest, skip, size, opts, now, shift=region.start, last=last)
         finally:
             if os.path.exists(dest):
                 os.unlink(dest)

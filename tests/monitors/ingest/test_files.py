@@ -415,3 +415,36 @@ def test_a_run_loads_the_resume_points_once(store: Store, tmp_path: Path, monkey
     assert [f.status for f in again.files].count("unchanged") == 42
     assert [f.warning for f in again.files if f.warning] == []  # known, not "read meanwhile by another ingest"
     assert sum(counts_by_event(store).values()) == 81
+
+
+HOLE = 17 << 20  # a line may hold 16 MB
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "duckdb"])
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+def test_a_copytruncate_hole_over_16_mb_does_not_lose_the_line_after_it(store: Store, tmp_path: Path, native: bool,
+                                                                        compressed: bool) -> None:  # fmt: skip
+    """copytruncate with a writer that keeps its offset: the truncated file restarts with as many
+    NUL bytes as the log held (hundreds of MB for a daily log), then the writer's next line on the
+    same line. That message was sent: it counts, and the hole is not a ``line_too_long``."""
+    path = tmp_path / ("app.log.1.gz" if compressed else "app.log")
+    if compressed:
+        path.write_bytes(gzip.compress(b"\0" * HOLE + _lines(3), 1))
+    else:
+        with open(path, "wb") as fh:  # sparse, as the writer leaves it
+            fh.seek(HOLE)
+            fh.write(_lines(3))
+    report = run_ingest(store, path, native=native)
+    assert (report.events, report.rejected) == (3, 0)
+    assert store.read_rejects() == []
+    assert run_ingest(store, path, native=native).events == 0
+
+
+def test_past_hole_skips_only_nul_bytes_a_line_follows(tmp_path: Path) -> None:
+    path = tmp_path / "app.log"
+    path.write_bytes(b'{"a": 1}\n' + b"\0" * 5000 + b'{"b": 2}\n' + b"\0" * 10 + b"\n" + b"\0" * 3)
+    size = path.stat().st_size
+    assert files.past_hole(str(path), 0, size) == 0  # no hole there
+    assert files.past_hole(str(path), 9, size) == 5009  # the line after the hole
+    assert files.past_hole(str(path), 5018, size) == 5018  # a line of nothing but NULs stays a line
+    assert files.past_hole(str(path), 5029, size) == 5029  # NULs and nothing after them yet
