@@ -22,7 +22,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, func, select
+from sqlalchemy import Table, and_, bindparam, delete, func, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from monitors.sketch import HLL, LatencySketch, encode_all, total_by
@@ -285,6 +285,20 @@ def _add_violations(conn: Connection, table: Table, coarse: dict[tuple[int, int,
     ], ["series_id", "bucket_start", "vtype", "property"], additive=["count"])  # fmt: skip
 
 
+_REBUILD_LOCK = "ehm-rollups"  # PostgreSQL advisory lock: writers share it, a range rebuild holds it alone
+
+
+def _lock_rollups(conn: Connection, *, alone: bool = False) -> None:
+    """On PostgreSQL, until the transaction ends: the rollups rebuilt over a range (the worker's
+    ``rollups`` job) and the writers that add to or rebuild some of their rows (ingests of every
+    source) take turns. At once, each wrote an hour row the other had deleted or not yet seen, and
+    one of them failed on its key. Writers do not wait for one another (they write other series).
+    SQLite writers hold the database lock already."""
+    if conn.dialect.name == "postgresql":
+        lock = "pg_advisory_xact_lock" if alone else "pg_advisory_xact_lock_shared"
+        conn.execute(text(f"SELECT {lock}(hashtext(:k))"), {"k": _REBUILD_LOCK})
+
+
 class RollupStore:
     """Maintains and prunes the hour/day rollups."""
 
@@ -301,6 +315,7 @@ class RollupStore:
         ingest) to the hour and day rows. ``metrics`` values hold count, checked, conforming,
         identified, sample_rate and the four HLL sketches. Equivalent to :meth:`refresh_rollups` for
         writers that only add, at the cost of the delta instead of the whole hour."""
+        _lock_rollups(conn)
         hour, day = RESOLUTIONS["hour"], RESOLUTIONS["day"]
         # Each resolution's deltas from the one below it (days from hours), all before any stored
         # row is added in (adding changes the hour deltas in place).
@@ -319,6 +334,7 @@ class RollupStore:
         (series_id, bucket_start). ``known``: raw rows the caller just wrote (taken from memory
         instead of read back; the other raw rows of those hours are read). Returns the number of
         hour rows rebuilt."""
+        _lock_rollups(conn)
         hours = sorted({(s, b - b % 3600) for s, b in keys})
         built: dict[Key, Fine] = {}
         for chunk in _chunks(hours):
@@ -335,6 +351,7 @@ class RollupStore:
     def rollup_range(self, since: int, until: int) -> int:
         """Rebuild the rollups of every series for raw buckets in ``[since, until)``; returns hour rows."""
         with self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+            _lock_rollups(conn, alone=True)
             rows = conn.execute(
                 select(event_metrics.c.series_id, event_metrics.c.bucket_start).where(
                     event_metrics.c.bucket_start >= since, event_metrics.c.bucket_start < until

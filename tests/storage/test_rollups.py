@@ -3,16 +3,21 @@ coarsest table, retention per resolution, and a migration that matches the table
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
 
 from monitors.sketch import HLL, LatencySketch
 from storage import Store
 from storage.batch import IngestBatch, MetricDelta
-from storage.rollups import resolution_for
+from storage.rollups import RollupStore, resolution_for
 from storage.tables import metadata
 
 DAY = 1_793_577_600  # 2026-11-02T00:00Z
@@ -153,3 +158,50 @@ def test_ingest_adds_its_deltas_to_the_rollups_like_a_rebuild(store: Store) -> N
     assert incremental[86400][0][0][:3] == ("buy", DAY, 10)
     store.rollup_range(DAY, DAY + 2 * 86400)
     assert {step: _rollup_snapshot(store, step) for step in (3600, 86400)} == incremental
+
+
+def test_a_rollup_rebuild_and_an_ingest_at_once_both_commit(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's ``rollups`` job rebuilt an hour while an ingest of that hour committed: each
+    wrote the hour row the other had deleted, and the ingest failed on its key (PostgreSQL:
+    ``duplicate key value violates unique constraint "pk_event_metrics_hour"``). The rebuild is
+    held between its delete and its inserts until the ingest either commits or waits for it."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writers take the database lock up front: they cannot overlap")
+    ingest(store, ROWS)
+    held, go, rebuilder = threading.Event(), threading.Event(), []
+    rebuild = RollupStore.refresh_rollups
+
+    def holding(self: Store, conn: Any, keys: Any, known: Any = None) -> int:
+        rebuilder.append(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+        held.set()
+        go.wait(60)
+        return rebuild(self, conn, keys, known)
+
+    monkeypatch.setattr(RollupStore, "refresh_rollups", holding)
+    errors: list[BaseException] = []
+
+    def run(job: Callable[[], Any]) -> threading.Thread:
+        def guarded() -> None:
+            try:
+                job()
+            except BaseException as exc:  # reported by the assertion below
+                errors.append(exc)
+
+        thread = threading.Thread(target=guarded)
+        thread.start()
+        return thread
+
+    rollups = run(lambda: store.rollup_range(DAY, DAY + 2 * 86400))
+    assert held.wait(60)
+    adding = run(lambda: ingest(store, [("buy", DAY + 300, 1, ["z"], [2.5])]))
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
+    with store.engine.connect() as conn:  # until the ingest has committed or waits for the rebuild
+        while adding.is_alive() and not conn.execute(text(waiting), {"pid": rebuilder[0]}).scalar():
+            time.sleep(0.01)
+    go.set()
+    rollups.join(60)
+    adding.join(60)
+    assert errors == []
+    metrics, _, _ = store.read_metric_rows(None, None, event="buy", step=3600)
+    assert dict(zip(metrics.bucket_start.astype(int), metrics["count"].astype(int), strict=True)) == {
+        DAY: 6, DAY + 3600: 4, DAY + 86400: 5}  # fmt: skip
