@@ -268,6 +268,10 @@ class SourceIngester:
         except ConcurrentIngestError as exc:  # not an error: the other process read it
             return FileResult(path, "unchanged", warning=f"read meanwhile by another ingest of this source ({exc})")
         except (OSError, duckdb.Error, ValueError, EOFError, zlib.error, files.StreamDamage) as exc:
+            if isinstance(exc, FileNotFoundError) and not os.path.lexists(path):
+                # renamed or deleted since it was found (rotation, retention): passed over, as discovery
+                # passes over files gone before it; a renamed file is read under its new name next run
+                return FileResult(path, "unchanged")
             log.warning("cannot read %s: %s", path, exc)
             return FileResult(path, "error", error=_describe(exc))
 

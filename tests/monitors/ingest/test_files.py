@@ -336,6 +336,30 @@ def test_discovery_passes_over_dangling_links_fifos_and_files_that_vanish(store:
     assert files.discover([str(tmp_path / "*.log")], strict=False) == []  # the glob's matches are not files
 
 
+def test_files_renamed_or_deleted_after_discovery_are_passed_over(store: Store, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """Rotation and retention during a run (a folder of many files takes a while): a file found
+    then renamed or deleted before its turn was an error, the run ``partial`` and the CLI exit 1."""
+    for name in ("app.log", "old.log", "new.log"):
+        write_lines(tmp_path / name, [track(user=name)])
+    found = files.discover
+
+    def rotated_meanwhile(patterns: list[str], *, strict: bool) -> list[str]:
+        paths = found(patterns, strict=strict)
+        os.rename(tmp_path / "app.log", tmp_path / "app.log.1")
+        os.unlink(tmp_path / "old.log")
+        return paths
+
+    monkeypatch.setattr(files, "discover", rotated_meanwhile)
+    report = run_ingest(store, tmp_path)
+    assert {Path(f.path).name: f.status for f in report.files} == {"app.log": "unchanged", "old.log": "unchanged",
+                                                                   "new.log": "read"}  # fmt: skip
+    assert (report.troubles, report.events) == ([], 1)
+    monkeypatch.setattr(files, "discover", found)
+    assert run_ingest(store, tmp_path).events == 1  # app.log.1, under its new name
+    assert counts_by_event(store) == {"Added to Cart": 2}
+
+
 def test_run_folders_are_removed_and_those_of_killed_runs_swept(store: Store, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     """Every ingest left an empty ehm-ingest-* folder in /tmp, and a killed one its decompressed copy."""
