@@ -4,10 +4,11 @@ HyperLogLog encodings round-trip."""
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 
 import pytest
 
-from monitors.sketch import HLL, ZERO_BIN, LatencySketch, encode_all, total_by
+from monitors.sketch import HLL, ZERO_BIN, LatencySketch, bin_index, encode_all, total_by
 
 CASES = {
     "empty": {},
@@ -68,3 +69,12 @@ def test_encode_all_gives_each_sketch_its_own_bytes_and_count() -> None:
     encoded, counts = encode_all(narrow)
     assert encoded == [sk.encode() for sk in narrow] and counts == [3, 0, 40]
     assert encode_all([]) == ([], [])
+
+
+def test_a_one_millisecond_gap_between_epoch_doubles_is_in_the_bin_of_one_millisecond() -> None:
+    # readers subtract epoch seconds held as doubles: 10:00:00.001 - 10:00:00.000 is 0.99993 ms
+    base = datetime(2026, 11, 20, 12, tzinfo=UTC).timestamp()
+    gaps = [(base + (ms + 1) / 1000) - (base + ms / 1000) for ms in range(1000)]
+    assert min(gaps) < 0.001  # what made most of them land in the zero bin, printed as 0 s
+    assert {bin_index(g) for g in gaps} == {bin_index(0.001)}
+    assert LatencySketch.from_values(gaps).quantiles([0.5]) == [pytest.approx(0.001, rel=0.01)]

@@ -264,6 +264,21 @@ def test_an_impossible_event_time_measures_no_latency(store: Store, tmp_path: Pa
 
 
 @pytest.mark.parametrize("native_reader", [True, False], ids=["native", "duckdb"])
+def test_a_one_millisecond_hop_is_not_printed_as_zero(store: Store, tmp_path: Path, native_reader: bool) -> None:
+    """Millisecond timestamps one apart (the SDK stamps sentAt just after the event): a hop is a
+    difference of epoch doubles, 0.99993 ms for most of them, and send p50 was printed as 0 s."""
+    base = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+    stamps = [[(base + timedelta(milliseconds=7 * i + k)).isoformat(timespec="milliseconds") for k in range(3)]
+              for i in range(300)]  # fmt: skip
+    lines = [track(user=f"u{i}", ts=ts, sent=sent, received=received) for i, (ts, sent, received) in enumerate(stamps)]
+    run_ingest(store, write_lines(tmp_path / "ms.jsonl", lines), native=native_reader)
+    (rec,) = metric_records(store, width=3600)
+    for hop, want in (("send", 0.001), ("deliver", 0.001), ("e2e", 0.002)):
+        for q in ("p50", "p95", "p99"):
+            assert rec[f"{hop}_{q}_s"] == pytest.approx(want, rel=SKETCH_ERROR), (hop, q)
+
+
+@pytest.mark.parametrize("native_reader", [True, False], ids=["native", "duckdb"])
 def test_an_impossible_sent_at_measures_neither_of_its_hops(store: Store, tmp_path: Path, native_reader: bool) -> None:
     """Mobile SDKs stamp ``sentAt`` from the device clock while the server corrects ``timestamp``:
     a device at 1970 gave a 57-year deliver p99 and a negative send latency. A hop with an
