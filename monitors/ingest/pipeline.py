@@ -148,6 +148,22 @@ def _region(info: files.FileInfo, cp: Checkpoint | None, now: float, grace: floa
     return _Region(start, end, start == 0 and end == info.size)
 
 
+GUARD_BYTES = 64  # the last bytes of a plain file's region, read again before each commit
+
+
+class FileRewritten(Exception):
+    """A plain file truncated or rewritten while it was read (``copytruncate``): the bytes read are
+    not the lines it held, so none of it is committed; the lines are in its copy, read next run."""
+
+
+def _tail(path: str, start: int, end: int) -> tuple[int, bytes]:
+    """The last :data:`GUARD_BYTES` of ``[start, end)`` in ``path`` (fewer if the file is now shorter)."""
+    lo = max(start, end - GUARD_BYTES)
+    with open(path, "rb") as fh:
+        fh.seek(lo)
+        return lo, fh.read(end - lo)
+
+
 def _moved(cp: Checkpoint) -> bool:
     """Whether the content of resume point ``cp`` is no longer at its path (renamed by rotation)."""
     try:
@@ -185,6 +201,7 @@ class SourceIngester:
         self.native = opts.native and native.usable(opts.plan, opts.sample_rate)
         self._keys: propkeys.KeyBudget | None = None  # loaded at the first commit
         self._points = files.ResumeIndex()  # the source's resume points, loaded by run()
+        self._guard: tuple[str, int, bytes] | None = None  # (path, offset, bytes) of the file being read (_guard_region)
 
     def _key_budget(self) -> propkeys.KeyBudget | None:
         """The property-key budget, with the unplanned keys the store knows for this source."""
@@ -267,6 +284,8 @@ class SourceIngester:
             return result
         except ConcurrentIngestError as exc:  # not an error: the other process read it
             return FileResult(path, "unchanged", warning=f"read meanwhile by another ingest of this source ({exc})")
+        except FileRewritten:
+            return FileResult(path, "unchanged", warning="truncated while read (copytruncate): read from its copy next run")
         except (OSError, duckdb.Error, ValueError, EOFError, zlib.error, files.StreamDamage) as exc:
             if isinstance(exc, FileNotFoundError) and not os.path.lexists(path):
                 # renamed or deleted since it was found (rotation, retention): passed over, as discovery
@@ -276,6 +295,7 @@ class SourceIngester:
             return FileResult(path, "error", error=_describe(exc))
 
     def _read(self, path: str) -> FileResult:
+        self._guard = None
         info = files.FileInfo.of(path)
         now = self.opts.clock()
         if info.size == 0 or not info.head:
@@ -304,6 +324,7 @@ class SourceIngester:
         if info.compressed:
             return self._read_compressed(info, cp, region, opts, now)
         assert region.end is not None  # plain files: read to a known end
+        self._guard_region(info, region.start, region.end, young=now.timestamp() - info.mtime < self.opts.final_line_grace)
         if self.native:
             return self._read_native(info, cp, info.path, region.start, region.end, opts, now)
         return self._read_duckdb(info, cp, info.path, region.start, region.end, opts, now, last=(region.end, False))
@@ -521,10 +542,24 @@ class SourceIngester:
             if os.path.exists(piece):
                 os.unlink(piece)
 
+    def _guard_region(self, info: files.FileInfo, start: int, end: int, *, young: bool) -> None:
+        """Keep the last bytes of the region ``[start, end)`` of a plain file, which every commit of
+        it reads again (:class:`FileRewritten`): ``copytruncate`` may come between seeing how far
+        the file goes and reading it, and the reader then gets the hole (NUL bytes) or nothing."""
+        lo, tail = _tail(info.path, start, end)
+        if len(tail) < end - lo or (young and not tail.endswith(b"\n")):  # changed already
+            raise FileRewritten(info.path)
+        self._guard = (info.path, lo, tail)
+
     def _commit(self, info: files.FileInfo, facts: columnar.Facts, at: tuple[int, bool],
                 expected: tuple[int, str | None], now: datetime) -> IngestBatch:  # fmt: skip
         """The batch of ``facts`` committed with its resume point ``at`` (offset, complete), if the
-        stored one is still ``expected`` (offset, file key); returns the batch."""
+        stored one is still ``expected`` (offset, file key) and a plain file read in place still
+        holds what it held (see :meth:`_guard_region`); returns the batch."""
+        if self._guard is not None:
+            path, lo, tail = self._guard
+            if _tail(path, lo, lo + len(tail))[1] != tail:
+                raise FileRewritten(path)
         batch = merge.to_batch(facts, self.evaluator, source=self.opts.source, environment=self.opts.environment,
                                sample_rate=self.opts.sample_rate, file=info.path, keys=self._key_budget())  # fmt: skip
         batch.checkpoint = cp = self._cp(info, *at)
