@@ -709,7 +709,11 @@ static int email_like(const char *s, size_t n) {
     return 0;
 }
 
+/* The bin of a hop: the difference of two epoch doubles, rounded to the microsecond first (the
+ * times are whole microseconds; their doubles are not, and a 1.695 ms hop came out 1.69478 ms, a
+ * bin too low: 1.01 % off). The three readers round the same way. */
 static inline int16_t lat_bin(Scanner *S, double x) {
+    x = round(x * 1e6) / 1e6;
     if (x < 0) return (int16_t)S->neg_bin;
     if (x < S->min_value) return (int16_t)S->zero_bin;
     double b = ceil(log(x) / S->ln_gamma);

@@ -66,13 +66,15 @@ CREATE OR REPLACE TEMP MACRO ehm_ts(s) AS coalesce(
          WHEN try_cast(s AS DOUBLE) > 1e11 THEN try_cast(s AS DOUBLE) / 1000.0 ELSE try_cast(s AS DOUBLE) END);
 CREATE OR REPLACE TEMP MACRO ehm_bad_ts(s) AS s IS NOT NULL AND ehm_ts(s) IS NULL;
 CREATE OR REPLACE TEMP MACRO ehm_blank(s) AS s IS NULL OR trim(s) = '';
-CREATE OR REPLACE TEMP MACRO ehm_bin(x) AS CASE
+CREATE OR REPLACE TEMP MACRO ehm_bin_us(x) AS CASE
     WHEN x IS NULL THEN NULL
     WHEN x < 0 THEN {NEGATIVE_BIN}
     WHEN x < {MIN_VALUE} THEN {ZERO_BIN}
     ELSE least(30000, ceil(ln(x) / {LN_GAMMA!r}))::SMALLINT END;
 CREATE OR REPLACE TEMP MACRO ehm_whole(j) AS coalesce(isfinite(TRY_CAST(CAST(j AS VARCHAR) AS DOUBLE))
     AND TRY_CAST(CAST(j AS VARCHAR) AS DOUBLE) = floor(TRY_CAST(CAST(j AS VARCHAR) AS DOUBLE)), false);
+-- the difference of two epoch doubles, rounded to the microsecond (the times are whole µs, their doubles not)
+CREATE OR REPLACE TEMP MACRO ehm_bin(x) AS ehm_bin_us(round(x * 1e6) / 1e6);
 CREATE OR REPLACE TEMP MACRO ehm_tcode(t) AS CASE t
     {" ".join(f"WHEN '{name}' THEN {code}" for name, code in TYPE_CODES.items())} ELSE 0 END;
 """

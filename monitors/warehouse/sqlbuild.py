@@ -131,7 +131,9 @@ def latency_bin(x: ColumnElement[float]) -> ColumnElement[int]:
     """The sketch bin of a latency in seconds (see :mod:`monitors.sketch`); negative → its own bin.
     The usual case (at least 1 ms) is tested first: one comparison per row instead of two. NULL (a
     timestamp missing, or an impossible event time) has no bin: it once fell through to the
-    logarithm, and ``least(30000, NULL)`` is 30000 in DuckDB and PostgreSQL, the largest bin."""
+    logarithm, and ``least(30000, NULL)`` is 30000 in DuckDB and PostgreSQL, the largest bin. The
+    difference of two epoch doubles is rounded to the microsecond first, as the file path does."""
+    x = cast(func.round(x * sql_float(1e6), type_=Double) / sql_float(1e6), Double)
     log_bin = cast(
         func.least(
             sql_float(MAX_BIN), func.ceil(func.ln(x, type_=Double) / sql_float(LN_GAMMA), type_=Double)
