@@ -23,11 +23,11 @@ import numpy as np
 RELATIVE_ACCURACY = 0.01
 GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 LN_GAMMA = math.log(GAMMA)
-# Under 1 ms → the zero bin, with a margin: readers take a hop as the difference of two epoch
-# seconds held as doubles (±2.4e-7 s each today), so a 1 ms gap between millisecond timestamps
-# came out as 0.99993 ms about two times in three and was printed as 0. Bin -345 spans
-# 0.980–1.000 ms, so what the margin lets in is still binned within 1 %.
-MIN_VALUE = 0.0009995
+# Under 1 µs → the zero bin: the readers round a hop to the microsecond (the times are whole
+# microseconds), so every hop that is not 0 is binned within 1 % (a 0.4 ms p50 printed 0 with a
+# 1 ms floor). Bins are absolute (ceil(ln x / ln γ)), so sketches stored with the old floor merge
+# with these; the margin keeps 1 µs itself out of the zero bin.
+MIN_VALUE = 0.9995e-6
 ZERO_BIN = -32768
 HLL_P = 12
 HLL_M = 1 << HLL_P
@@ -46,7 +46,7 @@ except ImportError:  # built without a C compiler
 
 
 def bin_index(seconds: float) -> int:
-    """The bin of a latency (seconds); under 1 ms (and negative) → the zero bin."""
+    """The bin of a latency (seconds); under 1 µs (and negative) → the zero bin."""
     if seconds < MIN_VALUE:
         return ZERO_BIN
     return math.ceil(math.log(seconds) / LN_GAMMA)

@@ -328,3 +328,20 @@ def test_a_track_v2_email_identifier_is_not_an_email_as_user_id(store: Store, tm
     segment = track("Order Completed", user="bob@example.com", order_id="o", items=[], revenue=1)
     run_ingest(store, write_lines(tmp_path / "v2.jsonl", [body, segment]), native=native_reader)
     assert _viols(store, "Order Completed") == {"email_as_user_id": 3}
+
+
+@pytest.mark.parametrize("native_reader", [True, False], ids=["native", "duckdb"])
+def test_sub_millisecond_hops_keep_one_percent(store: Store, tmp_path: Path, native_reader: bool) -> None:
+    """Latencies under 1 ms shared one bin read as 0 s (a 0.4 ms p50 printed 0): the floor is now
+    the timestamps' own resolution, 1 µs."""
+    base = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+    lines = []
+    for i, micros in enumerate([1, 2, 40, 400, 401, 402, 403, 404, 950]):
+        ts = base + timedelta(seconds=i)
+        lines.append(track(user=f"u{i}", ts=ts.isoformat(timespec="microseconds"),
+                           sent=(ts + timedelta(microseconds=micros)).isoformat(timespec="microseconds")))  # fmt: skip
+    run_ingest(store, write_lines(tmp_path / "us.jsonl", lines), native=native_reader)
+    (rec,) = metric_records(store, width=3600)
+    for q, want in (("p50", 0.000401), ("p95", 0.000404), ("p99", 0.000404)):  # ranks 4, 7, 7 of 9
+        assert rec[f"send_{q}_s"] == pytest.approx(want, rel=SKETCH_ERROR, abs=0.0), q
+    assert "negative_latency" not in rec["violations"]
