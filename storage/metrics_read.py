@@ -264,7 +264,8 @@ class MetricsReader:
                 "runs": len(mine),
                 "resume_points": [
                     {"path": c.path, "offset": int(c.offset), "size": int(c.size), "complete": bool(c.complete),
-                     "compressed": bool(c.compressed), "updated_at": c.updated_at}
+                     "compressed": bool(c.compressed), "updated_at": c.updated_at, "file_key": c.file_key,
+                     "fp_len": int(c.fp_len)}
                     for c in cps if c.source == name
                 ],
             })  # fmt: skip

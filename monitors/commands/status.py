@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import zlib
 from datetime import datetime
 from typing import Any
 
 from monitors.commands._common import add_config_args, config_of, open_store
+from monitors.ingest import files
 from monitors.timeutil import iso
+from storage.batch import Checkpoint
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,6 +55,21 @@ def _resume_state(rp: dict[str, Any]) -> str:
     return f"{rp['offset']:,}/{rp['size']:,} bytes"
 
 
+def _elsewhere(rp: dict[str, Any]) -> str:
+    """A note when the content of resume point ``rp`` is no longer at its path (rotation renamed or
+    deleted it): the point is kept, so that content is never read twice if it comes back."""
+    point = Checkpoint(rp["file_key"], rp["fp_len"], rp["path"], rp["offset"], rp["size"], 0.0, rp["compressed"],
+                       rp["complete"])  # fmt: skip
+    try:
+        if files.match_checkpoint(files.FileInfo.of(rp["path"]), [point]) is not None:
+            return ""
+    except FileNotFoundError:
+        return " (file gone; the point is kept so its content is never read twice)"
+    except (OSError, EOFError, ValueError, zlib.error, files.StreamDamage):
+        return " (file unreadable now)"
+    return " (other content at this path now: the file was rotated or rewritten)"
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the status."""
     status = collect(open_store(args, config_of(args)))
@@ -76,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
               + (f" error: {last['error']}" if last.get("error") else ""))  # fmt: skip
         points = sorted(s["resume_points"], key=lambda rp: str(rp.get("updated_at") or ""), reverse=True)
         for rp in points[:SHOWN_RESUME_POINTS]:
-            print(f"  resume point {rp['path']}: {_resume_state(rp)}")
+            print(f"  resume point {rp['path']}: {_resume_state(rp)}{_elsewhere(rp)}")
         if len(points) > SHOWN_RESUME_POINTS:
             print(f"  … and {len(points) - SHOWN_RESUME_POINTS:,} older resume points (--format json lists them all)")
     for cio in status.get("customerio", []) or []:

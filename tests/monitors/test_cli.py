@@ -122,6 +122,16 @@ def test_status_follows_renamed_files_and_shows_decompressed_offsets(
     assert code == 0
     unpacked = len(gzip.decompress(packed.read_bytes()))
     assert f"resume point {packed}: complete, {unpacked:,} bytes decompressed" in out
+    # deleted by retention, rewritten in place: the points stay (their content must never be read
+    # twice) and say that it is no longer there
+    (logs / "app.log.1").unlink()
+    size = (logs / "app.log").stat().st_size
+    write_lines(logs / "app.log", [track(user="w")])
+    out = _run(capsys, "status", "--db", sqlite_url)[1]
+    lines = dict(line.strip().split(": ", 1) for line in out.splitlines() if "resume point" in line)
+    assert lines[f"resume point {logs / 'app.log.1'}"].endswith(" (file gone; the point is kept so its content is never read twice)")
+    assert lines[f"resume point {logs / 'app.log'}"] == f"{size:,}/{size:,} bytes (other content at this path now: the file was rotated or rewritten)"
+    assert lines[f"resume point {packed}"] == f"complete, {unpacked:,} bytes decompressed"  # still there
 
 
 def test_status_counts_an_event_name_sent_in_two_environments_once(
