@@ -57,6 +57,7 @@ class IngestBatch:
     checkpoint: Checkpoint | None = None
     expected_offset: int | None = None
     expected_key: str | None = None
+    keep_expected: bool = False  # the expected point is an old-style identity other files may still need: not deleted
     metrics: dict[tuple[str, str, int], MetricDelta] = field(default_factory=dict)
     latency: dict[tuple[str, str, int, str], LatencySketch] = field(default_factory=dict)
     violations: dict[tuple[str, str, int, str, str], int] = field(default_factory=dict)

@@ -94,7 +94,7 @@ class MetricsStore:
         ).scalar_one_or_none()
         if (current or 0) != batch.expected_offset:
             raise ConcurrentIngestError(f"{cp.path}: resume point moved from {batch.expected_offset} to {current}")
-        if key != cp.file_key:
+        if key != cp.file_key and not batch.keep_expected:
             conn.execute(delete(checkpoints).where(checkpoints.c.source == batch.source, checkpoints.c.file_key == key))
 
     def apply_ingest(self, batch: IngestBatch, now: datetime) -> None:

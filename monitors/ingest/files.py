@@ -188,6 +188,35 @@ def _head(path: str, codec: str, n: int = FP_LEN) -> tuple[bytes, str]:
     return head[:n], ""
 
 
+HOLE_MARK = b"\0hole "
+"""Starts the identity of a file that starts with NUL bytes (see :func:`_past_hole_head`)."""
+
+
+def _past_hole_head(path: str, codec: str, n: int = FP_LEN) -> tuple[int, bytes] | None:
+    """(length of the run of NUL bytes a file starts with, the first ``n`` decompressed bytes after
+    it), or None when the stream cannot be read that far. ``copytruncate`` with a writer that keeps
+    its offset starts every generation of a log with such a hole, as long as all it held before:
+    their first 4 KB are all NULs, so the hole's length and the lines after it tell them apart."""
+    hole, data = 0, b""
+    try:
+        with _open(path, codec) as src:
+            if not codec:  # a sparse hole is skipped, not read
+                with contextlib.suppress(OSError, AttributeError):
+                    hole = os.lseek(src.fileno(), 0, os.SEEK_DATA)
+                src.seek(hole)
+            for block in _blocks(src, codec, 1 << 20):
+                if not data:
+                    rest = block.lstrip(b"\0")
+                    hole += len(block) - len(rest)
+                    block = rest
+                data += block[: n - len(data)]
+                if len(data) >= n:
+                    break
+    except (EOFError, StreamDamage, OSError):
+        return None
+    return hole, data
+
+
 def digest(data: bytes) -> str:
     """Key of a file's head."""
     return hashlib.sha256(data).hexdigest()[:40]
@@ -201,9 +230,11 @@ class FileInfo:
     size: int
     mtime: float
     compressed: bool
-    head: bytes
+    head: bytes  # the identity: the first FP_LEN bytes, or HOLE_MARK, the hole's length and the bytes after it
     codec: str = ""  # gzip, bzip2, xz, zstd (see :func:`codec_of`); "" when plain
     damage: str = ""  # why a compressed stream has no head: CUT_SHORT, or its damage (:class:`StreamDamage`)
+    hole: int = -1  # length of the NUL bytes the file starts with, when its identity skips them
+    legacy: bytes = b""  # then: its first FP_LEN bytes, its identity before (see ResumeIndex.match)
 
     @property
     def key(self) -> str:
@@ -218,6 +249,9 @@ class FileInfo:
         if codec and codec not in _OPENERS:
             return cls(path, st.st_size, st.st_mtime, True, b"", codec)
         head, damage = _head(path, codec)
+        if head[:1] == b"\0" and (past := _past_hole_head(path, codec)) is not None:
+            ident = HOLE_MARK + str(past[0]).encode() + b"\n" + past[1]
+            return cls(path, st.st_size, st.st_mtime, bool(codec), ident, codec, damage, past[0], head)
         return cls(path, st.st_size, st.st_mtime, bool(codec), head, codec, damage)
 
     @property
@@ -251,8 +285,25 @@ class ResumeIndex:
             self._by_len.setdefault(cp.fp_len, {})[cp.file_key] = cp
 
     def match(self, info: FileInfo) -> Checkpoint | None:
-        """The point of ``info``'s content: the one over its longest matching head prefix."""
-        head = info.head
+        """The point of ``info``'s content: the one over its longest matching head prefix.
+
+        A file starting with a NUL hole was identified by its first 4 KB before, the same for
+        every generation: such a point is its own only when it reaches past this file's hole (its
+        lines were read; a point short of the hole is an older generation's, and this file new)."""
+        return self._match(info.head)
+
+    def match_legacy(self, info: FileInfo) -> Checkpoint | None:
+        """For a file starting with a NUL hole that :meth:`match` does not know: the point stored
+        under its identity before holes were skipped (its first 4 KB, the same for every
+        generation), when it reaches past this file's hole — its lines were read then; a point
+        short of the hole is an older generation's, and this file is new. Kept as it is (other
+        generations from before may need it), never replaced."""
+        if not info.legacy:
+            return None
+        old = self._match(info.legacy)
+        return old if old is not None and (old.offset < 0 or old.offset >= info.hole) else None
+
+    def _match(self, head: bytes) -> Checkpoint | None:
         whole = self._by_len.get(len(head))
         if whole and (cp := whole.get(digest(head))) is not None:
             return cp  # unchanged, or grown past its identity length: the usual case

@@ -201,6 +201,7 @@ class SourceIngester:
         self.native = opts.native and native.usable(opts.plan, opts.sample_rate)
         self._keys: propkeys.KeyBudget | None = None  # loaded at the first commit
         self._points = files.ResumeIndex()  # the source's resume points, loaded by run()
+        self._legacy_key: str | None = None  # the file being read resumes from an old-style point (kept)
         self._guard: tuple[str, int, bytes] | None = None  # (path, offset, bytes) of the file being read (_guard_region)
 
     def _key_budget(self) -> propkeys.KeyBudget | None:
@@ -311,14 +312,18 @@ class SourceIngester:
                 return FileResult(path, "error", error=f"damaged {info.codec} ({info.damage}): nothing in it can be decompressed")
             return FileResult(path, "unchanged")
         cp = self._points.match(info)
+        self._legacy_key = None
+        if cp is None and (cp := self._points.match_legacy(info)) is not None:
+            self._legacy_key = cp.file_key  # kept: see files.ResumeIndex.match_legacy
         region = _region(info, cp, now.timestamp(), self.opts.final_line_grace)
         if region is None:
             # upgrade the identity as the file grows; follow a rename (app.log -> app.log.1) once the
             # old path is gone, so status names the file where it is
             if cp is not None and (len(info.head) > cp.fp_len or (cp.path != info.path and _moved(cp))):
                 new = self._cp(info, cp.offset, cp.complete)
-                self.store.save_checkpoint(self.opts.source, new, now, replaces=cp.file_key)
-                self._points.put(new, replaces=cp.file_key)
+                superseded = None if cp.file_key == self._legacy_key else cp.file_key
+                self.store.save_checkpoint(self.opts.source, new, now, replaces=superseded)
+                self._points.put(new, replaces=superseded)
             return FileResult(path, "unchanged")
         opts = columnar.FactOptions(self.opts.bucket_seconds, now.timestamp(), self.opts.sample_rate, leakage=self.opts.leakage)
         if info.compressed:
@@ -564,8 +569,9 @@ class SourceIngester:
                                sample_rate=self.opts.sample_rate, file=info.path, keys=self._key_budget())  # fmt: skip
         batch.checkpoint = cp = self._cp(info, *at)
         batch.expected_offset, batch.expected_key = expected
+        batch.keep_expected = expected[1] is not None and expected[1] == self._legacy_key
         self.store.apply_ingest(batch, now)
-        self._points.put(cp, replaces=batch.expected_key)
+        self._points.put(cp, replaces=None if batch.keep_expected else batch.expected_key)
         return batch
 
     def _cp(self, info: files.FileInfo, offset: int, complete: bool) -> Checkpoint:

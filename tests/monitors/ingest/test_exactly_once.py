@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from monitors.demo.generate import Generator, write_jsonl
-from monitors.ingest import files
+from monitors.ingest import files, pipeline
 from storage import Store
 from tests.monitors.ingest.helpers import counts_by_event, run_ingest, snapshot, track, write_lines
 
@@ -146,6 +146,85 @@ def _timed(cmd: list[str], env: dict[str, str]) -> float:
 
 
 @pytest.mark.slow
+class _OffsetKeepingLog:
+    """A log written without O_APPEND, rotated by copy then truncate: each generation starts with a
+    hole of NUL bytes as long as all the file held before."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs, self.active = logs, logs / "app.log"
+        self.fd = os.open(self.active, os.O_WRONLY | os.O_CREAT)
+
+    def write(self, tag: str, n: int) -> None:
+        os.write(self.fd, b"".join(json.dumps(track(user=f"{tag}{i}")).encode() + b"\n" for i in range(n)))
+
+    def copytruncate(self) -> None:
+        if (self.logs / "app.log.1").exists():
+            os.rename(self.logs / "app.log.1", self.logs / "app.log.2")
+        shutil.copyfile(self.active, self.logs / "app.log.1")
+        os.truncate(self.active, 0)
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "duckdb"])
+def test_copytruncate_generations_with_nul_holes_are_told_apart(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
+    """Every generation of such a log starts with 4 KB of NULs: all had one identity, and a rotation
+    in the middle of a run (after the copy, before the live file) skipped the copy's unread lines
+    (65 of 75 counted). The identity of a file starting with a hole is its length and what follows."""
+    (tmp_path / "logs").mkdir()
+    log = _OffsetKeepingLog(tmp_path / "logs")
+    log.write("a", 30)
+    assert run_ingest(store, tmp_path / "logs", grace=3600, native=native).events == 30
+    log.copytruncate()
+    log.write("b", 30)
+    assert run_ingest(store, tmp_path / "logs", grace=3600, native=native).events == 30
+    log.write("c", 10)
+    one = pipeline.SourceIngester._one
+
+    def rotating(self: pipeline.SourceIngester, path: str) -> Any:
+        result = one(self, path)
+        if path.endswith("app.log.1"):  # the run has passed the copy; logrotate runs before it reaches app.log
+            log.copytruncate()
+            log.write("d", 5)
+        return result
+
+    monkeypatch.setattr(pipeline.SourceIngester, "_one", rotating)
+    run_ingest(store, tmp_path / "logs", grace=3600, native=native)
+    monkeypatch.setattr(pipeline.SourceIngester, "_one", one)
+    run_ingest(store, tmp_path / "logs", grace=3600, native=native)
+    assert counts_by_event(store) == {"Added to Cart": 75}
+    os.close(log.fd)
+    (tmp_path / "logs" / "app.log.2").write_bytes(gzip.compress((tmp_path / "logs" / "app.log.2").read_bytes()))
+    (tmp_path / "logs" / "app.log.2").rename(tmp_path / "logs" / "app.log.2.gz")  # compressed later: known
+    assert run_ingest(store, tmp_path / "logs", grace=3600, native=native).events == 0
+    assert counts_by_event(store) == {"Added to Cart": 75}
+
+
+def test_a_nul_hole_point_stored_before_holes_were_skipped_is_honoured(store: Store, tmp_path: Path) -> None:
+    """Before, such files were known by their first 4 KB (all NULs), one point for every
+    generation. After the upgrade the point still covers what was read: the copy already read is
+    not read again, the live file resumes where it was, and a later generation is new."""
+    (tmp_path / "logs").mkdir()
+    log = _OffsetKeepingLog(tmp_path / "logs")
+    log.write("a", 30)
+    assert run_ingest(store, tmp_path / "logs", grace=3600).events == 30  # no hole: known as ever
+    log.copytruncate()
+    log.write("b", 30)  # generation 2: a hole as long as generation 1, then b lines
+    hole = (tmp_path / "logs" / "app.log.1").stat().st_size
+    read_to = hole + sum(len(json.dumps(track(user=f"b{i}")).encode()) + 1 for i in range(20))  # an old run read 20
+    head = (tmp_path / "logs" / "app.log").read_bytes()[: files.FP_LEN]
+    old = files.Checkpoint(files.digest(head), len(head), str(tmp_path / "logs" / "app.log"), read_to,
+                           read_to, 0.0, False, False)  # fmt: skip
+    store.save_checkpoint("web", old, datetime.now(UTC))
+    assert run_ingest(store, tmp_path / "logs", grace=3600).events == 10  # b20..b29; the copy (a lines) not again
+    log.copytruncate()
+    log.write("c", 5)  # generation 3: its hole is longer than the old point reaches
+    assert run_ingest(store, tmp_path / "logs", grace=3600).events == 5
+    assert run_ingest(store, tmp_path / "logs", grace=3600).events == 0
+    assert files.digest(head) in {cp.file_key for cp in store.checkpoints_of("web")}  # kept
+    os.close(log.fd)
+
+
 def test_sigkill_at_random_points_then_rerun_gives_the_clean_metrics(db_url: str, tmp_path: Path) -> None:
     files = [_demo_file(tmp_path / f"d{i}.jsonl", 10, seed=i) for i in range(3)]
     with open(files[2], "rb") as src, gzip.open(tmp_path / "d2.jsonl.gz", "wb") as dst:
