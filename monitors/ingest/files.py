@@ -217,6 +217,24 @@ def _past_hole_head(path: str, codec: str, n: int = FP_LEN) -> tuple[int, bytes]
     return hole, data
 
 
+_HOLES: dict[tuple[str, int, int, int, int], tuple[int, bytes]] = {}
+""":func:`_past_hole_head` of files as they were (path, device, inode, size, mtime): a worker's
+runs every minute would otherwise read a GB-long hole of zeros (logrotate's copies are not
+sparse) or decompress it, for every such file, each time."""
+
+
+def _past_hole_cached(path: str, codec: str, st: os.stat_result) -> tuple[int, bytes] | None:
+    key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    found = _HOLES.get(key)
+    if found is None:
+        found = _past_hole_head(path, codec)
+        if found is not None:
+            if len(_HOLES) >= 4096:
+                _HOLES.clear()
+            _HOLES[key] = found
+    return found
+
+
 def digest(data: bytes) -> str:
     """Key of a file's head."""
     return hashlib.sha256(data).hexdigest()[:40]
@@ -249,7 +267,7 @@ class FileInfo:
         if codec and codec not in _OPENERS:
             return cls(path, st.st_size, st.st_mtime, True, b"", codec)
         head, damage = _head(path, codec)
-        if head[:1] == b"\0" and (past := _past_hole_head(path, codec)) is not None:
+        if head[:1] == b"\0" and (past := _past_hole_cached(path, codec, st)) is not None:
             ident = HOLE_MARK + str(past[0]).encode() + b"\n" + past[1]
             return cls(path, st.st_size, st.st_mtime, bool(codec), ident, codec, damage, past[0], head)
         return cls(path, st.st_size, st.st_mtime, bool(codec), head, codec, damage)

@@ -472,3 +472,20 @@ def test_past_hole_skips_only_nul_bytes_a_line_follows(tmp_path: Path) -> None:
     assert files.past_hole(str(path), 9, size) == 5009  # the line after the hole
     assert files.past_hole(str(path), 5018, size) == 5018  # a line of nothing but NULs stays a line
     assert files.past_hole(str(path), 5029, size) == 5029  # NULs and nothing after them yet
+
+
+def test_the_hole_of_an_unchanged_file_is_measured_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copytruncate copy starts with as many zeros as its writer had written (a GB after weeks,
+    and logrotate's copies are not sparse): a worker finds its identity again every minute from
+    what it measured, until the file changes."""
+    path = tmp_path / "app.log.1"
+    path.write_bytes(b"\0" * 100_000 + json.dumps(track()).encode() + b"\n")
+    calls = []
+    real = files._past_hole_head
+    monkeypatch.setattr(files, "_past_hole_head", lambda *a: calls.append(a) or real(*a))
+    first, again = files.FileInfo.of(str(path)), files.FileInfo.of(str(path))
+    assert (first.key, first.hole, len(calls)) == (again.key, 100_000, 1)
+    with open(path, "ab") as fh:
+        fh.write(json.dumps(track(user="u2")).encode() + b"\n")
+    grown = files.FileInfo.of(str(path))
+    assert len(calls) == 2 and grown.hole == 100_000
