@@ -83,11 +83,12 @@ def write_records(records: Iterable[Mapping[str, Any]], fmt: str, out: Any = Non
     """Print records as a JSON array or as CSV (nested values JSON-encoded in their cell). CSV
     ``columns`` come first, and make the header of an empty result (else it has none)."""
     out = out or sys.stdout
-    rows = iter(records)  # written as they come: a long result is never held whole
-    first = next(rows, None)
+    rest = iter(records)  # written as they come: a long result is never held whole
+    first = next(rest, None)
+    rows = itertools.chain([first], rest) if first is not None else rest
     if fmt == "json":  # the text json.dump(list, indent=2) gives, one record at a time
         out.write("[")
-        for n, row in enumerate(itertools.chain([first], rows) if first is not None else ()):
+        for n, row in enumerate(rows):
             out.write(("\n" if n == 0 else ",\n") + textwrap.indent(json.dumps(row, indent=2, default=str), "  "))
         out.write("\n]\n" if first is not None else "]\n")
         return
@@ -96,5 +97,5 @@ def write_records(records: Iterable[Mapping[str, Any]], fmt: str, out: Any = Non
         columns.extend(k for k in row if k not in columns)  # a stream: the first record's keys
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    for row in itertools.chain([first], rows) if first is not None else ():
+    for row in rows:
         writer.writerow({k: _cell(row.get(k)) for k in columns})

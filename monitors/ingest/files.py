@@ -252,7 +252,7 @@ class FileInfo:
     codec: str = ""  # gzip, bzip2, xz, zstd (see :func:`codec_of`); "" when plain
     damage: str = ""  # why a compressed stream has no head: CUT_SHORT, or its damage (:class:`StreamDamage`)
     hole: int = -1  # length of the NUL bytes the file starts with, when its identity skips them
-    legacy: bytes = b""  # then: its first FP_LEN bytes, its identity before (see ResumeIndex.match)
+    legacy: bytes = b""  # then: its first FP_LEN bytes, its identity before (see ResumeIndex.match_legacy)
 
     @property
     def key(self) -> str:
@@ -303,11 +303,7 @@ class ResumeIndex:
             self._by_len.setdefault(cp.fp_len, {})[cp.file_key] = cp
 
     def match(self, info: FileInfo) -> Checkpoint | None:
-        """The point of ``info``'s content: the one over its longest matching head prefix.
-
-        A file starting with a NUL hole was identified by its first 4 KB before, the same for
-        every generation: such a point is its own only when it reaches past this file's hole (its
-        lines were read; a point short of the hole is an older generation's, and this file new)."""
+        """The point of ``info``'s content: the one over its longest matching head prefix."""
         return self._match(info.head)
 
     def match_legacy(self, info: FileInfo) -> Checkpoint | None:

@@ -73,6 +73,8 @@ CREATE OR REPLACE TEMP MACRO ehm_bin_us(x) AS CASE
     ELSE least(30000, ceil(ln(x) / {LN_GAMMA!r}))::SMALLINT END;
 CREATE OR REPLACE TEMP MACRO ehm_whole(j) AS coalesce(isfinite(TRY_CAST(CAST(j AS VARCHAR) AS DOUBLE))
     AND TRY_CAST(CAST(j AS VARCHAR) AS DOUBLE) = floor(TRY_CAST(CAST(j AS VARCHAR) AS DOUBLE)), false);
+-- a JSON type t of value j, with whole numbers (1.0, 1e2) typed BIGINT, as JSON Schema counts them integers
+CREATE OR REPLACE TEMP MACRO ehm_jtype(t, j) AS CASE WHEN t = 'DOUBLE' AND ehm_whole(j) THEN 'BIGINT' ELSE t END;
 -- the difference of two epoch doubles, rounded to the microsecond (the times are whole µs, their doubles not)
 CREATE OR REPLACE TEMP MACRO ehm_bin(x) AS ehm_bin_us(round(x * 1e6) / 1e6);
 CREATE OR REPLACE TEMP MACRO ehm_tcode(t) AS CASE t
@@ -182,14 +184,6 @@ _TEXT_IS = {
     "integer": "(left({v}, 1) IN ('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9') AND ((NOT contains({v}, '.') "
                "AND NOT contains({v}, 'e') AND NOT contains({v}, 'E')) OR ehm_whole({v})))",
 }  # fmt: skip
-# A number with a whole value (1.0, 1e2) is an integer, as in JSON Schema: DuckDB types it DOUBLE.
-
-
-def _json_type(obj: str, path: str) -> str:
-    """``json_type(obj, path)`` with whole numbers typed BIGINT (``path``: one path expression)."""
-    t = f"json_type({obj}, {path})"
-    return f"CASE WHEN {t} = 'DOUBLE' AND ehm_whole(json_extract({obj}, {path})) THEN 'BIGINT' ELSE {t} END"
-
 
 
 def _item_flags(layout: Layout, plan: Plan) -> str:
@@ -226,8 +220,8 @@ def _type_lists(layout: Layout) -> str:
                 continue
             paths = "[" + ", ".join(sql_str(json_path(k)) for k in chunk) + "]"
             cond = "msg_type = 'identify'" if name == "$identify" else f"msg_type = 'track' AND event = {sql_str(name)}"
-            whole = f"CASE WHEN t = 'DOUBLE' AND ehm_whole(json_extract(props, ({paths})[i])) THEN 'BIGINT' ELSE t END"
-            whens.append(f"WHEN {cond} THEN list_transform(json_type(props, {paths}), lambda t, i: {whole})")
+            whole = f"lambda t, i: ehm_jtype(t, json_extract(props, ({paths})[i]))"
+            whens.append(f"WHEN {cond} THEN list_transform(json_type(props, {paths}), {whole})")
         cols.append(f"CASE WHEN is_obj AND checked THEN CASE {' '.join(whens)} END END AS tl{c}" if whens else f"NULL::VARCHAR[] AS tl{c}")
     return ", ".join(cols)
 
@@ -255,6 +249,9 @@ def lean_sql(
     threshold = int(sample_rate * 1_000_000)
     codes = ",\n      ".join(_type_codes(layout))
     email = "n.user_id LIKE '%@%' AND regexp_full_match(n.user_id, '[^@\\s]+@[^@\\s]+\\.[^@\\s]+')"
+    def ok(t: str) -> str:  # a possible time: a hop with an impossible end measures no latency
+        return f"n.{t} BETWEEN 946684800 AND {hi!r}"
+
     flags = " + ".join([
         _bit("n.user_id IS NOT NULL AND n.user_id <> ''", F_IDENTIFIED),
         _bit("n.checked", F_CHECKED),
@@ -266,13 +263,10 @@ def lean_sql(
         f"CASE WHEN n.checked THEN {leak_flags_sql(leakage or LeakageConfig())} ELSE 0 END",
     ])  # fmt: skip
 
-    def ok(t: str) -> str:  # a possible time: a hop with an impossible end measures no latency
-        return f"n.{t} BETWEEN 946684800 AND {hi!r}"
-
     return f"""
     SELECT
       n.reason, n.event, n.msg_type, n.sample, n.len,
-      CAST(floor(coalesce(CASE WHEN n.ev_t BETWEEN 946684800 AND {hi!r} THEN n.ev_t END, n.recv_t, n.sent_t, {now_epoch!r})
+      CAST(floor(coalesce(CASE WHEN {ok('ev_t')} THEN n.ev_t END, n.recv_t, n.sent_t, {now_epoch!r})
                  / {bucket_seconds}) * {bucket_seconds} AS BIGINT) AS bucket,
       ehm_bin(CASE WHEN {ok('ev_t')} AND {ok('sent_t')} THEN n.sent_t - n.ev_t END) AS l_send,
       ehm_bin(CASE WHEN {ok('sent_t')} AND {ok('recv_t')} THEN n.recv_t - n.sent_t END) AS l_deliver,
@@ -372,7 +366,7 @@ def _extra_keys(layout: Layout) -> str:
     present = " + ".join(f"coalesce(list_count(n.tl{c}), 0)" for c in range(layout.n_codes))
     escaped = "'/' || replace(replace(k, '~', '~0'), '/', '~1')"
     keys = f"list_filter(json_keys(n.props), lambda k: NOT list_contains({_known_keys_case(layout)}, k))"
-    pairs = f"list_transform({keys}, lambda k: {{'key': k, 'jtype': coalesce({_json_type('n.props', escaped)}, 'NULL')}})"
+    pairs = f"list_transform({keys}, lambda k: {{'key': k, 'jtype': coalesce(ehm_jtype(json_type(n.props, {escaped}), json_extract(n.props, {escaped})), 'NULL')}})"
     return f",\n      CASE WHEN n.nkeys > {present} THEN {pairs} END AS xk"
 
 

@@ -129,7 +129,7 @@ def _floor_to(expr: ColumnElement[Any], width: int) -> ColumnElement[int]:
 
 def latency_bin(x: ColumnElement[float]) -> ColumnElement[int]:
     """The sketch bin of a latency in seconds (see :mod:`monitors.sketch`); negative → its own bin.
-    The usual case (at least 1 ms) is tested first: one comparison per row instead of two. NULL (a
+    The usual case (at least 1 µs) is tested first: one comparison per row instead of two. NULL (a
     timestamp missing, or an impossible event time) has no bin: it once fell through to the
     logarithm, and ``least(30000, NULL)`` is 30000 in DuckDB and PostgreSQL, the largest bin. The
     difference of two epoch doubles is rounded to the microsecond first, as the file path does."""
