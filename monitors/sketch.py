@@ -360,17 +360,9 @@ class HLL:
         return self
 
     def estimate(self) -> float:
-        """Estimated number of distinct keys (with the small-range correction)."""
-        m = HLL_M
-        zeros = int(np.count_nonzero(self.regs == 0))
-        if zeros == m:
-            return 0.0
-        z = float(np.sum(np.exp2(-self.regs.astype(np.float64))))
-        alpha = 0.7213 / (1 + 1.079 / m)
-        raw = alpha * m * m / z
-        if raw <= 2.5 * m and zeros:
-            return m * math.log(m / zeros)
-        return raw
+        """Estimated number of distinct keys (Ertl's improved estimator: unbiased over the whole
+        range, see :func:`hll_estimate`)."""
+        return hll_estimate(np.bincount(np.minimum(self.regs, _HLL_Q + 1), minlength=_HLL_Q + 2).tolist())
 
     def encode(self) -> bytes:
         """Sparse (magic, uint16 indices, uint8 ranks) or, when smaller, dense (magic, 4096 ranks)."""
@@ -402,6 +394,63 @@ class HLL:
         keys = np.frombuffer(data, dtype=np.uint16, count=n, offset=6)
         h.regs[keys] = np.frombuffer(data, dtype=np.uint8, count=n, offset=6 + 2 * n)
         return h
+
+
+# Ertl, "New cardinality estimation algorithms for HyperLogLog sketches" (2017), section 4: ranks
+# run 0…q+1 (q = 52 bits after the register index); the estimate is alpha_inf m^2 / z with z built
+# from the register histogram. The classic estimator (raw estimate, linear counting below 2.5 m)
+# is biased where it switches: +1.4 % on average and 2.7 % spread at 10,000 users (m = 4,096),
+# against -0.04 % and 1.5 % here (200 seeded runs, tests/monitors/test_sketch.py).
+_HLL_Q = 64 - HLL_P
+_ALPHA_INF = 1 / (2 * math.log(2))
+
+
+def _sigma(x: float) -> float:
+    """sigma(x) = x + sum_k x^(2^k) 2^(k-1), for 0 <= x < 1."""
+    y, z = 1.0, x
+    while True:
+        x *= x
+        before, z = z, z + x * y
+        y += y
+        if z == before:
+            return z
+
+
+def _tau(x: float) -> float:
+    """tau(x) = (1 - x - sum_k (1 - x^(2^-k))^2 2^-k) / 3, for 0 <= x <= 1."""
+    if x in (0.0, 1.0):
+        return 0.0
+    y, z = 1.0, 1 - x
+    while True:
+        x = math.sqrt(x)
+        y *= 0.5
+        before, z = z, z - (1 - x) ** 2 * y
+        if z == before:
+            return z / 3
+
+
+def hll_estimate(counts: Sequence[int]) -> float:
+    """Distinct keys estimated from a register histogram (``counts[k]``: registers of rank ``k``,
+    ``k`` = 0…q+1). All registers zero: 0; all saturated (corrupt data): 2^64."""
+    m = sum(counts)
+    if counts[0] >= m:
+        return 0.0
+    q = len(counts) - 2
+    z = m * _tau(1 - counts[q + 1] / m)
+    for k in range(q, 0, -1):
+        z = 0.5 * (z + counts[k])
+    z += m * _sigma(counts[0] / m)
+    return _ALPHA_INF * m * m / z if z > 0 else 2.0**64  # every register saturated: the hash space
+
+
+def hll_estimates(regs: np.ndarray) -> np.ndarray:
+    """:func:`hll_estimate` of each register array of ``regs`` (shape ``(..., 4096)``)."""
+    shape = regs.shape[:-1]
+    flat = np.minimum(regs.reshape(-1, HLL_M), _HLL_Q + 1).astype(np.int64)
+    n, width = flat.shape[0], _HLL_Q + 2
+    counts = np.bincount((flat + (np.arange(n, dtype=np.int64) * width)[:, None]).ravel(), minlength=n * width)
+    rows = counts.reshape(n, width).tolist()
+    return np.array([hll_estimate(c) for c in rows], dtype=np.float64).reshape(shape)
 
 
 def rank(w: int, bits: int = 64 - HLL_P) -> int:

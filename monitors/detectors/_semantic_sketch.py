@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from monitors.sketch import HLL_M
+from monitors.sketch import HLL_M, hll_estimates
 
 I64 = NDArray[np.int64]
 
@@ -96,15 +96,8 @@ def registers(groups: I64, n_groups: int, rows: I64, reg: I64, rank: I64) -> NDA
 
 
 def estimate(dense: NDArray[np.uint8]) -> NDArray[np.float64]:
-    """Estimates of register arrays (..., 4096), with the small-range correction of ``HLL.estimate``."""
-    m = float(HLL_M)
-    zeros = (dense == 0).sum(axis=-1).astype(np.float64)
-    z = np.power(2.0, -dense.astype(np.float64)).sum(axis=-1)
-    alpha = 0.7213 / (1 + 1.079 / m)
-    raw = alpha * m * m / z
-    small = m * np.log(m / np.maximum(zeros, 1.0))
-    out = np.where((raw <= 2.5 * m) & (zeros > 0), small, raw)
-    return np.where(zeros == m, 0.0, out)
+    """Estimates of register arrays (..., 4096), as ``HLL.estimate`` gives them one at a time."""
+    return hll_estimates(dense)
 
 
 def relative_error() -> float:
