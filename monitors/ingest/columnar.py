@@ -117,6 +117,7 @@ def connect(memory_limit: str = "512MB", threads: int | None = None, temp_dir: s
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_progress_bar = false")
     con.execute(sqlgen.MACROS)
+    con.create_function("ehm_surrogates", sqlgen.replace_lone_surrogates, ["VARCHAR"], "VARCHAR", side_effects=False)
     return con
 
 
@@ -129,14 +130,16 @@ def _compression(compressed: bool) -> str:
 
 
 _NUL_HOLE = "CASE WHEN starts_with(line, chr(0)) AND ltrim(line, chr(0)) <> '' THEN ltrim(line, chr(0)) ELSE line END"
+_RAW_LINE = sqlgen.surrogates_fixed(f"({_NUL_HOLE})")
 
 
 def _csv_reader(path: str, compressed: bool, rejects: str) -> str:
     """The raw lines of a file. NUL bytes that start a line are dropped: the hole a ``copytruncate``
     leaves when the writer keeps its offset (the next line lands after the zeros, and was sent). A
-    line of nothing but NULs (blocks a crash zeroed) stays as it is: ``invalid_json``."""
+    line of nothing but NULs (blocks a crash zeroed) stays as it is: ``invalid_json``. Lone
+    surrogate escapes become U+FFFD (:func:`sqlgen.replace_lone_surrogates`)."""
     return (
-        f"(SELECT {_NUL_HOLE} AS line FROM "
+        f"(SELECT {_RAW_LINE} AS line FROM "
         f"read_csv({sqlgen.sql_str(path)}, columns = {{'line': 'VARCHAR'}}, delim = '\x01', quote = '', escape = '', "
         f"header = false, auto_detect = false, strict_mode = false, new_line = '\\n', ignore_errors = true, "
         f"store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{rejects}_scan', "

@@ -78,7 +78,7 @@ def track_name_counts(con: duckdb.DuckDBPyConnection, path: str) -> dict[str, in
     msg = '{"type": "VARCHAR", "event": "VARCHAR", "name": "VARCHAR", "action": "VARCHAR", "identifiers": "JSON"}'
     rows = con.execute(f"""
         WITH lines AS (
-          SELECT ltrim(line, chr(0)) AS line FROM read_csv({sqlgen.sql_str(path)}, columns = {{'line': 'VARCHAR'}}, delim = '\x01', quote = '',
+          SELECT {sqlgen.surrogates_fixed("ltrim(line, chr(0))")} AS line FROM read_csv({sqlgen.sql_str(path)}, columns = {{'line': 'VARCHAR'}}, delim = '\x01', quote = '',
                                     escape = '', header = false, auto_detect = false, strict_mode = false,
                                     new_line = '\\n', ignore_errors = true, max_line_size = {16 << 20})),
         msgs AS (

@@ -22,6 +22,7 @@ user sketches are added up in numpy from record batches of :func:`sketch_rows_sq
 from __future__ import annotations
 
 import json
+import re
 
 from monitors.ingest.leakage import (
     CONTEXT_STRUCT,
@@ -57,6 +58,29 @@ _JSON_FIELDS = ("properties", "traits", "context", "identifiers", "attributes", 
 MESSAGE_SPEC = {**{f: "VARCHAR" for f in _FIELDS}, **{f: "JSON" for f in _JSON_FIELDS}}
 _TS_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
 FAST_SPEC = {**MESSAGE_SPEC, **{f: "TIMESTAMPTZ" for f in _TS_FIELDS}, "context": CONTEXT_STRUCT}
+
+# A lone UTF-16 surrogate escape (\ud83d with no low half: an emoji cut in two by a
+# JavaScript ``substring`` or Python's ``json.dumps`` of a broken string) is valid JSON syntax and
+# what Customer.io's JSON decoders accept as U+FFFD; DuckDB's parser refuses the whole line. Such
+# escapes are replaced by \ufffd (same length: offsets and payload sizes do not move) before
+# DuckDB parses a raw line. Escaped backslashes are matched first, so \\ud83d (a backslash, then text) is left alone.
+_SURROGATE = re.compile(r"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _fffd(m: re.Match[str]) -> str:
+    return m.group(0) if len(m.group(0)) != 6 else "\\ufffd"
+
+
+def replace_lone_surrogates(line: str) -> str:
+    """``line`` with every lone surrogate escape replaced by the escape of U+FFFD (pairs kept)."""
+    return _SURROGATE.sub(_fffd, line)
+
+
+def surrogates_fixed(line: str) -> str:
+    """SQL: the raw line ``line`` with :func:`replace_lone_surrogates` applied where it could matter
+    (registered as ``ehm_surrogates`` on every connection; called only for lines holding one)."""
+    return f"CASE WHEN contains({line}, '\\ud') OR contains({line}, '\\uD') THEN ehm_surrogates({line}) ELSE {line} END"
+
 
 MACROS = f"""
 CREATE OR REPLACE TEMP MACRO ehm_ts(s) AS coalesce(

@@ -173,6 +173,30 @@ def test_what_duckdb_parses_but_json_does_not_allow_is_invalid_json(store: Store
     assert {r["reason"]: r["count"] for r in store.read_rejects()} == {"invalid_json": 6}
 
 
+@pytest.mark.parametrize("native_on", [True, False], ids=["native", "duckdb_only"])
+def test_lone_surrogate_escapes_are_read_as_the_replacement_character(store: Store, tmp_path: Path, native_on: bool) -> None:
+    """An emoji cut in half (``json.dumps`` of a broken string, a JavaScript ``substring``) leaves a
+    lone surrogate escape: valid JSON, accepted by Customer.io as U+FFFD; DuckDB alone refused
+    the line (invalid_json). An escaped backslash before the text ``ud83d`` is no escape at all."""
+    cut = json.dumps(track(user="u1", note="\ud83d"))  # json.dumps writes the lone half as an escape
+    assert "\\ud83d" in cut
+    lines: list[object] = [
+        cut,
+        json.dumps(track("Order Completed \udc00", order_id="o1", items=[], revenue=1)),  # a lone low half
+        json.dumps(track("Product Viewed \ud83d\ud83d", product_id="p", variant_id="v", category="c", price=1)),
+        json.dumps(track("Product Viewed \ud83d\ude00", product_id="p", variant_id="v", category="c", price=1)),
+        json.dumps(track("Product Viewed").__or__({"event": "back\\ud83dslash"})),  # \\ud83d: text
+        json.dumps({"batch": [track(user="b1", note="x\udbff"), track(user="b2")]}),
+        '{"type":"track","event":"Added to Cart","userId":"u\\ud800","timestamp":"' + T0 + '"}',
+    ]  # fmt: skip
+    report = run_ingest(store, write_lines(tmp_path / "surrogates.jsonl", lines), native=native_on)
+    assert (report.events, report.rejected) == (8, 0)
+    assert counts_by_event(store) == {
+        "Added to Cart": 4, "Order Completed \ufffd": 1, "Product Viewed \ufffd\ufffd": 1, "Product Viewed \U0001f600": 1,
+        "back\\ud83dslash": 1,
+    }  # fmt: skip
+
+
 def test_strict_json() -> None:
     assert [strict_json(x) for x in ('{"a": [1, 2]}', '{"a": 1,}', "[1,]", '{"a": NaN}', "Infinity", '"NaN,]"', " 1 ")] == [
         True, False, False, False, False, True, True]  # fmt: skip

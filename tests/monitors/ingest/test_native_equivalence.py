@@ -400,6 +400,7 @@ def escapes() -> list[Line]:
         r'"\u0001\u001f ctl"', r'"\u2028\u2029 separators"', '"' + "A" * 300 + '"', '"' + "é" * 300 + '"',
         '"' + "😀" * 300 + '"', '"' + "x" * 254 + '😀tail"', '"' + r"\u00e9" * 256 + '"', '"' + "x" * 254 + r'\ud83d\ude00"',
         '"' + "x" * 255 + '"', '"' + "x" * 256 + '"', '"日本語 イベント"', '"\u200b"',
+        r'"cut \ud83d"', r'"cut \udc00 low"', r'"two \ud83d\ud83d highs"', r'"text \\ud83d"', '"' + "x" * 254 + r'\ud83d"',
     ]  # fmt: skip
     out: list[Line] = [_track(n) for n in names]
     props = [
@@ -413,10 +414,11 @@ def escapes() -> list[Line]:
         r'"properties":{"cart_id":"c1","items":[{"product_id":"p","product_id":1,"quantity":1,"price":1}],"cart_value":9.5}',
         r'"properties":{"cart_id":"c1","items":"x","items":[],"cart_value":9.5,"extra":1,"extra":"2"}',
         r'"properties":{"cart_id":"\ud83d\ude00","items":[{"product_id":"\u0000","quantity":1,"price":9.5}],"cart_value":9.5}',
+        r'"properties":{"cart_id":"c\ud83d","items":[{"product_id":"p\udfff","quantity":1,"price":9.5}],"cart_value":9.5,"k\ud800":1}',
     ]  # fmt: skip
     out += [_track('"Added to Cart"', p) for p in props]
     ids = [r'"u\u0031"', r'"jane\u0040example.com"', r'"\u00e9l\u00e8ve"', '"élève"', r'"line\nbreak"', r'"\ud83d\ude00"',
-           r'"qa\u005ftest_1"', r'"te\u0073t-user"']  # fmt: skip
+           r'"qa\u005ftest_1"', r'"te\u0073t-user"', r'"u\ud83d"']  # fmt: skip
     for uid in ids:
         tail = _TAIL.replace('"userId":"u1"', f'"userId":{uid}') + f',"anonymousId":{uid}'
         out.append(_track('"Added to Cart"', tail=tail))
