@@ -15,6 +15,11 @@ YAML shape::
       required: {}
       optional: {email: string, ...}
 
+Other spellings compile to the same checks: a ``properties`` section whose mappings say
+``required: true`` (default optional); ``items[].product_id: string`` for the items of an array
+(at any depth); identify's ``traits`` for its ``properties``; ``events`` as a list of specs with a
+``name``.
+
 Types: string, number, integer, boolean, array, object, or a union such as ``integer|string``.
 JSON Schemas are translated to the same model (``type``, ``properties``, ``required``, ``items``);
 Segment Protocols exports (event properties under ``properties.properties``) are recognised.
@@ -93,38 +98,75 @@ def _types(value: Any, where: str) -> frozenset[str]:
     return frozenset(parts)
 
 
-def _prop(name: str, raw: Any, required: bool, where: str) -> PropSpec:
+def _prop(name: str, raw: Any, required: bool | None, where: str) -> PropSpec:
+    """One property; ``required``: its section's say (``None``: a ``properties`` section, where a
+    mapping's own ``required: true`` decides and the default is optional)."""
     if isinstance(raw, str):
-        return PropSpec(name, _types(raw, where), required)
+        return PropSpec(name, _types(raw, where), bool(required))
     if not isinstance(raw, dict):
         raise PlanError(f"{where}: expected a type name or a mapping with `type`")
-    unknown = set(raw) - {"type", "items", "description"}
+    unknown = set(raw) - {"type", "items", "description", "required"}
     if unknown:
         raise PlanError(f"{where}: unknown keys {sorted(unknown)}")
+    own = raw.get("required")
+    if own is not None and not isinstance(own, bool):
+        raise PlanError(f"{where}.required: expected true or false")
+    if own is not None and required is not None and own != required:
+        section = "required" if required else "optional"
+        raise PlanError(f"{where}: `required: {str(own).lower()}` in the `{section}` section (move it, or drop the flag)")
     types = _types(raw.get("type", "string"), where)
     items = None
     if "items" in raw:
         if "array" not in types:
             raise PlanError(f"{where}: `items` is only allowed on arrays")
         items = _object(raw["items"], f"{where}.items")
-    return PropSpec(name, types, required, items)
+    return PropSpec(name, types, bool(required if own is None else own), items)
 
 
-def _object(raw: Any, where: str) -> ObjectSpec:
+# Sections of an object spec and whether they make a property required (None: its own flag says).
+_SECTIONS: dict[str, bool | None] = {"required": True, "optional": False, "properties": None}
+
+
+def _object(raw: Any, where: str, *, aliases: dict[str, str] | None = None) -> ObjectSpec:
+    """An object spec: ``required`` / ``optional`` / ``properties`` sections of property → type or
+    mapping. A key ``arr[].prop`` plans ``prop`` in the items of array ``arr`` (declared as an
+    optional array when it is not listed itself). ``aliases``: other names of sections (identify's
+    ``traits`` is its ``properties``)."""
     if raw is None:
         return ObjectSpec()
+    aliases = aliases or {}
     if not isinstance(raw, dict):
         raise PlanError(f"{where}: expected a mapping with `required` / `optional`")
-    unknown = set(raw) - {"required", "optional"}
+    known = [*_SECTIONS, *aliases]
+    unknown = set(raw) - set(known)
     if unknown:
-        raise PlanError(f"{where}: unknown keys {sorted(unknown)} (expected `required`, `optional`)")
+        raise PlanError(f"{where}: unknown keys {sorted(unknown)} (expected {', '.join(f'`{k}`' for k in known)})")
     props: dict[str, PropSpec] = {}
-    for kind in ("required", "optional"):
-        section = raw.get(kind) or {}
+    nested: dict[str, dict[str, dict[str, Any]]] = {}  # array → section → {item key → spec}
+    for key in known:
+        section, kind = raw.get(key) or {}, aliases.get(key, key)
         if not isinstance(section, dict):
-            raise PlanError(f"{where}.{kind}: expected a mapping of property → type")
+            raise PlanError(f"{where}.{key}: expected a mapping of property → type")
         for name, spec in section.items():
-            props[str(name)] = _prop(str(name), spec, kind == "required", f"{where}.{kind}.{name}")
+            name = str(name)
+            array, sep, rest = name.partition("[].")
+            if sep and array and rest:
+                nested.setdefault(array, {}).setdefault(kind, {})[rest] = spec
+                continue
+            if name in props:
+                raise PlanError(f"{where}.{key}.{name}: planned twice")
+            props[name] = _prop(name, spec, _SECTIONS[kind], f"{where}.{key}.{name}")
+    for array, sections in nested.items():
+        declared = props.get(array) or PropSpec(array, frozenset({"array"}), False)
+        if "array" not in declared.types:
+            raise PlanError(f"{where}: `{array}[]` items planned, but `{array}` is not an array")
+        items = _object(sections, f"{where}.{array}[]")
+        if declared.items is not None:
+            twice = sorted(set(declared.items.props) & set(items.props))
+            if twice:
+                raise PlanError(f"{where}.{array}[]: {', '.join(twice)} planned twice")
+            items = ObjectSpec({**declared.items.props, **items.props})
+        props[array] = PropSpec(array, declared.types, declared.required, items)
     return ObjectSpec(props)
 
 
@@ -176,19 +218,30 @@ def _event(name: str, raw: Any, base: Path) -> EventSpec:
     raw = raw or {}
     if not isinstance(raw, dict):
         raise PlanError(f"{where}: expected a mapping")
-    allowed = {"required", "optional", "entity_id", "json_schema", "json_schema_file", "description"}
+    allowed = {*_SECTIONS, "entity_id", "json_schema", "json_schema_file", "description"}
     unknown = set(raw) - allowed
     if unknown:
         raise PlanError(f"{where}: unknown keys {sorted(unknown)}")
     if "json_schema" in raw or "json_schema_file" in raw:
         spec = object_from_json_schema(_load_schema(raw, base, where))
     else:
-        spec = _object({k: raw[k] for k in ("required", "optional") if k in raw}, where)
+        spec = _object({k: raw[k] for k in _SECTIONS if k in raw}, where)
     entity = raw.get("entity_id")
     if entity is None:
         lowered = name.lower()
         entity = next((v for k, v in ENTITY_DEFAULTS.items() if k in lowered and v in spec.props), None)
     return EventSpec(name, spec, str(entity) if entity else None)
+
+
+def _named(specs: list[Any], origin: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"]:
+            raise PlanError(f"plan {origin}: events[{i}]: expected a mapping with a `name`")
+        if spec["name"] in out:
+            raise PlanError(f"plan {origin}: events[{i}]: {spec['name']!r} is planned twice")
+        out[spec["name"]] = {k: v for k, v in spec.items() if k != "name"}
+    return out
 
 
 def parse_plan(data: Any, origin: str = "<plan>", base: Path | None = None) -> Plan:
@@ -199,8 +252,10 @@ def parse_plan(data: Any, origin: str = "<plan>", base: Path | None = None) -> P
     if unknown:
         raise PlanError(f"plan {origin}: unknown keys {sorted(unknown)}")
     events_raw = data.get("events") or {}
+    if isinstance(events_raw, list):  # a list of specs, each with its `name`
+        events_raw = _named(events_raw, origin)
     if not isinstance(events_raw, dict):
-        raise PlanError(f"plan {origin}: `events` must map event names to specs")
+        raise PlanError(f"plan {origin}: `events` must map event names to specs (or list specs with a `name`)")
     base = base or Path(".")
     try:
         events = {str(n): _event(str(n), spec, base) for n, spec in events_raw.items()}
@@ -208,7 +263,7 @@ def parse_plan(data: Any, origin: str = "<plan>", base: Path | None = None) -> P
         if isinstance(identify_raw, dict) and ("json_schema" in identify_raw or "json_schema_file" in identify_raw):
             identify = object_from_json_schema(_load_schema(identify_raw, base, "identify"))
         else:
-            identify = _object(identify_raw, "identify")
+            identify = _object(identify_raw, "identify", aliases={"traits": "properties"})
     except PlanError as exc:
         raise PlanError(f"plan {origin}: {exc}") from exc
     return Plan(str(data.get("name", origin)), str(data.get("version", "1")), events, identify, origin)

@@ -257,6 +257,23 @@ def test_config_file_mistakes_and_a_plan_beside_it(capsys: pytest.CaptureFixture
     assert json.loads(out)[0]["violations"] == {"unplanned_property": 1}  # items, cart_value: not in this plan
 
 
+def test_a_plan_in_another_spelling_checks_items(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("version: 2\nevents:\n  - name: Order Completed\n    properties:\n      order_id: {type: string, required: true}\n"
+                    "      items: {type: array, required: true}\n      items[].product_id: {type: string, required: true}\n"
+                    "identify:\n  traits: {email: string}\n")  # fmt: skip
+    good = track("Order Completed", order_id="o1", items=[{"product_id": "p1"}])
+    lines = [good, track("Order Completed", order_id="o2", items=[{"sku": "s"}]), track("Order Completed", items=[])]
+    path = write_lines(tmp_path / "e.jsonl", lines)
+    code, _, err = _run(capsys, "ingest", str(path), "--db", sqlite_url, "--plan", str(plan))
+    assert code == 0, err
+    code, out, _ = _run(capsys, "metrics", "--db", sqlite_url, "--format", "json", "--bucket", "1d")
+    rec = json.loads(out)[0]
+    assert (rec["event"], rec["count"], rec["conforming"]) == ("Order Completed", 3, 1)
+    assert rec["violation_details"] == {"missing_required_property:items[].product_id": 1, "missing_required_property:order_id": 1,
+                                        "missing_entity_id:order_id": 1}  # fmt: skip
+
+
 def test_unreadable_plan_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str) -> None:
     path = write_lines(tmp_path / "e.jsonl", [track()])
     bad = tmp_path / "plan.yaml"
