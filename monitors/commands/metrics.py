@@ -41,13 +41,16 @@ def _epoch(text: str | None, flag: str, *, up: bool = False) -> int | None:
 def run(args: argparse.Namespace) -> int:
     """Print the records."""
     config = config_of(args)
+    since, until = _epoch(args.since, "--since"), _epoch(args.until, "--until", up=True)
+    if since is not None and until is not None and until <= since:
+        raise ConfigError(f"--until ({args.until}) must be after --since ({args.since}): the window is empty")
     store = open_store(args, config)
     try:
         width = parse_duration(args.bucket) if args.bucket else None
         if width == 0:  # not the stored width in disguise
             raise ValueError("a bucket of 0 seconds holds nothing (use e.g. 5m, 1h, 1d)")
         records = iter_metric_records(
-            store, since=_epoch(args.since, "--since"), until=_epoch(args.until, "--until", up=True), width=width,
+            store, since=since, until=until, width=width,
             source=args.source, environment=args.environment, event=args.event,
         )  # fmt: skip
     except ValueError as exc:

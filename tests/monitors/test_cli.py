@@ -42,6 +42,8 @@ def test_ingest_then_metrics_json_and_csv(capsys: pytest.CaptureFixture[str], tm
     assert [r["bucket_start"] for r in rows] == ["2026-11-02T10:00:00Z"] and rows[0]["violations"] == "{}"
     code, out, _ = _run(capsys, "metrics", "--db", sqlite_url, "--since", "2026-11-02T11:00:00Z", "--format", "json")
     assert json.loads(out) == []
+    code, out, err = _run(capsys, "metrics", "--db", sqlite_url, "--since", "2026-11-02T11:00:00Z", "--until", "2026-11-02T10:00:00Z")
+    assert (code, out) == (2, "") and "--until (2026-11-02T10:00:00Z) must be after --since (2026-11-02T11:00:00Z)" in err
     code, out, _ = _run(capsys, "status", "--db", sqlite_url, "--format", "json")
     status = json.loads(out)
     assert status["sources"][0]["events"] == 4 and status["sources"][0]["resume_points"][0]["offset"] > 0
