@@ -1000,7 +1000,7 @@ static int parse_line(Scanner *S, const char *line, size_t len, int64_t off) {
             } else r = skip_value(S, &c, k, kn, 1);
             break;
         case 5:
-            if (same_bytes(k, "event", 5)) r = read_strish(S, &c, &event);
+            if (same_bytes(k, "event", 5)) r = read_str(S, &c, &event); /* a number, object…: DuckDB's bad_event_name */
             else if (same_bytes(k, "batch", 5)) r = J_BAD;
             else r = skip_value(S, &c, k, kn, 1);
             break;

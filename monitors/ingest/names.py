@@ -75,7 +75,7 @@ def track_name_counts(con: duckdb.DuckDBPyConnection, path: str) -> dict[str, in
     and Track v2 operations of batch bodies, names as the readers store them (at most 255
     characters). Lines that are not JSON are passed over: the counts only order the new names, the
     same way for both readers."""
-    msg = '{"type": "VARCHAR", "event": "VARCHAR", "name": "VARCHAR", "action": "VARCHAR", "identifiers": "JSON"}'
+    msg = '{"type": "VARCHAR", "event": "JSON", "name": "JSON", "action": "VARCHAR", "identifiers": "JSON"}'
     rows = con.execute(f"""
         WITH lines AS (
           SELECT {sqlgen.surrogates_fixed("ltrim(line, chr(0))")} AS line FROM read_csv({sqlgen.sql_str(path)}, columns = {{'line': 'VARCHAR'}}, delim = '\x01', quote = '',
@@ -84,10 +84,12 @@ def track_name_counts(con: duckdb.DuckDBPyConnection, path: str) -> dict[str, in
         msgs AS (
           SELECT try(from_json(line, {sqlgen.sql_str(msg)})) AS j FROM lines
           UNION ALL
-          SELECT unnest(try(from_json(line, {sqlgen.sql_str('{"batch": [' + msg + ']}')})).batch) AS j FROM lines)
-        SELECT left(CASE WHEN v2 THEN j.name ELSE j.event END, 255) AS event, count(*) AS n FROM (
-          SELECT j, (j.action IS NOT NULL AND j.identifiers IS NOT NULL) AS v2 FROM msgs)
-        WHERE (j.type = 'track' AND NOT v2) OR (v2 AND j.type = 'person' AND j.action = 'event')
+          SELECT unnest(try(from_json(line, {sqlgen.sql_str('{"batch": [' + msg + ']}')})).batch) AS j FROM lines),
+        named AS (  -- a name that is not a JSON string is a reject (bad_event_name), never a series
+          SELECT j, v2, CASE WHEN v2 THEN j.name ELSE j.event END AS n FROM (
+            SELECT j, (j.action IS NOT NULL AND j.identifiers IS NOT NULL) AS v2 FROM msgs))
+        SELECT left(n ->> '$', 255) AS event, count(*) AS n FROM named
+        WHERE ((j.type = 'track' AND NOT v2) OR (v2 AND j.type = 'person' AND j.action = 'event')) AND json_type(n) = 'VARCHAR'
         GROUP BY 1 HAVING event IS NOT NULL""").fetchall()
     return {str(name): int(n) for name, n in rows}
 

@@ -22,6 +22,18 @@ def _classify(is_v2: str, j: str) -> tuple[str, str, str]:
     return msg_type, needs_name, raw_name
 
 
+# An event name read as VARCHAR that may have been a JSON number, boolean, array or object (a
+# string may spell the same text: the raw message decides, for these rare rows only).
+NOT_A_STRING = "^(-|[0-9]|true$|false$|\\[|\\{)"
+
+
+def _bad_name(raw: str) -> str:
+    """SQL: the name of a message needing one is not a JSON string (Customer.io's SDKs and API
+    require a string: such a message drives no journey)."""
+    return (f"(needs_name AND regexp_matches(raw_name, {sql_str(NOT_A_STRING)}) "
+            f"AND json_type({raw}, CASE WHEN is_v2 THEN '$.name' ELSE '$.event' END) <> 'VARCHAR')")
+
+
 def exact_rows(m: str) -> str:
     """Normalised rows from ``m`` (raw, len, pre_reason, top_sent, top_ctx, j: MESSAGE_SPEC struct;
     ``top_*``: a batch body's own ``sentAt`` and ``context``, which apply to each of its messages).
@@ -38,6 +50,7 @@ def exact_rows(m: str) -> str:
         WHEN pre_reason IS NOT NULL THEN pre_reason
         WHEN msg_type IS NULL THEN 'unknown_type'
         WHEN needs_name AND ehm_blank(raw_name) THEN 'missing_event_name'
+        WHEN {_bad_name("raw")} THEN 'bad_event_name'
         WHEN ehm_bad_ts(ts_s) OR ehm_bad_ts(ots_s) OR ehm_bad_ts(sent_s) OR ehm_bad_ts(recv_s) THEN 'bad_timestamp'
         WHEN coalesce(ev_t, sent_t, recv_t) IS NULL AND NOT is_v2 THEN 'missing_timestamp'
       END AS reason,
@@ -91,7 +104,7 @@ def fast_rows(reader: str) -> str:
     SELECT
       CASE WHEN batch IS NOT NULL THEN CASE WHEN starts_with(CAST(batch AS VARCHAR), '[') THEN 'batch' ELSE 'suspect' END
            WHEN "action" IS NOT NULL OR identifiers IS NOT NULL OR "type" IS NULL OR "type" NOT IN ({seg_types}) THEN 'suspect'
-           WHEN "type" = 'track' AND ehm_blank(event) THEN 'suspect'
+           WHEN "type" = 'track' AND (ehm_blank(event) OR regexp_matches(event, {sql_str(NOT_A_STRING)})) THEN 'suspect'
            WHEN coalesce("timestamp", originalTimestamp, sentAt, receivedAt) IS NULL THEN 'suspect'
            WHEN {est} > {MAX_PAYLOAD - 4096} THEN 'suspect'
       END AS reason,

@@ -197,6 +197,25 @@ def test_lone_surrogate_escapes_are_read_as_the_replacement_character(store: Sto
     }  # fmt: skip
 
 
+@pytest.mark.parametrize("native_on", [True, False], ids=["native", "duckdb_only"])
+def test_an_event_name_that_is_not_a_string_is_bad_event_name(store: Store, tmp_path: Path, native_on: bool) -> None:
+    """Customer.io's SDKs and APIs take a string: a number, boolean, array or object there drives no
+    journey, and must not become a series named ``123`` or ``{"a":1}``. Strings that spell the
+    same text are names like any other."""
+    v2 = {"type": "person", "identifiers": {"id": "u1"}, "action": "event", "timestamp": 1793613600, "attributes": {}}
+    lines: list[object] = [
+        track(123), track(-1.5), track(True), track(False), track(["x"]), track({"a": 1}),
+        track("123"), track("true"), track("[draft] Order"), track("404 Page Viewed"), track("-"),
+        {"batch": [track(7), track("7")]},
+        {"batch": [{**v2, "name": 9}, {**v2, "name": {"n": 1}}, {**v2, "name": "9"}]},
+        {**v2, "name": False},
+    ]  # fmt: skip
+    report = run_ingest(store, write_lines(tmp_path / "names.jsonl", lines), native=native_on)
+    assert (report.events, report.rejected) == (7, 10)
+    assert {r["reason"]: r["count"] for r in store.read_rejects()} == {"bad_event_name": 10}
+    assert counts_by_event(store) == {"123": 1, "true": 1, "[draft] Order": 1, "404 Page Viewed": 1, "-": 1, "7": 1, "9": 1}
+
+
 def test_strict_json() -> None:
     assert [strict_json(x) for x in ('{"a": [1, 2]}', '{"a": 1,}', "[1,]", '{"a": NaN}', "Infinity", '"NaN,]"', " 1 ")] == [
         True, False, False, False, False, True, True]  # fmt: skip

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from monitors.ingest import names, native, pipeline
+from monitors.ingest import columnar, names, native, pipeline
 from monitors.ingest.names import OVERFLOW_NAME, Admission, admit, over_budget, track_name_counts
 from storage import Store
 from tests.monitors.ingest.helpers import counts_by_event, run_ingest, snapshot, track, write_lines
@@ -40,9 +40,11 @@ def test_track_name_counts_reads_messages_and_v2_operations(tmp_path: Path) -> N
         {"batch": [track(event="A"), track(event="In Body"), {"type": "page", "name": "Home"}], "sentAt": "2026-11-02T10:00:01Z"},
         {"batch": [{"type": "person", "identifiers": {"id": "1"}, "action": "event", "name": "V2 Name"}]},
     ]  # fmt: skip
+    lines += ['{"type": "track", "event": "42"}', {"type": "track", "event": {"a": 1}}, {"type": "track", "event": "cut \ud83d"}]
     path = write_lines(tmp_path / "n.jsonl", lines)
-    with duckdb.connect() as con:
-        assert track_name_counts(con, str(path)) == {"A": 3, "B": 1, "V2 Name": 2, "42": 1, "x" * 255: 1, "In Body": 1}
+    with columnar.connect() as con:  # 42 and {"a": 1}: bad_event_name, not names
+        assert track_name_counts(con, str(path)) == {"A": 3, "B": 1, "V2 Name": 2, "42": 1, "x" * 255: 1, "In Body": 1,
+                                                     "cut \ufffd": 1}  # fmt: skip
 
 
 def test_overflow_rows_maps_track_names_outside_the_admitted_set() -> None:

@@ -584,7 +584,7 @@ def rejects() -> list[Line]:
         "{}", '{"hello": "world"}', '{"type": null}', '{"type": 5}', '{"type": "Track", "event": "x", "timestamp": "' + T0 + '"}',
         '{"type": "track ", "event": "x", "timestamp": "' + T0 + '"}',
         msg(event=None), msg(event=""), msg(event="   "), msg(event="\t"), msg(event="\u3000"), msg(event=42), msg(event=True),
-        msg(event={"name": "x"}), msg(),
+        msg(event={"name": "x"}), msg(event=-1.5), msg(event=["x"]), msg(event="42"), msg(event="[x] y"), msg(event="-"), msg(),
         msg(event="x", ts="yesterday"), msg(event="x", sentAt="soon"), msg(event="x", receivedAt="2026-13-01T00:00:00Z"),
         msg(event="x", ts="2026-02-30T00:00:00Z"), msg(event="x", ts="2026-11-02T10:00:60Z"), msg(event="x", ts="2026-11-02t10:00:00z"),
         msg(event="x", ts="2026-11-02T10Z"), msg(event="x", ts="2026-11-02T10:00:00 America/New_York"), msg(event="x", ts=""),
