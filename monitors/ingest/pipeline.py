@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 import duckdb
 
 from monitors.errors import ConfigError
-from monitors.ingest import columnar, files, merge, names, native, propkeys
+from monitors.ingest import columnar, files, merge, names, native, progress, propkeys
 from monitors.ingest.conformance import Evaluator
 from monitors.ingest.leakage import LeakageConfig
 from monitors.plan import Plan
@@ -203,6 +203,7 @@ class SourceIngester:
         self._points = files.ResumeIndex()  # the source's resume points, loaded by run()
         self._legacy_key: str | None = None  # the file being read resumes from an old-style point (kept)
         self._guard: tuple[str, int, bytes] | None = None  # (path, offset, bytes) of the file being read (_guard_region)
+        self._progress: progress.Progress | None = None  # a terminal's progress bar, during run()
 
     def _key_budget(self) -> propkeys.KeyBudget | None:
         """The property-key budget, with the unplanned keys the store knows for this source."""
@@ -242,13 +243,15 @@ class SourceIngester:
         run_id = self.store.start_run(self.opts.source, self.opts.clock())
         status, error = "ok", None
         bar = self._bar(found)
+        self._progress = None if bar is None else progress.Progress(bar)
         try:
             for path in found:
+                if self._progress is not None:
+                    self._progress.start(path)
                 result = self._one(path)
                 report.files.append(result)
-                if bar is not None:
-                    bar.update(result.bytes)
-                    bar.set_postfix(events=report.events, rejected=report.rejected)
+                if self._progress is not None:
+                    self._progress.finish(report.events, report.rejected)
             if report.troubles:
                 status, error = "partial", "; ".join(report.troubles)[:2000]
         except BaseException as exc:
@@ -265,12 +268,17 @@ class SourceIngester:
                                   nbytes=report.bytes, events=report.events, rejected=report.rejected, error=error)  # fmt: skip
         return report
 
+    def _advance(self, pos: int, start: int, end: int) -> None:
+        """The region ``[start, end)`` of the file being read is committed up to ``pos``."""
+        if self._progress is not None and end > start:
+            self._progress.at(pos - start, end - start)
+
     def _bar(self, found: list[str]) -> Any:
         if not (self.opts.progress and sys.stderr.isatty()):
             return None
         from tqdm import tqdm
 
-        total = sum(os.path.getsize(p) for p in found)
+        total = sum(progress.disk_size(p) for p in found)
         return tqdm(total=total, unit="B", unit_scale=True, desc=f"ingest {self.opts.source}", file=sys.stderr)
 
     def _one(self, path: str) -> FileResult:
@@ -365,6 +373,7 @@ class SourceIngester:
                 batch = self._commit(info, facts, (offset, complete), (expected_offset, expected_key), now)
                 expected_offset, expected_key = offset, info.key
                 events, rejected, reader = events + batch.events, rejected + batch.rejected, facts.reader
+                self._advance(cut, start, end)
                 pos = cut
                 if pos >= end:
                     break
@@ -525,6 +534,7 @@ class SourceIngester:
                 batch = self._commit(info, facts, (offset, complete), (expected_offset, expected_key), now)
                 expected_offset, expected_key = offset, info.key
                 events, rejected = events + batch.events, rejected + batch.rejected
+                self._advance(read_end, start, end)
                 if facts.reader != "native":
                     reader = facts.reader
         return FileResult(info.path, "read", end - start, events, rejected, reader, warning="; ".join(warnings[:1]))

@@ -47,10 +47,12 @@ def write_lines(path: Path, lines: list[Any], *, mode: str = "w") -> Path:
 
 def run_ingest(store: Store, *paths: Path | str, source: str = "web", environment: str = "production",
                grace: float = 0.0, plan: Any = None, native: bool = True,
-               max_event_names: int = DEFAULT_MAX_NAMES, max_property_keys: int = DEFAULT_MAX_KEYS) -> IngestReport:  # fmt: skip
+               max_event_names: int = DEFAULT_MAX_NAMES, max_property_keys: int = DEFAULT_MAX_KEYS,
+               progress: bool = False) -> IngestReport:  # fmt: skip
     """Ingest with test-friendly options (no final-line grace)."""
     opts = IngestOptions(source=source, environment=environment, plan=plan or load_plan(), final_line_grace=grace,
-                         native=native, max_event_names=max_event_names, max_property_keys=max_property_keys)  # fmt: skip
+                         native=native, max_event_names=max_event_names, max_property_keys=max_property_keys,
+                         progress=progress)  # fmt: skip
     return ingest(store, [str(p) for p in paths], opts)
 
 
