@@ -130,16 +130,14 @@ def _compression(compressed: bool) -> str:
 
 
 _NUL_HOLE = "CASE WHEN starts_with(line, chr(0)) AND ltrim(line, chr(0)) <> '' THEN ltrim(line, chr(0)) ELSE line END"
-_RAW_LINE = sqlgen.surrogates_fixed(f"({_NUL_HOLE})")
 
 
 def _csv_reader(path: str, compressed: bool, rejects: str) -> str:
     """The raw lines of a file. NUL bytes that start a line are dropped: the hole a ``copytruncate``
     leaves when the writer keeps its offset (the next line lands after the zeros, and was sent). A
-    line of nothing but NULs (blocks a crash zeroed) stays as it is: ``invalid_json``. Lone
-    surrogate escapes become U+FFFD (:func:`sqlgen.replace_lone_surrogates`)."""
+    line of nothing but NULs (blocks a crash zeroed) stays as it is: ``invalid_json``."""
     return (
-        f"(SELECT {_RAW_LINE} AS line FROM "
+        f"(SELECT {_NUL_HOLE} AS line FROM "
         f"read_csv({sqlgen.sql_str(path)}, columns = {{'line': 'VARCHAR'}}, delim = '\x01', quote = '', escape = '', "
         f"header = false, auto_detect = false, strict_mode = false, new_line = '\\n', ignore_errors = true, "
         f"store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{rejects}_scan', "
@@ -168,7 +166,7 @@ def _exact_m(path: str, compressed: bool, rejects: str, lenient: str | None = No
                WHEN j."type" IS NULL AND j.action IS NULL AND contains(line, '"batch"')
                     AND json_exists(line, '$.batch') THEN 'bad_batch'  -- "batch": null
           END AS pre_reason
-        FROM (SELECT line, try(from_json(line, {_spec(sqlgen.MESSAGE_SPEC)})) AS j
+        FROM (SELECT line, {sqlgen.parse_json('line', _spec(sqlgen.MESSAGE_SPEC))} AS j
               FROM {_csv_reader(path, compressed, rejects)} WHERE line IS NOT NULL)
       ) WHERE pre_reason IS DISTINCT FROM 'blank')"""
 
@@ -180,7 +178,7 @@ def _batch_m(path: str, compressed: bool, rejects: str, lenient: str | None = No
         CASE WHEN NOT starts_with(CAST(el AS VARCHAR), '{{') THEN 'not_an_object' END AS pre_reason
       FROM (
         SELECT unnest(from_json(j.batch, '["JSON"]')) AS el, j.sentAt AS top_sent, j.context AS top_ctx
-        FROM (SELECT try(from_json(line, {_spec(sqlgen.MESSAGE_SPEC)})) AS j FROM {_csv_reader(path, compressed, rejects)}
+        FROM (SELECT {sqlgen.parse_json('line', _spec(sqlgen.MESSAGE_SPEC))} AS j FROM {_csv_reader(path, compressed, rejects)}
               WHERE line IS NOT NULL AND contains(line, '"batch"') AND NOT {_in_lenient("line", lenient)})
         WHERE j.batch IS NOT NULL AND starts_with(CAST(j.batch AS VARCHAR), '[')
       ))"""

@@ -78,13 +78,13 @@ def track_name_counts(con: duckdb.DuckDBPyConnection, path: str) -> dict[str, in
     msg = '{"type": "VARCHAR", "event": "JSON", "name": "JSON", "action": "VARCHAR", "identifiers": "JSON"}'
     rows = con.execute(f"""
         WITH lines AS (
-          SELECT {sqlgen.surrogates_fixed("ltrim(line, chr(0))")} AS line FROM read_csv({sqlgen.sql_str(path)}, columns = {{'line': 'VARCHAR'}}, delim = '\x01', quote = '',
+          SELECT ltrim(line, chr(0)) AS line FROM read_csv({sqlgen.sql_str(path)}, columns = {{'line': 'VARCHAR'}}, delim = '\x01', quote = '',
                                     escape = '', header = false, auto_detect = false, strict_mode = false,
                                     new_line = '\\n', ignore_errors = true, max_line_size = {16 << 20})),
         msgs AS (
-          SELECT try(from_json(line, {sqlgen.sql_str(msg)})) AS j FROM lines
+          SELECT {sqlgen.parse_json("line", sqlgen.sql_str(msg))} AS j FROM lines
           UNION ALL
-          SELECT unnest(try(from_json(line, {sqlgen.sql_str('{"batch": [' + msg + ']}')})).batch) AS j FROM lines),
+          SELECT unnest({sqlgen.parse_json("line", sqlgen.sql_str('{"batch": [' + msg + ']}'))}.batch) AS j FROM lines),
         named AS (  -- a name that is not a JSON string is a reject (bad_event_name), never a series
           SELECT j, v2, CASE WHEN v2 THEN j.name ELSE j.event END AS n FROM (
             SELECT j, (j.action IS NOT NULL AND j.identifiers IS NOT NULL) AS v2 FROM msgs))

@@ -29,9 +29,11 @@ NOT_A_STRING = "^(-|[0-9]|true$|false$|\\[|\\{)"
 
 def _bad_name(raw: str) -> str:
     """SQL: the name of a message needing one is not a JSON string (Customer.io's SDKs and API
-    require a string: such a message drives no journey)."""
+    require a string: such a message drives no journey). ``raw`` parsed already, perhaps only once
+    its lone surrogate escapes were replaced (:func:`monitors.ingest.sqlgen.parse_json`)."""
+    fixed = f"CASE WHEN contains({raw}, '\\ud') OR contains({raw}, '\\uD') THEN ehm_surrogates({raw}) ELSE {raw} END"
     return (f"(needs_name AND regexp_matches(raw_name, {sql_str(NOT_A_STRING)}) "
-            f"AND json_type({raw}, CASE WHEN is_v2 THEN '$.name' ELSE '$.event' END) <> 'VARCHAR')")
+            f"AND coalesce(try(json_type({fixed}, CASE WHEN is_v2 THEN '$.name' ELSE '$.event' END)), 'VARCHAR') <> 'VARCHAR')")
 
 
 def exact_rows(m: str) -> str:

@@ -62,8 +62,9 @@ FAST_SPEC = {**MESSAGE_SPEC, **{f: "TIMESTAMPTZ" for f in _TS_FIELDS}, "context"
 # A lone UTF-16 surrogate escape (\ud83d with no low half: an emoji cut in two by a
 # JavaScript ``substring`` or Python's ``json.dumps`` of a broken string) is valid JSON syntax and
 # what Customer.io's JSON decoders accept as U+FFFD; DuckDB's parser refuses the whole line. Such
-# escapes are replaced by \ufffd (same length: offsets and payload sizes do not move) before
-# DuckDB parses a raw line. Escaped backslashes are matched first, so \\ud83d (a backslash, then text) is left alone.
+# escapes are replaced by \ufffd (same length: payload sizes do not move) when DuckDB cannot
+# parse a raw line as it is. Escaped backslashes are matched first, so \\ud83d (a backslash, then
+# text) is left alone.
 _SURROGATE = re.compile(r"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
@@ -76,10 +77,13 @@ def replace_lone_surrogates(line: str) -> str:
     return _SURROGATE.sub(_fffd, line)
 
 
-def surrogates_fixed(line: str) -> str:
-    """SQL: the raw line ``line`` with :func:`replace_lone_surrogates` applied where it could matter
-    (registered as ``ehm_surrogates`` on every connection; called only for lines holding one)."""
-    return f"CASE WHEN contains({line}, '\\ud') OR contains({line}, '\\uD') THEN ehm_surrogates({line}) ELSE {line} END"
+def parse_json(line: str, spec: str) -> str:
+    """SQL: ``try(from_json(line, spec))``, and for a line that fails, a second try with its lone
+    surrogate escapes replaced (:func:`replace_lone_surrogates`, registered as ``ehm_surrogates`` on
+    every connection). Only failing lines pay for it: a test of every raw line cost the Pipelines
+    bodies of ``bench/input_shapes.py`` 10-15 %, as DuckDB evaluated it at each use of the line."""
+    return (f"coalesce(try(from_json({line}, {spec})), CASE WHEN contains({line}, '\\ud') OR contains({line}, '\\uD') "
+            f"THEN try(from_json(ehm_surrogates({line}), {spec})) END)")
 
 
 MACROS = f"""
