@@ -7,6 +7,7 @@ report) under a single leader; start as many as you like — standbys take over 
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -69,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
         return 1 if any(r is not None and r.status == "error" for r in results.values()) else 0
     stop = threading.Event()
     _stop_on_signals(stop)
+    # its start, its stop and every change of leadership are in its log, whatever the log level (a
+    # standby's last line "waiting for the leadership" read the same as a leader's)
+    logging.getLogger("monitors.worker").setLevel(logging.INFO)
     print(f"worker {worker.worker_id}: {len(jobs)} jobs on {store.url}; waiting for the leadership", file=sys.stderr)
     worker.run(stop)
     return 0

@@ -169,6 +169,11 @@ def test_kill_the_leader_and_the_standby_takes_over_without_double_runs(db_url: 
         _assert_no_overlap(runs, killed)
         standby.send_signal(signal.SIGTERM)
         assert standby.wait(20) == 0
+        # each says when it leads (the standby only once it took over), and the standby that it stopped
+        leader_log, standby_log = (tmp_path / "leader.log").read_text(), (tmp_path / "standby.log").read_text()
+        assert f"worker {first} is the leader" in leader_log and f"worker {second} is the leader" in standby_log
+        assert standby_log.index("waiting for the leadership") < standby_log.index("is the leader")
+        assert f"worker {second} stopped" in standby_log
         if store.dialect == "sqlite":  # the lease: a higher fencing token for the new leader; released on exit
             tokens = {r["worker"]: r["token"] for r in runs}
             assert tokens[second] == tokens[first] + 1
