@@ -19,9 +19,17 @@ class _StrictLoader(yaml.SafeLoader):
     silently: a second ``sources:`` would quietly replace the first)."""
 
 
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+
+
 def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        # YAML 1.1 reads the keys yes / no / on / off as booleans: a property or event named `on`
+        # would become True. As keys they stay the text written (true / false still are booleans).
+        if (isinstance(key_node, yaml.ScalarNode) and key_node.tag == _BOOL_TAG and not key_node.style
+                and key_node.value.lower() not in ("true", "false")):  # fmt: skip
+            key_node.tag = "tag:yaml.org,2002:str"
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(

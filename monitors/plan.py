@@ -107,7 +107,7 @@ def _prop(name: str, raw: Any, required: bool | None, where: str) -> PropSpec:
         raise PlanError(f"{where}: expected a type name or a mapping with `type`")
     unknown = set(raw) - {"type", "items", "description", "required"}
     if unknown:
-        raise PlanError(f"{where}: unknown keys {sorted(unknown)}")
+        raise PlanError(f"{where}: unknown keys {sorted(map(str, unknown))}")
     own = raw.get("required")
     if own is not None and not isinstance(own, bool):
         raise PlanError(f"{where}.required: expected true or false")
@@ -140,7 +140,7 @@ def _object(raw: Any, where: str, *, aliases: dict[str, str] | None = None) -> O
     known = [*_SECTIONS, *aliases]
     unknown = set(raw) - set(known)
     if unknown:
-        raise PlanError(f"{where}: unknown keys {sorted(unknown)} (expected {', '.join(f'`{k}`' for k in known)})")
+        raise PlanError(f"{where}: unknown keys {sorted(map(str, unknown))} (expected {', '.join(f'`{k}`' for k in known)})")
     props: dict[str, PropSpec] = {}
     nested: dict[str, dict[str, dict[str, Any]]] = {}  # array → section → {item key → spec}
     for key in known:
@@ -221,7 +221,7 @@ def _event(name: str, raw: Any, base: Path) -> EventSpec:
     allowed = {*_SECTIONS, "entity_id", "json_schema", "json_schema_file", "description"}
     unknown = set(raw) - allowed
     if unknown:
-        raise PlanError(f"{where}: unknown keys {sorted(unknown)}")
+        raise PlanError(f"{where}: unknown keys {sorted(map(str, unknown))}")
     if "json_schema" in raw or "json_schema_file" in raw:
         spec = object_from_json_schema(_load_schema(raw, base, where))
     else:
@@ -250,7 +250,7 @@ def parse_plan(data: Any, origin: str = "<plan>", base: Path | None = None) -> P
         raise PlanError(f"plan {origin}: expected a mapping with `events`")
     unknown = set(data) - {"name", "version", "events", "identify", "description"}
     if unknown:
-        raise PlanError(f"plan {origin}: unknown keys {sorted(unknown)}")
+        raise PlanError(f"plan {origin}: unknown keys {sorted(map(str, unknown))}")
     events_raw = data.get("events") or {}
     if isinstance(events_raw, list):  # a list of specs, each with its `name`
         events_raw = _named(events_raw, origin)

@@ -90,6 +90,10 @@ def test_flattened_items_alone_declare_an_optional_array_and_nest() -> None:
         ({"events": [{"name": "A"}, {"name": "A"}]}, "events[1]: 'A' is planned twice"),
         ({"identify": {"trait": {"email": "string"}}}, "identify: unknown keys ['trait'] (expected `required`, `optional`, `properties`, `traits`)"),
         ({"events": {"A": {"traits": {"x": "string"}}}}, "events.A: unknown keys ['traits']"),
+        # YAML keys that are not strings (`1:`, `yes:`) among unknown keys: named, not a TypeError
+        ({"events": {"A": {2: "x", False: "y", "opt": {}}}}, "events.A: unknown keys ['2', 'False', 'opt']"),
+        ({"identify": {None: {}, "required": {}, 2: {}}}, "identify: unknown keys ['2', 'None']"),
+        ({"events": {}, 3: 1, "x": 2}, "unknown keys ['3', 'x']"),
     ],
 )  # fmt: skip
 def test_plan_mistakes_say_where_and_what(doc: dict[str, Any], message: str) -> None:
@@ -121,3 +125,11 @@ def test_a_plan_file_in_the_flattened_spelling_loads(tmp_path: Path) -> None:
     assert plan.version == "2" and plan.origin == str(path)
     items = plan.events["Order Completed"].spec.props["items"].items
     assert items is not None and list(items.props) == ["product_id"]
+
+
+def test_properties_named_like_yaml_booleans_keep_their_names(tmp_path: Path) -> None:
+    path = tmp_path / "plan.yaml"
+    path.write_text("events:\n  Toggle Switched:\n    required: {on: boolean, off: boolean}\n    optional: {yes: string}\n",
+                    encoding="utf-8")  # fmt: skip
+    spec = load_plan(path).events["Toggle Switched"].spec
+    assert [(p.name, p.required) for p in spec.props.values()] == [("on", True), ("off", True), ("yes", False)]
