@@ -29,10 +29,21 @@ COLUMNS = (
 """The keys of every record of :func:`metric_records`, in order (the CSV header, even of no records)."""
 
 
+WEEK = 7 * 86400
+MONDAY = 4 * 86400  # 1970-01-05, the first Monday after the epoch (a Thursday)
+
+
+def bucket_origin(width: int) -> int:
+    """Where buckets of ``width`` seconds are counted from: weeks (and multiples) start on a
+    Monday at 00:00 UTC, as ISO weeks and the weekly latency review do; others at the epoch."""
+    return MONDAY if width % WEEK == 0 else 0
+
+
 def _rollup(frame: pd.DataFrame, width: int) -> pd.DataFrame:
     if frame.empty:
         return frame
-    return frame.assign(bucket_start=frame["bucket_start"] - frame["bucket_start"] % width)
+    origin = bucket_origin(width)
+    return frame.assign(bucket_start=frame["bucket_start"] - (frame["bucket_start"] - origin) % width)
 
 
 def metric_records(

@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--since", metavar="ISO", help="start (inclusive: from the stored bucket holding it), ISO 8601")
     p.add_argument("--until", metavar="ISO", help="end (exclusive: stored buckets starting before it), ISO 8601; "
                                                   "a --bucket cut by either end holds only the part inside")
-    p.add_argument("--bucket", default=None, help="5m, 1h or 1d (any multiple of the stored width)")
+    p.add_argument("--bucket", default=None, help="5m, 1h, 1d or 1w (any multiple of the stored width; weeks start on Monday, UTC)")
     add_format_arg(p)
     p.set_defaults(func=run)
 

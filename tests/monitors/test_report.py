@@ -131,3 +131,16 @@ def test_streamed_json_is_the_text_of_one_dump(rows: list[dict[str, object]]) ->
     out = io.StringIO()
     write_records(iter(rows), "json", out=out)
     assert out.getvalue() == json.dumps(rows, indent=2) + "\n"
+
+
+def test_weekly_buckets_start_on_monday(store: Store, tmp_path: Path) -> None:
+    # Sunday 15 and Monday 16 Nov 2026: two ISO weeks (epoch-aligned weeks start on Thursdays)
+    lines = [track(user="a", ts="2026-11-15T23:00:00Z"), track(user="b", ts="2026-11-16T00:10:00Z"),
+             track(user="c", ts="2026-11-22T23:59:00Z"), track(user="d", ts="2026-11-23T00:00:00Z")]  # fmt: skip
+    run_ingest(store, write_lines(tmp_path / "w.jsonl", lines))
+    weeks = [(r["bucket_start"], r["count"]) for r in metric_records(store, width=7 * 86400)]
+    assert weeks == [("2026-11-09T00:00:00Z", 1), ("2026-11-16T00:00:00Z", 2), ("2026-11-23T00:00:00Z", 1)]
+    fortnights = [(r["bucket_start"], r["count"]) for r in metric_records(store, width=14 * 86400)]
+    assert fortnights == [("2026-11-09T00:00:00Z", 3), ("2026-11-23T00:00:00Z", 1)]  # Mondays, counted from 1970-01-05
+    days = [r["bucket_start"] for r in metric_records(store, width=86400)]
+    assert days == ["2026-11-15T00:00:00Z", "2026-11-16T00:00:00Z", "2026-11-22T00:00:00Z", "2026-11-23T00:00:00Z"]
