@@ -121,6 +121,8 @@ class Worker:
                     break
         finally:
             self.leading.clear()
+            if stop.is_set():  # running jobs that page through an API end at the next page (JobContext.stop)
+                self.ctx.stop.set()
             scheduler.shutdown(wait=stop.is_set())
 
     # -- scheduling ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ together.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from monitors.customerio.client import Page
@@ -39,12 +39,21 @@ def _is_seen(activity: dict[str, Any], previous: ResumePoint) -> bool:
     return ts < previous.newest_ts or (ts == previous.newest_ts and activity.get("id") in previous.boundary_ids)
 
 
+def _never() -> bool:
+    return False
+
+
 def read_stream(source: ActivitySource, activity_type: str | None, previous: ResumePoint | None, *,
-                pages: int, page_size: int, horizon: int) -> StreamRead:
-    """Page one stream until the resume point, the end, the ``horizon`` (first run) or ``pages`` requests."""
+                pages: int, page_size: int, horizon: int, stopping: Callable[[], bool] = _never) -> StreamRead:
+    """Page one stream until the resume point, the end, the ``horizon`` (first run), ``pages``
+    requests, or ``stopping()`` (the worker is shutting down: what was read is kept, like a read
+    cut by the budget)."""
     read = StreamRead(stream_key(activity_type), [], "budget", 0, previous)
     start: str | None = None
     while read.pages < pages:
+        if stopping():
+            read.stop = "stopped"
+            return read
         page = source.list_activities(type=activity_type, start=start, limit=page_size)
         read.pages += 1
         for activity in page.activities:
@@ -62,15 +71,15 @@ def read_stream(source: ActivitySource, activity_type: str | None, previous: Res
     return read
 
 
-def read_streams(source: ActivitySource, activity_types: Sequence[str | None],
-                 previous: dict[str, ResumePoint], *, budget: int, page_size: int, horizon: int) -> list[StreamRead]:
+def read_streams(source: ActivitySource, activity_types: Sequence[str | None], previous: dict[str, ResumePoint], *,
+                 budget: int, page_size: int, horizon: int, stopping: Callable[[], bool] = _never) -> list[StreamRead]:
     """Read every stream, sharing ``budget`` page requests; what one stream leaves goes to the next."""
     reads: list[StreamRead] = []
     remaining = budget
     for index, activity_type in enumerate(activity_types):
         share = max(1, remaining // (len(activity_types) - index))
         read = read_stream(source, activity_type, previous.get(stream_key(activity_type)),
-                           pages=share, page_size=page_size, horizon=horizon)
+                           pages=share, page_size=page_size, horizon=horizon, stopping=stopping)
         remaining = max(0, remaining - read.pages)
         reads.append(read)
     return reads

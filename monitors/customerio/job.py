@@ -83,7 +83,8 @@ def _changes(reads: list[StreamRead]) -> list[dict[str, Any]]:
 
 def _summary(run: RunStats, reads: list[StreamRead]) -> str:
     stops = ", ".join(f"{r.stream}: {r.stop}" for r in reads)
-    note = "" if run.complete else f"; budget reached, unread activity estimated (sample rate {run.sample_rate:.2f})"
+    cut = "the worker is stopping" if any(r.stop == "stopped" for r in reads) else "budget reached"
+    note = "" if run.complete else f"; {cut}, unread activity estimated (sample rate {run.sample_rate:.2f})"
     return f"read {run.activities} activities in {run.pages} pages ({stops}){note}"
 
 
@@ -100,8 +101,11 @@ def _apply_stats(run: RunStats, client: object, before: tuple[int, int, int]) ->
 
 
 def collect_once(config: CustomerIOConfig, store: CollectorStore, client: ActivitySource, *, bucket: int,
-                 now: datetime | None = None, clock: Callable[[], datetime] = utcnow) -> RunStats:
-    """Run one collection and commit it; raises :class:`CustomerIOError` after recording a failure."""
+                 now: datetime | None = None, clock: Callable[[], datetime] = utcnow,
+                 stopping: Callable[[], bool] | None = None) -> RunStats:
+    """Run one collection and commit it; raises :class:`CustomerIOError` after recording a failure.
+    ``stopping``: checked before each page request; once true, what was read is committed (as a
+    read cut by the budget is) and the run ends."""
     started = now or clock()
     epoch = to_epoch(started)
     horizon = epoch - parse_duration(config.backfill)
@@ -109,7 +113,7 @@ def collect_once(config: CustomerIOConfig, store: CollectorStore, client: Activi
     before = _counters(client)
     try:
         reads = read_streams(client, config.streams, previous, budget=config.budget,
-                             page_size=config.page_size, horizon=horizon)
+                             page_size=config.page_size, horizon=horizon, stopping=stopping or (lambda: False))
     except CustomerIOError as exc:
         status = "auth_error" if isinstance(exc, AuthError) else "error"
         run = RunStats(started_at=started, finished_at=clock(), status=status, message=str(exc), complete=False)

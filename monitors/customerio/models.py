@@ -77,8 +77,9 @@ class StreamRead:
 
     @property
     def complete(self) -> bool:
-        """Whether everything since the previous resume point was read."""
-        return self.stop != "budget"
+        """Whether everything since the previous resume point was read (not cut by the budget or
+        by the worker stopping)."""
+        return self.stop not in ("budget", "stopped")
 
 
 @dataclass

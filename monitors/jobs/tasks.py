@@ -69,7 +69,7 @@ def run_customerio(ctx: JobContext) -> JobResult:
     if cio is None:
         return JobResult(status="skipped", message="no customerio: section in the config")
     width = ctx.config.bucket_seconds
-    run = collect_once(cio, ctx.store, _client(ctx), bucket=width, clock=ctx.clock)
+    run = collect_once(cio, ctx.store, _client(ctx), bucket=width, clock=ctx.clock, stopping=ctx.stop.is_set)
     now = ctx.clock()
     result = reconcile_once(cio, ctx.store, bucket=width, now=now)
     upserted = ctx.store.upsert_findings(result.findings, now=now)

@@ -119,6 +119,41 @@ def test_a_worker_whose_lease_is_taken_stops_running_jobs(sqlite_url: str) -> No
     assert not thread.is_alive()
 
 
+def test_stopping_the_worker_tells_a_running_job(sqlite_url: str) -> None:
+    """A job that pages through an API (the Customer.io collector) checks ``ctx.stop`` between pages:
+    the worker sets it when told to stop, so a stop waits for one page, not for the whole run."""
+    store = Store.from_url(sqlite_url)
+    store.migrate()
+    started = threading.Event()
+
+    def paging_job(ctx: JobContext) -> JobResult:
+        started.set()
+        pages = 0
+        while not ctx.stop.is_set() and pages < 600:  # 60 s of pages at the App API's 10 requests/s
+            time.sleep(0.1)
+            pages += 1
+        return JobResult(pages, "stopped early" if ctx.stop.is_set() else "read everything")
+
+    config = parse_config({"worker": {"lease_ttl": "2s"}})
+    worker = Worker(store, config, [Job("paging", paging_job, every=3600)], LeaseLeadership(store, "worker:a", 2.0), poll=0.2)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        assert started.wait(10)
+        time.sleep(0.3)
+        told = time.monotonic()
+        stop.set()
+        thread.join(10)
+        assert not thread.is_alive() and time.monotonic() - told < 2.0
+        (run,) = store.job_runs()
+        assert (run["job"], run["status"], run["message"]) == ("paging", "ok", "stopped early") and run["rows"] < 50
+    finally:
+        stop.set()
+        thread.join(10)
+        store.dispose()
+
+
 # -- real processes ----------------------------------------------------------------------------
 
 

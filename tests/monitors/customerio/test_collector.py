@@ -137,6 +137,31 @@ def test_budget_shortfall_samples_and_marks_estimates(standin: StandIn, info: St
     assert [(r["complete"], round(r["sample_rate"], 3)) for r in runs] == [(False, 0.2), (True, 1.0)]
 
 
+def test_a_stopping_worker_ends_the_read_at_the_next_page_and_keeps_what_it_read(
+        standin: StandIn, info: StandInInfo, sqlite_store: Store) -> None:
+    start = base_time(3)
+    seed(standin, 10, start, step=1)
+    collect(sqlite_store, info)
+    seed(standin, 500, start + 10, step=1)
+    config = make_config(info, page_size=50, budget=100)
+    client = make_client(config, info)
+    asked: list[int] = []
+
+    def stopping() -> bool:  # the worker's stop flag, set while the second page is read
+        asked.append(client.stats.requests)
+        return len(asked) > 2
+
+    try:
+        run = collect_once(config, sqlite_store, client, bucket=BUCKET, stopping=stopping)
+    finally:
+        client.close()
+    # two pages of 100 wanted: the newest 100 are kept, the rest estimated as a budget cut is
+    assert (run.pages, run.activities, run.complete, run.sample_rate) == (2, 100, False, pytest.approx(0.2))
+    assert run.message == ("read 100 activities in 2 pages (*: stopped); the worker is stopping, unread activity "
+                           "estimated (sample rate 0.20)")  # fmt: skip
+    assert sum(r.count for r in sqlite_store.read_customerio_metrics(workspace="shop", atype="event").itertuples()) == 500 + 10
+
+
 def test_listed_types_are_separate_streams_sharing_the_budget(standin: StandIn, info: StandInInfo,
                                                               sqlite_store: Store) -> None:
     start = base_time()
