@@ -39,12 +39,13 @@ def _is_seen(activity: dict[str, Any], previous: ResumePoint) -> bool:
     return ts < previous.newest_ts or (ts == previous.newest_ts and activity.get("id") in previous.boundary_ids)
 
 
-def _never() -> bool:
+def never() -> bool:
+    """A ``stopping`` that never says stop."""
     return False
 
 
 def read_stream(source: ActivitySource, activity_type: str | None, previous: ResumePoint | None, *,
-                pages: int, page_size: int, horizon: int, stopping: Callable[[], bool] = _never) -> StreamRead:
+                pages: int, page_size: int, horizon: int, stopping: Callable[[], bool] = never) -> StreamRead:
     """Page one stream until the resume point, the end, the ``horizon`` (first run), ``pages``
     requests, or ``stopping()`` (the worker is shutting down: what was read is kept, like a read
     cut by the budget)."""
@@ -72,7 +73,7 @@ def read_stream(source: ActivitySource, activity_type: str | None, previous: Res
 
 
 def read_streams(source: ActivitySource, activity_types: Sequence[str | None], previous: dict[str, ResumePoint], *,
-                 budget: int, page_size: int, horizon: int, stopping: Callable[[], bool] = _never) -> list[StreamRead]:
+                 budget: int, page_size: int, horizon: int, stopping: Callable[[], bool] = never) -> list[StreamRead]:
     """Read every stream, sharing ``budget`` page requests; what one stream leaves goes to the next."""
     reads: list[StreamRead] = []
     remaining = budget

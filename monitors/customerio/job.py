@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from monitors.customerio.client import ClientStats
-from monitors.customerio.collector import ActivitySource, activity_ts, read_streams
+from monitors.customerio.collector import ActivitySource, activity_ts, never, read_streams
 from monitors.customerio.config import CustomerIOConfig
 from monitors.customerio.flapping import flap_key, track_flapping
 from monitors.customerio.metrics import metric_rows, next_resume
@@ -102,7 +102,7 @@ def _apply_stats(run: RunStats, client: object, before: tuple[int, int, int]) ->
 
 def collect_once(config: CustomerIOConfig, store: CollectorStore, client: ActivitySource, *, bucket: int,
                  now: datetime | None = None, clock: Callable[[], datetime] = utcnow,
-                 stopping: Callable[[], bool] | None = None) -> RunStats:
+                 stopping: Callable[[], bool] = never) -> RunStats:
     """Run one collection and commit it; raises :class:`CustomerIOError` after recording a failure.
     ``stopping``: checked before each page request; once true, what was read is committed (as a
     read cut by the budget is) and the run ends."""
@@ -113,7 +113,7 @@ def collect_once(config: CustomerIOConfig, store: CollectorStore, client: Activi
     before = _counters(client)
     try:
         reads = read_streams(client, config.streams, previous, budget=config.budget,
-                             page_size=config.page_size, horizon=horizon, stopping=stopping or (lambda: False))
+                             page_size=config.page_size, horizon=horizon, stopping=stopping)
     except CustomerIOError as exc:
         status = "auth_error" if isinstance(exc, AuthError) else "error"
         run = RunStats(started_at=started, finished_at=clock(), status=status, message=str(exc), complete=False)

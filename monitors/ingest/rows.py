@@ -7,7 +7,7 @@ parsed raw lines (every rejection gets its reason and sample). See :mod:`monitor
 from __future__ import annotations
 
 from monitors.ingest.leakage import context_columns_exact, context_columns_fast
-from monitors.ingest.sqlgen import MAX_PAYLOAD, SEGMENT_TYPES, sql_str
+from monitors.ingest.sqlgen import MAX_PAYLOAD, SEGMENT_TYPES, sql_str, surrogate_fixed
 
 
 def _classify(is_v2: str, j: str) -> tuple[str, str, str]:
@@ -31,7 +31,7 @@ def _bad_name(raw: str) -> str:
     """SQL: the name of a message needing one is not a JSON string (Customer.io's SDKs and API
     require a string: such a message drives no journey). ``raw`` parsed already, perhaps only once
     its lone surrogate escapes were replaced (:func:`monitors.ingest.sqlgen.parse_json`)."""
-    fixed = f"CASE WHEN contains({raw}, '\\ud') OR contains({raw}, '\\uD') THEN ehm_surrogates({raw}) ELSE {raw} END"
+    fixed = f"coalesce({surrogate_fixed(raw)}, {raw})"
     return (f"(needs_name AND regexp_matches(raw_name, {sql_str(NOT_A_STRING)}) "
             f"AND coalesce(try(json_type({fixed}, CASE WHEN is_v2 THEN '$.name' ELSE '$.event' END)), 'VARCHAR') <> 'VARCHAR')")
 

@@ -77,13 +77,18 @@ def replace_lone_surrogates(line: str) -> str:
     return _SURROGATE.sub(_fffd, line)
 
 
+def surrogate_fixed(text: str) -> str:
+    """SQL: ``text`` with :func:`replace_lone_surrogates` applied (registered as ``ehm_surrogates``
+    on every connection) when it holds a surrogate escape at all; NULL when it holds none."""
+    return f"CASE WHEN contains({text}, '\\ud') OR contains({text}, '\\uD') THEN ehm_surrogates({text}) END"
+
+
 def parse_json(line: str, spec: str) -> str:
     """SQL: ``try(from_json(line, spec))``, and for a line that fails, a second try with its lone
-    surrogate escapes replaced (:func:`replace_lone_surrogates`, registered as ``ehm_surrogates`` on
-    every connection). Only failing lines pay for it, where a test of every raw line would scan
-    every line (a 62 KB Pipelines body included) at each use of the line in the query."""
-    return (f"coalesce(try(from_json({line}, {spec})), CASE WHEN contains({line}, '\\ud') OR contains({line}, '\\uD') "
-            f"THEN try(from_json(ehm_surrogates({line}), {spec})) END)")
+    surrogate escapes replaced (:func:`surrogate_fixed`). Only failing lines pay for it, where a
+    test of every raw line would scan every line (a 62 KB Pipelines body included) at each use of
+    the line in the query."""
+    return f"coalesce(try(from_json({line}, {spec})), try(from_json({surrogate_fixed(line)}, {spec})))"
 
 
 MACROS = f"""

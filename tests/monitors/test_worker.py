@@ -92,14 +92,20 @@ def test_a_missed_weekly_report_runs_when_a_worker_becomes_leader(store: Store) 
     assert not worker._cron_due(job, trigger_of(job), monday)
 
 
+def _running(worker: Worker) -> tuple[threading.Event, threading.Thread]:
+    """``worker`` running in a thread of its own, and the event that stops it."""
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    return stop, thread
+
+
 def test_a_worker_whose_lease_is_taken_stops_running_jobs(sqlite_url: str) -> None:
     store = Store.from_url(sqlite_url)
     store.migrate()
     config = parse_config({"worker": {"lease_ttl": "2s"}})
     worker = Worker(store, config, [Job("probe", ok_job, every=1)], LeaseLeadership(store, "worker:a", 2.0), poll=0.2)
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-    thread.start()
+    stop, thread = _running(worker)
     try:
         _wait(lambda: len(store.job_runs()) >= 2, 10)
         # taken over in one statement (forgetting it first let the worker take it back, now and then,
@@ -136,9 +142,7 @@ def test_stopping_the_worker_tells_a_running_job(sqlite_url: str) -> None:
 
     config = parse_config({"worker": {"lease_ttl": "2s"}})
     worker = Worker(store, config, [Job("paging", paging_job, every=3600)], LeaseLeadership(store, "worker:a", 2.0), poll=0.2)
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-    thread.start()
+    stop, thread = _running(worker)
     try:
         assert started.wait(10)
         time.sleep(0.3)
