@@ -25,6 +25,7 @@ SCRIPTS: tuple[tuple[str, bool], ...] = (
     ("input_shapes", False),
     ("hard_inputs", True),
     ("many_files", True),
+    ("hll_accuracy", True),
     ("volume_speed", True),
     ("volume_quality", True),
     ("incidents", True),
